@@ -1,0 +1,46 @@
+"""Command line: ``python -m predefined_prototypes <command> ...``; ``--help`` lists the commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .data import folds
+    from .data.download import DownloadError, download
+
+    if args.action == "download":
+        try:
+            download(args.name, args.to, url=args.url, sha256=args.sha256,
+                     allow_unverified=args.allow_unverified)
+        except (DownloadError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    else:
+        print("\n".join(str(f) for f in folds(args.name, args.root)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m predefined_prototypes", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    data = commands.add_parser("data", help="download datasets, list folds")
+    actions = data.add_subparsers(dest="action", required=True)
+    get = actions.add_parser("download", help="download and unpack a public dataset")
+    get.add_argument("name", help="fsdd, emodb, esc50, speech_commands (iemocap: prints how to get it)")
+    get.add_argument("--to", required=True, help="folder to create with the dataset's layout")
+    get.add_argument("--url", help="another archive URL (then pass its --sha256)")
+    get.add_argument("--sha256", help="expected SHA-256 of the archive")
+    get.add_argument("--allow-unverified", action="store_true", help="accept an archive without a checksum")
+    fold_list = actions.add_parser("folds", help="list a dataset's fold ids")
+    fold_list.add_argument("name")
+    fold_list.add_argument("--root", help="dataset folder (default: $PP_DATA_DIR/<name>)")
+
+    args = parser.parse_args(argv)
+    return {"data": _data}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""An on-disk cache for per-clip results (features, acoustic factors).
+
+An entry's key hashes what it was computed from: each input file's path, size and modification
+time, and every setting. Any change gives a new key, so a stale entry is never read. Entries are
+written atomically (temporary file, then rename) and checked on load: a corrupt or foreign entry
+is rebuilt, not trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+
+
+def cache_dir() -> Path:
+    """``$PP_CACHE_DIR``, else ``~/.cache/predefined_prototypes/cache``."""
+    if os.environ.get("PP_CACHE_DIR"):
+        return Path(os.environ["PP_CACHE_DIR"])
+    return Path.home() / ".cache" / "predefined_prototypes" / "cache"
+
+
+def cache_key(kind: str, files: Iterable[Path], settings: dict) -> str:
+    """A hex digest that changes when any file (path, size, mtime) or any setting changes."""
+    stats = []
+    for path in files:
+        info = Path(path).stat()
+        stats.append([str(Path(path).resolve()), info.st_size, info.st_mtime_ns])
+    blob = json.dumps([kind, settings, stats], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def cached(
+    kind: str,
+    key: str,
+    compute: Callable[[], dict[str, torch.Tensor]],
+    directory: Path | None = None,
+    enabled: bool = True,
+) -> dict[str, torch.Tensor]:
+    """Load the entry ``kind``/``key`` from ``directory`` (default ``cache_dir()``), or compute,
+    store and return it.
+
+    >>> import tempfile
+    >>> where, calls = Path(tempfile.mkdtemp()), []
+    >>> make = lambda: calls.append(1) or {"x": torch.arange(3)}
+    >>> first, second = cached("demo", "k1", make, where), cached("demo", "k1", make, where)
+    >>> first["x"].tolist(), second["x"].tolist(), len(calls)
+    ([0, 1, 2], [0, 1, 2], 1)
+    """
+    if not enabled:
+        return compute()
+    path = (directory or cache_dir()) / f"{kind}-{key[:32]}.pt"
+    if path.exists():
+        try:
+            entry = torch.load(path, weights_only=True, mmap=True)
+            if isinstance(entry, dict) and entry.get("key") == key:
+                return entry["payload"]
+            warnings.warn(f"cache entry {path} belongs to other inputs; rebuilding it", stacklevel=2)
+        except Exception as err:  # a truncated or garbled file: rebuild, never trust
+            warnings.warn(f"cache entry {path} is corrupt ({type(err).__name__}); rebuilding it", stacklevel=2)
+    payload = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"key": key, "payload": payload}, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return payload

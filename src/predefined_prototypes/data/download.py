@@ -1,0 +1,154 @@
+"""Download and unpack the public datasets into their official layouts.
+
+Each archive has a pinned URL and SHA-256. The download goes to a temporary file next to the
+target; the checksum is verified before anything is unpacked; every archive member is checked
+to stay inside the target folder; the unpacked tree is moved into place only when all of that
+succeeded, so a failure leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from tqdm.auto import tqdm
+
+
+@dataclass(frozen=True)
+class Archive:
+    url: str
+    sha256: str | None  # None: no checksum is published; the user must pass one or opt out
+    note: str = ""
+
+
+ARCHIVES = {
+    "fsdd": Archive(
+        "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/v1.0.9.tar.gz",
+        "8bc44cde129d505cbbb6b365c09f80c663f2aa77578afc634e6141a2f87100c0",
+        "tagged release v1.0.9 (checksum as published by TensorFlow Datasets); later commits add "
+        "speakers: pass --url/--sha256 for another version",
+    ),
+    "emodb": Archive(
+        "http://emodb.bilderbar.info/download/download.zip",
+        None,
+        "no checksum is published for EmoDB's archive: pass --sha256 of a copy you trust, or "
+        "--allow-unverified to accept whatever the server sends",
+    ),
+    "esc50": Archive(
+        "https://github.com/karolpiczak/ESC-50/archive/master.zip",
+        "805afc618aff80eff0641d51311647871fead5807da68bb18e43a27db47a79ce",
+        "the repository's master archive (645,695,005 bytes when this checksum was recorded); "
+        "if upstream changes it, the checksum check fails: pass --sha256 to accept a new one",
+    ),
+    "speech_commands": Archive(
+        "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+        "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+        "Speech Commands v0.02 (checksum as published with torchaudio)",
+    ),
+}
+
+IEMOCAP_HOWTO = (
+    "IEMOCAP cannot be downloaded automatically: it is released under a licence agreement. "
+    "Request it at https://sail.usc.edu/iemocap/iemocap_release.htm, then unpack it so that "
+    "<root>/Session1 ... <root>/Session5 exist, and pass that root (or set PP_DATA_DIR)."
+)
+
+
+class DownloadError(RuntimeError):
+    """A download, checksum or unpacking step failed; nothing was left at the target."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fetch(url: str, destination: Path) -> None:
+    with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=Path(url).name) as bar:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                bar.update(len(block))
+
+
+def _safe_members(names: list[str]) -> None:
+    for name in names:
+        pure = PurePosixPath(name.replace("\\", "/"))
+        if pure.is_absolute() or ".." in pure.parts:
+            raise DownloadError(f"refusing archive member {name!r}: it would land outside the target folder")
+
+
+def _unpack(archive: Path, into: Path) -> None:
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            _safe_members(z.namelist())
+            z.extractall(into)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            members = t.getmembers()
+            _safe_members([m.name for m in members])
+            for m in members:
+                if m.issym() or m.islnk():
+                    _safe_members([m.linkname])
+            t.extractall(into, filter="data")
+    else:
+        raise DownloadError(f"{archive} is neither a zip nor a tar archive")
+
+
+def download(
+    name: str,
+    to: str | Path,
+    url: str | None = None,
+    sha256: str | None = None,
+    allow_unverified: bool = False,
+) -> Path:
+    """Download dataset ``name`` and unpack it so that ``to`` holds its official layout.
+
+    ``url`` and ``sha256`` override the pinned ones. Refuses to overwrite an existing ``to``.
+    """
+    if name == "iemocap":
+        raise DownloadError(IEMOCAP_HOWTO)
+    if name not in ARCHIVES:
+        raise ValueError(f"no download for {name!r}; available: {sorted(ARCHIVES)} (and iemocap: see its help)")
+    archive = ARCHIVES[name]
+    url = url or archive.url
+    expected = sha256 or (archive.sha256 if url == archive.url else None)
+    if expected is None and not allow_unverified:
+        raise DownloadError(f"{name}: no SHA-256 to verify {url} against. {archive.note}")
+    target = Path(to)
+    if target.exists() and any(target.iterdir()):
+        raise DownloadError(f"{target} exists and is not empty; choose another --to or remove it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-download-") as work:
+        work = Path(work)
+        file = work / "archive"
+        try:
+            _fetch(url, file)
+        except OSError as err:
+            raise DownloadError(f"{name}: download of {url} failed: {err}") from err
+        actual = sha256_of(file)
+        if expected is not None and actual != expected.lower():
+            raise DownloadError(
+                f"{name}: checksum mismatch for {url}: expected {expected}, got {actual}. "
+                f"Nothing was unpacked. {archive.note}"
+            )
+        unpacked = work / "unpacked"
+        _unpack(file, unpacked)
+        # Archives made from a repository wrap the layout in one top folder: unwrap it.
+        entries = list(unpacked.iterdir())
+        root = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked
+        if target.exists():
+            target.rmdir()
+        shutil.move(str(root), target)
+    print(f"{name}: unpacked to {target} (sha256 {actual})")
+    return target

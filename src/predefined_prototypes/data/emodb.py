@@ -1,0 +1,51 @@
+"""Berlin Database of Emotional Speech (EmoDB), the offline stand-in for IEMOCAP.
+Layout: ``wav/{speaker:2}{text:3}{emotion:1}{version:1}.wav``, e.g. ``03a01Fa.wav`` is speaker 03
+saying text a01 with happiness (F, Freude).
+
+Folds: the two-digit speaker ids (leave-one-speaker-out). Class sets: ``classes=7`` (all) or
+``classes=4``, the IEMOCAP-like neutral / happiness / anger / sadness.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .audio import Clip
+
+MARKER = "wav"
+LAYOUT = "wav/{speaker:2}{text:3}{emotion:1}{version:1}.wav (e.g. wav/03a01Fa.wav)"
+CLIP_SECONDS = 3.0
+SPLITS = ("train", "test")
+EMOTIONS = {  # German initials -> English names, in the dataset documentation's order
+    "W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness",
+    "N": "neutral",
+}
+CLASS_SETS = {
+    7: list(EMOTIONS.values()),
+    4: ["neutral", "happiness", "anger", "sadness"],  # IEMOCAP's neu, hap, ang, sad
+}
+
+
+def _parse(root: Path) -> list[tuple[Path, str, str]]:
+    rows = []
+    for path in sorted((root / MARKER).glob("*.wav")):
+        if len(path.stem) != 7 or path.stem[5] not in EMOTIONS:
+            raise ValueError(f"unexpected EmoDB file name {path.name}; expected {LAYOUT}")
+        rows.append((path, path.stem[:2], EMOTIONS[path.stem[5]]))
+    return rows
+
+
+def folds(root: Path) -> list:
+    return sorted({speaker for _, speaker, _ in _parse(root)})
+
+
+def clips(root: Path, fold, split: str, classes: int = 7) -> tuple[list[Clip], list[str]]:
+    if classes not in CLASS_SETS:
+        raise ValueError(f"unknown EmoDB class set classes={classes!r}; valid: {sorted(CLASS_SETS)}")
+    names = CLASS_SETS[classes]
+    selected = [
+        Clip(path, names.index(emotion), speaker)
+        for path, speaker, emotion in _parse(root)
+        if emotion in names and (speaker == fold) == (split == "test")
+    ]
+    return selected, names

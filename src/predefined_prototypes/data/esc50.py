@@ -1,0 +1,43 @@
+"""ESC-50 environmental sounds (Piczak, 2015). Layout: ``audio/*.wav`` and ``meta/esc50.csv``
+with columns filename, fold, target, category, esc10, src_file, take.
+
+Folds: the official 1-5 (cross-validation: the fold is the test split). ``esc10=True`` keeps the
+ESC-10 subset. Class names are the ``category`` column, ordered by ``target``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .audio import Clip
+
+MARKER = "meta/esc50.csv"
+LAYOUT = "audio/*.wav and meta/esc50.csv (filename, fold, target, category, esc10, src_file, take)"
+CLIP_SECONDS = 5.0
+SPLITS = ("train", "test")
+
+
+def _rows(root: Path, esc10: bool) -> list[dict]:
+    with open(root / MARKER, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if esc10:
+        rows = [r for r in rows if r["esc10"].strip().lower() == "true"]
+    return rows
+
+
+def folds(root: Path) -> list:
+    return [1, 2, 3, 4, 5]
+
+
+def clips(root: Path, fold, split: str, esc10: bool = False) -> tuple[list[Clip], list[str]]:
+    rows = _rows(root, esc10)
+    by_target = {int(r["target"]): r["category"] for r in rows}
+    classes = [by_target[t] for t in sorted(by_target)]
+    selected = [
+        # The source recording (freesound clip id) stands in for the speaker.
+        Clip(root / "audio" / r["filename"], classes.index(r["category"]), r["src_file"])
+        for r in rows
+        if (int(r["fold"]) == fold) == (split == "test")
+    ]
+    return selected, classes

@@ -1,0 +1,41 @@
+"""Free Spoken Digit Dataset (FSDD): spoken digits 0-9, 8 kHz, the offline stand-in for Speech
+Commands. Layout: ``recordings/{digit}_{speaker}_{take}.wav``.
+
+Folds: each speaker name (leave-one-speaker-out: that speaker is the test split) and
+``"official"`` (the dataset README's split: takes 0-4 are test, 5-49 train).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .audio import Clip
+
+MARKER = "recordings"
+LAYOUT = "recordings/{digit}_{speaker}_{take}.wav"
+CLIP_SECONDS = 1.0
+SPLITS = ("train", "test")
+CLASSES = [str(d) for d in range(10)]
+
+
+def _parse(root: Path) -> list[tuple[Path, int, str, int]]:
+    rows = []
+    for path in sorted((root / MARKER).glob("*.wav")):
+        parts = path.stem.split("_")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+            raise ValueError(f"unexpected FSDD file name {path.name}; expected {LAYOUT}")
+        rows.append((path, int(parts[0]), parts[1], int(parts[2])))
+    return rows
+
+
+def folds(root: Path) -> list:
+    return sorted({speaker for _, _, speaker, _ in _parse(root)}) + ["official"]
+
+
+def clips(root: Path, fold, split: str) -> tuple[list[Clip], list[str]]:
+    selected = []
+    for path, digit, speaker, take in _parse(root):
+        in_test = take <= 4 if fold == "official" else speaker == fold
+        if in_test == (split == "test"):
+            selected.append(Clip(path, digit, speaker))
+    return selected, CLASSES

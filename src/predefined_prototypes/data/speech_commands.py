@@ -1,0 +1,43 @@
+"""Google Speech Commands v2 (Warden, 2018), 35 words. Layout: a folder per word with
+``{speaker}_nohash_{n}.wav``, plus ``validation_list.txt`` and ``testing_list.txt``;
+``_background_noise_`` holds noise, not a class.
+
+No folds (fold ``None``); splits as in the paper: train = every clip in neither list,
+validation = ``validation_list.txt``, test = ``testing_list.txt``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .audio import Clip
+
+MARKER = "testing_list.txt"
+LAYOUT = "<word>/<speaker>_nohash_<n>.wav for 35 words, validation_list.txt, testing_list.txt"
+CLIP_SECONDS = 1.0
+SPLITS = ("train", "validation", "test")
+NOISE = "_background_noise_"
+
+
+def folds(root: Path) -> list:
+    return [None]
+
+
+def _listed(root: Path, name: str) -> set[str]:
+    return {line.strip() for line in (root / name).read_text().splitlines() if line.strip()}
+
+
+def clips(root: Path, fold, split: str) -> tuple[list[Clip], list[str]]:
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    validation, testing = _listed(root, "validation_list.txt"), _listed(root, "testing_list.txt")
+    if split == "train":
+        relative = sorted(
+            f"{word}/{p.name}" for word in classes for p in (root / word).glob("*.wav")
+        )
+        relative = [r for r in relative if r not in validation and r not in testing]
+    else:
+        relative = sorted(validation if split == "validation" else testing)
+    return [
+        Clip(root / r, classes.index(r.split("/")[0]), Path(r).name.split("_nohash_")[0])
+        for r in relative
+    ], classes

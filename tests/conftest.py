@@ -1,0 +1,42 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("PP_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own feature cache, never the user's."""
+    monkeypatch.setenv("PP_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def shared_dataset(name: str) -> Path:
+    root = SHARED_DATA / name
+    if not root.is_dir():
+        message = f"{root} is missing: set PP_DATA_DIR to the folder holding fsdd/ and emodb/"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture
+def fsdd_root():
+    return shared_dataset("fsdd")
+
+
+@pytest.fixture
+def emodb_root():
+    return shared_dataset("emodb")
+
+
+def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000, freq: float = 200.0, gain: float = 0.3):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (gain * np.sin(2 * np.pi * freq * t)).astype("float32"), rate, subtype="PCM_16")
+    return path

@@ -1,0 +1,170 @@
+import math
+import os
+
+import pytest
+import torch
+
+from conftest import write_tone
+from predefined_prototypes import features as features_module
+from predefined_prototypes.data import get_dataset
+from predefined_prototypes.factors import (
+    FACTORS,
+    QuantileDiscretizer,
+    dataset_factors,
+    is_valid,
+    measure_factors,
+)
+from predefined_prototypes.features import FeatureSettings, Normalizer, extract_features, fbank
+
+
+@pytest.fixture
+def tiny_fsdd(tmp_path):
+    root = tmp_path / "fsdd"
+    for digit in range(3):
+        for take in range(2):
+            write_tone(root / "recordings" / f"{digit}_ann_{take}.wav", rate=8000, freq=150 + 50 * digit,
+                       seconds=0.5 + 0.1 * take)
+            write_tone(root / "recordings" / f"{digit}_bob_{take}.wav", rate=8000, freq=300, gain=0.05)
+    return root
+
+
+@pytest.fixture
+def count_fbank(monkeypatch):
+    calls = []
+    real = features_module.fbank
+
+    def counting(wave, settings=FeatureSettings()):
+        calls.append(1)
+        return real(wave, settings)
+
+    monkeypatch.setattr(features_module, "fbank", counting)
+    return calls
+
+
+def test_features_are_fbank_of_whole_clips(tiny_fsdd):
+    dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
+    feats = extract_features(dataset, FeatureSettings(num_mel_bins=40))
+    assert len(feats) == 6
+    from predefined_prototypes.data.audio import read_audio
+    for i, clip in enumerate(dataset.clips):
+        expected = fbank(read_audio(clip.path), FeatureSettings(num_mel_bins=40))
+        assert torch.equal(feats[i], expected)
+
+
+def test_cache_hit_never_recomputes_and_changes_invalidate(tiny_fsdd, count_fbank):
+    dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
+    first = extract_features(dataset)
+    assert len(count_fbank) == 6
+    second = extract_features(dataset)
+    assert len(count_fbank) == 6 and torch.equal(first.frames, second.frames)
+    extract_features(dataset, FeatureSettings(num_mel_bins=64))  # a setting changed
+    assert len(count_fbank) == 12
+    path = dataset.clips[0].path
+    write_tone(path, rate=8000, freq=440)  # an input file changed
+    os.utime(path, ns=(1, 1))
+    changed = extract_features(dataset)
+    assert len(count_fbank) == 18 and not torch.equal(changed[0], first[0])
+
+
+def test_corrupt_cache_entry_is_rebuilt(tiny_fsdd, count_fbank, tmp_path):
+    dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
+    good = extract_features(dataset)
+    (entry,) = (tmp_path / "cache").glob("fbank-*.pt")
+    entry.write_bytes(entry.read_bytes()[:100])  # truncated, as after a crash or a full disk
+    with pytest.warns(UserWarning, match="corrupt"):
+        rebuilt = extract_features(dataset)
+    assert len(count_fbank) == 12 and torch.equal(rebuilt.frames, good.frames)
+    assert len(list((tmp_path / "cache").glob("*"))) == 1  # no temporary files left
+
+
+def test_normalizer_uses_training_statistics_only(tiny_fsdd):
+    train = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="train"))
+    test = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="test"))
+    norm = Normalizer.fit(train)
+    assert norm.mean == pytest.approx(train.frames.mean().item())
+    assert norm.mean != pytest.approx(test.frames.mean().item())
+    normalised = norm(train.frames)
+    assert normalised.mean().abs() < 1e-4 and normalised.std(correction=0) == pytest.approx(0.5, abs=1e-4)
+
+
+def _tone(freq, seconds=2.0, gain=0.3, rate=16000):
+    t = torch.arange(int(seconds * rate)) / rate
+    return gain * torch.sin(2 * math.pi * freq * t)
+
+
+@pytest.mark.parametrize("freq", [110.0, 150.0, 220.0])
+def test_pitch_of_a_tone_within_two_percent(freq):
+    measured = measure_factors(_tone(freq), 16000)
+    assert measured["pitch_median"] == pytest.approx(freq, rel=0.02)
+    assert measured["pitch_std"] < 0.05 * freq
+
+
+def test_six_db_gain_reads_six_lu_louder():
+    quiet = measure_factors(_tone(220, gain=0.1), 16000)["loudness"]
+    loud = measure_factors(_tone(220, gain=0.1 * 10 ** (6 / 20)), 16000)["loudness"]
+    assert loud - quiet == pytest.approx(6.0, abs=0.05)
+
+
+def test_clip_shorter_than_loudness_gate_is_invalid():
+    measured = measure_factors(_tone(220, seconds=0.3), 16000)
+    assert math.isnan(measured["loudness"]) and not is_valid(measured)
+
+
+def test_frames_above_ceiling_are_dropped():
+    # A 400 Hz tone: the frames read at 400 Hz are dropped; what is left are the detector's
+    # few sub-octave frames, as with the authors' procedure.
+    measured = measure_factors(_tone(400), 16000)
+    assert measured["pitch_median"] <= 275
+
+
+def test_validity_filter():
+    assert is_valid({"pitch_median": 180.0, "pitch_std": 1.0, "loudness": -20.0})
+    assert not is_valid({"pitch_median": 300.0, "pitch_std": 1.0, "loudness": -20.0})
+    assert not is_valid({"pitch_median": 80.0, "pitch_std": 1.0, "loudness": -20.0})
+    assert not is_valid({"pitch_median": 180.0, "pitch_std": 1.0, "loudness": -60.0})
+    assert not is_valid({"pitch_median": math.nan, "pitch_std": 1.0, "loudness": -20.0})
+
+
+def test_dataset_factors_cached_and_filtered(tiny_fsdd):
+    test = get_dataset("fsdd", tiny_fsdd, fold="bob", split="test")
+    values, valid = dataset_factors(test)
+    assert values.shape == (6, len(FACTORS))
+    assert not valid.any()  # 300 Hz tones: median pitch above 275 Hz
+    ann = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
+    values, valid = dataset_factors(ann)
+    assert valid.all()
+    assert values[:, 0].tolist() == pytest.approx([150, 150, 200, 200, 250, 250], rel=0.03)
+
+
+def test_discretizer_cut_points_depend_on_training_split_only():
+    gen = torch.Generator().manual_seed(0)
+    train = torch.randn(600, 3, generator=gen)
+    test_a = torch.randn(50, 3, generator=gen) + 5
+    test_b = torch.randn(50, 3, generator=gen) - 5
+    d = QuantileDiscretizer(levels=6).fit(train)
+    cuts = [c.copy() for c in d.cut_points]
+    d.transform(test_a), d.transform(test_b)
+    assert all((a == b).all() for a, b in zip(cuts, d.cut_points))
+    refit = QuantileDiscretizer(levels=6).fit(torch.cat([train, test_a]))
+    assert not all((a == b).all() for a, b in zip(cuts, refit.cut_points))
+    levels = d.transform(train)
+    assert levels.min() == 0 and levels.max() == 5
+    counts = torch.bincount(levels[:, 0], minlength=6)
+    assert (counts == 100).all()  # equally populated on the training split
+    assert (d.transform(test_a) == 5).float().mean() > 0.9
+
+
+def test_discretizer_levels_validated_and_per_factor():
+    with pytest.raises(ValueError, match="between 2 and 8"):
+        QuantileDiscretizer(levels=9)
+    d = QuantileDiscretizer(levels=[2, 4]).fit(torch.arange(40.0).reshape(20, 2))
+    assert [len(c) for c in d.cut_points] == [1, 3]
+    with pytest.raises(RuntimeError, match="fit"):
+        QuantileDiscretizer(3).transform(torch.zeros(2, 1))
+
+
+def test_real_emodb_factors_mostly_valid(emodb_root):
+    test = get_dataset("emodb", emodb_root, fold="03", split="test", classes=4)
+    values, valid = dataset_factors(test)
+    assert valid.float().mean() > 0.7
+    assert ((values[valid, 2] > -50) & (values[valid, 2] < 0)).all()
