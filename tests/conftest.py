@@ -30,6 +30,21 @@ def fsdd_root():
     return shared_dataset("fsdd")
 
 
+@pytest.fixture(scope="session")
+def fsdd_small(tmp_path_factory):
+    """450 real FSDD recordings (3 speakers, takes 0-14): the official split gives 300 train and
+    150 test clips, small enough for a training test to take seconds."""
+    source = shared_dataset("fsdd") / "recordings"
+    root = tmp_path_factory.mktemp("fsdd_small")
+    (root / "recordings").mkdir()
+    for speaker in ("george", "jackson", "theo"):
+        for digit in range(10):
+            for take in range(15):
+                name = f"{digit}_{speaker}_{take}.wav"
+                (root / "recordings" / name).write_bytes((source / name).read_bytes())
+    return root
+
+
 @pytest.fixture
 def emodb_root():
     return shared_dataset("emodb")

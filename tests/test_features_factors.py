@@ -10,7 +10,7 @@ from predefined_prototypes.data import get_dataset
 from predefined_prototypes.factors import (
     FACTORS,
     QuantileDiscretizer,
-    dataset_factors,
+    file_factors,
     is_valid,
     measure_factors,
 )
@@ -43,7 +43,7 @@ def count_fbank(monkeypatch):
 
 def test_features_are_fbank_of_whole_clips(tiny_fsdd):
     dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
-    feats = extract_features(dataset, FeatureSettings(num_mel_bins=40))
+    feats = extract_features(dataset.files, FeatureSettings(num_mel_bins=40))
     assert len(feats) == 6
     from predefined_prototypes.data.audio import read_audio
     for i, clip in enumerate(dataset.clips):
@@ -53,34 +53,34 @@ def test_features_are_fbank_of_whole_clips(tiny_fsdd):
 
 def test_cache_hit_never_recomputes_and_changes_invalidate(tiny_fsdd, count_fbank):
     dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
-    first = extract_features(dataset)
+    first = extract_features(dataset.files)
     assert len(count_fbank) == 6
-    second = extract_features(dataset)
+    second = extract_features(dataset.files)
     assert len(count_fbank) == 6 and torch.equal(first.frames, second.frames)
-    extract_features(dataset, FeatureSettings(num_mel_bins=64))  # a setting changed
+    extract_features(dataset.files, FeatureSettings(num_mel_bins=64))  # a setting changed
     assert len(count_fbank) == 12
     path = dataset.clips[0].path
     write_tone(path, rate=8000, freq=440)  # an input file changed
     os.utime(path, ns=(1, 1))
-    changed = extract_features(dataset)
+    changed = extract_features(dataset.files)
     assert len(count_fbank) == 18 and not torch.equal(changed[0], first[0])
 
 
 def test_corrupt_cache_entry_is_rebuilt(tiny_fsdd, count_fbank, tmp_path):
     dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
-    good = extract_features(dataset)
+    good = extract_features(dataset.files)
     (entry,) = (tmp_path / "cache").glob("fbank-*.pt")
     entry.write_bytes(entry.read_bytes()[:100])  # truncated, as after a crash or a full disk
     with pytest.warns(UserWarning, match="corrupt"):
-        rebuilt = extract_features(dataset)
+        rebuilt = extract_features(dataset.files)
     assert len(count_fbank) == 12 and torch.equal(rebuilt.frames, good.frames)
     assert len(list((tmp_path / "cache").glob("*"))) == 1  # no temporary files left
 
 
 def test_normalizer_uses_training_statistics_only(tiny_fsdd):
-    train = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="train"))
-    test = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="test"))
-    norm = Normalizer.fit(train)
+    train = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="train").files)
+    test = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="test").files)
+    norm = Normalizer.fit(train.frames)
     assert norm.mean == pytest.approx(train.frames.mean().item())
     assert norm.mean != pytest.approx(test.frames.mean().item())
     normalised = norm(train.frames)
@@ -127,11 +127,11 @@ def test_validity_filter():
 
 def test_dataset_factors_cached_and_filtered(tiny_fsdd):
     test = get_dataset("fsdd", tiny_fsdd, fold="bob", split="test")
-    values, valid = dataset_factors(test)
+    values, valid = file_factors(test.files)
     assert values.shape == (6, len(FACTORS))
     assert not valid.any()  # 300 Hz tones: median pitch above 275 Hz
     ann = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
-    values, valid = dataset_factors(ann)
+    values, valid = file_factors(ann.files)
     assert valid.all()
     assert values[:, 0].tolist() == pytest.approx([150, 150, 200, 200, 250, 250], rel=0.03)
 
@@ -165,6 +165,6 @@ def test_discretizer_levels_validated_and_per_factor():
 
 def test_real_emodb_factors_mostly_valid(emodb_root):
     test = get_dataset("emodb", emodb_root, fold="03", split="test", classes=4)
-    values, valid = dataset_factors(test)
+    values, valid = file_factors(test.files)
     assert valid.float().mean() > 0.7
     assert ((values[valid, 2] > -50) & (values[valid, 2] < 0)).all()

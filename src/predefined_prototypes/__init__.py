@@ -1,28 +1,34 @@
 """Predefined prototypes for intra-class separation and disentanglement (Almudévar et al.,
 Interspeech 2024): fixed prototype extractors, the prototype loss and its baselines."""
 
-from .losses import FocalLoss, OrthogonalProjectionLoss, PrototypeLoss
-from .prototypes import (
-    FactorPrototypes,
-    FixedPrototypes,
-    LearnedPrototypes,
-    gaussian_prototypes,
-    hyperspherical_prototypes,
-    orthogonal_prototypes,
-    simplex_etf_prototypes,
-)
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "FactorPrototypes",
-    "FixedPrototypes",
-    "FocalLoss",
-    "LearnedPrototypes",
-    "OrthogonalProjectionLoss",
-    "PrototypeLoss",
-    "gaussian_prototypes",
-    "hyperspherical_prototypes",
-    "orthogonal_prototypes",
-    "simplex_etf_prototypes",
-]
+# Names are imported on first use, so that the command line can reject a bad configuration
+# before torch (~2 s) is loaded.
+_EXPORTS = {
+    "FocalLoss": "losses",
+    "OrthogonalProjectionLoss": "losses",
+    "PrototypeLoss": "losses",
+    "FactorPrototypes": "prototypes",
+    "FixedPrototypes": "prototypes",
+    "LearnedPrototypes": "prototypes",
+    "gaussian_prototypes": "prototypes",
+    "hyperspherical_prototypes": "prototypes",
+    "orthogonal_prototypes": "prototypes",
+    "simplex_etf_prototypes": "prototypes",
+    "RunConfig": "config",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])

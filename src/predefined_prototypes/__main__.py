@@ -22,6 +22,29 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .config import ConfigError, RunConfig
+
+    try:
+        config = RunConfig.from_args(args.settings)  # validated before torch is even imported
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from .train import TrainingDiverged, run
+
+    try:
+        result = run(config)
+    except (TrainingDiverged, ValueError, FileNotFoundError, NotImplementedError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    metrics = result["metrics"]
+    print(f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
+          f"ECE {metrics['ece']:.4f}  ({result['wall_time_s']:.1f} s on {result['device']})")
+    if config.out:
+        print(f"wrote {config.out}/metrics.json and embeddings.npz")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m predefined_prototypes", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -38,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     fold_list.add_argument("name")
     fold_list.add_argument("--root", help="dataset folder (default: $PP_DATA_DIR/<name>)")
 
+    train = commands.add_parser("train", help="train one configuration: key=value ...")
+    train.add_argument("settings", nargs="*", help="RunConfig fields, e.g. dataset=fsdd fold=theo loss=prototypes")
+
     args = parser.parse_args(argv)
-    return {"data": _data}[args.command](args)
+    return {"data": _data, "train": _train}[args.command](args)
 
 
 if __name__ == "__main__":

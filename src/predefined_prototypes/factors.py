@@ -10,6 +10,7 @@ Levels come from quantiles fitted on the training split only.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .cache import cache_key, cached
-from .data.audio import SAMPLE_RATE, AudioDataset, read_audio
+from .data.audio import SAMPLE_RATE, read_audio
 
 FACTORS = ("pitch_median", "pitch_std", "loudness")
 PITCH_CEILING_HZ = 275.0
@@ -62,14 +63,13 @@ def is_valid(factors: dict[str, float]) -> bool:
     return low <= factors["pitch_median"] <= high and quiet <= factors["loudness"] <= loud
 
 
-def dataset_factors(dataset: AudioDataset, cache: bool = True) -> tuple[Tensor, Tensor]:
-    """Factors of every clip (whole recordings) as a float tensor [N, 3] in ``FACTORS`` order,
-    and a bool mask [N] of the clips that pass ``is_valid``. Cached like features."""
-    files = [clip.path for clip in dataset.clips]
+def file_factors(files: list[Path], cache: bool = True, desc: str = "factors") -> tuple[Tensor, Tensor]:
+    """Factors of every file (whole recordings) as a float tensor [N, 3] in ``FACTORS`` order,
+    and a bool mask [N] of the files that pass ``is_valid``. Cached like features."""
 
     def compute() -> dict[str, Tensor]:
         rows = []
-        for path in tqdm(files, desc=f"factors {dataset.name}", leave=False, mininterval=2.0):
+        for path in tqdm(files, desc=desc, leave=False, mininterval=2.0):
             measured = measure_factors(read_audio(path), SAMPLE_RATE)
             rows.append([measured[name] for name in FACTORS] + [float(is_valid(measured))])
         table = torch.tensor(rows, dtype=torch.float64).reshape(-1, len(FACTORS) + 1)

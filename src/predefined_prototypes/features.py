@@ -8,6 +8,7 @@ Each clip's features cover the whole recording; a fixed number of frames is cut 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 import torchaudio
@@ -15,7 +16,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .cache import cache_key, cached
-from .data.audio import SAMPLE_RATE, AudioDataset, read_audio
+from .data.audio import SAMPLE_RATE, read_audio
 
 
 @dataclass(frozen=True)
@@ -71,17 +72,17 @@ class ClipFeatures:
 
 
 def extract_features(
-    dataset: AudioDataset, settings: FeatureSettings = FeatureSettings(), cache: bool = True
+    files: list[Path], settings: FeatureSettings = FeatureSettings(), cache: bool = True, desc: str = "fbank"
 ) -> ClipFeatures:
-    """Fbank features of every clip of ``dataset`` (whole recordings), from the cache when the
-    same files and settings were seen before."""
-    files = [clip.path for clip in dataset.clips]
+    """Fbank features of every file (whole recordings), from the cache when the same files and
+    settings were seen before. Pass a dataset's clips of every fold at once (as ``run`` does) so
+    one cache entry serves all folds."""
 
     def compute() -> dict[str, Tensor]:
         # Recordings shorter than one window still get one (zero-padded) frame.
         window = round(SAMPLE_RATE * settings.frame_length_ms / 1000)
         per_clip = []
-        for path in tqdm(files, desc=f"fbank {dataset.name}", leave=False, mininterval=2.0):
+        for path in tqdm(files, desc=desc, leave=False, mininterval=2.0):
             wave = read_audio(path)
             if len(wave) < window:
                 wave = torch.nn.functional.pad(wave, (0, window - len(wave)))
@@ -101,7 +102,7 @@ class Normalizer:
     """``(x - mean) / (2 * std)`` with one mean and std over all training frames, as the
     authors (and AST) normalise.
 
-    >>> norm = Normalizer.fit(ClipFeatures(torch.tensor([[1.0], [3.0]]), torch.tensor([0, 2])))
+    >>> norm = Normalizer.fit(torch.tensor([[1.0], [3.0]]))
     >>> norm.mean, norm.std, norm(torch.tensor([3.0])).item()
     (2.0, 1.0, 0.5)
     """
@@ -110,8 +111,9 @@ class Normalizer:
     std: float
 
     @classmethod
-    def fit(cls, training: ClipFeatures) -> "Normalizer":
-        return cls(training.frames.mean().item(), training.frames.std(correction=0).item())
+    def fit(cls, training_frames: Tensor) -> "Normalizer":
+        """From the frames [total_frames, mel] of the training split's clips."""
+        return cls(training_frames.mean().item(), training_frames.std(correction=0).item())
 
     def __call__(self, x: Tensor) -> Tensor:
         return (x - self.mean) / (2 * self.std)

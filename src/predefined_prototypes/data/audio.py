@@ -136,6 +136,10 @@ class AudioDataset(torch.utils.data.Dataset):
         return {"audio": audio, "label": clip.label, "speaker": clip.speaker, "path": str(clip.path)}
 
     @property
+    def files(self) -> list[Path]:
+        return [clip.path for clip in self.clips]
+
+    @property
     def labels(self) -> Tensor:
         return torch.tensor([clip.label for clip in self.clips])
 

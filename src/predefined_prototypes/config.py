@@ -1,0 +1,161 @@
+"""The configuration of one run: every knob in one dataclass, validated at construction.
+
+Validation needs neither torch nor the data, so a typo fails in well under a second.
+
+>>> RunConfig(loss="ce", epochs=2).loss
+'ce'
+>>> RunConfig.from_args(["loss=focal", "focal_gamma=1", "factors=pitch_median,loudness"]).factors
+('pitch_median', 'loudness')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+
+DATASETS = ("fsdd", "emodb", "esc50", "speech_commands", "iemocap")
+BACKBONES = ("cnn", "ecapa", "ast", "beats")
+LOSSES = ("ce", "focal", "opl", "prototypes", "learned_prototypes", "factor_prototypes")
+PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical")
+OPTIMIZERS = ("adam", "adamw")
+FACTOR_NAMES = ("pitch_median", "pitch_std", "loudness")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A configuration key or value is not valid; the message lists the valid ones."""
+
+
+@dataclass
+class RunConfig:
+    # data
+    dataset: str = "fsdd"
+    data_dir: str | None = None  # default: $PP_DATA_DIR/<dataset>
+    fold: str | None = None  # a fold id as text ("theo", "03", "1"); None: the dataset's first
+    classes: int | None = None  # EmoDB: 7 or 4 (IEMOCAP-like); None: the dataset's default
+    clip_seconds: float | None = None  # None: the dataset's default
+    num_mel_bins: int = 40  # the paper: 128; 40 keeps the CPU sweep affordable
+    # model
+    backbone: str = "cnn"
+    embed_dim: int = 32
+    channels: int = 8  # CNN: width of the first block (doubled per block); ECAPA: 16 x this
+    pretrained: str | None = None  # AST: a model id or path to load weights from
+    # loss
+    loss: str = "prototypes"
+    prototypes: str = "orthogonal"
+    scale: float = 1.0
+    lam: float = 1.0
+    focal_gamma: float = 2.0
+    opl_gamma: float = 2.0
+    opl_weight: float = 0.1
+    factors: tuple[str, ...] = FACTOR_NAMES
+    factor_levels: int = 6
+    # training
+    mixup: float = 0.0  # probability that a batch is mixed (waveform mixup, Beta(10, 10))
+    specaugment: bool = False
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    warmup: int = 1  # epochs of linear warm-up; then cosine decay to 0
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None
+    extra: dict = field(default_factory=dict, repr=False)  # free-form notes (e.g. sweep name)
+
+    def __post_init__(self) -> None:
+        choices = {
+            "dataset": DATASETS, "backbone": BACKBONES, "loss": LOSSES, "prototypes": PROTOTYPES,
+            "optimizer": OPTIMIZERS, "device": DEVICES,
+        }
+        for key, valid in choices.items():
+            if getattr(self, key) not in valid:
+                raise ConfigError(f"{key}={getattr(self, key)!r} is not valid; valid values: {', '.join(valid)}")
+        if isinstance(self.factors, str):
+            self.factors = tuple(f for f in self.factors.split(",") if f)
+        self.factors = tuple(self.factors)
+        unknown = [f for f in self.factors if f not in FACTOR_NAMES]
+        if unknown or not self.factors:
+            raise ConfigError(f"factors={','.join(self.factors)!r} is not valid; choose from: {', '.join(FACTOR_NAMES)}")
+        if self.fold is not None:
+            self.fold = str(self.fold)
+        positive = ("embed_dim", "channels", "epochs", "batch_size", "num_mel_bins")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("lr", "scale"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+        for key in ("lam", "focal_gamma", "opl_gamma", "opl_weight", "weight_decay", "warmup"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if not 0 <= self.mixup <= 1:
+            raise ConfigError(f"mixup is a probability in [0, 1], got {self.mixup}")
+        if not 2 <= self.factor_levels <= 8:
+            raise ConfigError(f"factor_levels must be between 2 and 8, got {self.factor_levels}")
+        if self.classes is not None and self.dataset != "emodb":
+            raise ConfigError(f"classes= applies to emodb only (7 or 4), not {self.dataset}")
+        if self.classes is not None and self.classes not in (4, 7):
+            raise ConfigError(f"classes={self.classes} is not valid for emodb; valid: 4, 7")
+        if self.loss == "factor_prototypes" and self.dataset not in ("emodb", "iemocap"):
+            raise ConfigError("loss=factor_prototypes needs speech with pitch: dataset=emodb or iemocap")
+        if self.loss == "opl" and self.mixup > 0:
+            raise ConfigError("loss=opl compares hard labels and cannot be combined with mixup")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        """Build from a mapping, rejecting unknown keys (with the list of valid ones)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}")
+        return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
+
+    @classmethod
+    def from_args(cls, args: list[str]) -> "RunConfig":
+        """Build from ``key=value`` strings, as the command line gives them."""
+        values = {}
+        for arg in args:
+            key, sep, value = arg.partition("=")
+            if not sep:
+                raise ConfigError(f"expected key=value, got {arg!r}")
+            values[key.strip()] = value.strip()
+        return cls.from_dict(values)
+
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["factors"] = list(self.factors)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _coerce(cls, key: str, value):
+    """Turn command-line text into the field's type (int, float, bool, None, tuple)."""
+    if not isinstance(value, str):
+        return value
+    hint = typing.get_type_hints(cls)[key]
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value.lower() in ("none", "null", "") and type(None) in allowed:
+        return None
+    base = next(t for t in allowed if t is not type(None))
+    base = typing.get_origin(base) or base
+    try:
+        if base is bool:
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        if base in (int, float):
+            return base(value)
+        if base is tuple:
+            return tuple(v for v in value.split(",") if v)
+        if base is dict:
+            return json.loads(value)
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not a valid {base.__name__}") from None
+    return value

@@ -1,0 +1,149 @@
+"""What a run reports: classification quality, calibration, embedding geometry, and for factor
+prototypes how well each block of z carries its factor and how it drives each logit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+from sklearn.metrics import f1_score, silhouette_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import Tensor
+
+
+def accuracy(logits: Tensor, labels: Tensor) -> float:
+    """Top-1 accuracy.
+
+    >>> accuracy(torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]]), torch.tensor([0, 1, 1]))
+    0.6666666666666666
+    """
+    return (logits.argmax(dim=1) == labels).double().mean().item()
+
+
+def macro_f1(logits: Tensor, labels: Tensor, num_classes: int) -> float:
+    """F1 averaged over classes, each class counted equally (absent classes score 0)."""
+    return float(f1_score(labels.numpy(), logits.argmax(dim=1).numpy(), labels=list(range(num_classes)),
+                          average="macro", zero_division=0))
+
+
+def expected_calibration_error(logits: Tensor, labels: Tensor, bins: int = 15) -> float:
+    """ECE: the confidence-weighted gap between confidence and accuracy over equal-width bins.
+
+    >>> logits = torch.log(torch.tensor([[0.8, 0.2], [0.8, 0.2], [0.3, 0.7]]))
+    >>> round(expected_calibration_error(logits, torch.tensor([0, 1, 1])), 4)  # 2/3*0.3 + 1/3*0.3
+    0.3
+    """
+    confidence, predicted = torch.softmax(logits.double(), dim=1).max(dim=1)
+    correct = (predicted == labels).double()
+    edges = torch.linspace(0, 1, bins + 1, dtype=torch.float64)
+    ece = 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            ece += inside.double().mean().item() * abs(confidence[inside].mean().item() - correct[inside].mean().item())
+    return ece
+
+
+def confusion_matrix(logits: Tensor, labels: Tensor, num_classes: int) -> list[list[int]]:
+    """Rows: true class, columns: predicted class."""
+    return sk_confusion_matrix(labels.numpy(), logits.argmax(dim=1).numpy(),
+                               labels=list(range(num_classes))).tolist()
+
+
+def _mean_off_diagonal(matrix: Tensor) -> float:
+    off = ~torch.eye(len(matrix), dtype=torch.bool)
+    return matrix[off].mean().item()
+
+
+def class_means(z: Tensor, labels: Tensor, num_classes: int) -> Tensor:
+    """Mean embedding of each class present [C, k] (absent classes give NaN rows)."""
+    return torch.stack([z[labels == c].mean(dim=0) for c in range(num_classes)])
+
+
+def embedding_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: Tensor | None = None) -> dict:
+    """How separated the classes are in z.
+
+    - ``cosine_class_means``: mean off-diagonal cosine between raw class means;
+    - ``cosine_centred_class_means``: the same after removing the global mean (a shared offset,
+      e.g. from unseen speakers, dominates raw means);
+    - ``distance_ratio``: mean distance between class means over mean distance of a sample to its
+      class mean (higher is better separated);
+    - ``silhouette``: scikit-learn's silhouette score with Euclidean distance;
+    - ``cosine_to_prototype``: mean cosine of each class mean to its own prototype (if given).
+
+    >>> z = torch.tensor([[1.0, 0.0], [1.1, 0.0], [0.0, 1.0], [0.0, 1.1]])
+    >>> g = embedding_geometry(z, torch.tensor([0, 0, 1, 1]), 2)
+    >>> round(g["cosine_class_means"], 3), round(g["cosine_centred_class_means"], 3)
+    (0.0, -1.0)
+    """
+    z, present = z.double(), sorted(set(labels.tolist()))
+    means = class_means(z, labels, num_classes)[present]
+    unit = torch.nn.functional.normalize(means, dim=1)
+    centred = torch.nn.functional.normalize(means - z.mean(dim=0), dim=1)
+    spread = (z - class_means(z, labels, num_classes)[labels]).norm(dim=1).mean().item()
+    result = {
+        "cosine_class_means": _mean_off_diagonal(unit @ unit.T),
+        "cosine_centred_class_means": _mean_off_diagonal(centred @ centred.T),
+        "distance_ratio": _mean_off_diagonal(torch.cdist(means, means)) / max(spread, 1e-12),
+        "silhouette": float(silhouette_score(z.numpy(), labels.numpy())) if len(present) > 1 else float("nan"),
+    }
+    if prototypes is not None:
+        target = torch.nn.functional.normalize(prototypes.double()[present], dim=1)
+        result["cosine_to_prototype"] = (unit * target).sum(dim=1).mean().item()
+    return result
+
+
+def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> float:
+    """Test accuracy of a linear probe (standardised logistic regression) fitted on train."""
+    if train_x.shape[1] == 0 or len(set(train_y.tolist())) < 2:
+        return float("nan")
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    probe.fit(train_x.double().numpy(), train_y.numpy())
+    return float(probe.score(test_x.double().numpy(), test_y.numpy()))
+
+
+def disentanglement(
+    train_z: Tensor, train_levels: Tensor, test_z: Tensor, test_levels: Tensor,
+    blocks: list[slice], residual: slice, names: list[str],
+) -> dict:
+    """For each factor, the test accuracy of a linear probe predicting its level from (a) its own
+    block of z, (b) the residual block, and the chance rate (the majority level). A disentangled
+    z has (a) high and (b) near chance."""
+    result = {}
+    for f, (name, block) in enumerate(zip(names, blocks)):
+        majority = torch.bincount(train_levels[:, f]).argmax()
+        result[name] = {
+            "probe_factor_block": probe_accuracy(train_z[:, block], train_levels[:, f], test_z[:, block], test_levels[:, f]),
+            "probe_residual_block": probe_accuracy(train_z[:, residual], train_levels[:, f], test_z[:, residual], test_levels[:, f]),
+            "chance": (test_levels[:, f] == majority).float().mean().item(),
+        }
+    return result
+
+
+def factor_contributions(weight: Tensor, z: Tensor, blocks: list[slice], residual: slice) -> Tensor:
+    """Each block's additive share of every logit: ``W[:, block] @ z[block]`` for each factor
+    block, then the residual block; [N, F + 1, C]. Summed over blocks, plus the bias, it gives
+    the logits, so it explains a prediction in terms of the factors.
+
+    >>> w, z = torch.ones(2, 4), torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    >>> factor_contributions(w, z, [slice(0, 1), slice(1, 3)], slice(3, 4))[0, :, 0].tolist()
+    [1.0, 5.0, 4.0]
+    """
+    parts = [z[:, s] @ weight[:, s].T for s in [*blocks, residual]]
+    return torch.stack(parts, dim=1)
+
+
+def as_numpy_record(values: dict) -> dict:
+    """Make a metrics dict JSON-ready (floats, no NaN: NaN becomes None)."""
+    def clean(v):
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, (float, np.floating)):
+            return None if np.isnan(v) else float(v)
+        return v
+    return clean(values)

@@ -1,0 +1,180 @@
+"""Backbones F: features [B, T, mel] -> z [B, k], and the model (F, then a linear classifier G).
+
+Every backbone ends with a plain linear projection, so z can take any sign and reach any
+prototype (no ReLU or normalisation after it).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class CNN(nn.Module):
+    """A small 2-D CNN for CPU training: four blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool)
+    of widths c, 2c, 4c, 8c, global average pooling, then a linear projection to z.
+
+    >>> CNN(num_mel_bins=64, embed_dim=32, channels=8)(torch.randn(2, 98, 64)).shape
+    torch.Size([2, 32])
+    """
+
+    def __init__(self, num_mel_bins: int, embed_dim: int, channels: int = 16):
+        super().__init__()
+        layers, width_in = [], 1
+        for i in range(4):
+            width = channels * 2**i
+            layers += [nn.Conv2d(width_in, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
+            width_in = width
+        self.blocks = nn.Sequential(*layers)
+        self.project = nn.Linear(width_in, embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        # Channels-last is ~20 % faster for these convolutions on CPU.
+        x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last)
+        return self.project(self.blocks(x).mean(dim=(2, 3)))
+
+
+class _TDNN(nn.Sequential):
+    def __init__(self, c_in: int, c_out: int, kernel: int = 1, dilation: int = 1):
+        super().__init__(nn.Conv1d(c_in, c_out, kernel, dilation=dilation, padding=dilation * (kernel // 2)),
+                         nn.ReLU(inplace=True), nn.BatchNorm1d(c_out))
+
+
+class _Res2(nn.Module):
+    """Res2Net convolution: channel groups processed in a chain, each seeing the previous one."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int, scale: int = 8):
+        super().__init__()
+        self.scale = scale
+        width = channels // scale
+        self.convs = nn.ModuleList(_TDNN(width, width, kernel, dilation) for _ in range(scale - 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        groups = torch.chunk(x, self.scale, dim=1)
+        out, previous = [groups[0]], None
+        for conv, group in zip(self.convs, groups[1:]):
+            previous = conv(group if previous is None else group + previous)
+            out.append(previous)
+        return torch.cat(out, dim=1)
+
+
+class _SERes2Block(nn.Module):
+    def __init__(self, channels: int, kernel: int, dilation: int):
+        super().__init__()
+        self.body = nn.Sequential(_TDNN(channels, channels), _Res2(channels, kernel, dilation),
+                                  _TDNN(channels, channels))
+        self.excite = nn.Sequential(nn.Linear(channels, 128), nn.ReLU(inplace=True),
+                                    nn.Linear(128, channels), nn.Sigmoid())
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = self.body(x)
+        return x + y * self.excite(y.mean(dim=2)).unsqueeze(2)
+
+
+class ECAPA(nn.Module):
+    """ECAPA-TDNN (Desplanques et al., Interspeech 2020): SE-Res2Net blocks with dilations 2, 3, 4,
+    multi-layer feature aggregation, attentive statistics pooling with global context, and a
+    linear projection to z (k = 192 in the paper).
+
+    >>> ECAPA(num_mel_bins=40, embed_dim=192, channels=64)(torch.randn(2, 50, 40)).shape
+    torch.Size([2, 192])
+    """
+
+    def __init__(self, num_mel_bins: int, embed_dim: int = 192, channels: int = 512):
+        super().__init__()
+        if channels % 8:
+            raise ValueError(f"ECAPA channels must be a multiple of 8 (Res2Net scale), got {channels}")
+        self.stem = _TDNN(num_mel_bins, channels, kernel=5)
+        self.blocks = nn.ModuleList(_SERes2Block(channels, 3, d) for d in (2, 3, 4))
+        aggregated = 3 * channels
+        self.aggregate = nn.Sequential(nn.Conv1d(aggregated, aggregated, 1), nn.ReLU(inplace=True))
+        self.attention = nn.Sequential(nn.Conv1d(3 * aggregated, 128, 1), nn.ReLU(inplace=True),
+                                       nn.BatchNorm1d(128), nn.Tanh(), nn.Conv1d(128, aggregated, 1))
+        self.pool_norm = nn.BatchNorm1d(2 * aggregated)
+        self.project = nn.Linear(2 * aggregated, embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.stem(x.transpose(1, 2))
+        outputs = []
+        for block in self.blocks:
+            h = block(h)
+            outputs.append(h)
+        h = self.aggregate(torch.cat(outputs, dim=1))
+        frames = h.shape[2]
+        mean = h.mean(dim=2, keepdim=True).expand(-1, -1, frames)
+        std = h.std(dim=2, keepdim=True).clamp(min=1e-5).expand(-1, -1, frames)
+        weights = torch.softmax(self.attention(torch.cat([h, mean, std], dim=1)), dim=2)
+        mu = (weights * h).sum(dim=2)
+        sigma = ((weights * h * h).sum(dim=2) - mu * mu).clamp(min=1e-5).sqrt()
+        return self.project(self.pool_norm(torch.cat([mu, sigma], dim=1)))
+
+
+class AST(nn.Module):
+    """Audio Spectrogram Transformer from ``transformers``; z is the mean of the [CLS] and
+    distillation tokens, as in the authors' code, projected to ``embed_dim`` when that differs
+    from the transformer's width.
+
+    ``pretrained``: a model id or local path (e.g. ``MIT/ast-finetuned-audioset-10-10-0.4593``)
+    for users with the weights; otherwise a randomly initialised model from ``config`` overrides.
+
+    >>> tiny = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    >>> AST(num_mel_bins=64, num_frames=100, embed_dim=32, config=tiny)(torch.randn(2, 100, 64)).shape
+    torch.Size([2, 32])
+    """
+
+    def __init__(self, num_mel_bins: int, num_frames: int, embed_dim: int,
+                 pretrained: str | None = None, config: dict | None = None):
+        super().__init__()
+        from transformers import ASTConfig, ASTModel
+
+        shape = {"num_mel_bins": num_mel_bins, "max_length": num_frames}
+        if pretrained:
+            # Position embeddings are sized for the pretraining input (1024 frames, 128 mels):
+            # other shapes cannot reuse them, so ask for that shape explicitly.
+            self.transformer = ASTModel.from_pretrained(pretrained, **shape, **(config or {}))
+        else:
+            self.transformer = ASTModel(ASTConfig(**shape, **(config or {})))
+        width = self.transformer.config.hidden_size
+        self.project = nn.Identity() if width == embed_dim else nn.Linear(width, embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        tokens = self.transformer(input_values=x).last_hidden_state
+        return self.project((tokens[:, 0] + tokens[:, 1]) / 2)
+
+
+def build_backbone(name: str, num_mel_bins: int, num_frames: int, embed_dim: int,
+                   channels: int = 16, pretrained: str | None = None) -> nn.Module:
+    """The backbone called ``name`` ('cnn', 'ecapa', 'ast'; 'beats' explains why not)."""
+    if name == "cnn":
+        return CNN(num_mel_bins, embed_dim, channels)
+    if name == "ecapa":
+        return ECAPA(num_mel_bins, embed_dim, channels=channels * 16)
+    if name == "ast":
+        return AST(num_mel_bins, num_frames, embed_dim, pretrained=pretrained)
+    if name == "beats":
+        raise NotImplementedError(
+            "backbone=beats is not available: BEATs is not part of transformers. Using it needs "
+            "Microsoft's BEATs code (unilm/beats) and its iter3+ AS2M checkpoint; wrap its "
+            "extract_features() output, mean-pooled over time, as a module returning [B, k]."
+        )
+    raise ValueError(f"unknown backbone {name!r}; valid: cnn, ecapa, ast, beats")
+
+
+class Model(nn.Module):
+    """Backbone F then linear classifier G; returns (logits [B, C], z [B, k]).
+
+    >>> model = Model(CNN(64, 16, channels=4), embed_dim=16, num_classes=10)
+    >>> logits, z = model(torch.randn(3, 50, 64))
+    >>> logits.shape, z.shape
+    (torch.Size([3, 10]), torch.Size([3, 16]))
+    """
+
+    def __init__(self, backbone: nn.Module, embed_dim: int, num_classes: int):
+        super().__init__()
+        self.backbone = backbone
+        self.classifier = nn.Linear(embed_dim, num_classes)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        z = self.backbone(x)
+        return self.classifier(z), z

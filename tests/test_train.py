@@ -1,0 +1,184 @@
+"""The training engine: configs, backbones, every loss for two epochs, determinism, errors."""
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_tone
+from predefined_prototypes.config import LOSSES, ConfigError, RunConfig
+from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
+from predefined_prototypes.train import TrainingDiverged, run, spec_augment, train
+
+
+@pytest.fixture
+def tiny_emodb(tmp_path):
+    """Two speakers x 4 emotions x 3 texts of voiced tones at speaker/emotion-dependent pitch."""
+    root = tmp_path / "emodb"
+    for s, speaker in enumerate(("03", "08")):
+        for e, emotion in enumerate("NFWT"):
+            for text in ("a01", "a02", "b01"):
+                freq = 110 + 30 * e + 10 * s + 5 * int(text[-1])
+                write_tone(root / "wav" / f"{speaker}{text}{emotion}a.wav", seconds=1.0,
+                           freq=freq, gain=0.1 + 0.05 * e)
+    return root
+
+
+def tiny(**overrides):
+    base = dict(dataset="fsdd", fold="official", epochs=2, batch_size=32, embed_dim=16, channels=4,
+                num_mel_bins=32, seed=0)
+    return RunConfig(**{**base, **overrides})
+
+
+# --- configuration --------------------------------------------------------------------------
+
+def test_config_rejects_unknown_values_listing_valid_ones():
+    with pytest.raises(ConfigError, match="valid values: ce, focal, opl, prototypes"):
+        RunConfig(loss="nonsense")
+    with pytest.raises(ConfigError, match="unknown config key.*lossy.*valid keys"):
+        RunConfig.from_dict({"lossy": "ce"})
+    with pytest.raises(ConfigError, match="epochs='two' is not a valid int"):
+        RunConfig.from_args(["epochs=two"])
+    with pytest.raises(ConfigError, match="factors"):
+        RunConfig(factors=("pitch", "loudness"))
+    with pytest.raises(ConfigError, match="classes= applies to emodb"):
+        RunConfig(dataset="fsdd", classes=4)
+    with pytest.raises(ConfigError, match="factor_prototypes needs"):
+        RunConfig(dataset="fsdd", loss="factor_prototypes")
+    with pytest.raises(ConfigError, match="mixup"):
+        RunConfig(mixup=1.5)
+
+
+def test_config_round_trips_through_command_line_text():
+    config = RunConfig.from_args(["dataset=emodb", "fold=03", "classes=4", "specaugment=true",
+                                  "scale=10", "data_dir=none", "factors=pitch_median,loudness"])
+    assert config.fold == "03" and config.classes == 4 and config.specaugment is True
+    assert config.scale == 10.0 and config.data_dir is None
+    assert RunConfig.from_dict(json.loads(config.to_json())) == config
+
+
+def test_cli_rejects_bad_loss_fast():
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "predefined_prototypes", "train", "loss=nonsense"],
+                            capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    assert result.returncode != 0 and elapsed < 2.0
+    assert "ce, focal, opl, prototypes, learned_prototypes, factor_prototypes" in result.stderr
+
+
+# --- backbones ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backbone", [
+    CNN(40, 24, channels=4),
+    ECAPA(40, embed_dim=24, channels=16),
+    AST(40, num_frames=60, embed_dim=24,
+        config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)),
+])
+def test_backbone_shapes_and_negative_embeddings(backbone):
+    model = Model(backbone, embed_dim=24, num_classes=5).eval()
+    logits, z = model(torch.randn(3, 60, 40))
+    assert logits.shape == (3, 5) and z.shape == (3, 24)
+    assert (z < 0).any(), "z must be able to reach prototypes with negative coordinates"
+
+
+def test_beats_explains_why_it_is_unavailable():
+    with pytest.raises(NotImplementedError, match="BEATs is not part of transformers"):
+        build_backbone("beats", 128, 100, 768)
+
+
+def test_spec_augment_masks_some_bins_and_frames():
+    x = torch.ones(4, 50, 40)
+    y = spec_augment(x, torch.Generator().manual_seed(0))
+    assert y.shape == x.shape and (y == 0).any() and (y == 1).float().mean() > 0.5
+    assert torch.equal(x, torch.ones(4, 50, 40))  # input untouched
+
+
+# --- training -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("loss", [l for l in LOSSES if l != "factor_prototypes"])
+def test_two_epoch_run_per_loss(loss, fsdd_small, tmp_path):
+    config = tiny(loss=loss, data_dir=str(fsdd_small), out=str(tmp_path / loss))
+    result = run(config, progress=False)
+    saved = json.loads((tmp_path / loss / "metrics.json").read_text())
+    assert saved["config"]["loss"] == loss and len(saved["history"]) == 2
+    assert saved["git_commit"] and saved["package_version"] and saved["torch_version"]
+    assert saved["metrics"]["accuracy"] == result["metrics"]["accuracy"]
+    assert 0 <= saved["metrics"]["accuracy"] <= 1
+    assert np.array(saved["metrics"]["confusion_matrix"]).sum() == 150
+    npz = np.load(tmp_path / loss / "embeddings.npz")
+    assert npz["z"].shape == (150, 16) and npz["labels"].shape == (150,)
+    if "prototypes" in loss:
+        assert npz["prototypes"].shape == (10, 16)
+        assert "cosine_to_prototype" in saved["metrics"]["geometry"]
+
+
+def test_learns_above_chance_and_is_deterministic(fsdd_small):
+    config = tiny(loss="prototypes", data_dir=str(fsdd_small), epochs=6, batch_size=16, channels=8)
+    a = train(config, progress=False)
+    b = train(config, progress=False)
+    assert a["metrics"]["accuracy"] > 0.4  # 10 classes: chance is 0.1
+    assert a["metrics"] == b["metrics"]
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+
+
+def test_learned_prototypes_move_and_fixed_do_not(fsdd_small):
+    fixed = train(tiny(loss="prototypes", data_dir=str(fsdd_small)), progress=False)
+    learned = train(tiny(loss="learned_prototypes", data_dir=str(fsdd_small)), progress=False)
+    start = fixed["embeddings"]["prototypes"]  # same builder, scale and seed as the learned init
+    assert np.array_equal(fixed["embeddings"]["prototypes"], start)
+    assert not np.allclose(learned["embeddings"]["prototypes"], start)
+
+
+def test_mixup_and_specaugment_run(fsdd_small):
+    result = train(tiny(loss="prototypes", data_dir=str(fsdd_small), mixup=1.0, specaugment=True,
+                        epochs=1), progress=False)
+    assert np.isfinite(result["history"][0]["train_loss"])
+
+
+def test_factor_prototypes_report_disentanglement(tiny_emodb):
+    config = RunConfig(dataset="emodb", data_dir=str(tiny_emodb), fold="03", classes=4,
+                       loss="factor_prototypes", factors=("pitch_median", "pitch_std", "loudness"),
+                       factor_levels=2, embed_dim=8, channels=4, num_mel_bins=32, epochs=2,
+                       batch_size=8, clip_seconds=1.0)
+    result = train(config, progress=False)
+    report = result["metrics"]["disentanglement"]
+    assert set(report) == {"pitch_median", "pitch_std", "loudness"}
+    for name in report:
+        assert set(report[name]) == {"probe_factor_block", "probe_residual_block", "chance"}
+    emb = result["embeddings"]
+    assert emb["factor_levels"].shape == (12, 3) and emb["z"].shape == (12, 8)
+    assert result["data"]["factor_cut_points"]["pitch_median"]
+
+
+def test_nan_loss_stops_with_step_and_term(fsdd_small):
+    config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e12, scale=1e30, epochs=1)
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, step \d+ .*distance"):
+        train(config, progress=False)
+
+
+def test_failed_run_leaves_no_metrics(fsdd_small, tmp_path):
+    config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e12, scale=1e30, epochs=1,
+                  out=str(tmp_path / "run"))
+    with pytest.raises(TrainingDiverged):
+        run(config, progress=False)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_unknown_fold_lists_valid_ones(fsdd_small):
+    with pytest.raises(ValueError, match="valid: \\['george', 'jackson', 'theo', 'official'\\]"):
+        train(tiny(fold="alice", data_dir=str(fsdd_small)), progress=False)
+
+
+def test_cli_train_writes_metrics(fsdd_small, tmp_path):
+    out = tmp_path / "cli-run"
+    result = subprocess.run(
+        [sys.executable, "-m", "predefined_prototypes", "train", "dataset=fsdd", f"data_dir={fsdd_small}",
+         "fold=official", "loss=prototypes", "epochs=1", "channels=4", "embed_dim=16", f"out={out}"],
+        capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout
+    assert json.loads((out / "metrics.json").read_text())["config"]["fold"] == "official"
