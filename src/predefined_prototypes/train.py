@@ -45,20 +45,41 @@ class TrainingDiverged(RuntimeError):
 
 @dataclass
 class Split:
-    """One split, ready for training: normalised features of whole clips, labels, and (for
-    factor prototypes) factor levels."""
+    """One split, ready for training: normalised features of whole clips, zero-padded into one
+    tensor so that a batch (with random crops) is a single indexing operation."""
 
     dataset: AudioDataset
-    features: list[Tensor]
-    labels: Tensor
+    padded: Tensor  # [N, max_frames, mel], zero beyond each clip's length
+    lengths: Tensor  # [N]
+    labels: Tensor  # [N]
     factor_values: Tensor | None = None
     factor_levels: Tensor | None = None
+
+    @classmethod
+    def build(cls, dataset: AudioDataset, features: list[Tensor], min_frames: int) -> "Split":
+        lengths = torch.tensor([len(f) for f in features])
+        padded = features[0].new_zeros(len(features), max(int(lengths.max()), min_frames), features[0].shape[1])
+        for i, f in enumerate(features):
+            padded[i, : len(f)] = f
+        return cls(dataset, padded, lengths, dataset.labels)
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only ``rows`` (in this order), in every field."""
+        self.dataset.clips = [self.dataset.clips[i] for i in rows]
+        self.padded, self.lengths, self.labels = self.padded[rows], self.lengths[rows], self.labels[rows]
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def batch(self, index: Tensor, num_frames: int, generator: torch.Generator | None = None) -> Tensor:
-        return torch.stack([fix_length(self.features[i], num_frames, generator) for i in index.tolist()])
+        """Features [B, num_frames, mel] of clips ``index``: cropped from the start, or at random
+        offsets with a generator; zero-padded when shorter."""
+        if generator is None:
+            offsets = torch.zeros(len(index), dtype=torch.long)
+        else:
+            room = (self.lengths[index] - num_frames).clamp(min=0) + 1
+            offsets = (torch.rand(len(index), generator=generator) * room).long()
+        return self.padded[index[:, None], offsets[:, None] + torch.arange(num_frames)]
 
 
 def resolve_fold(config: RunConfig, root: Path):
@@ -92,7 +113,8 @@ def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
     info = {"fold": str(fold), "classes": splits["train"].classes, "normalizer": vars(normalize),
             "num_frames": settings.frames(splits["train"].clip_samples),
             "skipped_files": splits["train"].skipped + splits["test"].skipped}
-    ready = {name: Split(ds, [normalize(f) for f in per_split[name]], ds.labels)
+    num_frames = settings.frames(splits["train"].clip_samples)
+    ready = {name: Split.build(ds, [normalize(f) for f in per_split[name]], num_frames)
              for name, ds in splits.items()}
     if config.loss == "factor_prototypes":
         values, valid = file_factors(files, desc=f"factors {config.dataset}")
@@ -111,9 +133,7 @@ def _add_factor_levels(config: RunConfig, splits: dict[str, Split], measured: di
         values, valid = measured[name]
         keep = valid.nonzero().flatten().tolist()
         dropped += [split.dataset.clips[i].path.name for i in range(len(split)) if not valid[i]]
-        split.dataset.clips = [split.dataset.clips[i] for i in keep]
-        split.features = [split.features[i] for i in keep]
-        split.labels = split.labels[keep]
+        split.keep(keep)
         split.factor_values = values[keep][:, columns]
     discretizer = QuantileDiscretizer(config.factor_levels).fit(splits["train"].factor_values)
     for split in splits.values():
