@@ -3,8 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Tests, notebooks and the book read the datasets from here (never copied into the repository).
+export PP_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install test book clean
+.PHONY: install test book sweeps clean
 
 install: $(INSTALLED)
 
@@ -22,6 +24,14 @@ test: $(INSTALLED)
 
 book: $(INSTALLED)
 	$(BIN)/jupyter-book build .
+
+# The quick profile of every sweep (minutes on 2 cores); PROFILE=full for the real thing.
+PROFILE ?= quick
+WORKERS ?= 2
+sweeps: $(INSTALLED)
+	for sweep in main-fsdd main-emodb ablation-prototypes ablation-factors; do \
+	  $(BIN)/python -m predefined_prototypes sweep configs/$$sweep.yaml --profile $(PROFILE) --workers $(WORKERS) || exit 1; \
+	done
 
 clean:
 	rm -rf _build

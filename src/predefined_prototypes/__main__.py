@@ -45,6 +45,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .sweep import run_sweep
+
+    try:
+        return run_sweep(args.file, args.profile, workers=args.workers, scheduler=args.scheduler,
+                         notebook=args.notebook, runs_dir=args.runs, results_dir=args.results)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m predefined_prototypes", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -64,8 +76,17 @@ def main(argv: list[str] | None = None) -> int:
     train = commands.add_parser("train", help="train one configuration: key=value ...")
     train.add_argument("settings", nargs="*", help="RunConfig fields, e.g. dataset=fsdd fold=theo loss=prototypes")
 
+    sweep = commands.add_parser("sweep", help="run a sweep file's profile with papermill, then aggregate")
+    sweep.add_argument("file", help="configs/<sweep>.yaml")
+    sweep.add_argument("--profile", default="quick", help="a profile of the sweep file (quick, full)")
+    sweep.add_argument("--workers", type=int, help="run on a local Dask cluster of this many processes")
+    sweep.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
+    sweep.add_argument("--notebook", default="notebooks/train.ipynb", help="the training notebook")
+    sweep.add_argument("--runs", default="runs", help="where executed notebooks and run outputs go")
+    sweep.add_argument("--results", default="results", help="where the aggregated tables go")
+
     args = parser.parse_args(argv)
-    return {"data": _data, "train": _train}[args.command](args)
+    return {"data": _data, "train": _train, "sweep": _sweep}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import torchaudio
 from torch import Tensor
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .cache import cache_key, cached
 from .data.audio import SAMPLE_RATE, read_audio

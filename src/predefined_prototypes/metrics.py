@@ -63,6 +63,23 @@ def class_means(z: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     return torch.stack([z[labels == c].mean(dim=0) for c in range(num_classes)])
 
 
+def class_mean_cosines(z: Tensor, labels: Tensor, num_classes: int, centred: bool = True) -> Tensor:
+    """Cosine between every pair of class means [C, C], after removing the global mean of z when
+    ``centred`` (classes absent from ``labels`` are left out).
+
+    >>> z = torch.tensor([[2.0, 1.0], [1.0, 2.0]])
+    >>> class_mean_cosines(z, torch.tensor([0, 1]), 2).round(decimals=6).tolist()
+    [[1.0, -1.0], [-1.0, 1.0]]
+    """
+    z = z.double()
+    present = sorted(set(labels.tolist()))
+    means = class_means(z, labels, num_classes)[present]
+    if centred:
+        means = means - z.mean(dim=0)
+    unit = torch.nn.functional.normalize(means, dim=1)
+    return unit @ unit.T
+
+
 def embedding_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: Tensor | None = None) -> dict:
     """How separated the classes are in z.
 
@@ -82,11 +99,10 @@ def embedding_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: 
     z, present = z.double(), sorted(set(labels.tolist()))
     means = class_means(z, labels, num_classes)[present]
     unit = torch.nn.functional.normalize(means, dim=1)
-    centred = torch.nn.functional.normalize(means - z.mean(dim=0), dim=1)
     spread = (z - class_means(z, labels, num_classes)[labels]).norm(dim=1).mean().item()
     result = {
-        "cosine_class_means": _mean_off_diagonal(unit @ unit.T),
-        "cosine_centred_class_means": _mean_off_diagonal(centred @ centred.T),
+        "cosine_class_means": _mean_off_diagonal(class_mean_cosines(z, labels, num_classes, centred=False)),
+        "cosine_centred_class_means": _mean_off_diagonal(class_mean_cosines(z, labels, num_classes)),
         "distance_ratio": _mean_off_diagonal(torch.cdist(means, means)) / max(spread, 1e-12),
         "silhouette": float(silhouette_score(z.numpy(), labels.numpy())) if len(present) > 1 else float("nan"),
     }

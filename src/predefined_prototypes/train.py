@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import RunConfig
 from .data import dataset_root, folds, get_dataset
