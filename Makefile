@@ -16,11 +16,12 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
-# pytest over src (doctests) and tests, nbval over the notebooks, then the book with warnings as errors.
+# The book with warnings as errors, nbval over the notebooks, then pytest over src (doctests) and
+# tests, including the checks of the built book (a headless Chromium screenshot if chromium is there).
 test: $(INSTALLED)
-	$(BIN)/python -m pytest
-	$(BIN)/python -m pytest --nbval-lax notebooks
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	$(BIN)/python -m pytest --nbval-lax notebooks
+	PP_REQUIRE_BOOK=1 $(BIN)/python -m pytest
 
 book: $(INSTALLED)
 	$(BIN)/jupyter-book build .

@@ -51,7 +51,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
     try:
         return run_sweep(args.file, args.profile, workers=args.workers, scheduler=args.scheduler,
-                         notebook=args.notebook, runs_dir=args.runs, results_dir=args.results)
+                         notebook=args.notebook, runs_dir=args.runs, results_dir=args.results,
+                         aggregate_only=args.aggregate_only)
     except (ConfigError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--notebook", default="notebooks/train.ipynb", help="the training notebook")
     sweep.add_argument("--runs", default="runs", help="where executed notebooks and run outputs go")
     sweep.add_argument("--results", default="results", help="where the aggregated tables go")
+    sweep.add_argument("--aggregate-only", action="store_true", help="tabulate finished runs, run nothing")
 
     args = parser.parse_args(argv)
     return {"data": _data, "train": _train, "sweep": _sweep}[args.command](args)

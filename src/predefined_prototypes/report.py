@@ -1,0 +1,105 @@
+"""Reading stored results for the book: tables with spread, paired comparisons, per-run data.
+
+Everything here reads ``results/`` (written by ``sweep``) and never trains.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+
+
+def load_results(sweep: str, results_dir: str | Path = RESULTS) -> pd.DataFrame:
+    """The table of a sweep: one row per finished run."""
+    path = Path(results_dir) / f"{sweep}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"no results for sweep {sweep!r} at {path}: run "
+                                f"python -m predefined_prototypes sweep configs/{sweep}.yaml first")
+    return pd.read_csv(path, dtype={"fold": str})
+
+
+def load_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
+    """A run's metrics.json record and its (slim) test embeddings."""
+    folder = Path(results_dir) / sweep / run_id
+    record = json.loads((folder / "metrics.json").read_text())
+    with np.load(folder / "embeddings.npz") as npz:
+        embeddings = {k: npz[k] for k in npz.files}
+    return record, embeddings
+
+
+def mean_std(df: pd.DataFrame, by: str | list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean, standard deviation and count of each metric per group, over folds and seeds.
+
+    >>> df = pd.DataFrame({"loss": ["a", "a", "b"], "accuracy": [0.5, 0.7, 0.9]})
+    >>> mean_std(df, "loss", ["accuracy"]).round(3).to_dict("records")
+    [{'loss': 'a', 'accuracy_mean': 0.6, 'accuracy_std': 0.141, 'n': 2}, {'loss': 'b', 'accuracy_mean': 0.9, 'accuracy_std': nan, 'n': 1}]
+    """
+    grouped = df.groupby(by, sort=False)
+    table = grouped[metrics].agg(["mean", "std"])
+    table.columns = [f"{m}_{s}" for m, s in table.columns]
+    table["n"] = grouped.size()
+    return table.reset_index()
+
+
+def paired_difference(df: pd.DataFrame, metric: str, column: str, value, baseline,
+                      pair_on: tuple[str, ...] = ("fold", "seed"), confidence: float = 0.95) -> dict:
+    """Mean difference of ``metric`` between rows with ``column == value`` and ``column ==
+    baseline`` matched on ``pair_on`` (same fold and seed), with a t-interval over the pairs.
+    With fewer than two pairs the interval is undefined (NaN).
+
+    >>> df = pd.DataFrame({"loss": ["ce", "ce", "p", "p"], "fold": [1, 2, 1, 2], "seed": 0,
+    ...                    "accuracy": [0.5, 0.6, 0.6, 0.8]})
+    >>> d = paired_difference(df, "accuracy", "loss", "p", "ce")
+    >>> round(d["mean"], 3), d["pairs"], round(d["low"], 3), round(d["high"], 3)
+    (0.15, 2, -0.485, 0.785)
+    """
+    keys = list(pair_on)
+    a = df[df[column] == value].set_index(keys)[metric]
+    b = df[df[column] == baseline].set_index(keys)[metric]
+    diff = (a - b).dropna()
+    n = len(diff)
+    mean = float(diff.mean()) if n else math.nan
+    if n >= 2:
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(diff.std(ddof=1)) / math.sqrt(n)
+    else:
+        half = math.nan
+    return {"mean": mean, "low": mean - half, "high": mean + half, "pairs": n,
+            "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())}
+
+
+def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
+    """'72.4 ± 3.1' (in percent by default); the ± part is left out when std is undefined.
+
+    >>> format_mean_std(0.7243, 0.031), format_mean_std(0.5, float("nan"))
+    ('72.4 ± 3.1', '50.0')
+    """
+    if std != std:  # NaN: a single run
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def describe_difference(d: dict, against: str = "cross-entropy") -> str:
+    """A plain-words reading of ``paired_difference`` (differences in accuracy, shown in points).
+
+    >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "pairs": 18, "wins": 15, "losses": 3})
+    '+5.0 points (95 % CI +1.0 to +9.0, 18 pairs, better in 15): better than cross-entropy beyond seed and fold noise'
+    >>> describe_difference({"mean": 0.05, "low": float("nan"), "high": float("nan"), "pairs": 1, "wins": 1, "losses": 0})
+    '+5.0 points from a single fold and seed: no interval, so no conclusion'
+    """
+    points = f"{d['mean'] * 100:+.1f} points"
+    if d["pairs"] < 2:
+        return f"{points} from a single fold and seed: no interval, so no conclusion"
+    interval = (f"{points} (95 % CI {d['low'] * 100:+.1f} to {d['high'] * 100:+.1f}, "
+                f"{d['pairs']} pairs, better in {d['wins']})")
+    if d["low"] > 0:
+        return f"{interval}: better than {against} beyond seed and fold noise"
+    if d["high"] < 0:
+        return f"{interval}: worse than {against} beyond seed and fold noise"
+    return f"{interval}: not distinguishable from {against}"

@@ -1,0 +1,109 @@
+"""The built book (_build/html, from `make book` or `make test`): chapters, numbers, figures."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+from conftest import REPO
+from predefined_prototypes.report import format_mean_std, load_results, mean_std
+
+HTML = REPO / "_build" / "html"
+
+
+@pytest.fixture(scope="module")
+def built():
+    if not (HTML / "index.html").is_file():
+        message = "no built book in _build/html: run `make book` first"
+        if os.environ.get("PP_REQUIRE_BOOK"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return HTML
+
+
+def page(name: str) -> BeautifulSoup:
+    return BeautifulSoup((HTML / "book" / f"{name}.html").read_text(), "html.parser")
+
+
+def chapters() -> list[str]:
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    return [toc["root"]] + [c["file"] for c in toc["chapters"]]
+
+
+def test_every_chapter_is_built_with_its_title(built):
+    for chapter in chapters():
+        source = (REPO / f"{chapter}.md").read_text()
+        title = next(line[2:].strip() for line in source.splitlines() if line.startswith("# "))
+        html = built / f"{chapter}.html"
+        assert html.is_file(), f"{chapter} was not built"
+        heading = BeautifulSoup(html.read_text(), "html.parser").find("h1")
+        assert heading is not None and title.split(":")[0] in heading.get_text()
+
+
+def test_no_execution_errors_or_unresolved_glue(built):
+    for chapter in chapters():
+        text = (built / f"{chapter}.html").read_text()
+        assert "Traceback" not in text, f"{chapter} shows a Python traceback"
+        assert "{glue:" not in text, f"{chapter} has an unresolved glue reference"
+
+
+def test_results_table_matches_the_csv(built):
+    table = page("results").find("table", class_="dataframe")
+    assert table is not None, "the results table is missing"
+    cells = [[td.get_text(strip=True) for td in tr.find_all(["th", "td"])] for tr in table.find_all("tr")]
+    shown = {}
+    dataset = None
+    for row in cells[2:]:  # two header rows (columns, then index names)
+        if len(row) == 7:
+            dataset, row = row[0], row[1:]
+        shown[(dataset, row[0])] = row[1:]
+    names = {"ce": "cross-entropy", "focal": "focal loss (γ = 2)", "opl": "CE + OPL",
+             "prototypes": "predefined prototypes", "learned_prototypes": "learned prototypes"}
+    checked = 0
+    for dataset, sweep in (("fsdd", "main-fsdd"), ("emodb", "main-emodb")):
+        expected = mean_std(load_results(sweep), "loss", ["accuracy", "macro_f1", "ece"])
+        for _, r in expected.iterrows():
+            row = shown[(dataset, names[r["loss"]])]
+            assert row[0] == format_mean_std(r["accuracy_mean"], r["accuracy_std"])
+            assert row[1] == format_mean_std(r["macro_f1_mean"], r["macro_f1_std"])
+            assert row[2] == format_mean_std(r["ece_mean"], r["ece_std"])
+            assert row[4] == str(int(r["n"]))
+            checked += 1
+    assert checked == 10
+
+
+def test_every_figure_is_present(built):
+    expected_figures = {"method": 1, "results": 1, "geometry": 2, "ablation-prototypes": 1,
+                        "ablation-factors": 1, "disentanglement": 2}
+    for name, minimum in expected_figures.items():
+        images = page(name).find_all("img")
+        assert len(images) >= minimum, f"{name}: {len(images)} figure(s)"
+        for image in images:
+            target = (built / "book" / image["src"]).resolve()
+            assert target.is_file() and target.stat().st_size > 5000, f"{name}: missing figure {image['src']}"
+
+
+def test_results_page_screenshot(built, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium is not installed")
+    shot = tmp_path / "results.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
+                    f"--screenshot={shot}", "--window-size=1280,2400",
+                    (built / "book" / "results.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.shape == (2400, 1280)
+    assert pixels.std() > 10, "the screenshot is blank"
+    assert (pixels < 100).mean() > 0.005, "no text or figure rendered"
