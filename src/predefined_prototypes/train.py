@@ -110,10 +110,9 @@ def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
     packed = extract_features(files, settings, desc=f"fbank {config.dataset}")
     per_split = {name: [packed[position[p]] for p in ds.files] for name, ds in splits.items()}
     normalize = Normalizer.fit(torch.cat(per_split["train"]))
-    info = {"fold": str(fold), "classes": splits["train"].classes, "normalizer": vars(normalize),
-            "num_frames": settings.frames(splits["train"].clip_samples),
-            "skipped_files": splits["train"].skipped + splits["test"].skipped}
     num_frames = settings.frames(splits["train"].clip_samples)
+    info = {"fold": str(fold), "classes": splits["train"].classes, "normalizer": vars(normalize),
+            "num_frames": num_frames, "skipped_files": splits["train"].skipped + splits["test"].skipped}
     ready = {name: Split.build(ds, [normalize(f) for f in per_split[name]], num_frames)
              for name, ds in splits.items()}
     if config.loss == "factor_prototypes":
