@@ -206,7 +206,7 @@ def run_sweep(path: str | Path, profile: str, workers: int | None = None, schedu
         cluster = None
         if scheduler is None:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None)
+                                   host="127.0.0.1", dashboard_address=":0")
         # Each worker runs one kernel at a time; share the cores out between them.
         threads = max(1, (os.cpu_count() or 1) // (workers or 1)) if scheduler is None else 0
         with Client(cluster or scheduler) as client:
