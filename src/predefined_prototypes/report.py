@@ -103,3 +103,15 @@ def describe_difference(d: dict, against: str = "cross-entropy") -> str:
     if d["high"] < 0:
         return f"{interval}: worse than {against} beyond seed and fold noise"
     return f"{interval}: not distinguishable from {against}"
+
+
+def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = RESULTS.parent / "configs") -> str:
+    """What a results table holds, against what its sweep profile plans, e.g. 'full profile:
+    6 fold(s) x 2 seed(s), 15 epochs; 52 of the profile's 90 runs'."""
+    from .sweep import load_sweep
+
+    profile = df["profile"].iloc[0]
+    planned = len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
+    epochs = ", ".join(str(e) for e in sorted(df["epochs"].unique()))
+    return (f"{profile} profile: {df['fold'].nunique()} fold(s) x {df['seed'].nunique()} seed(s), "
+            f"{epochs} epochs; {len(df)} of the profile's {planned} runs")
