@@ -11,7 +11,7 @@ import yaml
 from bs4 import BeautifulSoup
 
 from conftest import REPO
-from predefined_prototypes.report import format_mean_std, load_results, mean_std
+from predefined_prototypes.report import LOSS_NAMES, format_mean_std, load_results, mean_std
 
 HTML = REPO / "_build" / "html"
 
@@ -62,13 +62,11 @@ def test_results_table_matches_the_csv(built):
         if len(row) == 7:
             dataset, row = row[0], row[1:]
         shown[(dataset, row[0])] = row[1:]
-    names = {"ce": "cross-entropy", "focal": "focal loss (γ = 2)", "opl": "CE + OPL",
-             "prototypes": "predefined prototypes", "learned_prototypes": "learned prototypes"}
     checked = 0
     for dataset, sweep in (("fsdd", "main-fsdd"), ("emodb", "main-emodb")):
         expected = mean_std(load_results(sweep), "loss", ["accuracy", "macro_f1", "ece"])
         for _, r in expected.iterrows():
-            row = shown[(dataset, names[r["loss"]])]
+            row = shown[(dataset, LOSS_NAMES[r["loss"]])]
             assert row[0] == format_mean_std(r["accuracy_mean"], r["accuracy_std"])
             assert row[1] == format_mean_std(r["macro_f1_mean"], r["macro_f1_std"])
             assert row[2] == format_mean_std(r["ece_mean"], r["ece_std"])

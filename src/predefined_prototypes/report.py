@@ -14,6 +14,8 @@ import pandas as pd
 from scipy import stats
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
+LOSS_NAMES = {"ce": "cross-entropy", "focal": "focal loss (γ = 2)", "opl": "CE + OPL",
+              "prototypes": "predefined prototypes", "learned_prototypes": "learned prototypes"}
 
 
 def load_results(sweep: str, results_dir: str | Path = RESULTS) -> pd.DataFrame:
