@@ -30,19 +30,39 @@ def fsdd_root():
     return shared_dataset("fsdd")
 
 
-@pytest.fixture(scope="session")
-def fsdd_small(tmp_path_factory):
-    """450 real FSDD recordings (3 speakers, takes 0-14): the official split gives 300 train and
-    150 test clips, small enough for a training test to take seconds."""
+def fsdd_subset(root: Path) -> Path:
+    """450 real FSDD recordings (3 speakers, takes 0-14) copied to ``root``: the official split
+    gives 300 train and 150 test clips, small enough for a training test to take seconds."""
     source = shared_dataset("fsdd") / "recordings"
-    root = tmp_path_factory.mktemp("fsdd_small")
-    (root / "recordings").mkdir()
+    (root / "recordings").mkdir(parents=True)
     for speaker in ("george", "jackson", "theo"):
         for digit in range(10):
             for take in range(15):
                 name = f"{digit}_{speaker}_{take}.wav"
                 (root / "recordings" / name).write_bytes((source / name).read_bytes())
     return root
+
+
+def synthetic_emodb(root: Path) -> Path:
+    """EmoDB's layout with two speakers x 4 emotions x 3 texts of voiced tones whose pitch and
+    level depend on speaker and emotion."""
+    for s, speaker in enumerate(("03", "08")):
+        for e, emotion in enumerate("NFWT"):
+            for text in ("a01", "a02", "b01"):
+                freq = 110 + 30 * e + 10 * s + 5 * int(text[-1])
+                write_tone(root / "wav" / f"{speaker}{text}{emotion}a.wav", seconds=1.0,
+                           freq=freq, gain=0.1 + 0.05 * e)
+    return root
+
+
+@pytest.fixture(scope="session")
+def fsdd_small(tmp_path_factory):
+    return fsdd_subset(tmp_path_factory.mktemp("fsdd_small"))
+
+
+@pytest.fixture
+def tiny_emodb(tmp_path):
+    return synthetic_emodb(tmp_path / "emodb")
 
 
 @pytest.fixture

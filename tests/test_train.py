@@ -9,23 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_tone
 from predefined_prototypes.config import LOSSES, ConfigError, RunConfig
 from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
 from predefined_prototypes.train import TrainingDiverged, run, spec_augment, train
-
-
-@pytest.fixture
-def tiny_emodb(tmp_path):
-    """Two speakers x 4 emotions x 3 texts of voiced tones at speaker/emotion-dependent pitch."""
-    root = tmp_path / "emodb"
-    for s, speaker in enumerate(("03", "08")):
-        for e, emotion in enumerate("NFWT"):
-            for text in ("a01", "a02", "b01"):
-                freq = 110 + 30 * e + 10 * s + 5 * int(text[-1])
-                write_tone(root / "wav" / f"{speaker}{text}{emotion}a.wav", seconds=1.0,
-                           freq=freq, gain=0.1 + 0.05 * e)
-    return root
 
 
 def tiny(**overrides):
