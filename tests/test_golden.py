@@ -1,4 +1,4 @@
-"""Golden runs: seeded two-epoch trainings whose whole record is stored in tests/golden/.
+"""Golden runs: seeded short trainings whose whole record is stored in tests/golden/.
 
 A refactor that changes no number passes; anything that moves a metric, a loss in the history or
 a factor cut point fails, naming the first value that moved. Values are compared bit for bit on
@@ -21,11 +21,11 @@ from predefined_prototypes.train import train
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CONFIGS = {
-    "learned-prototypes-fsdd": dict(dataset="fsdd", fold="official", loss="learned_prototypes", epochs=2,
-                                    batch_size=32, embed_dim=16, channels=4, num_mel_bins=32, seed=3),
+    "learned-prototypes-fsdd": dict(dataset="fsdd", fold="official", loss="learned_prototypes", epochs=4,
+                                    batch_size=16, embed_dim=16, channels=8, num_mel_bins=32, seed=3),
     "factor-prototypes-emodb": dict(dataset="emodb", fold="03", classes=4, loss="factor_prototypes",
-                                    factor_levels=2, embed_dim=8, channels=4, num_mel_bins=32, epochs=2,
-                                    batch_size=8, clip_seconds=1.0, seed=1),
+                                    factor_levels=2, embed_dim=8, channels=4, num_mel_bins=32, epochs=15, lr=0.003,
+                                    batch_size=4, clip_seconds=1.0, seed=1),
 }
 # Run-dependent values that say nothing about the numbers, and the configuration (an input: new
 # fields with defaults that reproduce old behaviour must not fail the comparison).
