@@ -3,9 +3,11 @@
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from bs4 import BeautifulSoup
@@ -105,3 +107,57 @@ def test_results_page_screenshot(built, tmp_path):
     assert pixels.shape == (2400, 1280)
     assert pixels.std() > 10, "the screenshot is blank"
     assert (pixels < 100).mean() > 0.005, "no text or figure rendered"
+
+
+PROBE_PAGE = """---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  name: python3
+---
+
+# Probe
+
+```{code-cell} ipython3
+from predefined_prototypes.report import load_results
+print(f"ROWS={len(load_results('main-fsdd'))}")
+```
+"""
+
+
+def test_pages_follow_their_tables_and_a_broken_table_fails_the_build(tmp_path):
+    """The book's own configuration, on a one-page book reading a copy of results/: a changed
+    table rebuilds the page (no stale numbers); a malformed one fails the build, naming it."""
+    book = tmp_path / "book-root"
+    (book / "book" / "_ext").mkdir(parents=True)
+    shutil.copy(REPO / "_config.yml", book / "_config.yml")
+    shutil.copy(REPO / "book" / "_ext" / "results_dependencies.py", book / "book" / "_ext")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: book/probe\n")
+    (book / "book" / "probe.md").write_text(PROBE_PAGE)
+    results = book / "results"
+    shutil.copytree(REPO / "results" / "main-fsdd", results / "main-fsdd",
+                    ignore=shutil.ignore_patterns("runs"))
+    table = results / "main-fsdd" / "full.csv"
+    env = {**os.environ, "PP_RESULTS_DIR": str(results)}
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+
+    def build():
+        done = subprocess.run([str(jupyter_book), "build", str(book)], capture_output=True, text=True,
+                              env=env, timeout=300)
+        html = book / "_build" / "html" / "book" / "probe.html"
+        return done, html.read_text() if html.is_file() else ""
+
+    rows = len(pd.read_csv(table))
+    done, html = build()
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"ROWS={rows}" in html
+    pd.read_csv(table).head(7).to_csv(table, index=False)  # a table changes, the page does not
+    done, html = build()
+    assert done.returncode == 0 and "ROWS=7" in html, done.stdout[-3000:]
+    pd.read_csv(table).drop(columns=["accuracy"]).to_csv(table, index=False)
+    done, _ = build()
+    output = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "main-fsdd/full.csv lacks column(s) accuracy" in output, output[-3000:]

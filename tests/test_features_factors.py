@@ -77,6 +77,56 @@ def test_corrupt_cache_entry_is_rebuilt(tiny_fsdd, count_fbank, tmp_path):
     assert len(list((tmp_path / "cache").glob("*"))) == 1  # no temporary files left
 
 
+def test_every_option_that_changes_features_or_factors_changes_the_cache_key(tiny_fsdd, monkeypatch):
+    from predefined_prototypes import factors as factors_module
+    from predefined_prototypes.cache import cache_key
+
+    files = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test").files
+    keys = {}
+
+    def both_keys():
+        return (cache_key("fbank", files, features_module.feature_cache_settings(FeatureSettings())),
+                cache_key("factors", files, factors_module.factor_cache_settings()))
+
+    keys["before"] = both_keys()
+    changes = {
+        (features_module, "FBANK_OPTIONS"): {**features_module.FBANK_OPTIONS, "dither": 1.0},
+        (features_module, "FEATURES_VERSION"): features_module.FEATURES_VERSION + 1,
+        (factors_module, "PITCH_CEILING_HZ"): 400.0,
+        (factors_module, "PITCH_RANGE_HZ"): (60.0, 400.0),
+        (factors_module, "LOUDNESS_RANGE_LUFS"): (-70.0, 0.0),
+        (factors_module, "LOUDNESS_GATE_SECONDS"): 0.2,
+        (factors_module, "FACTORS_VERSION"): factors_module.FACTORS_VERSION + 1,
+        (features_module.torchaudio, "__version__"): "0.0.0",
+    }
+    for (module, name), value in changes.items():
+        with monkeypatch.context() as patch:
+            patch.setattr(module, name, value)
+            keys[name] = both_keys()
+    for name, (fbank_key, factor_key) in keys.items():
+        if name == "before":
+            continue
+        changed = {"fbank": fbank_key != keys["before"][0], "factors": factor_key != keys["before"][1]}
+        if name in ("FBANK_OPTIONS", "FEATURES_VERSION"):
+            assert changed == {"fbank": True, "factors": False}, name
+        elif name == "__version__":
+            assert changed == {"fbank": True, "factors": True}, name
+        else:
+            assert changed == {"fbank": False, "factors": True}, name
+
+
+def test_unwritable_cache_runs_without_it_and_warns_once(tiny_fsdd, tmp_path, monkeypatch, count_fbank):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("PP_CACHE_DIR", str(blocker / "cache"))  # cannot be created, even by root
+    dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
+    with pytest.warns(UserWarning, match="not writable.*running without a cache") as caught:
+        first = extract_features(dataset.files)
+        second = extract_features(dataset.files)
+    assert len([w for w in caught if "not writable" in str(w.message)]) == 1
+    assert torch.equal(first.frames, second.frames) and len(count_fbank) == 12
+
+
 def test_normalizer_uses_training_statistics_only(tiny_fsdd):
     train = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="train").files)
     test = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="test").files)

@@ -2,10 +2,12 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,11 +15,13 @@ import yaml
 
 from conftest import REPO
 from predefined_prototypes.config import ConfigError
-from predefined_prototypes.sweep import load_sweep, run_sweep
+from predefined_prototypes.sweep import (
+    load_sweep, prune, run_sweep, store, stored_dir, sweep_lock, write_table,
+)
 
 NOTEBOOK = str(REPO / "notebooks" / "train.ipynb")
 TINY = {"dataset": "fsdd", "fold": "official", "epochs": 1, "channels": 4, "embed_dim": 16,
-        "num_mel_bins": 32, "batch_size": 64}
+        "num_mel_bins": 32, "batch_size": 64, "fail_at_chance": False}
 
 
 def write_sweep(path, base, grid, profiles=None):
@@ -68,13 +72,13 @@ def test_two_run_sweep_on_a_dask_local_cluster(fsdd_small, tmp_path):
     code = run_sweep(path, "quick", workers=2, notebook=NOTEBOOK, runs_dir=tmp_path / "runs",
                      results_dir=tmp_path / "results")
     assert code == 0
-    table = pd.read_csv(tmp_path / "results" / "dask-test.csv")
+    table = pd.read_csv(tmp_path / "results" / "dask-test" / "quick.csv")
     assert sorted(table["loss"]) == ["ce", "prototypes"]
     assert {"accuracy", "macro_f1", "ece", "geometry_silhouette", "wall_time_s", "git_commit",
             "fold", "seed", "embed_dim"} <= set(table.columns)
     for run_id in table["run_id"]:
         assert (tmp_path / "runs" / "dask-test" / run_id / "train.ipynb").is_file()  # provenance
-        assert (tmp_path / "results" / "dask-test" / run_id / "embeddings.npz").is_file()
+        assert (tmp_path / "results" / "dask-test" / "runs" / run_id / "embeddings.npz").is_file()
     # Rerunning finds everything finished and runs nothing.
     start = time.perf_counter()
     assert run_sweep(path, "quick", notebook=NOTEBOOK, runs_dir=tmp_path / "runs",
@@ -97,25 +101,154 @@ def test_kill_minus_nine_then_resume(fsdd_small, tmp_path):
     sweep.wait()
     finished_before = len(list(runs_dir.glob("*/metrics.json")))
     assert 1 <= finished_before < 3
-    assert not (tmp_path / "results" / "resume.csv").exists()
     result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert f"{finished_before} already finished" in result.stdout
-    table = pd.read_csv(tmp_path / "results" / "resume.csv")
+    assert f"3 runs planned; {finished_before} finished" in result.stdout
+    table = pd.read_csv(tmp_path / "results" / "resume" / "quick.csv")
     assert sorted(table["loss"]) == ["ce", "focal", "prototypes"]
     assert table["run_id"].is_unique and len(list(runs_dir.glob("*/metrics.json"))) == 3
 
 
 def test_failed_run_is_recorded_and_the_sweep_goes_on(fsdd_small, tmp_path, capsys):
-    path = write_sweep(tmp_path / "fails.yaml", {**TINY, "data_dir": str(fsdd_small)},
-                       {"fold": ["official", "nobody"]})
+    # lr=1e-9 cannot learn in one epoch: the run fails at the end, after the preflight passed.
+    path = write_sweep(tmp_path / "fails.yaml", {**TINY, "data_dir": str(fsdd_small), "fail_at_chance": True,
+                                                 "epochs": 3, "batch_size": 32}, {"lr": [0.001, 1e-9]})
     code = run_sweep(path, "quick", notebook=NOTEBOOK, runs_dir=tmp_path / "runs",
                      results_dir=tmp_path / "results")
     assert code == 1
-    assert "1 run(s) failed" in capsys.readouterr().err
-    table = pd.read_csv(tmp_path / "results" / "fails.csv")
-    assert list(table["fold"]) == ["official"]
+    err = capsys.readouterr().err
+    # The summary shows the run's own exception, not papermill's banner.
+    assert "1 run(s) failed" in err and "NotLearned: training accuracy ended at" in err
+    table = pd.read_csv(tmp_path / "results" / "fails" / "quick.csv")
+    assert list(table["lr"]) == [0.001]
     (failure,) = (tmp_path / "runs" / "fails").glob("*/failed.json")
     record = json.loads(failure.read_text())
-    assert record["status"] == "failed" and "nobody" in record["traceback"]
+    assert record["status"] == "failed" and "NotLearned" in record["traceback"]
     assert not (failure.parent / "metrics.json").exists()
+    assert not (tmp_path / "results" / "fails" / "runs" / record["run_id"]).exists()
+
+
+# --- stored results: append-only, resumable anywhere, locked --------------------------------
+
+STORED = REPO / "results" / "main-fsdd" / "runs"
+
+
+def fake_finished(run, results_dir):
+    """Store a real committed run's summary under ``run``'s id, as if it had just finished."""
+    source = next(STORED.iterdir())
+    target = stored_dir(results_dir, run.sweep, run.run_id)
+    target.mkdir(parents=True)
+    for name in ("metrics.json", "embeddings.npz"):
+        (target / name).write_bytes((source / name).read_bytes())
+
+
+def test_committed_runs_count_as_finished_in_a_dry_run():
+    for sweep in ("main-fsdd", "main-emodb"):
+        plan = load_sweep(REPO / "configs" / f"{sweep}.yaml", "full")
+        stored = {p.name for p in (REPO / "results" / sweep / "runs").iterdir()}
+        finished = sum(r.run_id in stored for r in plan)
+        result = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep",
+                                 str(REPO / "configs" / f"{sweep}.yaml"), "--profile", "full", "--dry-run",
+                                 "--runs", "/nonexistent-runs-dir"], capture_output=True, text=True, cwd=REPO)
+        assert result.returncode == 0, result.stderr
+        assert (f"{len(plan)} runs planned; {finished} finished ({finished} stored in" in result.stdout
+                and f"{len(plan) - finished} to run" in result.stdout), result.stdout
+        assert result.stdout.count("  to run  ") == len(plan) - finished
+
+
+def test_tables_merge_by_run_id_and_only_prune_removes(tmp_path):
+    profiles = {"quick": {"base": {"channels": 2}}, "full": {"grid": {"seed": [0, 1]}}}
+    path = write_sweep(tmp_path / "merge.yaml", TINY, {"loss": ["ce", "focal"]}, profiles)
+    results = tmp_path / "results"
+    full = load_sweep(path, "full")
+    for run in full[:3]:
+        fake_finished(run, results)
+    write_table(full, results)
+    full_csv = (results / "merge" / "full.csv").read_bytes()
+    quick = load_sweep(path, "quick")
+    fake_finished(quick[0], results)
+    write_table(quick, results)
+    assert (results / "merge" / "full.csv").read_bytes() == full_csv  # another profile: untouched
+    assert len(pd.read_csv(results / "merge" / "quick.csv")) == 1
+    # The sweep file drops focal: its stored rows stay (and are reported) until --prune.
+    write_sweep(path, TINY, {"loss": ["ce"]}, profiles)
+    smaller = load_sweep(path, "full")
+    assert len(write_table(smaller, results)) == 3
+    dry = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep", str(path), "--profile", "full",
+                          "--dry-run", "--results", str(results)], capture_output=True, text=True)
+    assert "1 row(s) of" in dry.stdout and "--prune removes them" in dry.stdout
+    prune(path, smaller, results)
+    table = pd.read_csv(results / "merge" / "full.csv")
+    assert set(table["run_id"]) == {r.run_id for r in smaller} & {r.run_id for r in full[:3]}
+    kept = {p.name for p in (results / "merge" / "runs").iterdir()}
+    assert kept == set(table["run_id"]) | {quick[0].run_id}  # the quick run is still planned
+
+
+def test_a_stored_run_is_never_replaced(tmp_path):
+    path = write_sweep(tmp_path / "once.yaml", TINY, {"loss": ["ce"]})
+    (run,) = load_sweep(path, "quick", runs_dir=tmp_path / "runs")
+    fake_finished(run, tmp_path / "results")
+    before = (stored_dir(tmp_path / "results", "once", run.run_id) / "metrics.json").read_bytes()
+    Path(run.out).mkdir(parents=True)
+    (Path(run.out) / "metrics.json").write_text("{}")  # a local rerun's outputs
+    assert store(run, tmp_path / "results") is False
+    assert (stored_dir(tmp_path / "results", "once", run.run_id) / "metrics.json").read_bytes() == before
+
+
+def test_a_second_sweep_of_the_same_file_is_refused_naming_the_holder(tmp_path):
+    path = write_sweep(tmp_path / "busy.yaml", TINY, {"loss": ["ce"]})
+    with sweep_lock(tmp_path / "results", "busy"):
+        result = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep", str(path),
+                                 "--results", str(tmp_path / "results"), "--aggregate-only"],
+                                capture_output=True, text=True)
+    assert result.returncode == 2
+    assert f"sweep busy is busy: pid {os.getpid()} on" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Released with the holder: the same command now goes through.
+    again = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep", str(path),
+                            "--results", str(tmp_path / "results"), "--aggregate-only"],
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+
+
+def test_concurrent_table_writes_leave_a_whole_table(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = write_sweep(tmp_path / "many.yaml", TINY, {"seed": list(range(8))})
+    runs = load_sweep(path, "quick")
+    for run in runs:
+        fake_finished(run, tmp_path / "results")
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: write_table(runs, tmp_path / "results"), range(32)))
+    table = pd.read_csv(tmp_path / "results" / "many" / "quick.csv")
+    assert len(table) == 8 and table["run_id"].is_unique
+    assert not [p for p in (tmp_path / "results" / "many").iterdir() if p.name.startswith(".quick")]
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_fresh_clone_resumes_from_committed_results_and_a_quick_sweep_deletes_nothing(fsdd_small, tmp_path):
+    """The user's story: full-profile results committed; a new machine clones the repository, asks
+    for the plan, then runs the quick profile. Nothing committed is deleted or modified."""
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    git = lambda *args, cwd: subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+    git("init", "-q", cwd=origin)
+    write_sweep(origin / "story.yaml", {**TINY, "data_dir": str(fsdd_small)}, {"loss": ["ce", "prototypes"]},
+                {"quick": {"base": {"channels": 2}, "grid": {"seed": [5]}}, "full": {"grid": {"seed": [0]}}})
+    command = [sys.executable, "-m", "predefined_prototypes", "sweep", "story.yaml", "--notebook", NOTEBOOK]
+    first = subprocess.run(command + ["--profile", "full"], cwd=origin, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    (origin / ".gitignore").write_text((REPO / ".gitignore").read_text())
+    git("add", "-A", cwd=origin)
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "full profile", cwd=origin)
+    clone = tmp_path / "clone"
+    git("clone", "-q", str(origin), str(clone), cwd=tmp_path)
+    plan = subprocess.run(command + ["--profile", "full", "--dry-run"], cwd=clone, capture_output=True, text=True)
+    assert "2 runs planned; 2 finished (2 stored in" in plan.stdout and "0 to run" in plan.stdout
+    again = subprocess.run(command + ["--profile", "full"], cwd=clone, capture_output=True, text=True)
+    assert again.returncode == 0 and not (clone / "runs").exists()  # nothing trained again
+    quick = subprocess.run(command + ["--profile", "quick"], cwd=clone, capture_output=True, text=True)
+    assert quick.returncode == 0, quick.stderr
+    status = git("status", "--porcelain", "--untracked-files=all", "results/", cwd=clone).stdout.splitlines()
+    assert status and all(line.startswith("??") for line in status), status  # additions only
+    assert any(line.endswith("results/story/quick.csv") for line in status)

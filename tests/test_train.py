@@ -1,6 +1,7 @@
 """The training engine: configs, backbones, every loss for two epochs, determinism, errors."""
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -11,12 +12,13 @@ import torch
 
 from predefined_prototypes.config import LOSSES, ConfigError, RunConfig
 from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
-from predefined_prototypes.train import TrainingDiverged, run, spec_augment, train
+from predefined_prototypes.train import NotLearned, TrainingDiverged, run, spec_augment, train
 
 
 def tiny(**overrides):
+    """A smoke run of seconds: too short to learn, so at-chance endings are allowed."""
     base = dict(dataset="fsdd", fold="official", epochs=2, batch_size=32, embed_dim=16, channels=4,
-                num_mel_bins=32, seed=0)
+                num_mel_bins=32, seed=0, fail_at_chance=False)
     return RunConfig(**{**base, **overrides})
 
 
@@ -129,7 +131,7 @@ def test_factor_prototypes_report_disentanglement(tiny_emodb):
     config = RunConfig(dataset="emodb", data_dir=str(tiny_emodb), fold="03", classes=4,
                        loss="factor_prototypes", factors=("pitch_median", "pitch_std", "loudness"),
                        factor_levels=2, embed_dim=8, channels=4, num_mel_bins=32, epochs=2,
-                       batch_size=8, clip_seconds=1.0)
+                       batch_size=8, clip_seconds=1.0, fail_at_chance=False)
     result = train(config, progress=False)
     report = result["metrics"]["disentanglement"]
     assert set(report) == {"pitch_median", "pitch_std", "loudness"}
@@ -144,6 +146,24 @@ def test_nan_loss_stops_with_step_and_term(fsdd_small):
     config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e12, scale=1e30, epochs=1)
     with pytest.raises(TrainingDiverged, match=r"epoch 1, step \d+ .*distance"):
         train(config, progress=False)
+
+
+def test_exploding_loss_stops_the_run_naming_the_term(fsdd_small, tmp_path):
+    # lr=1e6 keeps every value finite (loss ~1e22) but is no result.
+    config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e6, epochs=2, out=str(tmp_path / "run"))
+    with pytest.raises(TrainingDiverged, match=r"loss grew from .* by epoch \d, step \d+ \((ce|distance): .*lower lr"):
+        run(config, progress=False)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_run_that_ends_at_chance_is_not_a_result(fsdd_small, tmp_path):
+    config = tiny(loss="ce", data_dir=str(fsdd_small), lr=1e-7, epochs=1, out=str(tmp_path / "run"),
+                  fail_at_chance=True)
+    with pytest.raises(NotLearned, match=r"training accuracy ended at 0\.\d+, no better than .*most frequent class \(0\.100\)"):
+        run(config, progress=False)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    kept = run(RunConfig(**{**config.to_dict(), "fail_at_chance": False}), progress=False)
+    assert kept["metrics"]["train_accuracy"] <= 0.1 and (tmp_path / "run" / "metrics.json").is_file()
 
 
 def test_failed_run_leaves_no_metrics(fsdd_small, tmp_path):
@@ -163,8 +183,27 @@ def test_cli_train_writes_metrics(fsdd_small, tmp_path):
     out = tmp_path / "cli-run"
     result = subprocess.run(
         [sys.executable, "-m", "predefined_prototypes", "train", "dataset=fsdd", f"data_dir={fsdd_small}",
-         "fold=official", "loss=prototypes", "epochs=1", "channels=4", "embed_dim=16", f"out={out}"],
+         "fold=official", "loss=prototypes", "epochs=1", "channels=4", "embed_dim=16", f"out={out}",
+         "fail_at_chance=false"],
         capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout
     assert json.loads((out / "metrics.json").read_text())["config"]["fold"] == "official"
+
+
+def test_bad_audio_on_error_skip_from_the_command_line(fsdd_small, tmp_path):
+    broken = tmp_path / "fsdd"
+    shutil.copytree(fsdd_small, broken)
+    (broken / "recordings" / "3_george_7.wav").write_bytes(b"")  # empty: unreadable
+    common = ["train", f"data_dir={broken}", "fold=official", "epochs=1", "channels=4", "embed_dim=16",
+              "num_mel_bins=32", "fail_at_chance=false"]
+    stopped = subprocess.run([sys.executable, "-m", "predefined_prototypes", *common], capture_output=True, text=True)
+    assert stopped.returncode == 1 and "3_george_7.wav" in stopped.stderr
+    assert "on_error=skip in the run's settings" in stopped.stderr and "Traceback" not in stopped.stderr
+    out = tmp_path / "run"
+    kept = subprocess.run([sys.executable, "-m", "predefined_prototypes", *common, "on_error=skip", f"out={out}"],
+                          capture_output=True, text=True)
+    assert kept.returncode == 0, kept.stderr
+    record = json.loads((out / "metrics.json").read_text())
+    assert len(record["data"]["skipped_files"]) == 1 and "3_george_7.wav" in record["data"]["skipped_files"][0]
+    assert record["data"]["train_size"] == 299

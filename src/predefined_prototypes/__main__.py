@@ -18,7 +18,11 @@ def _data(args: argparse.Namespace) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
     else:
-        print("\n".join(str(f) for f in folds(args.name, args.root)))
+        try:
+            print("\n".join(str(f) for f in folds(args.name, args.root)))
+        except (FileNotFoundError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -30,11 +34,14 @@ def _train(args: argparse.Namespace) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from .train import TrainingDiverged, run
+    from .train import TrainingFailed, run
 
     try:
         result = run(config)
-    except (TrainingDiverged, ValueError, FileNotFoundError, NotImplementedError) as err:
+    except ConfigError as err:  # preflight: the machine, the data or a folder is not as configured
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (TrainingFailed, ValueError, FileNotFoundError, NotImplementedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     metrics = result["metrics"]
@@ -47,13 +54,16 @@ def _train(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from .config import ConfigError
-    from .sweep import run_sweep
+    from .sweep import SweepLocked, run_sweep
 
+    if args.workers is not None and args.workers < 1:
+        print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        return 2
     try:
         return run_sweep(args.file, args.profile, workers=args.workers, scheduler=args.scheduler,
                          notebook=args.notebook, runs_dir=args.runs, results_dir=args.results,
-                         aggregate_only=args.aggregate_only)
-    except (ConfigError, FileNotFoundError) as err:
+                         aggregate_only=args.aggregate_only, dry_run=args.dry_run, prune_results=args.prune)
+    except (ConfigError, SweepLocked) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 
@@ -85,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--notebook", default="notebooks/train.ipynb", help="the training notebook")
     sweep.add_argument("--runs", default="runs", help="where executed notebooks and run outputs go")
     sweep.add_argument("--results", default="results", help="where the aggregated tables go")
-    sweep.add_argument("--aggregate-only", action="store_true", help="tabulate finished runs, run nothing")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="print the plan (planned, finished and where, to run) and run nothing")
+    sweep.add_argument("--aggregate-only", action="store_true",
+                       help="store runs finished under --runs and rebuild the table, run nothing")
+    sweep.add_argument("--prune", action="store_true",
+                       help="also remove table rows and stored runs that the sweep file no longer plans")
 
     args = parser.parse_args(argv)
     return {"data": _data, "train": _train, "sweep": _sweep}[args.command](args)

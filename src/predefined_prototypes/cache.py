@@ -1,9 +1,11 @@
 """An on-disk cache for per-clip results (features, acoustic factors).
 
 An entry's key hashes what it was computed from: each input file's path, size and modification
-time, and every setting. Any change gives a new key, so a stale entry is never read. Entries are
-written atomically (temporary file, then rename) and checked on load: a corrupt or foreign entry
-is rebuilt, not trusted.
+time, and every setting, including a version constant that the computing module changes with its
+code. Any change gives a new key, so a stale entry is never read. Entries are written atomically
+(temporary file, then rename) and checked on load: a corrupt or foreign entry is rebuilt, not
+trusted. A cache folder that cannot be written is read where it can be and otherwise bypassed,
+with one warning: a read-only cache slows a run down, it never stops it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+
+_warned_unwritable: set[Path] = set()
 
 
 def cache_dir() -> Path:
@@ -65,8 +69,15 @@ def cached(
         except Exception as err:  # a truncated or garbled file: rebuild, never trust
             warnings.warn(f"cache entry {path} is corrupt ({type(err).__name__}); rebuilding it", stacklevel=2)
     payload = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as err:
+        if path.parent not in _warned_unwritable:
+            _warned_unwritable.add(path.parent)
+            warnings.warn(f"cache folder {path.parent} is not writable ({err.strerror or err}); running "
+                          "without a cache (set PP_CACHE_DIR to a writable folder)", stacklevel=2)
+        return payload
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save({"key": key, "payload": payload}, f)

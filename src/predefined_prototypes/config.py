@@ -23,6 +23,14 @@ PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical")
 OPTIMIZERS = ("adam", "adamw")
 FACTOR_NAMES = ("pitch_median", "pitch_std", "loudness")
 DEVICES = ("auto", "cpu", "cuda")
+ON_ERROR = ("raise", "skip")
+
+# Fields added after results were stored, with the value that reproduces the runs made before
+# they existed. At that value a field stays out of the run id, so stored runs keep their ids (and
+# count as finished); any other value enters the id.
+LATER_FIELDS = {"on_error": "raise", "fail_at_chance": True}
+# Fields that never change a run's numbers: where its files go, free-form notes.
+NOT_IDENTIFYING = ("out", "extra")
 
 
 class ConfigError(ValueError):
@@ -35,6 +43,7 @@ class RunConfig:
     dataset: str = "fsdd"
     data_dir: str | None = None  # default: $PP_DATA_DIR/<dataset>
     fold: str | None = None  # a fold id as text ("theo", "03", "1"); None: the dataset's first
+    on_error: str = "raise"  # a bad audio file stops the run; "skip" leaves it out (listed in metrics.json)
     classes: int | None = None  # EmoDB: 7 or 4 (IEMOCAP-like); None: the dataset's default
     clip_seconds: float | None = None  # None: the dataset's default
     num_mel_bins: int = 40  # the paper: 128; 40 keeps the CPU sweep affordable
@@ -64,13 +73,16 @@ class RunConfig:
     warmup: int = 1  # epochs of linear warm-up; then cosine decay to 0
     seed: int = 0
     device: str = "auto"
+    fail_at_chance: bool = True  # a run whose training accuracy ends at chance fails (not a result)
     out: str | None = None
     extra: dict = field(default_factory=dict, repr=False)  # free-form notes (e.g. sweep name)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _check_type(f.name, getattr(self, f.name)))
         choices = {
             "dataset": DATASETS, "backbone": BACKBONES, "loss": LOSSES, "prototypes": PROTOTYPES,
-            "optimizer": OPTIMIZERS, "device": DEVICES,
+            "optimizer": OPTIMIZERS, "device": DEVICES, "on_error": ON_ERROR,
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
@@ -81,8 +93,6 @@ class RunConfig:
         unknown = [f for f in self.factors if f not in FACTOR_NAMES]
         if unknown or not self.factors:
             raise ConfigError(f"factors={','.join(self.factors)!r} is not valid; choose from: {', '.join(FACTOR_NAMES)}")
-        if self.fold is not None:
-            self.fold = str(self.fold)
         positive = ("embed_dim", "channels", "epochs", "batch_size", "num_mel_bins")
         for key in positive:
             if getattr(self, key) < 1:
@@ -93,6 +103,8 @@ class RunConfig:
         for key in ("lam", "focal_gamma", "opl_gamma", "opl_weight", "weight_decay", "warmup"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
+        if self.clip_seconds is not None and not self.clip_seconds > 0:
+            raise ConfigError(f"clip_seconds must be > 0 (or none for the dataset's default), got {self.clip_seconds}")
         if not 0 <= self.mixup <= 1:
             raise ConfigError(f"mixup is a probability in [0, 1], got {self.mixup}")
         if not 2 <= self.factor_levels <= 8:
@@ -103,6 +115,11 @@ class RunConfig:
             raise ConfigError(f"classes={self.classes} is not valid for emodb; valid: 4, 7")
         if self.loss == "factor_prototypes" and self.dataset not in ("emodb", "iemocap"):
             raise ConfigError("loss=factor_prototypes needs speech with pitch: dataset=emodb or iemocap")
+        block = self.factor_levels * len(self.factors)
+        if self.loss == "factor_prototypes" and block > self.embed_dim:
+            raise ConfigError(
+                f"factor_levels={self.factor_levels} x {len(self.factors)} factor(s) = {block} dimensions "
+                f"exceeds embed_dim={self.embed_dim}: raise embed_dim or lower factor_levels")
         if self.loss == "opl" and self.mixup > 0:
             raise ConfigError("loss=opl compares hard labels and cannot be combined with mixup")
 
@@ -131,8 +148,51 @@ class RunConfig:
         data["factors"] = list(self.factors)
         return data
 
+    def identity(self) -> dict:
+        """The fields that determine a run's numbers (what a run id hashes).
+
+        >>> "out" in RunConfig(out="runs/x").identity(), "on_error" in RunConfig().identity()
+        (False, False)
+        >>> RunConfig(on_error="skip").identity()["on_error"]
+        'skip'
+        """
+        return {k: v for k, v in self.to_dict().items()
+                if k not in NOT_IDENTIFYING and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+
+def _check_type(key: str, value):
+    """The field's value in its declared type, or a ConfigError naming the field: whole numbers
+    for int fields (2.0 becomes 2, 1.5 is refused), numbers for float fields, true/false for
+    bool fields. Fold ids are kept as text (YAML reads ``fold: 1`` as a number)."""
+    hint = typing.get_type_hints(RunConfig)[key]
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in allowed:
+            return None
+        raise ConfigError(f"{key} may not be none")
+    base = typing.get_origin(allowed[0]) or allowed[0]
+    if base is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+            raise ConfigError(f"{key} must be a whole number, got {value!r}")
+        return int(value)
+    if base is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if base is bool and not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if base is str and not isinstance(value, str):
+        if key == "fold" and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key} must be text, got {value!r}")
+    if base is tuple and not isinstance(value, (tuple, list, str)):
+        raise ConfigError(f"{key} must be a list of names, got {value!r}")
+    if base is dict and not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a mapping, got {value!r}")
+    return value
 
 
 def _coerce(cls, key: str, value):

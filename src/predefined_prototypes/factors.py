@@ -22,6 +22,8 @@ from .cache import cache_key, cached
 from .data.audio import SAMPLE_RATE, read_audio
 
 FACTORS = ("pitch_median", "pitch_std", "loudness")
+# Changed whenever the code below changes what it measures: old cache entries are then not read.
+FACTORS_VERSION = 1
 PITCH_CEILING_HZ = 275.0
 PITCH_RANGE_HZ = (85.0, 275.0)
 LOUDNESS_RANGE_LUFS = (-50.0, 0.0)
@@ -75,9 +77,17 @@ def file_factors(files: list[Path], cache: bool = True, desc: str = "factors") -
         table = torch.tensor(rows, dtype=torch.float64).reshape(-1, len(FACTORS) + 1)
         return {"values": table[:, :-1], "valid": table[:, -1].bool()}
 
-    key = cache_key("factors", files, {"factors": FACTORS, "sample_rate": SAMPLE_RATE})
+    key = cache_key("factors", files, factor_cache_settings())
     entry = cached("factors", key, compute, enabled=cache)
     return entry["values"], entry["valid"]
+
+
+def factor_cache_settings() -> dict:
+    """Everything that changes the cached factors besides the files themselves."""
+    return {"factors": FACTORS, "sample_rate": SAMPLE_RATE, "pitch_ceiling_hz": PITCH_CEILING_HZ,
+            "pitch_range_hz": PITCH_RANGE_HZ, "loudness_range_lufs": LOUDNESS_RANGE_LUFS,
+            "loudness_gate_seconds": LOUDNESS_GATE_SECONDS, "version": FACTORS_VERSION,
+            "torchaudio": torchaudio.__version__}
 
 
 class QuantileDiscretizer:

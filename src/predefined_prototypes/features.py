@@ -19,6 +19,12 @@ from .cache import cache_key, cached
 from .data.audio import SAMPLE_RATE, read_audio
 
 
+# Changed whenever the code below changes what it computes: old cache entries are then not read.
+FEATURES_VERSION = 1
+# Kaldi options fixed for every run, as AST and the authors set them.
+FBANK_OPTIONS = {"htk_compat": True, "window_type": "hanning", "use_energy": False, "dither": 0.0}
+
+
 @dataclass(frozen=True)
 class FeatureSettings:
     """Kaldi fbank settings; the paper uses 128 mel bins, 25 ms windows, 10 ms hop."""
@@ -50,11 +56,14 @@ def fbank(wave: Tensor, settings: FeatureSettings = FeatureSettings()) -> Tensor
         num_mel_bins=settings.num_mel_bins,
         frame_length=settings.frame_length_ms,
         frame_shift=settings.frame_shift_ms,
-        htk_compat=True,
-        window_type="hanning",
-        use_energy=False,
-        dither=0.0,
+        **FBANK_OPTIONS,
     )
+
+
+def feature_cache_settings(settings: FeatureSettings) -> dict:
+    """Everything that changes the cached features besides the files themselves."""
+    return {**asdict(settings), **FBANK_OPTIONS, "sample_rate": SAMPLE_RATE, "version": FEATURES_VERSION,
+            "torchaudio": torchaudio.__version__}
 
 
 @dataclass
@@ -90,7 +99,7 @@ def extract_features(
         lengths = torch.tensor([0] + [len(f) for f in per_clip])
         return {"frames": torch.cat(per_clip), "offsets": lengths.cumsum(0)}
 
-    key = cache_key("fbank", files, asdict(settings))
+    key = cache_key("fbank", files, feature_cache_settings(settings))
     entry = cached("fbank", key, compute, enabled=cache)
     if len(entry["offsets"]) != len(files) + 1 or entry["offsets"][-1] != len(entry["frames"]):
         raise RuntimeError("feature cache entry is inconsistent; delete it and rerun")

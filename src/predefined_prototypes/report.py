@@ -7,29 +7,59 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-RESULTS = Path(__file__).resolve().parents[2] / "results"
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = REPO / "configs"
+# The repository's results/, or another folder of the same layout named by PP_RESULTS_DIR.
+RESULTS = Path(os.environ.get("PP_RESULTS_DIR") or REPO / "results")
 LOSS_NAMES = {"ce": "cross-entropy", "focal": "focal loss (γ = 2)", "opl": "CE + OPL",
               "prototypes": "predefined prototypes", "learned_prototypes": "learned prototypes"}
 
 
-def load_results(sweep: str, results_dir: str | Path = RESULTS) -> pd.DataFrame:
-    """The table of a sweep: one row per finished run."""
-    path = Path(results_dir) / f"{sweep}.csv"
+# Columns every page relies on; a table without them is broken, not empty.
+REQUIRED_COLUMNS = ("run_id", "profile", "dataset", "loss", "fold", "seed", "epochs", "accuracy", "macro_f1",
+                    "ece", "train_accuracy", "wall_time_s")
+
+
+class ResultsError(ValueError):
+    """A results table is missing, empty or malformed; the message names the file and the fix."""
+
+
+def load_results(sweep: str, profile: str | None = None, results_dir: str | Path = RESULTS) -> pd.DataFrame:
+    """A sweep profile's table, ``results/<sweep>/<profile>.csv``: one row per stored run.
+    Without ``profile``, the full profile's table where one is stored, else the quick one's.
+
+    A missing, empty or malformed table raises ResultsError naming the file, so a page never
+    renders blanks.
+    """
+    folder = Path(results_dir) / sweep
+    if profile is None:
+        profile = "full" if (folder / "full.csv").is_file() else "quick"
+    path = folder / f"{profile}.csv"
+    rerun = f"python -m predefined_prototypes sweep configs/{sweep}.yaml --profile {profile}"
     if not path.is_file():
-        raise FileNotFoundError(f"no results for sweep {sweep!r} at {path}: run "
-                                f"python -m predefined_prototypes sweep configs/{sweep}.yaml first")
-    return pd.read_csv(path, dtype={"fold": str})
+        raise ResultsError(f"no results table at {path}: run {rerun}")
+    try:
+        table = pd.read_csv(path, dtype={"fold": str, "run_id": str})
+    except pd.errors.EmptyDataError:
+        raise ResultsError(f"{path} is empty: rebuild it with {rerun} --aggregate-only") from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}: rebuild it with {rerun} --aggregate-only")
+    if table.empty:
+        raise ResultsError(f"{path} has no rows: run {rerun}")
+    return table
 
 
 def load_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
     """A run's metrics.json record and its (slim) test embeddings."""
-    folder = Path(results_dir) / sweep / run_id
+    folder = Path(results_dir) / sweep / "runs" / run_id
     record = json.loads((folder / "metrics.json").read_text())
     with np.load(folder / "embeddings.npz") as npz:
         embeddings = {k: npz[k] for k in npz.files}
@@ -107,7 +137,7 @@ def describe_difference(d: dict, against: str = "cross-entropy") -> str:
     return f"{interval}: not distinguishable from {against}"
 
 
-def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = RESULTS.parent / "configs") -> str:
+def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CONFIGS) -> str:
     """What a results table holds, against what its sweep profile plans, e.g. 'full profile:
     6 fold(s) x 2 seed(s), 15 epochs; 52 of the profile's 90 runs'."""
     from .sweep import load_sweep

@@ -1,32 +1,44 @@
 """Sweeps: a YAML file expands into runs; each run is a papermill execution of
-``notebooks/train.ipynb`` into ``runs/<sweep>/<run_id>/``; finished runs are gathered into
-``results/<sweep>.csv`` plus a small summary per run under ``results/<sweep>/``.
+``notebooks/train.ipynb``; finished runs are stored under ``results/`` as they finish.
 
 A sweep file::
 
     description: every loss on FSDD
     base: {dataset: fsdd, epochs: 15}          # RunConfig fields shared by every run
     grid: {loss: [ce, focal, prototypes]}       # every combination (or a list of such grids)
-    profiles:                                   # named overrides of base and grid
+    profiles:                                   # named overrides of base, and more grid keys
       quick: {base: {epochs: 3}, grid: {fold: [theo], seed: [0]}}
       full: {grid: {fold: [george, theo], seed: [0, 1, 2]}}
 
-A run's id is a hash of its resolved configuration, so rerunning a sweep skips every run whose
-``metrics.json`` exists (written last, atomically, by the run itself): an interrupted sweep
-resumes where it stopped, and a run killed halfway is simply run again.
+Where things live (``<id>`` is a hash of the run's configuration, so the same run has the same id
+on every machine)::
+
+    runs/<sweep>/<id>/                  executed notebook and full outputs (local, git-ignored)
+    results/<sweep>/runs/<id>/          metrics.json and a slim embeddings.npz (committed)
+    results/<sweep>/<profile>.csv       one row per stored run of the profile (committed)
+
+Stored results are append-only. A run's summary is stored the moment it finishes and is never
+replaced or removed; a profile's table is merged by run id, never loses a row and never touches
+another profile's table. Only ``--prune`` removes what the sweep file no longer plans. A run
+stored under ``results/`` is finished on every machine, so a fresh clone resumes where the
+committed results stop; a run killed halfway left no ``metrics.json`` and is simply run again.
+One sweep file runs in one process at a time (a lock under ``results/<sweep>/``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import itertools
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +53,10 @@ SWEEP_KEYS = {"description", "base", "grid", "profiles"}
 PROFILE_KEYS = {"base", "grid"}
 
 
+class SweepLocked(RuntimeError):
+    """Another process is running or aggregating the same sweep; the message names it."""
+
+
 @dataclass(frozen=True)
 class Run:
     sweep: str
@@ -50,43 +66,70 @@ class Run:
     out: str
 
 
-def _grid_combinations(grid: dict) -> list[dict]:
-    keys = list(grid)
-    values = [v if isinstance(v, list) else [v] for v in grid.values()]
-    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
-
-
 def run_id(config: RunConfig) -> str:
-    """A stable id from every field that changes the result."""
-    fields = {k: v for k, v in config.to_dict().items() if k not in ("out", "extra")}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+    """A stable id from every field that changes the result (``RunConfig.identity``)."""
+    return hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _grid_combinations(grid: dict, where: str) -> list[dict]:
+    values = []
+    for key, value in grid.items():
+        value = value if isinstance(value, list) else [value]
+        if not value:
+            raise ConfigError(f"{where}: grid key {key!r} has no values; give at least one or remove it")
+        values.append(value)
+    return [dict(zip(grid, combo)) for combo in itertools.product(*values)]
+
+
+def _mapping(value, where: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping of keys to values, got {type(value).__name__}")
+    return value
+
+
+def read_sweep_file(path: str | Path) -> dict:
+    """The parsed sweep file, or a one-line ConfigError naming the file and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"no sweep file at {path}")
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+    spec = _mapping(spec, str(path))
+    unknown = set(spec) - SWEEP_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; valid: {sorted(SWEEP_KEYS)}")
+    return spec
 
 
 def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") -> list[Run]:
     """Expand a sweep file's profile into runs, validating every configuration first."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no sweep file at {path}")
-    spec = yaml.safe_load(path.read_text()) or {}
-    unknown = set(spec) - SWEEP_KEYS
-    if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; valid: {sorted(SWEEP_KEYS)}")
-    profiles = spec.get("profiles") or {}
+    spec = read_sweep_file(path)
+    profiles = _mapping(spec.get("profiles"), f"{path}: profiles")
     if profile not in profiles:
         raise ConfigError(f"{path}: no profile {profile!r}; valid profiles: {sorted(profiles)}")
-    chosen = profiles[profile] or {}
+    chosen = _mapping(profiles[profile], f"{path}: profile {profile!r}")
     if set(chosen) - PROFILE_KEYS:
         raise ConfigError(f"{path}: profile {profile!r} may only set {sorted(PROFILE_KEYS)}")
-    base = {**(spec.get("base") or {}), **(chosen.get("base") or {})}
+    base = {**_mapping(spec.get("base"), f"{path}: base"), **_mapping(chosen.get("base"), f"{path}: {profile}.base")}
     grids = spec.get("grid") or [{}]
-    grids = grids if isinstance(grids, list) else [grids]
+    grids = [_mapping(g, f"{path}: grid") for g in (grids if isinstance(grids, list) else [grids])]
+    profile_grid = _mapping(chosen.get("grid"), f"{path}: {profile}.grid")
     sweep, runs, seen = path.stem, [], set()
-    profile_grid = chosen.get("grid") or {}
     for grid in grids:
+        clash = sorted(set(grid) & set(profile_grid))
+        if clash:
+            raise ConfigError(f"{path}: {', '.join(clash)} set by both the grid and profile {profile!r}'s grid; "
+                              "set each key in one of them")
         # The profile's keys (folds, seeds) vary slowest, so an interrupted sweep has every
         # configuration on the same folds and seeds rather than some configurations on all.
-        merged = {**profile_grid, **{k: v for k, v in grid.items() if k not in profile_grid}}
-        for combo in _grid_combinations(merged):
+        for combo in _grid_combinations({**profile_grid, **grid}, f"{path} ({profile})"):
             settings = {**base, **combo}
             try:
                 config = RunConfig.from_dict(settings)
@@ -100,9 +143,138 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
     return runs
 
 
-def is_finished(run: Run) -> bool:
-    return (Path(run.out) / "metrics.json").is_file()
+def profiles_of(path: str | Path) -> list[str]:
+    return sorted(_mapping(read_sweep_file(path).get("profiles"), f"{path}: profiles"))
 
+
+# --- where a run's results are --------------------------------------------------------------
+
+def stored_dir(results_dir: str | Path, sweep: str, rid: str) -> Path:
+    return Path(results_dir) / sweep / "runs" / rid
+
+
+def table_path(results_dir: str | Path, sweep: str, profile: str) -> Path:
+    return Path(results_dir) / sweep / f"{profile}.csv"
+
+
+def finished_where(run: Run, results_dir: str | Path) -> str | None:
+    """'results' when the run's summary is stored, 'runs' when only its local outputs are, else None."""
+    if (stored_dir(results_dir, run.sweep, run.run_id) / "metrics.json").is_file():
+        return "results"
+    if (Path(run.out) / "metrics.json").is_file():
+        return "runs"
+    return None
+
+
+def store(run: Run, results_dir: str | Path) -> bool:
+    """Copy a finished run's metrics.json and a slim embeddings.npz (z and logits as float16) into
+    ``results/<sweep>/runs/<id>/``, all at once (staged, then one rename). A stored summary is
+    never replaced. Returns whether anything was stored."""
+    final = stored_dir(results_dir, run.sweep, run.run_id)
+    if (final / "metrics.json").is_file() or not (Path(run.out) / "metrics.json").is_file():
+        return False
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{run.run_id}-"))
+    try:
+        shutil.copy(Path(run.out) / "metrics.json", staging / "metrics.json")
+        with np.load(Path(run.out) / "embeddings.npz") as full:
+            slim = {k: (full[k].astype(np.float16) if k in ("z", "logits") else full[k]) for k in full.files}
+        np.savez_compressed(staging / "embeddings.npz", **slim)
+        if final.exists():  # a folder without metrics.json: an incomplete copy made by hand
+            shutil.rmtree(final)
+        os.rename(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return True
+
+
+def _flatten(prefix: str, value, row: dict) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}_{key}" if prefix else key, inner, row)
+    elif not isinstance(value, list):
+        row[prefix] = value
+
+
+def table_row(run: Run, record: dict) -> dict:
+    """One results-table row: every config field, every scalar metric, provenance."""
+    row = {"sweep": run.sweep, "profile": run.profile, "run_id": run.run_id}
+    row.update({k: (",".join(v) if isinstance(v, list) else v) for k, v in record["config"].items()
+                if k not in ("out", "extra")})
+    row["fold"] = record["data"]["fold"]
+    _flatten("", record["metrics"], row)
+    row.update(train_size=record["data"]["train_size"], test_size=record["data"]["test_size"],
+               epochs_run=len(record["history"]), wall_time_s=record["wall_time_s"],
+               device=record["device"], threads=record.get("threads"), git_commit=record["git_commit"],
+               package_version=record["package_version"], torch_version=record["torch_version"])
+    return row
+
+
+def _atomic_csv(table: pd.DataFrame, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> pd.DataFrame:
+    """Merge the stored runs of one profile into ``results/<sweep>/<profile>.csv`` by run id: rows
+    of stored runs are (re)built from their metrics.json, and rows already in the table for runs
+    this plan does not hold are kept unless ``keep=False``. Replaced atomically."""
+    sweep, profile = runs[0].sweep, runs[0].profile
+    path = table_path(results_dir, sweep, profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = {}
+    if keep and path.is_file() and path.stat().st_size > 0:
+        old = pd.read_csv(path, dtype={"fold": str, "run_id": str})
+        rows = {r["run_id"]: r for r in old.to_dict("records")}
+    for run in runs:
+        metrics = stored_dir(results_dir, sweep, run.run_id) / "metrics.json"
+        if metrics.is_file():
+            rows[run.run_id] = table_row(run, json.loads(metrics.read_text()))
+    planned = {r.run_id for r in runs}
+    # Planned runs first, in plan order, then kept rows of earlier plans.
+    order = [r.run_id for r in runs if r.run_id in rows] + [k for k in rows if k not in planned]
+    table = pd.DataFrame([rows[k] for k in order])
+    if len(table):
+        _atomic_csv(table, path)
+    elif not keep:
+        path.unlink(missing_ok=True)  # pruned to nothing
+    return table
+
+
+@contextmanager
+def sweep_lock(results_dir: str | Path, sweep: str):
+    """Hold ``results/<sweep>/.lock`` for the duration, or raise SweepLocked naming the holder.
+    The lock is the operating system's (flock): a killed holder never leaves it stale."""
+    from .preflight import writable
+
+    folder = Path(results_dir) / sweep
+    writable(folder, "--results")
+    handle = open(folder / ".lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise SweepLocked(f"sweep {sweep} is busy: {holder} holds {folder / '.lock'}; "
+                              "wait for it to finish or stop it, then run again") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')} "
+                     f"({' '.join(sys.argv[:4])})")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
+# --- running ----------------------------------------------------------------------------------
 
 def execute_run(run: Run, notebook: str, threads: int = 0) -> dict:
     """Execute the training notebook for one run (in its own kernel process). Never raises: a
@@ -110,7 +282,7 @@ def execute_run(run: Run, notebook: str, threads: int = 0) -> dict:
     import papermill
 
     out = Path(run.out)
-    if is_finished(run):
+    if (out / "metrics.json").is_file():
         return {"run_id": run.run_id, "status": "done", "skipped": True}
     out.mkdir(parents=True, exist_ok=True)
     (out / "failed.json").unlink(missing_ok=True)
@@ -126,104 +298,150 @@ def execute_run(run: Run, notebook: str, threads: int = 0) -> dict:
         return {"run_id": run.run_id, "status": "done", "skipped": False,
                 "seconds": time.perf_counter() - started}
     except Exception as err:  # any failure of this run is recorded; the sweep goes on
-        record = {"run_id": run.run_id, "status": "failed", "error": f"{type(err).__name__}: {err}"[:2000],
+        # papermill wraps the kernel's exception: report that one, not the wrapper's banner.
+        if hasattr(err, "ename"):
+            error = f"{err.ename}: {err.evalue}"
+        else:
+            error = f"{type(err).__name__}: {err}"
+        record = {"run_id": run.run_id, "status": "failed", "error": error[:2000],
                   "traceback": traceback.format_exc(), "settings": run.settings}
         (out / "failed.json").write_text(json.dumps(record, indent=1))
         return {"run_id": run.run_id, "status": "failed", "skipped": False, "error": record["error"]}
 
 
-def _flatten(prefix: str, value, row: dict) -> None:
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            _flatten(f"{prefix}_{key}" if prefix else key, inner, row)
-    elif not isinstance(value, list):
-        row[prefix] = value
+def _describe(run: Run, varying: list[str]) -> str:
+    return " ".join(f"{k}={run.settings[k] if not isinstance(run.settings[k], list) else ','.join(run.settings[k])}"
+                    for k in varying)
 
 
-def aggregate(runs: list[Run], results_dir: str | Path = "results") -> pd.DataFrame:
-    """One row per finished run (every config field, every scalar metric, provenance) written to
-    ``results/<sweep>.csv``; each run's metrics.json and a slim embeddings.npz (z as float16)
-    go to ``results/<sweep>/<run_id>/``. Both are replaced atomically."""
-    results_dir = Path(results_dir)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    sweep = runs[0].sweep
-    rows = []
-    staging = Path(tempfile.mkdtemp(dir=results_dir, prefix=f".{sweep}-"))
+def print_plan(runs: list[Run], results_dir: str | Path, list_pending: bool = True) -> None:
+    """What a sweep would do: planned, finished (and where), to run, and stored rows outside the plan."""
+    where = {r.run_id: finished_where(r, results_dir) for r in runs}
+    stored = sum(w == "results" for w in where.values())
+    local = sum(w == "runs" for w in where.values())
+    pending = [r for r in runs if where[r.run_id] is None]
+    sweep, profile = runs[0].sweep, runs[0].profile
+    print(f"{sweep} ({profile}): {len(runs)} runs planned; {stored + local} finished "
+          f"({stored} stored in {stored_dir(results_dir, sweep, '')}, {local} only in {Path(runs[0].out).parent}); "
+          f"{len(pending)} to run")
+    varying = [k for k in runs[0].settings if len({json.dumps(r.settings[k]) for r in runs}) > 1]
+    for run in pending if list_pending else []:
+        print(f"  to run  {run.run_id}  {_describe(run, varying)}")
+    path = table_path(results_dir, sweep, profile)
+    if path.is_file() and path.stat().st_size > 0:
+        extra = set(pd.read_csv(path, usecols=["run_id"], dtype=str)["run_id"]) - set(where)
+        if extra:
+            print(f"  {len(extra)} row(s) of {path} are not in this plan (kept; --prune removes them)")
+
+
+def prune(path: str | Path, runs: list[Run], results_dir: str | Path) -> None:
+    """Remove the rows of this profile's table that its plan does not hold, and the stored run
+    summaries that no profile of the sweep file plans."""
+    table = write_table(runs, results_dir, keep=False)
+    every_profile = {r.run_id for p in profiles_of(path) for r in load_sweep(path, p)}
+    folder = stored_dir(results_dir, runs[0].sweep, "")
+    removed = 0
+    for stored in folder.iterdir() if folder.is_dir() else []:
+        if stored.is_dir() and not stored.name.startswith(".") and stored.name not in every_profile:
+            shutil.rmtree(stored)
+            removed += 1
+    print(f"pruned: {table_path(results_dir, runs[0].sweep, runs[0].profile)} holds {len(table)} row(s); "
+          f"removed {removed} stored run(s) that no profile plans")
+
+
+def _preflight(pending: list[Run], notebook: str, runs_dir: str | Path, results_dir: str | Path,
+               writes: bool = True) -> None:
+    """Every check that can fail before the first run starts (``writes=False``: those that
+    write nothing, for a dry run)."""
+    from .preflight import check, writable
+
+    if not Path(notebook).is_file():
+        raise ConfigError(f"no training notebook at {notebook}; pass --notebook")
+    if writes:
+        writable(Path(results_dir) / pending[0].sweep, "--results")
+        writable(Path(runs_dir), "--runs")
+    for run in pending:
+        try:
+            check(RunConfig.from_dict(run.settings))  # its out= lies under --runs, checked above
+        except ConfigError as err:
+            raise ConfigError(f"run {run.run_id} ({run.profile}): {err}") from None
+
+
+def _execute(pending: list[Run], notebook: str, workers: int | None, scheduler: str | None, done) -> list[dict]:
+    outcomes = []
+    if not (workers or scheduler):
+        for run in tqdm(pending, desc="runs"):
+            outcomes.append(execute_run(run, notebook))
+            done(run)
+        return outcomes
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler is None:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               host="127.0.0.1", dashboard_address=":0")
+    # Each worker runs one kernel at a time; share the cores out between them.
+    threads = max(1, (os.cpu_count() or 1) // (workers or 1)) if scheduler is None else 0
     try:
-        for run in runs:
-            if not is_finished(run):
-                continue
-            record = json.loads((Path(run.out) / "metrics.json").read_text())
-            row = {"sweep": sweep, "profile": run.profile, "run_id": run.run_id}
-            row.update({k: (",".join(v) if isinstance(v, list) else v) for k, v in record["config"].items()
-                        if k not in ("out", "extra")})
-            row["fold"] = record["data"]["fold"]
-            _flatten("", record["metrics"], row)
-            row.update(train_size=record["data"]["train_size"], test_size=record["data"]["test_size"],
-                       epochs_run=len(record["history"]), wall_time_s=record["wall_time_s"],
-                       device=record["device"], git_commit=record["git_commit"],
-                       package_version=record["package_version"], torch_version=record["torch_version"])
-            rows.append(row)
-            summary = staging / run.run_id
-            summary.mkdir()
-            shutil.copy(Path(run.out) / "metrics.json", summary / "metrics.json")
-            with np.load(Path(run.out) / "embeddings.npz") as full:
-                slim = {k: (full[k].astype(np.float16) if k in ("z", "logits") else full[k]) for k in full.files}
-            np.savez_compressed(summary / "embeddings.npz", **slim)
-        table = pd.DataFrame(rows)
-        csv = results_dir / f"{sweep}.csv"
-        table.to_csv(staging / "table.csv", index=False)
-        os.replace(staging / "table.csv", csv)
-        final = results_dir / sweep
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return table
+        client = Client(cluster or scheduler, timeout="20s")
+    except (OSError, TimeoutError) as err:
+        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({err}); start it or leave out --scheduler") from None
+    with client:
+        by_id = {r.run_id: r for r in pending}
+        futures = client.map(execute_run, pending, notebook=notebook, threads=threads, pure=False)
+        for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
+            outcome = future.result()
+            outcomes.append(outcome)
+            done(by_id[outcome["run_id"]])
+    if cluster is not None:
+        cluster.close()
+    return outcomes
 
 
 def run_sweep(path: str | Path, profile: str, workers: int | None = None, scheduler: str | None = None,
               notebook: str = "notebooks/train.ipynb", runs_dir: str | Path = "runs",
-              results_dir: str | Path = "results", aggregate_only: bool = False) -> int:
-    """Run every unfinished run of a sweep profile, then aggregate. Returns the process exit code:
-    0 when every run finished, 1 when some failed (listed on stderr). ``aggregate_only`` skips
-    running and tabulates the runs finished so far."""
+              results_dir: str | Path = "results", aggregate_only: bool = False, dry_run: bool = False,
+              prune_results: bool = False) -> int:
+    """Run every unfinished run of a sweep profile, storing each as it finishes. Returns the exit
+    code: 0 when every run finished, 1 when some failed (listed on stderr). ``dry_run`` prints
+    the plan and runs nothing; ``aggregate_only`` stores the runs finished locally and rebuilds
+    the table; ``prune_results`` then removes what the sweep file no longer plans."""
     runs = load_sweep(path, profile, runs_dir)
-    if aggregate_only:
-        table = aggregate(runs, results_dir)
-        print(f"{len(table)} of {len(runs)} runs finished; results in {Path(results_dir) / runs[0].sweep}.csv")
-        return 0
+    if not runs:
+        raise ConfigError(f"{path} ({profile}) plans no runs")
+    sweep = runs[0].sweep
     notebook = str(Path(notebook).resolve())
-    if not Path(notebook).is_file():
-        raise FileNotFoundError(f"no training notebook at {notebook}; pass --notebook")
-    pending = [r for r in runs if not is_finished(r)]
-    print(f"{runs[0].sweep} ({profile}): {len(runs)} runs, {len(runs) - len(pending)} already finished")
-    outcomes = []
-    if pending and (workers or scheduler):
-        from dask.distributed import Client, LocalCluster, as_completed
+    if dry_run:  # the plan, then the checks a real run would make first
+        print_plan(runs, results_dir)
+        pending = [r for r in runs if finished_where(r, results_dir) is None]
+        if pending:
+            _preflight(pending, notebook, runs_dir, results_dir, writes=False)
+        return 0
+    with sweep_lock(results_dir, sweep):
+        pending = [r for r in runs if finished_where(r, results_dir) is None]
+        if pending and not aggregate_only:
+            _preflight(pending, notebook, runs_dir, results_dir)
+        for run in runs:  # finished here earlier but not stored yet (an interrupted sweep)
+            store(run, results_dir)
+        print_plan(runs, results_dir, list_pending=False)
+        outcomes = []
+        if pending and not aggregate_only:
+            def done(run: Run) -> None:  # store at once, so a commit at any moment holds every finished run
+                if store(run, results_dir):
+                    write_table(runs, results_dir)
 
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=":0")
-        # Each worker runs one kernel at a time; share the cores out between them.
-        threads = max(1, (os.cpu_count() or 1) // (workers or 1)) if scheduler is None else 0
-        with Client(cluster or scheduler) as client:
-            futures = client.map(execute_run, pending, notebook=notebook, threads=threads, pure=False)
-            for future in tqdm(as_completed(futures), total=len(futures), desc="runs"):
-                outcomes.append(future.result())
-        if cluster is not None:
-            cluster.close()
-    else:
-        for run in tqdm(pending, desc="runs"):
-            outcomes.append(execute_run(run, notebook))
-    table = aggregate(runs, results_dir)
+            outcomes = _execute(pending, notebook, workers, scheduler, done)
+        table = write_table(runs, results_dir)
+        if prune_results:
+            prune(path, runs, results_dir)
+    planned = {r.run_id for r in runs}
+    held = int(table["run_id"].isin(planned).sum()) if len(table) else 0
+    print(f"{held} of {len(runs)} planned runs stored; table {table_path(results_dir, sweep, profile)}")
     failed = [o for o in outcomes if o["status"] == "failed"]
-    print(f"{len(table)} of {len(runs)} runs finished; results in {Path(results_dir) / runs[0].sweep}.csv")
     if failed:
-        print(f"{len(failed)} run(s) failed (details in runs/<sweep>/<run_id>/failed.json):", file=sys.stderr)
+        print(f"{len(failed)} run(s) failed (tracebacks in {Path(runs_dir) / sweep}/<run_id>/failed.json):",
+              file=sys.stderr)
         for outcome in failed:
-            print(f"  {outcome['run_id']}: {outcome['error'][:300]}", file=sys.stderr)
+            print(f"  {outcome['run_id']}: {' '.join(outcome['error'].split())[:1000]}", file=sys.stderr)
         return 1
     return 0

@@ -36,11 +36,27 @@ from .metrics import (
 )
 from .models import Model, build_backbone
 from .prototypes import PROTOTYPE_BUILDERS, FactorPrototypes, FixedPrototypes, LearnedPrototypes
+from .preflight import check, device_available
 from .provenance import provenance
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message names the step and the term."""
+class TrainingFailed(RuntimeError):
+    """The run trained but produced no result worth keeping; the message says why and what to try."""
+
+
+class TrainingDiverged(TrainingFailed):
+    """The loss became NaN or infinite, or grew by orders of magnitude; the message names the step
+    and the term."""
+
+
+class NotLearned(TrainingFailed):
+    """Training accuracy ended no better than always predicting the most frequent class."""
+
+
+# A loss this many times its first value (or 1, if larger) has exploded: the prototype distance
+# starts at its largest (z near 0, ||P(y)||^2 = s^2) and cross-entropy near log C, so a healthy
+# run never comes near it.
+EXPLOSION_FACTOR = 1e4
 
 
 @dataclass
@@ -92,6 +108,38 @@ def resolve_fold(config: RunConfig, root: Path):
     raise ValueError(f"unknown fold {config.fold!r} for {config.dataset}; valid: {[str(f) for f in valid]}")
 
 
+def check_growth(first: dict[str, float], now: dict[str, float], epoch: int, step: int, config: RunConfig) -> None:
+    """Raise TrainingDiverged when the total loss has grown EXPLOSION_FACTOR-fold from its first
+    value, naming the term that grew most.
+
+    >>> cfg = RunConfig()
+    >>> check_growth({"loss": 2.0, "ce": 2.0}, {"loss": 3.0, "ce": 3.0}, 1, 5, cfg)
+    >>> check_growth({"loss": 2.0, "ce": 2.0}, {"loss": 1e22, "ce": 1e22}, 1, 5, cfg)
+    Traceback (most recent call last):
+    ...
+    predefined_prototypes.train.TrainingDiverged: loss grew from 2 to 1e+22 by epoch 1, step 5 (ce: 2 -> 1e+22); try a lower lr (now 0.001) or scale (now 1.0)
+    """
+    if now["loss"] <= EXPLOSION_FACTOR * max(abs(first["loss"]), 1.0):
+        return
+    terms = [k for k in now if k != "loss"]
+    worst = max(terms, key=lambda k: abs(now[k]) / max(abs(first[k]), 1e-12))
+    raise TrainingDiverged(
+        f"loss grew from {first['loss']:.4g} to {now['loss']:.4g} by epoch {epoch}, step {step} "
+        f"({worst}: {first[worst]:.4g} -> {now[worst]:.4g}); "
+        f"try a lower lr (now {config.lr}) or scale (now {config.scale})")
+
+
+def check_learned(train_accuracy: float, labels: Tensor, config: RunConfig) -> None:
+    """Raise NotLearned when training accuracy is no better than predicting the most frequent
+    training class every time (the chance a learner must beat)."""
+    majority = torch.bincount(labels).max().item() / len(labels)
+    if config.fail_at_chance and train_accuracy <= majority:
+        raise NotLearned(
+            f"training accuracy ended at {train_accuracy:.3f}, no better than always predicting the most "
+            f"frequent class ({majority:.3f}): the model did not learn. Try more epochs (now "
+            f"{config.epochs}) or another lr (now {config.lr}); fail_at_chance=false keeps such a run")
+
+
 def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
     """Both splits of the configured fold, with features normalised by training statistics."""
     root = dataset_root(config.dataset, config.data_dir)
@@ -99,7 +147,7 @@ def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
     options = {"classes": config.classes} if config.classes is not None else {}
     splits = {
         name: get_dataset(config.dataset, root, fold=fold, split=name, clip_seconds=config.clip_seconds,
-                          seed=config.seed, **options)
+                          seed=config.seed, on_error=config.on_error, **options)
         for name in ("train", "test")
     }
     # Features (and factors) of both splits at once: every fold of a protocol covers the same
@@ -187,8 +235,7 @@ class Objective(nn.Module):
 def choose_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda but no CUDA device is available; use device=cpu or auto")
+    device_available(name)
     return torch.device(name)
 
 
@@ -290,7 +337,7 @@ def train(config: RunConfig, progress: bool = True) -> dict:
         mixer = _Mixer(train_split, config.mixup, num_frames, FeatureSettings(config.num_mel_bins),
                        Normalizer(**info["normalizer"]), num_classes, generator)
 
-    history, step = [], 0
+    history, step, first_terms = [], 0, None
     epochs = tqdm(range(config.epochs), desc=f"{config.loss} {config.dataset}/{info['fold']}",
                   disable=not progress, leave=False)
     for epoch in epochs:
@@ -320,8 +367,11 @@ def train(config: RunConfig, progress: bool = True) -> dict:
             optimizer.step()
             schedule.step()
             step += 1
-            for k, v in {"loss": loss, **terms}.items():
-                totals[k] = totals.get(k, 0.0) + v.item() * len(index)
+            values = {k: v.item() for k, v in {"loss": loss, **terms}.items()}
+            first_terms = first_terms or values
+            check_growth(first_terms, values, epoch + 1, step, config)
+            for k, v in values.items():
+                totals[k] = totals.get(k, 0.0) + v * len(index)
             correct += (logits.argmax(1).cpu() == labels).sum().item()
             seen += len(index)
         train_seconds = time.perf_counter() - epoch_start
@@ -334,6 +384,7 @@ def train(config: RunConfig, progress: bool = True) -> dict:
 
     test_logits, test_z = embed(model, test_split, num_frames, device)
     train_logits, train_z = embed(model, train_split, num_frames, device)
+    check_learned(accuracy(train_logits, train_split.labels), train_split.labels, config)
     prototypes = objective.prototypes
     matrix = prototypes.matrix.detach().float().cpu() if prototypes is not None else None
     metrics = {
@@ -383,7 +434,9 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def run(config: RunConfig, progress: bool = True) -> dict:
-    """Train ``config`` and, if ``config.out`` is set, write embeddings.npz then metrics.json."""
+    """Check that ``config`` can run here (``preflight.check``), train it and, if ``config.out``
+    is set, write embeddings.npz then metrics.json."""
+    check(config)
     result = train(config, progress)
     embeddings = result.pop("embeddings")
     if config.out:

@@ -126,9 +126,14 @@ def download(
     if expected is None and not allow_unverified:
         raise DownloadError(f"{name}: no SHA-256 to verify {url} against. {archive.note}")
     target = Path(to)
+    if target.exists() and not target.is_dir():
+        raise DownloadError(f"{target} is a file; --to takes a folder to create (or an empty one)")
     if target.exists() and any(target.iterdir()):
         raise DownloadError(f"{target} exists and is not empty; choose another --to or remove it")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DownloadError(f"cannot create {target.parent} ({err.strerror or err}); choose another --to") from None
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{name}-download-") as work:
         work = Path(work)
         file = work / "archive"

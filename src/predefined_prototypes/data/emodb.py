@@ -32,6 +32,8 @@ def _parse(root: Path) -> list[tuple[Path, str, str]]:
         if len(path.stem) != 7 or path.stem[5] not in EMOTIONS:
             raise ValueError(f"unexpected EmoDB file name {path.name}; expected {LAYOUT}")
         rows.append((path, path.stem[:2], EMOTIONS[path.stem[5]]))
+    if not rows:
+        raise FileNotFoundError(f"{root / MARKER} holds no .wav files; expected {LAYOUT}")
     return rows
 
 

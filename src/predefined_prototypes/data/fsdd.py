@@ -25,6 +25,8 @@ def _parse(root: Path) -> list[tuple[Path, int, str, int]]:
         if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
             raise ValueError(f"unexpected FSDD file name {path.name}; expected {LAYOUT}")
         rows.append((path, int(parts[0]), parts[1], int(parts[2])))
+    if not rows:
+        raise FileNotFoundError(f"{root / MARKER} holds no .wav files; expected {LAYOUT}")
     return rows
 
 
