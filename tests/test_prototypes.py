@@ -200,3 +200,22 @@ def test_factor_prototypes_errors():
         FactorPrototypes([2, 2], dim=4)(torch.tensor([[0, 2]]))
     with pytest.raises(ValueError, match="scale"):
         FactorPrototypes([2, 2], dim=4, scale=0)
+
+
+def test_zero_prototypes_turn_the_prototype_loss_into_a_norm_penalty():
+    import torch.nn.functional as F
+
+    from predefined_prototypes.losses import PrototypeLoss
+    from predefined_prototypes.prototypes import FixedPrototypes, zero_prototypes
+
+    logits, z, y = torch.randn(6, 4), torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 0, 1])
+    loss = PrototypeLoss(FixedPrototypes(zero_prototypes(4, 8)), lam=0.5)(logits, z, y)
+    expected = F.cross_entropy(logits, y) + 0.5 * (z**2).mean()  # mean over batch and dims, as the loss
+    assert torch.allclose(loss, expected, atol=1e-6)
+
+
+def test_the_config_names_exactly_the_registered_prototypes():
+    from predefined_prototypes.config import PROTOTYPES
+    from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS
+
+    assert PROTOTYPES == tuple(PROTOTYPE_BUILDERS)

@@ -37,10 +37,14 @@ def test_committed_sweeps_expand_and_validate():
             runs = load_sweep(REPO / "configs" / f"{name}.yaml", profile)
             assert len({r.run_id for r in runs}) == len(runs)
             counts[name, profile] = len(runs)
-    assert counts["main-fsdd", "quick"] == 5 and counts["main-fsdd", "full"] == 5 * 6 * 3
-    assert counts["main-emodb", "full"] == 5 * 10 * 3
-    losses = {r.settings["loss"] for r in load_sweep(REPO / "configs" / "main-fsdd.yaml", "quick")}
-    assert losses == {"ce", "focal", "opl", "prototypes", "learned_prototypes"}
+    # 5 losses + the zero-prototype control + prototypes at s = 10; 6 folds x 3 seeds on FSDD,
+    # 10 folds x 3 seeds on EmoDB.
+    assert counts["main-fsdd", "quick"] == 7 and counts["main-fsdd", "full"] == 7 * 6 * 3
+    assert counts["main-emodb", "full"] == 7 * 10 * 3
+    main = load_sweep(REPO / "configs" / "main-fsdd.yaml", "quick")
+    assert {r.settings["loss"] for r in main} == {"ce", "focal", "opl", "prototypes", "learned_prototypes"}
+    assert {(r.settings["prototypes"], r.settings["scale"]) for r in main if r.settings["loss"] == "prototypes"} == {
+        ("orthogonal", 1.0), ("zero", 1.0), ("orthogonal", 10.0)}
     protos = load_sweep(REPO / "configs" / "ablation-prototypes.yaml", "quick")
     assert {r.settings["embed_dim"] for r in protos} >= {4, 8}  # k < C = 10: the JL branch
     factors = load_sweep(REPO / "configs" / "ablation-factors.yaml", "quick")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 DATASETS = ("fsdd", "emodb", "esc50", "speech_commands", "iemocap")
 BACKBONES = ("cnn", "ecapa", "ast", "beats")
 LOSSES = ("ce", "focal", "opl", "prototypes", "learned_prototypes", "factor_prototypes")
-PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical")
+PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical", "zero")
 OPTIMIZERS = ("adam", "adamw")
 FACTOR_NAMES = ("pitch_median", "pitch_std", "loudness")
 DEVICES = ("auto", "cpu", "cuda")
@@ -29,8 +29,9 @@ ON_ERROR = ("raise", "skip")
 # they existed. At that value a field stays out of the run id, so stored runs keep their ids (and
 # count as finished); any other value enters the id.
 LATER_FIELDS = {"on_error": "raise", "fail_at_chance": True}
-# Fields that never change a run's numbers: where its files go, free-form notes.
-NOT_IDENTIFYING = ("out", "extra")
+# Fields that never change a run's numbers: where its files go, free-form notes, and how often
+# test accuracy is logged (evaluation draws no random numbers and updates no statistics).
+NOT_IDENTIFYING = ("out", "extra", "eval_every")
 
 
 class ConfigError(ValueError):
@@ -74,6 +75,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     fail_at_chance: bool = True  # a run whose training accuracy ends at chance fails (not a result)
+    eval_every: int = 1  # test accuracy in the history every this many epochs (and at the last)
     out: str | None = None
     extra: dict = field(default_factory=dict, repr=False)  # free-form notes (e.g. sweep name)
 
@@ -93,7 +95,7 @@ class RunConfig:
         unknown = [f for f in self.factors if f not in FACTOR_NAMES]
         if unknown or not self.factors:
             raise ConfigError(f"factors={','.join(self.factors)!r} is not valid; choose from: {', '.join(FACTOR_NAMES)}")
-        positive = ("embed_dim", "channels", "epochs", "batch_size", "num_mel_bins")
+        positive = ("embed_dim", "channels", "epochs", "batch_size", "num_mel_bins", "eval_every")
         for key in positive:
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key} must be >= 1, got {getattr(self, key)}")

@@ -108,7 +108,9 @@ def embedding_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: 
     }
     if prototypes is not None:
         target = torch.nn.functional.normalize(prototypes.double()[present], dim=1)
-        result["cosine_to_prototype"] = (unit * target).sum(dim=1).mean().item()
+        # A prototype at the origin (the zero control) has no direction: no cosine, not 0.
+        has_direction = bool((prototypes.double()[present].norm(dim=1) > 0).all())
+        result["cosine_to_prototype"] = (unit * target).sum(dim=1).mean().item() if has_direction else float("nan")
     return result
 
 

@@ -176,6 +176,18 @@ def hyperspherical_prototypes(
     return (scale * points.detach()).float()
 
 
+def zero_prototypes(num_classes: int, dim: int, scale: float = 1.0, seed: int = 0) -> Tensor:
+    """Every class's prototype at the origin: the control that makes the prototype loss
+    CE + lambda * ||z||^2, a pure norm penalty. A gain of real prototypes over this control is
+    what their placement adds; ``scale`` and ``seed`` are accepted and ignored.
+
+    >>> zero_prototypes(4, 8).abs().sum().item()
+    0.0
+    """
+    _check_geometry(num_classes, dim, scale)
+    return torch.zeros(num_classes, dim)
+
+
 def prototype_geometry(matrix: Tensor) -> dict[str, float]:
     """Summary of how well a prototype matrix [C, dim] separates classes: the largest and the mean
     absolute cosine between two different rows, and the smallest distance between two rows.
@@ -200,6 +212,7 @@ PROTOTYPE_BUILDERS = {
     "gaussian": gaussian_prototypes,
     "simplex_etf": simplex_etf_prototypes,
     "hyperspherical": hyperspherical_prototypes,
+    "zero": zero_prototypes,
 }
 
 
