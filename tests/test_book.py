@@ -13,7 +13,7 @@ import yaml
 from bs4 import BeautifulSoup
 
 from conftest import REPO
-from predefined_prototypes.report import LOSS_NAMES, format_mean_std, load_results, mean_std
+from predefined_prototypes.report import METHOD_NAMES, complete_cells, load_results, summary_table
 
 HTML = REPO / "_build" / "html"
 
@@ -55,26 +55,23 @@ def test_no_execution_errors_or_unresolved_glue(built):
 
 
 def test_results_table_matches_the_csv(built):
+    """Every cell of the results page's table equals the table recomputed from results/ (same
+    complete (fold, seed) cells, same formatting)."""
     table = page("results").find("table", class_="dataframe")
     assert table is not None, "the results table is missing"
     cells = [[td.get_text(strip=True) for td in tr.find_all(["th", "td"])] for tr in table.find_all("tr")]
-    shown = {}
-    dataset = None
+    shown, dataset = {}, None
     for row in cells[2:]:  # two header rows (columns, then index names)
         if len(row) == 7:
             dataset, row = row[0], row[1:]
         shown[(dataset, row[0])] = row[1:]
-    checked = 0
+    expected = {}
     for dataset, sweep in (("fsdd", "main-fsdd"), ("emodb", "main-emodb")):
-        expected = mean_std(load_results(sweep), "loss", ["accuracy", "macro_f1", "ece"])
-        for _, r in expected.iterrows():
-            row = shown[(dataset, LOSS_NAMES[r["loss"]])]
-            assert row[0] == format_mean_std(r["accuracy_mean"], r["accuracy_std"])
-            assert row[1] == format_mean_std(r["macro_f1_mean"], r["macro_f1_std"])
-            assert row[2] == format_mean_std(r["ece_mean"], r["ece_std"])
-            assert row[4] == str(int(r["n"]))
-            checked += 1
-    assert checked == 10
+        for r in summary_table(complete_cells(load_results(sweep))).to_dict("records"):
+            method = r.pop("method")
+            expected[(dataset, method)] = [str(v) for v in r.values()]
+    assert shown == expected
+    assert {method for _, method in shown} >= {METHOD_NAMES["ce"], METHOD_NAMES["prototypes"]}
 
 
 def test_every_figure_is_present(built):

@@ -15,13 +15,24 @@ def results(tmp_path):
     return tmp_path / "results"
 
 
-def test_full_profile_is_preferred_and_quick_is_the_fallback(results):
-    assert set(load_results("main-fsdd", results_dir=results)["profile"]) == {"full"}
+def test_full_profile_is_preferred_and_quick_is_the_fallback(results, tmp_path):
+    unplanned = {"results_dir": results, "configs_dir": tmp_path}  # no sweep file: every row counts
+    assert set(load_results("main-fsdd", **unplanned)["profile"]) == {"full"}
     quick = pd.read_csv(results / "main-fsdd" / "full.csv").head(3).assign(profile="quick")
     quick.to_csv(results / "main-fsdd" / "quick.csv", index=False)
-    assert len(load_results("main-fsdd", "quick", results_dir=results)) == 3
+    assert len(load_results("main-fsdd", "quick", **unplanned)) == 3
     (results / "main-fsdd" / "full.csv").unlink()
-    assert set(load_results("main-fsdd", results_dir=results)["profile"]) == {"quick"}
+    assert set(load_results("main-fsdd", **unplanned)["profile"]) == {"quick"}
+
+
+def test_only_rows_of_the_current_plan_are_shown(results):
+    path = results / "main-fsdd" / "full.csv"
+    table = pd.read_csv(path, dtype={"run_id": str})
+    stale = table.head(2).assign(run_id=["0123456789ab", "ba9876543210"], epochs=99)
+    pd.concat([table, stale]).to_csv(path, index=False)
+    shown = load_results("main-fsdd", results_dir=results)
+    assert len(shown) == len(table) and 99 not in set(shown["epochs"])
+    assert {"ce", "prototypes"} <= set(shown["method"])
 
 
 def test_missing_empty_and_malformed_tables_name_the_file(results):
@@ -44,3 +55,33 @@ def test_every_stored_table_has_the_required_columns():
     for table in sorted((REPO / "results").glob("*/*.csv")):
         columns = set(pd.read_csv(table, nrows=1).columns)
         assert set(REQUIRED_COLUMNS) <= columns, table
+
+
+def constructed(shifts, seeds=3, noise=0.0):
+    """6-fold results of 'ce' and 'p': 'p' beats 'ce' by shifts[f] on fold f, in every seed."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for f, shift in enumerate(shifts):
+        for seed in range(seeds):
+            base = 0.6 + 0.05 * f + noise * rng.standard_normal()
+            rows += [{"method": "ce", "fold": str(f), "seed": seed, "accuracy": base},
+                     {"method": "p", "fold": str(f), "seed": seed, "accuracy": base + shift}]
+    return pd.DataFrame(rows)
+
+
+def test_fold_level_statistics_on_constructed_results():
+    from predefined_prototypes.report import paired_by_fold
+
+    better = paired_by_fold(constructed([0.04, 0.05, 0.06, 0.05, 0.04, 0.06]), "accuracy", "p", "ce")
+    assert better["folds"] == 6 and better["seeds"] == 3 and better["wins"] == 6
+    assert abs(better["mean"] - 0.05) < 1e-12 and 0 < better["low"] < 0.05 < better["high"]
+    assert abs(better["p_wilcoxon"] - 0.03125) < 1e-9  # exact two-sided, 6 of 6 positive
+    # Large seed-to-seed noise within each fold is averaged away, not counted as 18 pairs.
+    mixed = paired_by_fold(constructed([0.05, -0.05, 0.04, -0.04, 0.05, -0.05], noise=0.05), "accuracy", "p", "ce")
+    assert mixed["folds"] == 6 and mixed["low"] < 0 < mixed["high"] and mixed["p_wilcoxon"] > 0.5
+    # Cells one method lacks are left out of both.
+    partial = constructed([0.04, 0.05, 0.06, 0.05, 0.04, 0.06])
+    partial = partial[~((partial["method"] == "p") & (partial["seed"] == 2))]
+    assert paired_by_fold(partial, "accuracy", "p", "ce")["seeds"] == 2

@@ -15,9 +15,8 @@ import yaml
 
 from conftest import REPO
 from predefined_prototypes.config import ConfigError
-from predefined_prototypes.sweep import (
-    load_sweep, prune, run_sweep, store, stored_dir, sweep_lock, write_table,
-)
+from predefined_prototypes.store import store, stored_dir, sweep_lock, write_table
+from predefined_prototypes.sweep import load_sweep, prune, run_sweep
 
 NOTEBOOK = str(REPO / "notebooks" / "train.ipynb")
 TINY = {"dataset": "fsdd", "fold": "official", "epochs": 1, "channels": 4, "embed_dim": 16,

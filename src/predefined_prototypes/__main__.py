@@ -55,7 +55,8 @@ def _train(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from .config import ConfigError
-    from .sweep import SweepLocked, run_sweep
+    from .store import SweepLocked
+    from .sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)

@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
+
+from .files import atomic_write
 
 _warned_unwritable: set[Path] = set()
 
@@ -71,18 +72,10 @@ def cached(
     payload = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        atomic_write(path, lambda f: torch.save({"key": key, "payload": payload}, f))
     except OSError as err:
         if path.parent not in _warned_unwritable:
             _warned_unwritable.add(path.parent)
             warnings.warn(f"cache folder {path.parent} is not writable ({err.strerror or err}); running "
                           "without a cache (set PP_CACHE_DIR to a writable folder)", stacklevel=2)
-        return payload
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"key": key, "payload": payload}, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return payload

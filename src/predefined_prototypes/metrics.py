@@ -114,6 +114,65 @@ def embedding_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: 
     return result
 
 
+def collapse_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: Tensor | None = None) -> dict:
+    """Geometry that can fail, on test embeddings (each value's failure case in brackets):
+
+    - ``nc1``: within- over between-class variability, tr(S_W S_B^+) / C (Papyan et al. 2020);
+      0 when every embedding sits on its class mean [large for noise];
+    - ``equinorm_cv``: coefficient of variation of the centred class-mean norms; 0 when all
+      classes are equally far from the global mean [one class near the centre];
+    - ``cosine_spread`` and ``cosine_max``: standard deviation and largest pairwise cosine of the
+      centred class means; a simplex gives spread 0 and max -1/(C-1) [1 when two classes merge];
+    - ``mean_norm``: mean ||z|| (what a norm penalty shrinks).
+
+    With ``prototypes`` [C, k] (rows of zeros, the control, have no direction: those values are NaN):
+
+    - ``cosine_to_prototype``: mean cosine of each (raw) class mean to its own prototype;
+    - ``prototype_span_energy`` and ``prototype_span_chance``: the share of the class means'
+      energy inside the span of the prototypes, and what isotropic means would give (rank / k);
+    - ``nearest_prototype_accuracy``: accuracy of labelling each z by its nearest prototype.
+
+    >>> protos = 3 * torch.eye(4, 8)
+    >>> labels = torch.arange(40) % 4
+    >>> g = collapse_geometry(protos[labels], labels, 4, protos)
+    >>> g["nc1"], g["cosine_to_prototype"], g["prototype_span_energy"], g["nearest_prototype_accuracy"]
+    (0.0, 1.0, 1.0, 1.0)
+    """
+    z, present = z.double(), sorted(set(labels.tolist()))
+    means = class_means(z, labels, num_classes)[present]
+    centred = means - z.mean(dim=0)
+    within = z - class_means(z, labels, num_classes)[labels]
+    s_w = within.T @ within / len(z)
+    s_b = centred.T @ centred / len(present)
+    norms = centred.norm(dim=1)
+    unit = torch.nn.functional.normalize(centred, dim=1)
+    off = ~torch.eye(len(present), dtype=torch.bool)
+    cosines = (unit @ unit.T)[off]
+    result = {
+        "nc1": max(torch.trace(s_w @ torch.linalg.pinv(s_b, hermitian=True)).item() / len(present), 0.0),
+        "equinorm_cv": (norms.std(correction=0) / norms.mean()).item(),
+        "cosine_spread": cosines.std(correction=0).item(),
+        "cosine_max": cosines.max().item(),
+        "mean_norm": z.norm(dim=1).mean().item(),
+    }
+    if prototypes is not None:
+        protos = prototypes.double()
+        if bool((protos[present].norm(dim=1) > 0).all()):
+            target = torch.nn.functional.normalize(protos[present], dim=1)
+            basis, singular, _ = torch.linalg.svd(protos.T, full_matrices=False)
+            basis = basis[:, singular > singular.max() * 1e-6]  # orthonormal basis of the span
+            result.update(
+                cosine_to_prototype=(torch.nn.functional.normalize(means, dim=1) * target).sum(dim=1).mean().item(),
+                prototype_span_energy=((means @ basis).pow(2).sum() / means.pow(2).sum()).item(),
+                prototype_span_chance=basis.shape[1] / z.shape[1],
+                nearest_prototype_accuracy=(torch.cdist(z, protos).argmin(dim=1) == labels).double().mean().item(),
+            )
+        else:
+            result.update({k: float("nan") for k in ("cosine_to_prototype", "prototype_span_energy",
+                                                      "prototype_span_chance", "nearest_prototype_accuracy")})
+    return result
+
+
 def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> float:
     """Test accuracy of a linear probe (standardised logistic regression) fitted on train."""
     if train_x.shape[1] == 0 or len(set(train_y.tolist())) < 2:

@@ -18,8 +18,17 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 # The repository's results/, or another folder of the same layout named by PP_RESULTS_DIR.
 RESULTS = Path(os.environ.get("PP_RESULTS_DIR") or REPO / "results")
-LOSS_NAMES = {"ce": "cross-entropy", "focal": "focal loss (γ = 2)", "opl": "CE + OPL",
-              "prototypes": "predefined prototypes", "learned_prototypes": "learned prototypes"}
+# The methods of the main comparison, in display order: a loss, or the prototype loss with a given
+# construction and norm (``method`` says which a run is).
+METHOD_NAMES = {
+    "ce": "cross-entropy",
+    "focal": "focal loss (γ = 2)",
+    "opl": "CE + OPL",
+    "zero_prototypes": "zero-prototype control",
+    "prototypes": "predefined prototypes, s = 1",
+    "prototypes_s10": "predefined prototypes, s = 10",
+    "learned_prototypes": "learned prototypes",
+}
 
 
 # Columns every page relies on; a table without them is broken, not empty.
@@ -27,13 +36,33 @@ REQUIRED_COLUMNS = ("run_id", "profile", "dataset", "loss", "fold", "seed", "epo
                     "ece", "train_accuracy", "wall_time_s")
 
 
+def method(row) -> str:
+    """The method a run belongs to: its loss, or for the prototype loss the construction and norm.
+
+    >>> method({"loss": "ce", "prototypes": "orthogonal", "scale": 1.0})
+    'ce'
+    >>> [method({"loss": "prototypes", "prototypes": p, "scale": s})
+    ...  for p, s in [("orthogonal", 1.0), ("orthogonal", 10.0), ("zero", 1.0), ("gaussian", 1.0)]]
+    ['prototypes', 'prototypes_s10', 'zero_prototypes', 'prototypes_gaussian']
+    """
+    if row["loss"] != "prototypes":
+        return row["loss"]
+    if row["prototypes"] == "zero":
+        return "zero_prototypes"
+    name = "prototypes" if row["prototypes"] == "orthogonal" else f"prototypes_{row['prototypes']}"
+    return name if float(row["scale"]) == 1.0 else f"{name}_s{float(row['scale']):g}"
+
+
 class ResultsError(ValueError):
     """A results table is missing, empty or malformed; the message names the file and the fix."""
 
 
-def load_results(sweep: str, profile: str | None = None, results_dir: str | Path = RESULTS) -> pd.DataFrame:
-    """A sweep profile's table, ``results/<sweep>/<profile>.csv``: one row per stored run.
-    Without ``profile``, the full profile's table where one is stored, else the quick one's.
+def load_results(sweep: str, profile: str | None = None, results_dir: str | Path = RESULTS,
+                 configs_dir: str | Path = CONFIGS) -> pd.DataFrame:
+    """A sweep profile's table, ``results/<sweep>/<profile>.csv``: one row per stored run of the
+    profile's current plan (rows kept from an earlier version of the sweep file are left out; the
+    sweep's ``--prune`` removes them), with a ``method`` column. Without ``profile``, the full
+    profile's table where one is stored, else the quick one's.
 
     A missing, empty or malformed table raises ResultsError naming the file, so a page never
     renders blanks.
@@ -52,9 +81,14 @@ def load_results(sweep: str, profile: str | None = None, results_dir: str | Path
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}: rebuild it with {rerun} --aggregate-only")
+    sweep_file = Path(configs_dir) / f"{sweep}.yaml"
+    if sweep_file.is_file():
+        from .sweep import load_sweep
+
+        table = table[table["run_id"].isin({r.run_id for r in load_sweep(sweep_file, profile)})]
     if table.empty:
-        raise ResultsError(f"{path} has no rows: run {rerun}")
-    return table
+        raise ResultsError(f"{path} has no rows of the current plan of {sweep_file.name}: run {rerun}")
+    return table.assign(method=table.apply(method, axis=1)).reset_index(drop=True)
 
 
 def load_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
@@ -64,6 +98,25 @@ def load_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tupl
     with np.load(folder / "embeddings.npz") as npz:
         embeddings = {k: npz[k] for k in npz.files}
     return record, embeddings
+
+
+def run_geometry(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESULTS) -> pd.DataFrame:
+    """``df`` with ``metrics.collapse_geometry`` of each run's stored test embeddings added as
+    ``collapse_<name>`` columns (computed from the slim float16 embeddings, which moves them by
+    well under 1 %), and ``head_accuracy``, the linear classifier's accuracy on the same clips."""
+    import torch
+
+    from .metrics import accuracy, collapse_geometry
+
+    rows = []
+    for run_id in df["run_id"]:
+        _, emb = load_run(sweep, run_id, results_dir)
+        z, labels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["labels"])
+        protos = torch.from_numpy(emb["prototypes"]) if "prototypes" in emb else None
+        geometry = collapse_geometry(z, labels, len(emb["classes"]), protos)
+        rows.append({"run_id": run_id, **{f"collapse_{k}": v for k, v in geometry.items()},
+                     "head_accuracy": accuracy(torch.from_numpy(emb["logits"].astype(np.float32)), labels)})
+    return df.merge(pd.DataFrame(rows), on="run_id", how="left")
 
 
 def mean_std(df: pd.DataFrame, by: str | list[str], metrics: list[str]) -> pd.DataFrame:
@@ -80,30 +133,100 @@ def mean_std(df: pd.DataFrame, by: str | list[str], metrics: list[str]) -> pd.Da
     return table.reset_index()
 
 
-def paired_difference(df: pd.DataFrame, metric: str, column: str, value, baseline,
-                      pair_on: tuple[str, ...] = ("fold", "seed"), confidence: float = 0.95) -> dict:
-    """Mean difference of ``metric`` between rows with ``column == value`` and ``column ==
-    baseline`` matched on ``pair_on`` (same fold and seed), with a t-interval over the pairs.
-    With fewer than two pairs the interval is undefined (NaN).
+def complete_cells(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
+    """The rows of the (fold, seed) cells that every group of ``by`` has run, so each row of a
+    table averages the same cells.
 
-    >>> df = pd.DataFrame({"loss": ["ce", "ce", "p", "p"], "fold": [1, 2, 1, 2], "seed": 0,
-    ...                    "accuracy": [0.5, 0.6, 0.6, 0.8]})
-    >>> d = paired_difference(df, "accuracy", "loss", "p", "ce")
-    >>> round(d["mean"], 3), d["pairs"], round(d["low"], 3), round(d["high"], 3)
-    (0.15, 2, -0.485, 0.785)
+    >>> df = pd.DataFrame({"method": ["a", "a", "b"], "fold": ["1", "2", "1"], "seed": 0, "accuracy": [0.5, 0.7, 0.9]})
+    >>> complete_cells(df)["fold"].tolist()
+    ['1', '1']
     """
-    keys = list(pair_on)
-    a = df[df[column] == value].set_index(keys)[metric]
-    b = df[df[column] == baseline].set_index(keys)[metric]
+    groups = df[by].nunique()
+    counts = df.groupby(["fold", "seed"])[by].nunique()
+    keep = counts[counts == groups].index
+    return df[df.set_index(["fold", "seed"]).index.isin(keep)]
+
+
+def fold_means(df: pd.DataFrame, metric: str, by: str = "method") -> pd.DataFrame:
+    """``metric`` averaged over seeds within each (group, fold): folds (test speakers) are the
+    independent units, seeds of one fold are not.
+
+    >>> df = pd.DataFrame({"method": "a", "fold": ["1", "1", "2"], "seed": [0, 1, 0], "accuracy": [0.5, 0.7, 0.9]})
+    >>> fold_means(df, "accuracy")["accuracy"].round(3).tolist()
+    [0.6, 0.9]
+    """
+    return df.groupby([by, "fold"], sort=False)[metric].mean().reset_index()
+
+
+def paired_by_fold(df: pd.DataFrame, metric: str, value: str, baseline: str, by: str = "method",
+                   confidence: float = 0.95) -> dict:
+    """Difference of ``metric`` between groups ``value`` and ``baseline``, paired by fold: seeds
+    are first restricted to the (fold, seed) cells both ran and averaged within each fold; then a
+    paired t-interval over folds (scipy's ``ttest_rel``) and a two-sided Wilcoxon signed-rank
+    p-value. With fewer than two folds there is no interval (NaN).
+
+    >>> df = pd.DataFrame({"method": ["ce"] * 4 + ["p"] * 4, "fold": ["1", "1", "2", "2"] * 2,
+    ...                    "seed": [0, 1] * 4, "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8]})
+    >>> d = paired_by_fold(df, "accuracy", "p", "ce")
+    >>> round(d["mean"], 3), d["folds"], d["seeds"], round(d["low"], 3), round(d["high"], 3), d["wins"]
+    (0.15, 2, 2, -0.485, 0.785, 2)
+    """
+    both = complete_cells(df[df[by].isin([value, baseline])], by)
+    per_fold = fold_means(both, metric, by).pivot(index="fold", columns=by, values=metric)
+    a = per_fold[value] if value in per_fold else pd.Series(dtype=float)
+    b = per_fold[baseline] if baseline in per_fold else pd.Series(dtype=float)
     diff = (a - b).dropna()
     n = len(diff)
-    mean = float(diff.mean()) if n else math.nan
+    result = {"mean": float(diff.mean()) if n else math.nan, "low": math.nan, "high": math.nan,
+              "p_wilcoxon": math.nan, "folds": n, "seeds": int(both.groupby("fold")["seed"].nunique().min()) if n else 0,
+              "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())}
     if n >= 2:
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(diff.std(ddof=1)) / math.sqrt(n)
-    else:
-        half = math.nan
-    return {"mean": mean, "low": mean - half, "high": mean + half, "pairs": n,
-            "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())}
+        interval = stats.ttest_rel(a[diff.index], b[diff.index]).confidence_interval(confidence)
+        result.update(low=float(interval.low), high=float(interval.high))
+        if (diff != 0).any():
+            result["p_wilcoxon"] = float(stats.wilcoxon(diff).pvalue)
+    return result
+
+
+def seed_spread(df: pd.DataFrame, by: str = "method") -> str:
+    """The largest accuracy range across seeds of one group on one fold, in points, in words.
+
+    >>> seed_spread(pd.DataFrame({"method": "a", "fold": ["1", "1", "2", "2"], "accuracy": [.5, .6, .7, .72]}))
+    'up to 10.0 points (median 6.0)'
+    """
+    ranges = df.groupby([by, "fold"])["accuracy"].agg(lambda a: a.max() - a.min() if len(a) > 1 else math.nan)
+    if ranges.isna().all():
+        return "not measured here (one seed per fold)"
+    return f"up to {100 * ranges.max():.1f} points (median {100 * ranges.median():.1f})"
+
+
+def summary_table(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
+    """One row per method (in ``METHOD_NAMES`` order): accuracy, macro-F1, ECE and training
+    accuracy as mean ± std over runs, and the number of runs. Pass ``complete_cells(df)`` so
+    every row averages the same (fold, seed) cells."""
+    metrics = ["accuracy", "macro_f1", "ece", "train_accuracy"]
+    table = mean_std(df, by, metrics).set_index(by)
+    order = [m for m in METHOD_NAMES if m in table.index] + [m for m in table.index if m not in METHOD_NAMES]
+    labels = {"accuracy": "accuracy %", "macro_f1": "macro-F1 %", "ece": "ECE %", "train_accuracy": "training accuracy %"}
+    rows = []
+    for m in order:
+        r = table.loc[m]
+        rows.append({"method": METHOD_NAMES.get(m, m),
+                     **{labels[k]: format_mean_std(r[f"{k}_mean"], r[f"{k}_std"]) for k in metrics},
+                     "runs": int(r["n"])})
+    return pd.DataFrame(rows)
+
+
+def cells_description(df: pd.DataFrame) -> str:
+    """'6 folds x 3 seeds (18 cells)': what a table averages over.
+
+    >>> cells_description(pd.DataFrame({"fold": ["1", "1", "2"], "seed": [0, 1, 0]}))
+    '2 folds x 1-2 seeds (3 cells)'
+    """
+    seeds = df.groupby("fold")["seed"].nunique()
+    per_fold = str(seeds.min()) if seeds.min() == seeds.max() else f"{seeds.min()}-{seeds.max()}"
+    cells = len(df[["fold", "seed"]].drop_duplicates())
+    return f"{df['fold'].nunique()} folds x {per_fold} seeds ({cells} cells)"
 
 
 def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
@@ -117,24 +240,54 @@ def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int =
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
-def describe_difference(d: dict, against: str = "cross-entropy") -> str:
-    """A plain-words reading of ``paired_difference`` (differences in accuracy, shown in points).
+def describe_difference(d: dict, against: str = "cross-entropy", scale: float = 100.0, unit: str = " points",
+                        above: str = "better than", below: str = "worse than") -> str:
+    """A plain-words reading of ``paired_by_fold``: accuracy differences in points by default;
+    for another metric pass its ``scale``, ``unit`` and what a difference ``above`` or ``below``
+    zero means.
 
-    >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "pairs": 18, "wins": 15, "losses": 3})
-    '+5.0 points (95 % CI +1.0 to +9.0, 18 pairs, better in 15): better than cross-entropy beyond seed and fold noise'
-    >>> describe_difference({"mean": 0.05, "low": float("nan"), "high": float("nan"), "pairs": 1, "wins": 1, "losses": 0})
-    '+5.0 points from a single fold and seed: no interval, so no conclusion'
+    >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "p_wilcoxon": 0.031, "folds": 6,
+    ...                      "seeds": 3, "wins": 6, "losses": 0})
+    '+5.0 points (95 % CI +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): better than cross-entropy beyond fold noise'
+    >>> describe_difference({"mean": -0.4, "low": -0.6, "high": 0.1, "p_wilcoxon": 0.09, "folds": 6, "seeds": 3,
+    ...                      "wins": 1, "losses": 5}, scale=1, unit="", above="looser than", below="tighter than")
+    '-0.4 (95 % CI -0.6 to +0.1 over 6 folds of 3 seeds; higher in 1 of 6 folds; Wilcoxon p = 0.09): not distinguishable from cross-entropy'
+    >>> describe_difference({"mean": 0.05, "low": float("nan"), "high": float("nan"), "p_wilcoxon": float("nan"),
+    ...                      "folds": 1, "seeds": 1, "wins": 1, "losses": 0})
+    '+5.0 points from a single fold: no interval, so no conclusion'
     """
-    points = f"{d['mean'] * 100:+.1f} points"
-    if d["pairs"] < 2:
-        return f"{points} from a single fold and seed: no interval, so no conclusion"
-    interval = (f"{points} (95 % CI {d['low'] * 100:+.1f} to {d['high'] * 100:+.1f}, "
-                f"{d['pairs']} pairs, better in {d['wins']})")
+    value = f"{d['mean'] * scale:+.1f}{unit}"
+    if d["folds"] < 2:
+        return f"{value} from a single fold: no interval, so no conclusion"
+    interval = (f"{value} (95 % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} folds "
+                f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} folds; "
+                f"Wilcoxon p = {d['p_wilcoxon']:.2g})")
     if d["low"] > 0:
-        return f"{interval}: better than {against} beyond seed and fold noise"
+        return f"{interval}: {above} {against} beyond fold noise"
     if d["high"] < 0:
-        return f"{interval}: worse than {against} beyond seed and fold noise"
+        return f"{interval}: {below} {against} beyond fold noise"
     return f"{interval}: not distinguishable from {against}"
+
+
+def metric_table(df: pd.DataFrame, columns: dict[str, str], by: str = "method", scale: float = 1.0,
+                 digits: int = 2) -> pd.DataFrame:
+    """Mean ± std of each column (renamed by ``columns``) per group, groups in ``METHOD_NAMES``
+    order and named by it; '—' where a metric does not apply to a group.
+
+    >>> df = pd.DataFrame({"method": ["ce", "ce", "prototypes"], "x": [1.0, 2.0, float("nan")]})
+    >>> metric_table(df, {"x": "the x"}).to_dict("records")
+    [{'method': 'cross-entropy', 'the x': '1.50 ± 0.71'}, {'method': 'predefined prototypes, s = 1', 'the x': '—'}]
+    """
+    table = mean_std(df, by, list(columns)).set_index(by)
+    order = [m for m in METHOD_NAMES if m in table.index] + [m for m in table.index if m not in METHOD_NAMES]
+    rows = []
+    for m in order:
+        row = {by: METHOD_NAMES.get(m, m)}
+        for column, label in columns.items():
+            mean, std = table.loc[m, f"{column}_mean"], table.loc[m, f"{column}_std"]
+            row[label] = "—" if pd.isna(mean) else format_mean_std(mean, std, scale=scale, digits=digits)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CONFIGS) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from .data import dataset_root, folds, get_dataset
 from .data.audio import AudioDataset, fix_length, read_audio
 from .factors import QuantileDiscretizer, file_factors
 from .factors import FACTORS as ALL_FACTORS
+from .files import atomic_write
 from .features import FeatureSettings, Normalizer, extract_features, fbank
 from .losses import FocalLoss, OrthogonalProjectionLoss, PrototypeLoss
 from .metrics import (
@@ -424,17 +424,6 @@ def train(config: RunConfig, progress: bool = True) -> dict:
     }
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def run(config: RunConfig, progress: bool = True) -> dict:
     """Check that ``config`` can run here (``preflight.check``), train it and, if ``config.out``
     is set, write embeddings.npz then metrics.json."""
@@ -444,8 +433,8 @@ def run(config: RunConfig, progress: bool = True) -> dict:
     if config.out:
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(out / "embeddings.npz", lambda f: np.savez_compressed(f, **embeddings))
+        atomic_write(out / "embeddings.npz", lambda f: np.savez_compressed(f, **embeddings))
         text = json.dumps(result, indent=1, sort_keys=True).encode()
-        _atomic_write(out / "metrics.json", lambda f: f.write(text))
+        atomic_write(out / "metrics.json", lambda f: f.write(text))
     result["embeddings"] = embeddings
     return result
