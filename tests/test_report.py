@@ -85,3 +85,31 @@ def test_fold_level_statistics_on_constructed_results():
     partial = constructed([0.04, 0.05, 0.06, 0.05, 0.04, 0.06])
     partial = partial[~((partial["method"] == "p") & (partial["seed"] == 2))]
     assert paired_by_fold(partial, "accuracy", "p", "ce")["seeds"] == 2
+
+
+def main_comparison(prototypes_gain, control_gain, seeds=3):
+    """6 folds of ce, zero_prototypes and prototypes with the given gains over ce (plus fold noise)."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for f in range(6):
+        for seed in range(seeds):
+            base = 0.6 + 0.03 * f
+            for method, loss, protos, gain in (("ce", "ce", "orthogonal", 0.0),
+                                               ("zero_prototypes", "prototypes", "zero", control_gain),
+                                               ("prototypes", "prototypes", "orthogonal", prototypes_gain)):
+                rows.append({"method": method, "loss": loss, "prototypes": protos, "fold": str(f), "seed": seed,
+                             "profile": "full", "accuracy": base + gain + 0.005 * rng.standard_normal()})
+    return pd.DataFrame(rows)
+
+
+def test_claim1_verdicts_on_constructed_comparisons():
+    from predefined_prototypes.report import claim1_verdict
+
+    assert claim1_verdict(main_comparison(0.08, 0.0), 54)["verdict"] == "reproduced"
+    partly = claim1_verdict(main_comparison(0.08, 0.08), 54)
+    assert partly["verdict"] == "partly reproduced" and "the norm penalty's, not the placement's" in partly["reason"]
+    assert claim1_verdict(main_comparison(0.0, 0.05), 54)["verdict"] == "not reproduced here"
+    pending = claim1_verdict(main_comparison(0.08, 0.0), 60)
+    assert pending["verdict"] == "pending" and "54 of the full profile's 60 runs" in pending["reason"]

@@ -255,3 +255,20 @@ def test_fresh_clone_resumes_from_committed_results_and_a_quick_sweep_deletes_no
     status = git("status", "--porcelain", "--untracked-files=all", "results/", cwd=clone).stdout.splitlines()
     assert status and all(line.startswith("??") for line in status), status  # additions only
     assert any(line.endswith("results/story/quick.csv") for line in status)
+
+
+def test_a_run_another_sweep_stored_is_reused_not_trained_again(tmp_path):
+    results = tmp_path / "results"
+    first = write_sweep(tmp_path / "first.yaml", TINY, {"loss": ["ce", "focal"]})
+    second = write_sweep(tmp_path / "second.yaml", TINY, {"loss": ["ce", "opl"]})
+    for run in load_sweep(first, "quick"):
+        fake_finished(run, results)
+    command = [sys.executable, "-m", "predefined_prototypes", "sweep", str(second), "--results", str(results)]
+    dry = subprocess.run(command + ["--dry-run", "--runs", str(tmp_path / "runs")], capture_output=True, text=True)
+    assert "2 runs planned; 1 finished (0 stored in" in dry.stdout and "1 stored by another sweep" in dry.stdout
+    assert dry.stdout.count("  to run  ") == 1 and "loss=opl" in dry.stdout
+    assert subprocess.run(command + ["--aggregate-only"], capture_output=True, text=True).returncode == 0
+    (ce,) = [r for r in load_sweep(second, "quick") if r.settings["loss"] == "ce"]
+    copied = stored_dir(results, "second", ce.run_id) / "metrics.json"
+    assert copied.read_bytes() == (stored_dir(results, "first", ce.run_id) / "metrics.json").read_bytes()
+    assert list(pd.read_csv(results / "second" / "quick.csv")["run_id"]) == [ce.run_id]

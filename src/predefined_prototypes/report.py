@@ -290,6 +290,41 @@ def metric_table(df: pd.DataFrame, columns: dict[str, str], by: str = "method", 
     return pd.DataFrame(rows)
 
 
+def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:
+    """How many runs the sweep file's profile plans."""
+    from .sweep import load_sweep
+
+    return len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
+
+
+def claim1_verdict(df: pd.DataFrame, planned: int) -> dict:
+    """The verdict on the paper's first claim (fixed prototypes beat cross-entropy *because they
+    place the classes*) from one dataset's main comparison, with the reason in words.
+
+    Predefined prototypes (s = 1) must beat cross-entropy beyond fold noise to reproduce the gain,
+    and beat the zero-prototype control (the same loss as a pure norm penalty) for the gain to be
+    the prototypes' placement. No verdict before every planned run is stored.
+    """
+    stored = int(df["profile"].eq("full").sum())
+    if df["profile"].iloc[0] != "full" or stored < planned:
+        return {"verdict": "pending", "reason": f"{stored} of the full profile's {planned} runs are stored; "
+                                                  "a verdict waits for all of them"}
+    vs_ce = paired_by_fold(df, "accuracy", "prototypes", "ce")
+    vs_control = paired_by_fold(df, "accuracy", "prototypes", "zero_prototypes")
+    control = paired_by_fold(df, "accuracy", "zero_prototypes", "ce")
+    gain = f"{vs_ce['mean'] * 100:+.1f} points over cross-entropy (95 % CI {vs_ce['low'] * 100:+.1f} to {vs_ce['high'] * 100:+.1f})"
+    if not vs_ce["low"] > 0:
+        return {"verdict": "not reproduced here", "reason": f"predefined prototypes: {gain}, not beyond fold noise"}
+    if vs_control["low"] > 0:
+        return {"verdict": "reproduced", "reason": f"predefined prototypes: {gain}, and beyond the zero-prototype "
+                                                     f"control by {vs_control['mean'] * 100:+.1f} points"}
+    return {"verdict": "partly reproduced",
+            "reason": f"predefined prototypes: {gain}; but the zero-prototype control (a norm penalty) gains "
+                      f"{control['mean'] * 100:+.1f} points, and prototypes differ from it by "
+                      f"{vs_control['mean'] * 100:+.1f} (95 % CI {vs_control['low'] * 100:+.1f} to "
+                      f"{vs_control['high'] * 100:+.1f}): the gain is the norm penalty's, not the placement's"}
+
+
 def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CONFIGS) -> str:
     """What a results table holds, against what its sweep profile plans, e.g. 'full profile:
     6 fold(s) x 2 seed(s), 15 epochs; 52 of the profile's 90 runs'."""

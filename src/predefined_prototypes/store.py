@@ -44,10 +44,22 @@ def table_path(results_dir: str | Path, sweep: str, profile: str) -> Path:
     return Path(results_dir) / sweep / f"{profile}.csv"
 
 
+def stored_elsewhere(run: Run, results_dir: str | Path) -> Path | None:
+    """Another sweep's stored summary of the same run (same id: the same configuration in every
+    field that changes the numbers), which this sweep can reuse instead of training again."""
+    for metrics in sorted(Path(results_dir).glob(f"*/runs/{run.run_id}/metrics.json")):
+        if metrics.parent.parent.parent.name != run.sweep:
+            return metrics.parent
+    return None
+
+
 def finished_where(run: Run, results_dir: str | Path) -> str | None:
-    """'results' when the run's summary is stored, 'runs' when only its local outputs are, else None."""
+    """'results' when the run's summary is stored, 'reused' when another sweep stored the same
+    run, 'runs' when only its local outputs are, else None."""
     if (stored_dir(results_dir, run.sweep, run.run_id) / "metrics.json").is_file():
         return "results"
+    if stored_elsewhere(run, results_dir) is not None:
+        return "reused"
     if (Path(run.out) / "metrics.json").is_file():
         return "runs"
     return None
@@ -55,18 +67,26 @@ def finished_where(run: Run, results_dir: str | Path) -> str | None:
 
 def store(run: Run, results_dir: str | Path) -> bool:
     """Copy a finished run's metrics.json and a slim embeddings.npz (z and logits as float16) into
-    ``results/<sweep>/runs/<id>/``, all at once (staged, then one rename). A stored summary is
-    never replaced. Returns whether anything was stored."""
+    ``results/<sweep>/runs/<id>/``, all at once (staged, then one rename), from its local outputs
+    or from another sweep's stored copy. A stored summary is never replaced. Returns whether
+    anything was stored."""
     final = stored_dir(results_dir, run.sweep, run.run_id)
-    if (final / "metrics.json").is_file() or not (Path(run.out) / "metrics.json").is_file():
+    if (final / "metrics.json").is_file():
+        return False
+    local, other = Path(run.out), stored_elsewhere(run, results_dir)
+    if not (local / "metrics.json").is_file() and other is None:
         return False
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{run.run_id}-"))
     try:
-        shutil.copy(Path(run.out) / "metrics.json", staging / "metrics.json")
-        with np.load(Path(run.out) / "embeddings.npz") as full:
-            slim = {k: (full[k].astype(np.float16) if k in ("z", "logits") else full[k]) for k in full.files}
-        np.savez_compressed(staging / "embeddings.npz", **slim)
+        if (local / "metrics.json").is_file():
+            shutil.copy(local / "metrics.json", staging / "metrics.json")
+            with np.load(local / "embeddings.npz") as full:
+                slim = {k: (full[k].astype(np.float16) if k in ("z", "logits") else full[k]) for k in full.files}
+            np.savez_compressed(staging / "embeddings.npz", **slim)
+        else:  # already slim
+            for name in ("metrics.json", "embeddings.npz"):
+                shutil.copy(other / name, staging / name)
         if final.exists():  # a folder without metrics.json: an incomplete copy made by hand
             shutil.rmtree(final)
         os.rename(staging, final)

@@ -177,12 +177,13 @@ def print_plan(runs: list[Run], results_dir: str | Path, list_pending: bool = Tr
     """What a sweep would do: planned, finished (and where), to run, and stored rows outside the plan."""
     where = {r.run_id: finished_where(r, results_dir) for r in runs}
     stored = sum(w == "results" for w in where.values())
+    reused = sum(w == "reused" for w in where.values())
     local = sum(w == "runs" for w in where.values())
     pending = [r for r in runs if where[r.run_id] is None]
     sweep, profile = runs[0].sweep, runs[0].profile
-    print(f"{sweep} ({profile}): {len(runs)} runs planned; {stored + local} finished "
-          f"({stored} stored in {stored_dir(results_dir, sweep, '')}, {local} only in {Path(runs[0].out).parent}); "
-          f"{len(pending)} to run")
+    print(f"{sweep} ({profile}): {len(runs)} runs planned; {stored + reused + local} finished "
+          f"({stored} stored in {stored_dir(results_dir, sweep, '')}, {reused} stored by another sweep, "
+          f"{local} only in {Path(runs[0].out).parent}); {len(pending)} to run")
     varying = [k for k in runs[0].settings if len({json.dumps(r.settings[k]) for r in runs}) > 1]
     for run in pending if list_pending else []:
         print(f"  to run  {run.run_id}  {_describe(run, varying)}")
@@ -280,7 +281,7 @@ def run_sweep(path: str | Path, profile: str, workers: int | None = None, schedu
         pending = [r for r in runs if finished_where(r, results_dir) is None]
         if pending and not aggregate_only:
             _preflight(pending, notebook, runs_dir, results_dir)
-        for run in runs:  # finished here earlier but not stored yet (an interrupted sweep)
+        for run in runs:  # finished here but not stored yet (an interrupted sweep), or stored by another sweep
             store(run, results_dir)
         print_plan(runs, results_dir, list_pending=False)
         outcomes = []
