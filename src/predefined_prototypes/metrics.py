@@ -139,9 +139,10 @@ def collapse_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: T
     (0.0, 1.0, 1.0, 1.0)
     """
     z, present = z.double(), sorted(set(labels.tolist()))
-    means = class_means(z, labels, num_classes)[present]
+    every_mean = class_means(z, labels, num_classes)
+    means = every_mean[present]
     centred = means - z.mean(dim=0)
-    within = z - class_means(z, labels, num_classes)[labels]
+    within = z - every_mean[labels]
     s_w = within.T @ within / len(z)
     s_b = centred.T @ centred / len(present)
     norms = centred.norm(dim=1)
