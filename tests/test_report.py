@@ -113,3 +113,52 @@ def test_claim1_verdicts_on_constructed_comparisons():
     assert claim1_verdict(main_comparison(0.0, 0.05), 54)["verdict"] == "not reproduced here"
     pending = claim1_verdict(main_comparison(0.08, 0.0), 60)
     assert pending["verdict"] == "pending" and "54 of the full profile's 60 runs" in pending["reason"]
+
+
+def stored_history(results, run_id, method, fold, tested_every, accuracies):
+    """A stored run whose history tests every ``tested_every`` epochs."""
+    import json
+
+    import numpy as np
+
+    folder = results / "s" / "runs" / run_id
+    folder.mkdir(parents=True)
+    history = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy_running": a,
+                **({"test_accuracy": a / 2} if e % tested_every == 0 else {})} for e, a in enumerate(accuracies, 1)]
+    (folder / "metrics.json").write_text(json.dumps({"history": history}))
+    np.savez(folder / "embeddings.npz", z=np.zeros((1, 2)))
+    return {"run_id": run_id, "method": method, "fold": fold, "seed": 0}
+
+
+def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(tmp_path):
+    from predefined_prototypes import report
+
+    runs = pd.DataFrame([stored_history(tmp_path, "a", "ce", "1", 1, [0.5, 0.9, 0.96, 0.99]),
+                         stored_history(tmp_path, "b", "prototypes", "1", 2, [0.6, 0.97, 0.98, 0.99])])
+    curves = report.learning_curves("s", runs, tmp_path)
+    assert len(curves) == 8
+    assert sorted(curves.dropna(subset=["test_accuracy"])["epoch"].unique()) == [2, 4]
+    reached = report.epochs_to_reach(curves, 0.95).set_index("method")["epochs"]
+    assert reached.to_dict() == {"ce": 3.0, "prototypes": 2.0}
+
+
+def test_against_reference_finds_a_constructed_shift_and_only_it():
+    rows = []
+    for fold in range(6):
+        for seed in range(2):
+            base = 0.6 + 0.05 * fold + 0.01 * seed
+            rows += [{"setting": "reference", "fold": str(fold), "seed": seed, "accuracy": base},
+                     {"setting": "better", "fold": str(fold), "seed": seed, "accuracy": base + 0.05 + 0.002 * fold},
+                     {"setting": "same", "fold": str(fold), "seed": seed, "accuracy": base + (0.01 if fold % 2 else -0.01)}]
+    table = report_against(pd.DataFrame(rows))
+    assert table.loc["reference", "difference, points (95 % CI)"] == "reference"
+    assert table.loc["better", "beyond fold noise"] == "higher"
+    assert table.loc["better", "higher in"] == "6 of 6 folds"
+    assert table.loc["same", "beyond fold noise"] == "no"
+    assert (table["runs"] == 12).all()
+
+
+def report_against(df):
+    from predefined_prototypes.report import against_reference
+
+    return against_reference(df, "setting", "reference").set_index("setting")

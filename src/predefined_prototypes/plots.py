@@ -22,6 +22,29 @@ def training_curves(history: list[dict], ax=None):
     return ax
 
 
+def mean_curves(curves, column: str, labels: dict[str, str], ax=None, scale: float = 1.0):
+    """One line per method: ``column`` per epoch averaged over seeds within each fold, then over
+    folds, with a band of ± one standard deviation across folds (the independent units). Epochs
+    where some run of a method lacks the value (untested epochs) are left out of its line.
+
+    ``curves`` is ``report.learning_curves``' long table; ``labels`` maps methods, in display
+    order, to legend names.
+    """
+    ax = ax or plt.subplots(figsize=(5, 3))[1]
+    tested = curves.dropna(subset=[column])
+    for i, (method, label) in enumerate(labels.items()):
+        rows = tested[tested["method"] == method]
+        if rows.empty:
+            continue
+        per_fold = rows.groupby(["fold", "epoch"])[column].mean().unstack("fold") * scale
+        mean, std = per_fold.mean(axis=1), per_fold.std(axis=1).fillna(0)
+        color = plt.cm.tab10(i % 10)
+        ax.plot(mean.index, mean, marker="o" if len(mean) < 8 else None, markersize=3, color=color, label=label)
+        ax.fill_between(mean.index, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+    ax.set_xlabel("epoch")
+    return ax
+
+
 def cosine_heatmap(matrix, classes: list[str], ax=None, title: str = ""):
     """A [C, C] cosine matrix on a fixed -1..1 diverging scale, so panels compare."""
     ax = ax or plt.subplots(figsize=(4, 3.5))[1]

@@ -119,6 +119,42 @@ def run_geometry(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESULTS
     return df.merge(pd.DataFrame(rows), on="run_id", how="left")
 
 
+def learning_curves(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESULTS) -> pd.DataFrame:
+    """Each run's per-epoch history in long form: one row per (run, epoch) with ``method``, fold,
+    seed, ``train_loss``, ``train_accuracy`` (running accuracy over the epoch's augmented batches)
+    and ``test_accuracy``, kept only on the epochs that every run tested (runs stored with different
+    ``eval_every`` are compared on their common epochs), NaN elsewhere."""
+    rows = []
+    for run in df.itertuples():
+        record, _ = load_run(sweep, run.run_id, results_dir)
+        for h in record["history"]:
+            rows.append({"run_id": run.run_id, "method": run.method, "fold": run.fold, "seed": run.seed,
+                         "epoch": h["epoch"], "train_loss": h["train_loss"],
+                         "train_accuracy": h["train_accuracy_running"], "test_accuracy": h.get("test_accuracy", math.nan)})
+    curves = pd.DataFrame(rows)
+    tested = curves.dropna(subset=["test_accuracy"]).groupby("epoch")["run_id"].nunique()
+    common = tested.index[tested == curves["run_id"].nunique()]
+    curves.loc[~curves["epoch"].isin(common), "test_accuracy"] = math.nan
+    return curves
+
+
+def epochs_to_reach(curves: pd.DataFrame, threshold: float, column: str = "train_accuracy") -> pd.DataFrame:
+    """Per run, the first epoch at which ``column`` reaches ``threshold`` (NaN if it never does),
+    with the run's method, fold and seed: a convergence speed that ``paired_by_fold`` can compare.
+
+    >>> curves = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "method": ["x"] * 3 + ["y"] * 3, "fold": "1",
+    ...                        "seed": 0, "epoch": [1, 2, 3] * 2, "train_accuracy": [.5, .9, .99, .5, .6, .7]})
+    >>> epochs_to_reach(curves, 0.9)["epochs"].tolist()
+    [2.0, nan]
+    """
+    def first(run):
+        reached = run.loc[run[column] >= threshold, "epoch"]
+        return float(reached.min()) if len(reached) else math.nan
+
+    keys = ["run_id", "method", "fold", "seed"]
+    return curves.groupby(keys, sort=False).apply(first, include_groups=False).rename("epochs").reset_index()
+
+
 def mean_std(df: pd.DataFrame, by: str | list[str], metrics: list[str]) -> pd.DataFrame:
     """Mean, standard deviation and count of each metric per group, over folds and seeds.
 
@@ -267,6 +303,33 @@ def describe_difference(d: dict, against: str = "cross-entropy", scale: float = 
     if d["high"] < 0:
         return f"{interval}: {below} {against} beyond fold noise"
     return f"{interval}: not distinguishable from {against}"
+
+
+def against_reference(df: pd.DataFrame, by: str, reference, scale: float = 100.0) -> pd.DataFrame:
+    """One row per group of ``by``: accuracy (mean ± std over runs) and its difference to the
+    ``reference`` group, paired by fold as in ``paired_by_fold`` (seeds averaged within each fold
+    first, each pair on the cells both ran), with the 95 % t-interval over folds, the folds where
+    the group was higher, the Wilcoxon p-value, whether the interval excludes 0 ('higher',
+    'lower' or 'no') and the runs behind the row. The ablations' table.
+
+    >>> df = pd.DataFrame({"k": [1] * 4 + [2] * 4, "fold": ["a", "a", "b", "b"] * 2, "seed": [0, 1] * 4,
+    ...                    "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8]})
+    >>> against_reference(df, "k", 1).drop(columns="accuracy %").to_dict("records")[1]
+    {'k': 2, 'difference, points (95 % CI)': '+15.0 (-48.5 to +78.5)', 'higher in': '2 of 2 folds', 'Wilcoxon p': '0.5', 'beyond fold noise': 'no', 'runs': 4}
+    """
+    rows = []
+    for group, runs in df.groupby(by, sort=False):
+        row = {by: group, "accuracy %": format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std(), scale)}
+        if group == reference:
+            row.update({"difference, points (95 % CI)": "reference", "higher in": "", "Wilcoxon p": "",
+                        "beyond fold noise": ""})
+        else:
+            d = paired_by_fold(df, "accuracy", group, reference, by=by)
+            row.update({"difference, points (95 % CI)": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
+                        "higher in": f"{d['wins']} of {d['folds']} folds", "Wilcoxon p": f"{d['p_wilcoxon']:.2g}",
+                        "beyond fold noise": "higher" if d["low"] > 0 else "lower" if d["high"] < 0 else "no"})
+        rows.append({**row, "runs": len(runs)})
+    return pd.DataFrame(rows)
 
 
 def metric_table(df: pd.DataFrame, columns: dict[str, str], by: str = "method", scale: float = 1.0,
