@@ -30,7 +30,7 @@ book: $(INSTALLED)
 PROFILE ?= quick
 WORKERS ?= 2
 sweeps: $(INSTALLED)
-	for sweep in main-fsdd main-emodb ablation-prototypes ablation-factors; do \
+	for sweep in $$($(BIN)/python -c 'from predefined_prototypes.sweep import SWEEP_ORDER; print(*SWEEP_ORDER)'); do \
 	  $(BIN)/python -m predefined_prototypes sweep configs/$$sweep.yaml --profile $(PROFILE) --workers $(WORKERS) || exit 1; \
 	done
 

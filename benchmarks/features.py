@@ -37,9 +37,11 @@ def main() -> None:
             warm = extract_features(files, settings)
             warm_s = time.perf_counter() - start
         assert torch.equal(cold.frames, warm.frames)
-        print(f"{name}: {len(files)} clips, {len(cold.frames)} frames | cold {cold_s:.2f} s "
-              f"({len(files) / cold_s:.0f} clips/s) | warm {warm_s:.3f} s "
-              f"({cold_s / warm_s:.0f}x faster)")
+        print(
+            f"{name}: {len(files)} clips, {len(cold.frames)} frames | cold {cold_s:.2f} s "
+            f"({len(files) / cold_s:.0f} clips/s) | warm {warm_s:.3f} s "
+            f"({cold_s / warm_s:.0f}x faster)"
+        )
 
 
 if __name__ == "__main__":

@@ -29,14 +29,18 @@ def main() -> None:
         result = train(config, progress=False)
         epoch_s = [round(h["train_seconds"], 2) for h in result["history"]]
         results[name] = result
-        print(f"{name}: {result['device']}, epochs {epoch_s} s, accuracy {result['metrics']['accuracy']:.3f}, "
-              f"train accuracy {result['metrics']['train_accuracy']:.3f}, wall {time.perf_counter() - start:.1f} s, "
-              f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB")
+        print(
+            f"{name}: {result['device']}, epochs {epoch_s} s, accuracy {result['metrics']['accuracy']:.3f}, "
+            f"train accuracy {result['metrics']['train_accuracy']:.3f}, wall {time.perf_counter() - start:.1f} s, "
+            f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
+        )
         torch.cuda.reset_peak_memory_stats()
     again = train(RunConfig(dataset="fsdd", fold="theo", loss="prototypes", epochs=4, device="cuda"), progress=False)
     same = again["metrics"] == results["cnn"]["metrics"]
-    print(f"cnn rerun identical metrics: {same} (accuracy {again['metrics']['accuracy']:.4f} vs "
-          f"{results['cnn']['metrics']['accuracy']:.4f})")
+    print(
+        f"cnn rerun identical metrics: {same} (accuracy {again['metrics']['accuracy']:.4f} vs "
+        f"{results['cnn']['metrics']['accuracy']:.4f})"
+    )
 
 
 if __name__ == "__main__":

@@ -19,20 +19,29 @@ import torch.nn.functional as F
 from predefined_prototypes.config import RunConfig
 from predefined_prototypes.models import Model, build_backbone
 from predefined_prototypes.prototypes import FixedPrototypes, orthogonal_prototypes
-from predefined_prototypes.train import make_deterministic, prepare_data, train
+from predefined_prototypes.splits import prepare_data
+from predefined_prototypes.train import make_deterministic, train
 
 
 def bare_loop(config: RunConfig, epochs: int) -> list[float]:
     make_deterministic(config.seed, torch.device("cpu"))
     train_split, _, info = prepare_data(config)
     classes, frames = len(info["classes"]), info["num_frames"]
-    model = Model(build_backbone(config.backbone, config.num_mel_bins, frames, config.embed_dim,
-                                 config.channels), config.embed_dim, classes)
+    model = Model(
+        build_backbone(config.backbone, config.num_mel_bins, frames, config.embed_dim, config.channels),
+        config.embed_dim,
+        classes,
+    )
     prototypes = FixedPrototypes(orthogonal_prototypes(classes, config.embed_dim, config.scale, config.seed))
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     order = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(0))
-    batches = [(train_split.batch(order[i : i + config.batch_size], frames), train_split.labels[order[i : i + config.batch_size]])
-               for i in range(0, len(order), config.batch_size)]
+    batches = [
+        (
+            train_split.batch(order[i : i + config.batch_size], frames),
+            train_split.labels[order[i : i + config.batch_size]],
+        )
+        for i in range(0, len(order), config.batch_size)
+    ]
     seconds = []
     for _ in range(epochs):
         model.train()
@@ -56,12 +65,16 @@ def main() -> None:
     trainer = [h["train_seconds"] for h in result["history"]]
     # The first epoch warms up allocators and kernels in both; compare the rest.
     bare_s, trainer_s = sum(bare[1:]) / (len(bare) - 1), sum(trainer[1:]) / (len(trainer) - 1)
-    print(f"threads {torch.get_num_threads()}, {result['data']['train_size']} training clips, "
-          f"batch {config.batch_size}, backbone {config.backbone} (channels {config.channels}, "
-          f"{config.num_mel_bins} mel bins)")
-    print(f"bare loop: {bare_s:.2f} s/epoch | trainer: {trainer_s:.2f} s/epoch "
-          f"(ratio {trainer_s / bare_s:.3f}) | trainer incl. per-epoch test eval and final metrics: "
-          f"{total / config.epochs:.2f} s/epoch")
+    print(
+        f"threads {torch.get_num_threads()}, {result['data']['train_size']} training clips, "
+        f"batch {config.batch_size}, backbone {config.backbone} (channels {config.channels}, "
+        f"{config.num_mel_bins} mel bins)"
+    )
+    print(
+        f"bare loop: {bare_s:.2f} s/epoch | trainer: {trainer_s:.2f} s/epoch "
+        f"(ratio {trainer_s / bare_s:.3f}) | trainer incl. per-epoch test eval and final metrics: "
+        f"{total / config.epochs:.2f} s/epoch"
+    )
     print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 

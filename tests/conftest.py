@@ -50,8 +50,7 @@ def synthetic_emodb(root: Path) -> Path:
         for e, emotion in enumerate("NFWT"):
             for text in ("a01", "a02", "b01"):
                 freq = 110 + 30 * e + 10 * s + 5 * int(text[-1])
-                write_tone(root / "wav" / f"{speaker}{text}{emotion}a.wav", seconds=1.0,
-                           freq=freq, gain=0.1 + 0.05 * e)
+                write_tone(root / "wav" / f"{speaker}{text}{emotion}a.wav", seconds=1.0, freq=freq, gain=0.1 + 0.05 * e)
     return root
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 from bs4 import BeautifulSoup
-
 from conftest import REPO
+
 from predefined_prototypes.report import METHOD_NAMES, complete_cells, load_results, summary_table
 
 HTML = REPO / "_build" / "html"
@@ -75,8 +75,14 @@ def test_results_table_matches_the_csv(built):
 
 
 def test_every_figure_is_present(built):
-    expected_figures = {"method": 1, "results": 1, "geometry": 2, "ablation-prototypes": 1,
-                        "ablation-factors": 1, "disentanglement": 2}
+    expected_figures = {
+        "method": 1,
+        "results": 1,
+        "geometry": 2,
+        "ablation-prototypes": 1,
+        "ablation-factors": 1,
+        "disentanglement": 2,
+    }
     for name, minimum in expected_figures.items():
         images = page(name).find_all("img")
         assert len(images) >= minimum, f"{name}: {len(images)} figure(s)"
@@ -92,12 +98,27 @@ def test_results_page_screenshot(built, tmp_path):
             pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
         pytest.skip("chromium is not installed")
     shot = tmp_path / "results.png"
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars",
-                    f"--screenshot={shot}", "--window-size=1280,2400",
-                    (built / "book" / "results.html").as_uri()],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1280,2400",
+            (built / "book" / "results.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     from PIL import Image
 
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
@@ -134,15 +155,15 @@ def test_pages_follow_their_tables_and_a_broken_table_fails_the_build(tmp_path):
     (book / "_toc.yml").write_text("format: jb-book\nroot: book/probe\n")
     (book / "book" / "probe.md").write_text(PROBE_PAGE)
     results = book / "results"
-    shutil.copytree(REPO / "results" / "main-fsdd", results / "main-fsdd",
-                    ignore=shutil.ignore_patterns("runs"))
+    shutil.copytree(REPO / "results" / "main-fsdd", results / "main-fsdd", ignore=shutil.ignore_patterns("runs"))
     table = results / "main-fsdd" / "full.csv"
     env = {**os.environ, "PP_RESULTS_DIR": str(results)}
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
 
     def build():
-        done = subprocess.run([str(jupyter_book), "build", str(book)], capture_output=True, text=True,
-                              env=env, timeout=300)
+        done = subprocess.run(
+            [str(jupyter_book), "build", str(book)], capture_output=True, text=True, env=env, timeout=300
+        )
         html = book / "_build" / "html" / "book" / "probe.html"
         return done, html.read_text() if html.is_file() else ""
 

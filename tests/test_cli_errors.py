@@ -7,7 +7,6 @@ import time
 import pytest
 import torch
 import yaml
-
 from conftest import REPO
 
 NOTEBOOK = str(REPO / "notebooks" / "train.ipynb")
@@ -16,8 +15,13 @@ TINY = {"dataset": "fsdd", "fold": "official", "epochs": 1, "channels": 4, "embe
 
 def cli(*args, cwd=None):
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "predefined_prototypes", *map(str, args)],
-                            capture_output=True, text=True, cwd=cwd, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "predefined_prototypes", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
     return result, time.perf_counter() - started
 
 
@@ -40,17 +44,27 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
     assert_one_line_error(cli("sweep", path)[0], "bad.yaml is not valid YAML at line")
 
 
-@pytest.mark.parametrize("spec, needle", [
-    ({"base": TINY, "grid": {"loss": []}, "profiles": {"quick": {}}}, "grid key 'loss' has no values"),
-    ({"base": TINY, "grid": {"seed": [0, 1]}, "profiles": {"quick": {"grid": {"seed": [0]}}}},
-     "seed set by both the grid and profile 'quick'"),
-    ({"base": {**TINY, "epochs": 1.5}, "profiles": {"quick": {}}}, "epochs must be a whole number, got 1.5"),
-    ({"base": {**TINY, "embed_dim": 32.7}, "profiles": {"quick": {}}}, "embed_dim must be a whole number"),
-    ({"base": {**TINY, "clip_seconds": -1}, "profiles": {"quick": {}}}, "clip_seconds must be > 0"),
-    ({"base": {**TINY, "dataset": "emodb", "fold": "03", "loss": "factor_prototypes", "embed_dim": 16},
-      "profiles": {"quick": {}}}, "exceeds embed_dim=16: raise embed_dim or lower factor_levels"),
-    ({"base": TINY, "grid": "loss", "profiles": {"quick": {}}}, "grid must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ({"base": TINY, "grid": {"loss": []}, "profiles": {"quick": {}}}, "grid key 'loss' has no values"),
+        (
+            {"base": TINY, "grid": {"seed": [0, 1]}, "profiles": {"quick": {"grid": {"seed": [0]}}}},
+            "seed set by both the grid and profile 'quick'",
+        ),
+        ({"base": {**TINY, "epochs": 1.5}, "profiles": {"quick": {}}}, "epochs must be a whole number, got 1.5"),
+        ({"base": {**TINY, "embed_dim": 32.7}, "profiles": {"quick": {}}}, "embed_dim must be a whole number"),
+        ({"base": {**TINY, "clip_seconds": -1}, "profiles": {"quick": {}}}, "clip_seconds must be > 0"),
+        (
+            {
+                "base": {**TINY, "dataset": "emodb", "fold": "03", "loss": "factor_prototypes", "embed_dim": 16},
+                "profiles": {"quick": {}},
+            },
+            "exceeds embed_dim=16: raise embed_dim or lower factor_levels",
+        ),
+        ({"base": TINY, "grid": "loss", "profiles": {"quick": {}}}, "grid must be a mapping"),
+    ],
+)
 def test_bad_sweep_files_fail_when_loaded(tmp_path, spec, needle):
     result, seconds = cli("sweep", sweep_file(tmp_path, **spec), "--dry-run")
     assert_one_line_error(result, needle)
@@ -58,10 +72,15 @@ def test_bad_sweep_files_fail_when_loaded(tmp_path, spec, needle):
 
 
 def test_a_fold_the_data_lacks_stops_the_sweep_before_any_run(fsdd_small, tmp_path):
-    path = sweep_file(tmp_path, base={**TINY, "data_dir": str(fsdd_small)}, grid={"fold": ["official", "alice"]},
-                      profiles={"quick": {}})
-    result, seconds = cli("sweep", path, "--notebook", NOTEBOOK, "--runs", tmp_path / "runs",
-                          "--results", tmp_path / "results")
+    path = sweep_file(
+        tmp_path,
+        base={**TINY, "data_dir": str(fsdd_small)},
+        grid={"fold": ["official", "alice"]},
+        profiles={"quick": {}},
+    )
+    result, seconds = cli(
+        "sweep", path, "--notebook", NOTEBOOK, "--runs", tmp_path / "runs", "--results", tmp_path / "results"
+    )
     assert_one_line_error(result, "fold='alice' is not a fold of fsdd here; valid: george, jackson, theo, official")
     assert seconds < 15 and not list(tmp_path.rglob("*.ipynb"))  # no run started
     planned = cli("sweep", path, "--notebook", NOTEBOOK, "--results", tmp_path / "results", "--dry-run")[0]
@@ -108,6 +127,16 @@ def test_data_commands(tmp_path):
 
 def test_unreachable_scheduler(fsdd_small, tmp_path):
     path = sweep_file(tmp_path, base={**TINY, "data_dir": str(fsdd_small)}, profiles={"quick": {}})
-    result, _ = cli("sweep", path, "--notebook", NOTEBOOK, "--runs", tmp_path / "runs", "--results",
-                    tmp_path / "results", "--scheduler", "tcp://127.0.0.1:9")
+    result, _ = cli(
+        "sweep",
+        path,
+        "--notebook",
+        NOTEBOOK,
+        "--runs",
+        tmp_path / "runs",
+        "--results",
+        tmp_path / "results",
+        "--scheduler",
+        "tcp://127.0.0.1:9",
+    )
     assert_one_line_error(result, "cannot reach the Dask scheduler at tcp://127.0.0.1:9")

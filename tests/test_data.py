@@ -5,13 +5,13 @@ import csv
 
 import pytest
 import torch
-
 from conftest import write_tone
+
 from predefined_prototypes.data import folds, get_dataset
 from predefined_prototypes.data.audio import AudioFileError, read_audio
 
-
 # --- the real corpora -------------------------------------------------------------------------
+
 
 def test_fsdd_counts_speakers_and_folds(fsdd_root):
     assert folds("fsdd", fsdd_root) == ["george", "jackson", "lucas", "nicolas", "theo", "yweweler", "official"]
@@ -34,8 +34,15 @@ def test_emodb_counts_classes_and_speakers(emodb_root):
     every = [get_dataset("emodb", emodb_root, fold=f, split="test") for f in ids]
     assert sum(len(d) for d in every) == 535
     counts = collections.Counter(d.classes[label] for d in every for label in d.labels.tolist())
-    assert counts == {"anger": 127, "boredom": 81, "neutral": 79, "happiness": 71, "fear": 69,
-                      "sadness": 62, "disgust": 46}
+    assert counts == {
+        "anger": 127,
+        "boredom": 81,
+        "neutral": 79,
+        "happiness": 71,
+        "fear": 69,
+        "sadness": 62,
+        "disgust": 46,
+    }
     four = sum(len(get_dataset("emodb", emodb_root, fold=f, split="test", classes=4)) for f in ids)
     assert four == 339
     test03 = get_dataset("emodb", emodb_root, fold="03", split="test")
@@ -58,11 +65,13 @@ def test_emodb_random_crop_in_training_is_seeded(emodb_root):
 def test_fsdd_resampled_from_8k(fsdd_root):
     clip = get_dataset("fsdd", fsdd_root, fold="official", split="test", clip_seconds=3.0).clips[0]
     import soundfile as sf
+
     assert sf.info(str(clip.path)).samplerate == 8000
     assert len(read_audio(clip.path)) == 2 * sf.info(str(clip.path)).frames
 
 
 # --- small trees in each official layout --------------------------------------------------------
+
 
 @pytest.fixture
 def esc50_tree(tmp_path):
@@ -107,8 +116,7 @@ def speech_commands_tree(tmp_path):
 
 def test_speech_commands_layout(speech_commands_tree):
     assert folds("speech_commands", speech_commands_tree) == [None]
-    splits = {s: get_dataset("speech_commands", speech_commands_tree, split=s)
-              for s in ("train", "validation", "test")}
+    splits = {s: get_dataset("speech_commands", speech_commands_tree, split=s) for s in ("train", "validation", "test")}
     assert splits["train"].classes == ["no", "up", "yes"]  # no _background_noise_
     assert [len(splits[s]) for s in ("train", "validation", "test")] == [5, 2, 2]
     assert {c.path.name for c in splits["test"].clips} == {"0c2ca723_nohash_0.wav"}
@@ -122,7 +130,9 @@ def iemocap_tree(tmp_path):
     for session in range(1, 6):
         dialog = f"Ses0{session}F_impro01"
         lines = ["% header line", ""]
-        for i, (gender, label) in enumerate([("F", "neu"), ("M", "ang"), ("F", "exc"), ("M", "fru"), ("F", "sad"), ("M", "hap")]):
+        for i, (gender, label) in enumerate(
+            [("F", "neu"), ("M", "ang"), ("F", "exc"), ("M", "fru"), ("F", "sad"), ("M", "hap")]
+        ):
             utt = f"{dialog}_{gender}00{i}"
             write_tone(root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt}.wav", seconds=0.3)
             lines.append(f"[{i}.0000 - {i}.9000]\t{utt}\t{label}\t[2.5000, 2.5000, 2.5000]")
@@ -161,6 +171,7 @@ def test_fsdd_and_emodb_layouts_from_tiny_trees(tmp_path):
 
 
 # --- errors a user can act on ---------------------------------------------------------------------
+
 
 def test_missing_root_names_dataset_layout_and_download(tmp_path):
     with pytest.raises(FileNotFoundError) as err:
@@ -213,6 +224,7 @@ def test_unreadable_or_empty_wav_is_named(tmp_path, content):
 def test_wav_with_zero_samples_is_named(tmp_path):
     import numpy as np
     import soundfile as sf
+
     root = tmp_path / "fsdd"
     (root / "recordings").mkdir(parents=True)
     sf.write(root / "recordings" / "1_ann_0.wav", np.zeros(0, dtype="float32"), 8000)

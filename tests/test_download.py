@@ -115,6 +115,7 @@ def test_existing_target_is_not_overwritten(tmp_path):
 def test_cli_iemocap_explains_how_to_get_it():
     result = subprocess.run(
         [sys.executable, "-m", "predefined_prototypes", "data", "download", "iemocap", "--to", "x"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and "licence" in result.stderr and "Session1" in result.stderr

@@ -3,8 +3,8 @@ import os
 
 import pytest
 import torch
-
 from conftest import write_tone
+
 from predefined_prototypes import features as features_module
 from predefined_prototypes.data import get_dataset
 from predefined_prototypes.factors import (
@@ -22,8 +22,12 @@ def tiny_fsdd(tmp_path):
     root = tmp_path / "fsdd"
     for digit in range(3):
         for take in range(2):
-            write_tone(root / "recordings" / f"{digit}_ann_{take}.wav", rate=8000, freq=150 + 50 * digit,
-                       seconds=0.5 + 0.1 * take)
+            write_tone(
+                root / "recordings" / f"{digit}_ann_{take}.wav",
+                rate=8000,
+                freq=150 + 50 * digit,
+                seconds=0.5 + 0.1 * take,
+            )
             write_tone(root / "recordings" / f"{digit}_bob_{take}.wav", rate=8000, freq=300, gain=0.05)
     return root
 
@@ -33,9 +37,9 @@ def count_fbank(monkeypatch):
     calls = []
     real = features_module.fbank
 
-    def counting(wave, settings=FeatureSettings()):
+    def counting(wave, settings=None):
         calls.append(1)
-        return real(wave, settings)
+        return real(wave, settings or FeatureSettings())
 
     monkeypatch.setattr(features_module, "fbank", counting)
     return calls
@@ -46,6 +50,7 @@ def test_features_are_fbank_of_whole_clips(tiny_fsdd):
     feats = extract_features(dataset.files, FeatureSettings(num_mel_bins=40))
     assert len(feats) == 6
     from predefined_prototypes.data.audio import read_audio
+
     for i, clip in enumerate(dataset.clips):
         expected = fbank(read_audio(clip.path), FeatureSettings(num_mel_bins=40))
         assert torch.equal(feats[i], expected)
@@ -85,8 +90,10 @@ def test_every_option_that_changes_features_or_factors_changes_the_cache_key(tin
     keys = {}
 
     def both_keys():
-        return (cache_key("fbank", files, features_module.feature_cache_settings(FeatureSettings())),
-                cache_key("factors", files, factors_module.factor_cache_settings()))
+        return (
+            cache_key("fbank", files, features_module.feature_cache_settings(FeatureSettings())),
+            cache_key("factors", files, factors_module.factor_cache_settings()),
+        )
 
     keys["before"] = both_keys()
     changes = {

@@ -14,23 +14,54 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import fsdd_subset, synthetic_emodb
+
 from predefined_prototypes.config import RunConfig
 from predefined_prototypes.train import train
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CONFIGS = {
-    "learned-prototypes-fsdd": dict(dataset="fsdd", fold="official", loss="learned_prototypes", epochs=4,
-                                    batch_size=16, embed_dim=16, channels=8, num_mel_bins=32, seed=3),
-    "factor-prototypes-emodb": dict(dataset="emodb", fold="03", classes=4, loss="factor_prototypes",
-                                    factor_levels=2, embed_dim=8, channels=4, num_mel_bins=32, epochs=15, lr=0.003,
-                                    batch_size=4, clip_seconds=1.0, seed=1),
+    "learned-prototypes-fsdd": dict(
+        dataset="fsdd",
+        fold="official",
+        loss="learned_prototypes",
+        epochs=4,
+        batch_size=16,
+        embed_dim=16,
+        channels=8,
+        num_mel_bins=32,
+        seed=3,
+    ),
+    "factor-prototypes-emodb": dict(
+        dataset="emodb",
+        fold="03",
+        classes=4,
+        loss="factor_prototypes",
+        factor_levels=2,
+        embed_dim=8,
+        channels=4,
+        num_mel_bins=32,
+        epochs=15,
+        lr=0.003,
+        batch_size=4,
+        clip_seconds=1.0,
+        seed=1,
+    ),
 }
 # Run-dependent values that say nothing about the numbers, and the configuration (an input: new
 # fields with defaults that reproduce old behaviour must not fail the comparison).
-VOLATILE = {"config", "wall_time_s", "train_seconds", "git_commit", "package_version", "torch_version",
-            "torchaudio_version", "data_dir", "device", "threads"}
+VOLATILE = {
+    "config",
+    "wall_time_s",
+    "train_seconds",
+    "git_commit",
+    "package_version",
+    "torch_version",
+    "torchaudio_version",
+    "data_dir",
+    "device",
+    "threads",
+}
 
 
 def machine() -> dict:
@@ -90,8 +121,9 @@ def test_golden_run_is_unchanged(name, tmp_path):
     now = golden_record(name, roots(name, tmp_path))
     exact = stored["machine"] == machine()
     moved = differences(stored["record"], now, exact)
-    assert not moved, (f"{len(moved)} value(s) moved ({'bit for bit' if exact else 'to 1e-5'}); first: "
-                       + "; ".join(moved[:5]))
+    assert not moved, f"{len(moved)} value(s) moved ({'bit for bit' if exact else 'to 1e-5'}); first: " + "; ".join(
+        moved[:5]
+    )
 
 
 if __name__ == "__main__":  # regenerate the golden records (an intended change of results only)
@@ -101,6 +133,8 @@ if __name__ == "__main__":  # regenerate the golden records (an intended change 
         with tempfile.TemporaryDirectory() as tmp:
             record = golden_record(name, roots(name, Path(tmp)))
         path = GOLDEN / f"{name}.json"
-        path.write_text(json.dumps({"machine": machine(), "config": CONFIGS[name], "record": record},
-                                   indent=1, sort_keys=True) + "\n")
+        path.write_text(
+            json.dumps({"machine": machine(), "config": CONFIGS[name], "record": record}, indent=1, sort_keys=True)
+            + "\n"
+        )
         print(f"wrote {path}", file=sys.stderr)

@@ -34,7 +34,7 @@ def test_focal_gamma_zero_is_cross_entropy(batch):
 def test_focal_matches_definition_elementwise(batch):
     logits, _, y = batch
     p = torch.softmax(logits, 1)[torch.arange(12), y]
-    expected = torch.tensor([-(1 - pt) ** 2 * math.log(pt) for pt in p.tolist()]).mean()
+    expected = torch.tensor([-((1 - pt) ** 2) * math.log(pt) for pt in p.tolist()]).mean()
     assert torch.allclose(FocalLoss(gamma=2.0)(logits, y), expected.to(logits.dtype))
 
 

@@ -47,5 +47,4 @@ def test_unequal_norms_and_the_zero_control():
     z = protos[LABELS] * torch.where(LABELS == 0, 0.1, 1.0)[:, None]  # class 0 near the origin
     g = collapse_geometry(z, LABELS, C, torch.zeros(C, K))
     assert g["equinorm_cv"] > 0.2
-    assert all(math.isnan(g[k]) for k in ("cosine_to_prototype", "prototype_span_energy",
-                                          "nearest_prototype_accuracy"))
+    assert all(math.isnan(g[k]) for k in ("cosine_to_prototype", "prototype_span_energy", "nearest_prototype_accuracy"))

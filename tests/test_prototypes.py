@@ -105,9 +105,12 @@ def test_hyperspherical_spreads_better_than_random():
 @pytest.mark.parametrize("builder", BUILDERS)
 @pytest.mark.parametrize(
     "kwargs,argument",
-    [({"num_classes": 1, "dim": 8}, "num_classes"), ({"num_classes": 3, "dim": 0}, "dim"),
-     ({"num_classes": 3, "dim": 8, "scale": 0.0}, "scale"),
-     ({"num_classes": 3, "dim": 8, "scale": -1.0}, "scale")],
+    [
+        ({"num_classes": 1, "dim": 8}, "num_classes"),
+        ({"num_classes": 3, "dim": 0}, "dim"),
+        ({"num_classes": 3, "dim": 8, "scale": 0.0}, "scale"),
+        ({"num_classes": 3, "dim": 8, "scale": -1.0}, "scale"),
+    ],
 )
 def test_invalid_arguments_name_the_argument(builder, kwargs, argument):
     with pytest.raises(ValueError, match=argument):

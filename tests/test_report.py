@@ -2,8 +2,8 @@
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
+
 from predefined_prototypes.report import REQUIRED_COLUMNS, ResultsError, load_results
 
 
@@ -66,8 +66,10 @@ def constructed(shifts, seeds=3, noise=0.0):
     for f, shift in enumerate(shifts):
         for seed in range(seeds):
             base = 0.6 + 0.05 * f + noise * rng.standard_normal()
-            rows += [{"method": "ce", "fold": str(f), "seed": seed, "accuracy": base},
-                     {"method": "p", "fold": str(f), "seed": seed, "accuracy": base + shift}]
+            rows += [
+                {"method": "ce", "fold": str(f), "seed": seed, "accuracy": base},
+                {"method": "p", "fold": str(f), "seed": seed, "accuracy": base + shift},
+            ]
     return pd.DataFrame(rows)
 
 
@@ -96,11 +98,22 @@ def main_comparison(prototypes_gain, control_gain, seeds=3):
     for f in range(6):
         for seed in range(seeds):
             base = 0.6 + 0.03 * f
-            for method, loss, protos, gain in (("ce", "ce", "orthogonal", 0.0),
-                                               ("zero_prototypes", "prototypes", "zero", control_gain),
-                                               ("prototypes", "prototypes", "orthogonal", prototypes_gain)):
-                rows.append({"method": method, "loss": loss, "prototypes": protos, "fold": str(f), "seed": seed,
-                             "profile": "full", "accuracy": base + gain + 0.005 * rng.standard_normal()})
+            for method, loss, protos, gain in (
+                ("ce", "ce", "orthogonal", 0.0),
+                ("zero_prototypes", "prototypes", "zero", control_gain),
+                ("prototypes", "prototypes", "orthogonal", prototypes_gain),
+            ):
+                rows.append(
+                    {
+                        "method": method,
+                        "loss": loss,
+                        "prototypes": protos,
+                        "fold": str(f),
+                        "seed": seed,
+                        "profile": "full",
+                        "accuracy": base + gain + 0.005 * rng.standard_normal(),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -123,8 +136,15 @@ def stored_history(results, run_id, method, fold, tested_every, accuracies):
 
     folder = results / "s" / "runs" / run_id
     folder.mkdir(parents=True)
-    history = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy_running": a,
-                **({"test_accuracy": a / 2} if e % tested_every == 0 else {})} for e, a in enumerate(accuracies, 1)]
+    history = [
+        {
+            "epoch": e,
+            "train_loss": 1.0 / e,
+            "train_accuracy_running": a,
+            **({"test_accuracy": a / 2} if e % tested_every == 0 else {}),
+        }
+        for e, a in enumerate(accuracies, 1)
+    ]
     (folder / "metrics.json").write_text(json.dumps({"history": history}))
     np.savez(folder / "embeddings.npz", z=np.zeros((1, 2)))
     return {"run_id": run_id, "method": method, "fold": fold, "seed": 0}
@@ -133,8 +153,12 @@ def stored_history(results, run_id, method, fold, tested_every, accuracies):
 def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(tmp_path):
     from predefined_prototypes import report
 
-    runs = pd.DataFrame([stored_history(tmp_path, "a", "ce", "1", 1, [0.5, 0.9, 0.96, 0.99]),
-                         stored_history(tmp_path, "b", "prototypes", "1", 2, [0.6, 0.97, 0.98, 0.99])])
+    runs = pd.DataFrame(
+        [
+            stored_history(tmp_path, "a", "ce", "1", 1, [0.5, 0.9, 0.96, 0.99]),
+            stored_history(tmp_path, "b", "prototypes", "1", 2, [0.6, 0.97, 0.98, 0.99]),
+        ]
+    )
     curves = report.learning_curves("s", runs, tmp_path)
     assert len(curves) == 8
     assert sorted(curves.dropna(subset=["test_accuracy"])["epoch"].unique()) == [2, 4]
@@ -147,9 +171,11 @@ def test_against_reference_finds_a_constructed_shift_and_only_it():
     for fold in range(6):
         for seed in range(2):
             base = 0.6 + 0.05 * fold + 0.01 * seed
-            rows += [{"setting": "reference", "fold": str(fold), "seed": seed, "accuracy": base},
-                     {"setting": "better", "fold": str(fold), "seed": seed, "accuracy": base + 0.05 + 0.002 * fold},
-                     {"setting": "same", "fold": str(fold), "seed": seed, "accuracy": base + (0.01 if fold % 2 else -0.01)}]
+            rows += [
+                {"setting": "reference", "fold": str(fold), "seed": seed, "accuracy": base},
+                {"setting": "better", "fold": str(fold), "seed": seed, "accuracy": base + 0.05 + 0.002 * fold},
+                {"setting": "same", "fold": str(fold), "seed": seed, "accuracy": base + (0.01 if fold % 2 else -0.01)},
+            ]
     table = report_against(pd.DataFrame(rows))
     assert table.loc["reference", "difference, points (95 % CI)"] == "reference"
     assert table.loc["better", "beyond fold noise"] == "higher"

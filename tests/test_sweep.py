@@ -12,26 +12,37 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO
+
 from predefined_prototypes.config import ConfigError
 from predefined_prototypes.store import store, stored_dir, sweep_lock, write_table
-from predefined_prototypes.sweep import load_sweep, prune, run_sweep
+from predefined_prototypes.sweep import SWEEP_ORDER, load_sweep, prune, run_sweep
 
 NOTEBOOK = str(REPO / "notebooks" / "train.ipynb")
-TINY = {"dataset": "fsdd", "fold": "official", "epochs": 1, "channels": 4, "embed_dim": 16,
-        "num_mel_bins": 32, "batch_size": 64, "fail_at_chance": False}
+TINY = {
+    "dataset": "fsdd",
+    "fold": "official",
+    "epochs": 1,
+    "channels": 4,
+    "embed_dim": 16,
+    "num_mel_bins": 32,
+    "batch_size": 64,
+    "fail_at_chance": False,
+}
 
 
 def write_sweep(path, base, grid, profiles=None):
-    path.write_text(yaml.safe_dump({"description": "test", "base": base, "grid": grid,
-                                    "profiles": profiles or {"quick": {}}}))
+    path.write_text(
+        yaml.safe_dump({"description": "test", "base": base, "grid": grid, "profiles": profiles or {"quick": {}}})
+    )
     return path
 
 
 def test_committed_sweeps_expand_and_validate():
+    # make sweeps, the benchmark and the reproduce page run SWEEP_ORDER: it must hold every sweep file.
+    assert sorted(SWEEP_ORDER) == sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
     counts = {}
-    for name in ("main-fsdd", "main-emodb", "ablation-prototypes", "ablation-factors"):
+    for name in SWEEP_ORDER:
         for profile in ("quick", "full"):
             runs = load_sweep(REPO / "configs" / f"{name}.yaml", profile)
             assert len({r.run_id for r in runs}) == len(runs)
@@ -43,7 +54,10 @@ def test_committed_sweeps_expand_and_validate():
     main = load_sweep(REPO / "configs" / "main-fsdd.yaml", "quick")
     assert {r.settings["loss"] for r in main} == {"ce", "focal", "opl", "prototypes", "learned_prototypes"}
     assert {(r.settings["prototypes"], r.settings["scale"]) for r in main if r.settings["loss"] == "prototypes"} == {
-        ("orthogonal", 1.0), ("zero", 1.0), ("orthogonal", 10.0)}
+        ("orthogonal", 1.0),
+        ("zero", 1.0),
+        ("orthogonal", 10.0),
+    }
     protos = load_sweep(REPO / "configs" / "ablation-prototypes.yaml", "quick")
     assert {r.settings["embed_dim"] for r in protos} >= {4, 8}  # k < C = 10: the JL branch
     factors = load_sweep(REPO / "configs" / "ablation-factors.yaml", "quick")
@@ -64,40 +78,66 @@ def test_bad_sweeps_fail_before_any_work(tmp_path):
     bad = write_sweep(tmp_path / "b.yaml", TINY, {"loss": ["ce", "nonsense"]})
     with pytest.raises(ConfigError, match="loss='nonsense'.*valid values"):
         load_sweep(bad, "quick")
-    result = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep", str(bad)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "predefined_prototypes", "sweep", str(bad)], capture_output=True, text=True
+    )
     assert result.returncode == 2 and "nonsense" in result.stderr
 
 
 def test_two_run_sweep_on_a_dask_local_cluster(fsdd_small, tmp_path):
     # The zero-prototype control has no cosine to its prototypes (None in metrics.json): the
     # notebook must still run to the end.
-    path = write_sweep(tmp_path / "dask-test.yaml", {**TINY, "data_dir": str(fsdd_small)},
-                       [{"loss": ["ce"]}, {"loss": ["prototypes"], "prototypes": ["zero"]}])
-    code = run_sweep(path, "quick", workers=2, notebook=NOTEBOOK, runs_dir=tmp_path / "runs",
-                     results_dir=tmp_path / "results")
+    path = write_sweep(
+        tmp_path / "dask-test.yaml",
+        {**TINY, "data_dir": str(fsdd_small)},
+        [{"loss": ["ce"]}, {"loss": ["prototypes"], "prototypes": ["zero"]}],
+    )
+    code = run_sweep(
+        path, "quick", workers=2, notebook=NOTEBOOK, runs_dir=tmp_path / "runs", results_dir=tmp_path / "results"
+    )
     assert code == 0
     table = pd.read_csv(tmp_path / "results" / "dask-test" / "quick.csv")
     assert sorted(table["loss"]) == ["ce", "prototypes"]
-    assert {"accuracy", "macro_f1", "ece", "geometry_silhouette", "wall_time_s", "git_commit",
-            "fold", "seed", "embed_dim"} <= set(table.columns)
+    assert {
+        "accuracy",
+        "macro_f1",
+        "ece",
+        "geometry_silhouette",
+        "wall_time_s",
+        "git_commit",
+        "fold",
+        "seed",
+        "embed_dim",
+    } <= set(table.columns)
     for run_id in table["run_id"]:
         assert (tmp_path / "runs" / "dask-test" / run_id / "train.ipynb").is_file()  # provenance
         assert (tmp_path / "results" / "dask-test" / "runs" / run_id / "embeddings.npz").is_file()
     # Rerunning finds everything finished and runs nothing.
     start = time.perf_counter()
-    assert run_sweep(path, "quick", notebook=NOTEBOOK, runs_dir=tmp_path / "runs",
-                     results_dir=tmp_path / "results") == 0
+    assert (
+        run_sweep(path, "quick", notebook=NOTEBOOK, runs_dir=tmp_path / "runs", results_dir=tmp_path / "results") == 0
+    )
     assert time.perf_counter() - start < 5
 
 
 def test_kill_minus_nine_then_resume(fsdd_small, tmp_path):
-    path = write_sweep(tmp_path / "resume.yaml", {**TINY, "data_dir": str(fsdd_small)},
-                       {"loss": ["ce", "focal", "prototypes"]})
-    command = [sys.executable, "-m", "predefined_prototypes", "sweep", str(path), "--notebook", NOTEBOOK,
-               "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "results")]
-    sweep = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    path = write_sweep(
+        tmp_path / "resume.yaml", {**TINY, "data_dir": str(fsdd_small)}, {"loss": ["ce", "focal", "prototypes"]}
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "predefined_prototypes",
+        "sweep",
+        str(path),
+        "--notebook",
+        NOTEBOOK,
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "results"),
+    ]
+    sweep = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs_dir = tmp_path / "runs" / "resume"
     deadline = time.time() + 120
     while time.time() < deadline and not list(runs_dir.glob("*/metrics.json")):
@@ -116,10 +156,12 @@ def test_kill_minus_nine_then_resume(fsdd_small, tmp_path):
 
 def test_failed_run_is_recorded_and_the_sweep_goes_on(fsdd_small, tmp_path, capsys):
     # lr=1e-9 cannot learn in one epoch: the run fails at the end, after the preflight passed.
-    path = write_sweep(tmp_path / "fails.yaml", {**TINY, "data_dir": str(fsdd_small), "fail_at_chance": True,
-                                                 "epochs": 3, "batch_size": 32}, {"lr": [0.001, 1e-9]})
-    code = run_sweep(path, "quick", notebook=NOTEBOOK, runs_dir=tmp_path / "runs",
-                     results_dir=tmp_path / "results")
+    path = write_sweep(
+        tmp_path / "fails.yaml",
+        {**TINY, "data_dir": str(fsdd_small), "fail_at_chance": True, "epochs": 3, "batch_size": 32},
+        {"lr": [0.001, 1e-9]},
+    )
+    code = run_sweep(path, "quick", notebook=NOTEBOOK, runs_dir=tmp_path / "runs", results_dir=tmp_path / "results")
     assert code == 1
     err = capsys.readouterr().err
     # The summary shows the run's own exception, not papermill's banner.
@@ -152,12 +194,28 @@ def test_committed_runs_count_as_finished_in_a_dry_run():
         plan = load_sweep(REPO / "configs" / f"{sweep}.yaml", "full")
         stored = {p.name for p in (REPO / "results" / sweep / "runs").iterdir()}
         finished = sum(r.run_id in stored for r in plan)
-        result = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep",
-                                 str(REPO / "configs" / f"{sweep}.yaml"), "--profile", "full", "--dry-run",
-                                 "--runs", "/nonexistent-runs-dir"], capture_output=True, text=True, cwd=REPO)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "predefined_prototypes",
+                "sweep",
+                str(REPO / "configs" / f"{sweep}.yaml"),
+                "--profile",
+                "full",
+                "--dry-run",
+                "--runs",
+                "/nonexistent-runs-dir",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+        )
         assert result.returncode == 0, result.stderr
-        assert (f"{len(plan)} runs planned; {finished} finished ({finished} stored in" in result.stdout
-                and f"{len(plan) - finished} to run" in result.stdout), result.stdout
+        assert (
+            f"{len(plan)} runs planned; {finished} finished ({finished} stored in" in result.stdout
+            and f"{len(plan) - finished} to run" in result.stdout
+        ), result.stdout
         assert result.stdout.count("  to run  ") == len(plan) - finished
 
 
@@ -179,8 +237,22 @@ def test_tables_merge_by_run_id_and_only_prune_removes(tmp_path):
     write_sweep(path, TINY, {"loss": ["ce"]}, profiles)
     smaller = load_sweep(path, "full")
     assert len(write_table(smaller, results)) == 3
-    dry = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep", str(path), "--profile", "full",
-                          "--dry-run", "--results", str(results)], capture_output=True, text=True)
+    dry = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "predefined_prototypes",
+            "sweep",
+            str(path),
+            "--profile",
+            "full",
+            "--dry-run",
+            "--results",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert "1 row(s) of" in dry.stdout and "--prune removes them" in dry.stdout
     prune(path, smaller, results)
     table = pd.read_csv(results / "merge" / "full.csv")
@@ -203,16 +275,38 @@ def test_a_stored_run_is_never_replaced(tmp_path):
 def test_a_second_sweep_of_the_same_file_is_refused_naming_the_holder(tmp_path):
     path = write_sweep(tmp_path / "busy.yaml", TINY, {"loss": ["ce"]})
     with sweep_lock(tmp_path / "results", "busy"):
-        result = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep", str(path),
-                                 "--results", str(tmp_path / "results"), "--aggregate-only"],
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "predefined_prototypes",
+                "sweep",
+                str(path),
+                "--results",
+                str(tmp_path / "results"),
+                "--aggregate-only",
+            ],
+            capture_output=True,
+            text=True,
+        )
     assert result.returncode == 2
     assert f"sweep busy is busy: pid {os.getpid()} on" in result.stderr
     assert "Traceback" not in result.stderr
     # Released with the holder: the same command now goes through.
-    again = subprocess.run([sys.executable, "-m", "predefined_prototypes", "sweep", str(path),
-                            "--results", str(tmp_path / "results"), "--aggregate-only"],
-                           capture_output=True, text=True)
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "predefined_prototypes",
+            "sweep",
+            str(path),
+            "--results",
+            str(tmp_path / "results"),
+            "--aggregate-only",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert again.returncode == 0, again.stderr
 
 
@@ -236,10 +330,17 @@ def test_fresh_clone_resumes_from_committed_results_and_a_quick_sweep_deletes_no
     for the plan, then runs the quick profile. Nothing committed is deleted or modified."""
     origin = tmp_path / "origin"
     origin.mkdir()
-    git = lambda *args, cwd: subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+
+    def git(*args, cwd):
+        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
+
     git("init", "-q", cwd=origin)
-    write_sweep(origin / "story.yaml", {**TINY, "data_dir": str(fsdd_small)}, {"loss": ["ce", "prototypes"]},
-                {"quick": {"base": {"channels": 2}, "grid": {"seed": [5]}}, "full": {"grid": {"seed": [0]}}})
+    write_sweep(
+        origin / "story.yaml",
+        {**TINY, "data_dir": str(fsdd_small)},
+        {"loss": ["ce", "prototypes"]},
+        {"quick": {"base": {"channels": 2}, "grid": {"seed": [5]}}, "full": {"grid": {"seed": [0]}}},
+    )
     command = [sys.executable, "-m", "predefined_prototypes", "sweep", "story.yaml", "--notebook", NOTEBOOK]
     first = subprocess.run(command + ["--profile", "full"], cwd=origin, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr

@@ -10,20 +10,33 @@ import numpy as np
 import pytest
 import torch
 
+from predefined_prototypes.augment import Mixer, spec_augment
 from predefined_prototypes.config import LOSSES, ConfigError, RunConfig
+from predefined_prototypes.features import FeatureSettings, Normalizer
 from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
-from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS
-from predefined_prototypes.train import NotLearned, TrainingDiverged, run, spec_augment, train
+from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS, FixedPrototypes, LearnedPrototypes
+from predefined_prototypes.splits import prepare_data
+from predefined_prototypes.train import NotLearned, TrainingDiverged, run, train
 
 
 def tiny(**overrides):
     """A smoke run of seconds: too short to learn, so at-chance endings are allowed."""
-    base = dict(dataset="fsdd", fold="official", epochs=2, batch_size=32, embed_dim=16, channels=4,
-                num_mel_bins=32, seed=0, fail_at_chance=False)
+    base = dict(
+        dataset="fsdd",
+        fold="official",
+        epochs=2,
+        batch_size=32,
+        embed_dim=16,
+        channels=4,
+        num_mel_bins=32,
+        seed=0,
+        fail_at_chance=False,
+    )
     return RunConfig(**{**base, **overrides})
 
 
 # --- configuration --------------------------------------------------------------------------
+
 
 def test_config_rejects_unknown_values_listing_valid_ones():
     with pytest.raises(ConfigError, match="valid values: ce, focal, opl, prototypes"):
@@ -43,8 +56,17 @@ def test_config_rejects_unknown_values_listing_valid_ones():
 
 
 def test_config_round_trips_through_command_line_text():
-    config = RunConfig.from_args(["dataset=emodb", "fold=03", "classes=4", "specaugment=true",
-                                  "scale=10", "data_dir=none", "factors=pitch_median,loudness"])
+    config = RunConfig.from_args(
+        [
+            "dataset=emodb",
+            "fold=03",
+            "classes=4",
+            "specaugment=true",
+            "scale=10",
+            "data_dir=none",
+            "factors=pitch_median,loudness",
+        ]
+    )
     assert config.fold == "03" and config.classes == 4 and config.specaugment is True
     assert config.scale == 10.0 and config.data_dir is None
     assert RunConfig.from_dict(json.loads(config.to_json())) == config
@@ -52,8 +74,9 @@ def test_config_round_trips_through_command_line_text():
 
 def test_cli_rejects_bad_loss_fast():
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "predefined_prototypes", "train", "loss=nonsense"],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "predefined_prototypes", "train", "loss=nonsense"], capture_output=True, text=True
+    )
     elapsed = time.perf_counter() - start
     assert result.returncode != 0 and elapsed < 2.0
     assert "ce, focal, opl, prototypes, learned_prototypes, factor_prototypes" in result.stderr
@@ -61,12 +84,20 @@ def test_cli_rejects_bad_loss_fast():
 
 # --- backbones ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("backbone", [
-    CNN(40, 24, channels=4),
-    ECAPA(40, embed_dim=24, channels=16),
-    AST(40, num_frames=60, embed_dim=24,
-        config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)),
-])
+
+@pytest.mark.parametrize(
+    "backbone",
+    [
+        CNN(40, 24, channels=4),
+        ECAPA(40, embed_dim=24, channels=16),
+        AST(
+            40,
+            num_frames=60,
+            embed_dim=24,
+            config=dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64),
+        ),
+    ],
+)
 def test_backbone_shapes_and_negative_embeddings(backbone):
     model = Model(backbone, embed_dim=24, num_classes=5).eval()
     logits, z = model(torch.randn(3, 60, 40))
@@ -88,7 +119,8 @@ def test_spec_augment_masks_some_bins_and_frames():
 
 # --- training -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("loss", [l for l in LOSSES if l != "factor_prototypes"])
+
+@pytest.mark.parametrize("loss", [name for name in LOSSES if name != "factor_prototypes"])
 def test_two_epoch_run_per_loss(loss, fsdd_small, tmp_path):
     config = tiny(loss=loss, data_dir=str(fsdd_small), out=str(tmp_path / loss))
     result = run(config, progress=False)
@@ -131,19 +163,54 @@ def test_learned_prototypes_move_and_fixed_do_not(fsdd_small):
     start = PROTOTYPE_BUILDERS["orthogonal"](10, 16, 1.0, 0).numpy()
     assert np.array_equal(fixed["embeddings"]["prototypes"], start)
     assert not np.allclose(learned["embeddings"]["prototypes"], start, atol=1e-3)
+    # Fixed prototypes are a buffer the optimizer never sees; learned ones are its parameters.
+    assert not list(FixedPrototypes(torch.from_numpy(start)).parameters())
+    assert [p.shape for p in LearnedPrototypes(10, 16, 1.0, 0).parameters()] == [torch.Size([10, 16])]
 
 
-def test_mixup_and_specaugment_run(fsdd_small):
-    result = train(tiny(loss="prototypes", data_dir=str(fsdd_small), mixup=1.0, specaugment=True,
-                        epochs=1), progress=False)
-    assert np.isfinite(result["history"][0]["train_loss"])
+def test_mixup_mixes_waveforms_and_their_labels_alike(fsdd_small):
+    config = tiny(data_dir=str(fsdd_small))
+    train_split, _, info = prepare_data(config)
+    frames, classes = info["num_frames"], len(info["classes"])
+    index = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(0))[:16]  # mixed digits
+    labels, features = train_split.labels[index], train_split.batch(index, frames)
+    settings, normalize = FeatureSettings(config.num_mel_bins), Normalizer(**info["normalizer"])
+    never = Mixer(train_split, 0.0, frames, settings, normalize, classes, torch.Generator().manual_seed(0))
+    x, target = never(index, labels, features)
+    assert x is features and torch.equal(target, torch.nn.functional.one_hot(labels, classes).float())
+    always = Mixer(train_split, 1.0, frames, settings, normalize, classes, torch.Generator().manual_seed(0))
+    x, target = always(index, labels, features)
+    assert x.shape == features.shape and not torch.allclose(x, features)
+    assert torch.allclose(target.sum(dim=1), torch.ones(16))
+    # Beta(10, 10) weights sit near 0.5: a clip mixed with another digit carries both labels.
+    mixed = target.max(dim=1).values < 1
+    assert mixed.any() and (target[mixed].max(dim=1).values < 0.9).all()
+
+
+def test_augmentation_changes_training_and_keeps_it_finite(fsdd_small):
+    plain = train(tiny(data_dir=str(fsdd_small), epochs=1), progress=False)
+    augmented = train(tiny(data_dir=str(fsdd_small), mixup=1.0, specaugment=True, epochs=1), progress=False)
+    assert np.isfinite(augmented["history"][0]["train_loss"])
+    assert augmented["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
 
 
 def test_factor_prototypes_report_disentanglement(tiny_emodb):
-    config = RunConfig(dataset="emodb", data_dir=str(tiny_emodb), fold="03", classes=4,
-                       loss="factor_prototypes", factors=("pitch_median", "pitch_std", "loudness"),
-                       factor_levels=2, embed_dim=8, channels=4, num_mel_bins=32, epochs=2,
-                       batch_size=8, clip_seconds=1.0, fail_at_chance=False)
+    config = RunConfig(
+        dataset="emodb",
+        data_dir=str(tiny_emodb),
+        fold="03",
+        classes=4,
+        loss="factor_prototypes",
+        factors=("pitch_median", "pitch_std", "loudness"),
+        factor_levels=2,
+        embed_dim=8,
+        channels=4,
+        num_mel_bins=32,
+        epochs=2,
+        batch_size=8,
+        clip_seconds=1.0,
+        fail_at_chance=False,
+    )
     result = train(config, progress=False)
     report = result["metrics"]["disentanglement"]
     assert set(report) == {"pitch_median", "pitch_std", "loudness"}
@@ -169,9 +236,12 @@ def test_exploding_loss_stops_the_run_naming_the_term(fsdd_small, tmp_path):
 
 
 def test_a_run_that_ends_at_chance_is_not_a_result(fsdd_small, tmp_path):
-    config = tiny(loss="ce", data_dir=str(fsdd_small), lr=1e-7, epochs=1, out=str(tmp_path / "run"),
-                  fail_at_chance=True)
-    with pytest.raises(NotLearned, match=r"training accuracy ended at 0\.\d+, no better than .*most frequent class \(0\.100\)"):
+    config = tiny(
+        loss="ce", data_dir=str(fsdd_small), lr=1e-7, epochs=1, out=str(tmp_path / "run"), fail_at_chance=True
+    )
+    with pytest.raises(
+        NotLearned, match=r"training accuracy ended at 0\.\d+, no better than .*most frequent class \(0\.100\)"
+    ):
         run(config, progress=False)
     assert not (tmp_path / "run" / "metrics.json").exists()
     kept = run(RunConfig(**{**config.to_dict(), "fail_at_chance": False}), progress=False)
@@ -179,8 +249,7 @@ def test_a_run_that_ends_at_chance_is_not_a_result(fsdd_small, tmp_path):
 
 
 def test_failed_run_leaves_no_metrics(fsdd_small, tmp_path):
-    config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e12, scale=1e30, epochs=1,
-                  out=str(tmp_path / "run"))
+    config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e12, scale=1e30, epochs=1, out=str(tmp_path / "run"))
     with pytest.raises(TrainingDiverged):
         run(config, progress=False)
     assert not (tmp_path / "run" / "metrics.json").exists()
@@ -194,10 +263,24 @@ def test_unknown_fold_lists_valid_ones(fsdd_small):
 def test_cli_train_writes_metrics(fsdd_small, tmp_path):
     out = tmp_path / "cli-run"
     result = subprocess.run(
-        [sys.executable, "-m", "predefined_prototypes", "train", "dataset=fsdd", f"data_dir={fsdd_small}",
-         "fold=official", "loss=prototypes", "epochs=1", "channels=4", "embed_dim=16", f"out={out}",
-         "fail_at_chance=false"],
-        capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "predefined_prototypes",
+            "train",
+            "dataset=fsdd",
+            f"data_dir={fsdd_small}",
+            "fold=official",
+            "loss=prototypes",
+            "epochs=1",
+            "channels=4",
+            "embed_dim=16",
+            f"out={out}",
+            "fail_at_chance=false",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert "accuracy" in result.stdout
     assert json.loads((out / "metrics.json").read_text())["config"]["fold"] == "official"
@@ -207,14 +290,25 @@ def test_bad_audio_on_error_skip_from_the_command_line(fsdd_small, tmp_path):
     broken = tmp_path / "fsdd"
     shutil.copytree(fsdd_small, broken)
     (broken / "recordings" / "3_george_7.wav").write_bytes(b"")  # empty: unreadable
-    common = ["train", f"data_dir={broken}", "fold=official", "epochs=1", "channels=4", "embed_dim=16",
-              "num_mel_bins=32", "fail_at_chance=false"]
+    common = [
+        "train",
+        f"data_dir={broken}",
+        "fold=official",
+        "epochs=1",
+        "channels=4",
+        "embed_dim=16",
+        "num_mel_bins=32",
+        "fail_at_chance=false",
+    ]
     stopped = subprocess.run([sys.executable, "-m", "predefined_prototypes", *common], capture_output=True, text=True)
     assert stopped.returncode == 1 and "3_george_7.wav" in stopped.stderr
     assert "on_error=skip in the run's settings" in stopped.stderr and "Traceback" not in stopped.stderr
     out = tmp_path / "run"
-    kept = subprocess.run([sys.executable, "-m", "predefined_prototypes", *common, "on_error=skip", f"out={out}"],
-                          capture_output=True, text=True)
+    kept = subprocess.run(
+        [sys.executable, "-m", "predefined_prototypes", *common, "on_error=skip", f"out={out}"],
+        capture_output=True,
+        text=True,
+    )
     assert kept.returncode == 0, kept.stderr
     record = json.loads((out / "metrics.json").read_text())
     assert len(record["data"]["skipped_files"]) == 1 and "3_george_7.wav" in record["data"]["skipped_files"][0]

@@ -13,8 +13,7 @@ def _data(args: argparse.Namespace) -> int:
 
     if args.action == "download":
         try:
-            download(args.name, args.to, url=args.url, sha256=args.sha256,
-                     allow_unverified=args.allow_unverified)
+            download(args.name, args.to, url=args.url, sha256=args.sha256, allow_unverified=args.allow_unverified)
         except (DownloadError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -46,8 +45,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     metrics = result["metrics"]
-    print(f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
-          f"ECE {metrics['ece']:.4f}  ({result['wall_time_s']:.1f} s on {result['device']})")
+    print(
+        f"accuracy {metrics['accuracy']:.4f}  macro-F1 {metrics['macro_f1']:.4f}  "
+        f"ECE {metrics['ece']:.4f}  ({result['wall_time_s']:.1f} s on {result['device']})"
+    )
     if config.out:
         print(f"wrote {config.out}/metrics.json and embeddings.npz")
     return 0
@@ -62,9 +63,18 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
         return 2
     try:
-        return run_sweep(args.file, args.profile, workers=args.workers, scheduler=args.scheduler,
-                         notebook=args.notebook, runs_dir=args.runs, results_dir=args.results,
-                         aggregate_only=args.aggregate_only, dry_run=args.dry_run, prune_results=args.prune)
+        return run_sweep(
+            args.file,
+            args.profile,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            notebook=args.notebook,
+            runs_dir=args.runs,
+            results_dir=args.results,
+            aggregate_only=args.aggregate_only,
+            dry_run=args.dry_run,
+            prune_results=args.prune,
+        )
     except (ConfigError, SweepLocked) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -99,12 +109,19 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--notebook", default="notebooks/train.ipynb", help="the training notebook")
     sweep.add_argument("--runs", default="runs", help="where executed notebooks and run outputs go")
     sweep.add_argument("--results", default="results", help="where the aggregated tables go")
-    sweep.add_argument("--dry-run", action="store_true",
-                       help="print the plan (planned, finished and where, to run) and run nothing")
-    sweep.add_argument("--aggregate-only", action="store_true",
-                       help="store runs finished under --runs and rebuild the table, run nothing")
-    sweep.add_argument("--prune", action="store_true",
-                       help="also remove table rows and stored runs that the sweep file no longer plans")
+    sweep.add_argument(
+        "--dry-run", action="store_true", help="print the plan (planned, finished and where, to run) and run nothing"
+    )
+    sweep.add_argument(
+        "--aggregate-only",
+        action="store_true",
+        help="store runs finished under --runs and rebuild the table, run nothing",
+    )
+    sweep.add_argument(
+        "--prune",
+        action="store_true",
+        help="also remove table rows and stored runs that the sweep file no longer plans",
+    )
 
     args = parser.parse_args(argv)
     return {"data": _data, "train": _train, "sweep": _sweep}[args.command](args)

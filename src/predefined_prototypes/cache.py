@@ -76,6 +76,9 @@ def cached(
     except OSError as err:
         if path.parent not in _warned_unwritable:
             _warned_unwritable.add(path.parent)
-            warnings.warn(f"cache folder {path.parent} is not writable ({err.strerror or err}); running "
-                          "without a cache (set PP_CACHE_DIR to a writable folder)", stacklevel=2)
+            warnings.warn(
+                f"cache folder {path.parent} is not writable ({err.strerror or err}); running "
+                "without a cache (set PP_CACHE_DIR to a writable folder)",
+                stacklevel=2,
+            )
     return payload

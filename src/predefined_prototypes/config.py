@@ -83,8 +83,13 @@ class RunConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _check_type(f.name, getattr(self, f.name)))
         choices = {
-            "dataset": DATASETS, "backbone": BACKBONES, "loss": LOSSES, "prototypes": PROTOTYPES,
-            "optimizer": OPTIMIZERS, "device": DEVICES, "on_error": ON_ERROR,
+            "dataset": DATASETS,
+            "backbone": BACKBONES,
+            "loss": LOSSES,
+            "prototypes": PROTOTYPES,
+            "optimizer": OPTIMIZERS,
+            "device": DEVICES,
+            "on_error": ON_ERROR,
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
@@ -94,7 +99,9 @@ class RunConfig:
         self.factors = tuple(self.factors)
         unknown = [f for f in self.factors if f not in FACTOR_NAMES]
         if unknown or not self.factors:
-            raise ConfigError(f"factors={','.join(self.factors)!r} is not valid; choose from: {', '.join(FACTOR_NAMES)}")
+            raise ConfigError(
+                f"factors={','.join(self.factors)!r} is not valid; choose from: {', '.join(FACTOR_NAMES)}"
+            )
         positive = ("embed_dim", "channels", "epochs", "batch_size", "num_mel_bins", "eval_every")
         for key in positive:
             if getattr(self, key) < 1:
@@ -121,12 +128,13 @@ class RunConfig:
         if self.loss == "factor_prototypes" and block > self.embed_dim:
             raise ConfigError(
                 f"factor_levels={self.factor_levels} x {len(self.factors)} factor(s) = {block} dimensions "
-                f"exceeds embed_dim={self.embed_dim}: raise embed_dim or lower factor_levels")
+                f"exceeds embed_dim={self.embed_dim}: raise embed_dim or lower factor_levels"
+            )
         if self.loss == "opl" and self.mixup > 0:
             raise ConfigError("loss=opl compares hard labels and cannot be combined with mixup")
 
     @classmethod
-    def from_dict(cls, values: dict) -> "RunConfig":
+    def from_dict(cls, values: dict) -> RunConfig:
         """Build from a mapping, rejecting unknown keys (with the list of valid ones)."""
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(values) - set(names))
@@ -135,7 +143,7 @@ class RunConfig:
         return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
 
     @classmethod
-    def from_args(cls, args: list[str]) -> "RunConfig":
+    def from_args(cls, args: list[str]) -> RunConfig:
         """Build from ``key=value`` strings, as the command line gives them."""
         values = {}
         for arg in args:
@@ -158,8 +166,11 @@ class RunConfig:
         >>> RunConfig(on_error="skip").identity()["on_error"]
         'skip'
         """
-        return {k: v for k, v in self.to_dict().items()
-                if k not in NOT_IDENTIFYING and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in NOT_IDENTIFYING and not (k in LATER_FIELDS and v == LATER_FIELDS[k])
+        }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -84,10 +84,16 @@ def file_factors(files: list[Path], cache: bool = True, desc: str = "factors") -
 
 def factor_cache_settings() -> dict:
     """Everything that changes the cached factors besides the files themselves."""
-    return {"factors": FACTORS, "sample_rate": SAMPLE_RATE, "pitch_ceiling_hz": PITCH_CEILING_HZ,
-            "pitch_range_hz": PITCH_RANGE_HZ, "loudness_range_lufs": LOUDNESS_RANGE_LUFS,
-            "loudness_gate_seconds": LOUDNESS_GATE_SECONDS, "version": FACTORS_VERSION,
-            "torchaudio": torchaudio.__version__}
+    return {
+        "factors": FACTORS,
+        "sample_rate": SAMPLE_RATE,
+        "pitch_ceiling_hz": PITCH_CEILING_HZ,
+        "pitch_range_hz": PITCH_RANGE_HZ,
+        "loudness_range_lufs": LOUDNESS_RANGE_LUFS,
+        "loudness_gate_seconds": LOUDNESS_GATE_SECONDS,
+        "version": FACTORS_VERSION,
+        "torchaudio": torchaudio.__version__,
+    }
 
 
 class QuantileDiscretizer:
@@ -106,16 +112,14 @@ class QuantileDiscretizer:
             raise ValueError(f"levels must be between 2 and 8 per factor, got {levels}")
         self.cut_points: list[np.ndarray] | None = None
 
-    def fit(self, values: Tensor) -> "QuantileDiscretizer":
+    def fit(self, values: Tensor) -> QuantileDiscretizer:
         """``values`` [N, F] from the training split."""
         columns = values.shape[1]
         levels = self.levels if isinstance(self.levels, list) else [self.levels] * columns
         if len(levels) != columns:
             raise ValueError(f"{len(levels)} level counts given for {columns} factors")
         data = values.double().numpy()
-        self.cut_points = [
-            np.quantile(data[:, f], np.arange(1, n) / n) for f, n in enumerate(levels)
-        ]
+        self.cut_points = [np.quantile(data[:, f], np.arange(1, n) / n) for f, n in enumerate(levels)]
         return self
 
     def transform(self, values: Tensor) -> Tensor:
@@ -124,6 +128,7 @@ class QuantileDiscretizer:
             raise RuntimeError("call fit() on the training split before transform()")
         data = values.double().numpy()
         return torch.from_numpy(
-            np.stack([np.searchsorted(cuts, data[:, f], side="right")
-                      for f, cuts in enumerate(self.cut_points)], axis=1)
+            np.stack(
+                [np.searchsorted(cuts, data[:, f], side="right") for f, cuts in enumerate(self.cut_points)], axis=1
+            )
         ).long()

@@ -18,7 +18,6 @@ from tqdm import tqdm
 from .cache import cache_key, cached
 from .data.audio import SAMPLE_RATE, read_audio
 
-
 # Changed whenever the code below changes what it computes: old cache entries are then not read.
 FEATURES_VERSION = 1
 # Kaldi options fixed for every run, as AST and the authors set them.
@@ -62,8 +61,13 @@ def fbank(wave: Tensor, settings: FeatureSettings = FeatureSettings()) -> Tensor
 
 def feature_cache_settings(settings: FeatureSettings) -> dict:
     """Everything that changes the cached features besides the files themselves."""
-    return {**asdict(settings), **FBANK_OPTIONS, "sample_rate": SAMPLE_RATE, "version": FEATURES_VERSION,
-            "torchaudio": torchaudio.__version__}
+    return {
+        **asdict(settings),
+        **FBANK_OPTIONS,
+        "sample_rate": SAMPLE_RATE,
+        "version": FEATURES_VERSION,
+        "torchaudio": torchaudio.__version__,
+    }
 
 
 @dataclass
@@ -120,7 +124,7 @@ class Normalizer:
     std: float
 
     @classmethod
-    def fit(cls, training_frames: Tensor) -> "Normalizer":
+    def fit(cls, training_frames: Tensor) -> Normalizer:
         """From the frames [total_frames, mel] of the training split's clips."""
         return cls(training_frames.mean().item(), training_frames.std(correction=0).item())
 

@@ -119,9 +119,7 @@ class PrototypeLoss(nn.Module):
         self.prototypes = prototypes
         self.lam = lam
 
-    def terms(
-        self, logits: Tensor, z: Tensor, target: Tensor, factors: Tensor | None = None
-    ) -> dict[str, Tensor]:
+    def terms(self, logits: Tensor, z: Tensor, target: Tensor, factors: Tensor | None = None) -> dict[str, Tensor]:
         """The two unweighted terms, for logging: {'ce': ..., 'distance': ...}."""
         if isinstance(self.prototypes, FactorPrototypes):
             if factors is None:
@@ -130,15 +128,153 @@ class PrototypeLoss(nn.Module):
         else:
             goal = self.prototypes(target)
         if goal.shape != z.shape:
-            raise ValueError(
-                f"embedding shape {tuple(z.shape)} does not match prototype shape {tuple(goal.shape)}"
-            )
+            raise ValueError(f"embedding shape {tuple(z.shape)} does not match prototype shape {tuple(goal.shape)}")
         if torch.is_floating_point(target):
             target = label_probabilities(target, logits.shape[1]).to(logits.dtype)
         return {"ce": F.cross_entropy(logits, target), "distance": F.mse_loss(z, goal)}
 
-    def forward(
-        self, logits: Tensor, z: Tensor, target: Tensor, factors: Tensor | None = None
-    ) -> Tensor:
+    def forward(self, logits: Tensor, z: Tensor, target: Tensor, factors: Tensor | None = None) -> Tensor:
         parts = self.terms(logits, z, target, factors)
         return parts["ce"] + self.lam * parts["distance"]
+
+
+# --- the registry: what a run's ``loss`` names -------------------------------------------------
+
+
+class Objective(nn.Module):
+    """A training loss as the trainer calls it: ``(logits, z, target, labels, factors)`` in,
+    ``(total, terms)`` out, ``terms`` being the unweighted parts logged in the history. ``target``
+    is the labels or their probabilities (mixup), ``labels`` always the hard labels, ``factors``
+    the factor levels [B, F] (factor prototypes only). A new loss is one subclass with a
+    ``display`` name and ``from_config``, plus one entry in ``LOSSES``."""
+
+    display = ""
+
+    @classmethod
+    def from_config(cls, config, num_classes: int) -> Objective:
+        return cls()
+
+    @property
+    def prototypes(self) -> nn.Module | None:
+        """The prototype module whose matrix the run stores, if the loss has one."""
+        return None
+
+
+class CrossEntropyObjective(Objective):
+    """Plain cross-entropy on the classifier's logits.
+
+    >>> loss, terms = CrossEntropyObjective()(torch.randn(8, 4), torch.randn(8, 16), torch.randint(0, 4, (8,)), None, None)
+    >>> loss.shape, sorted(terms)
+    (torch.Size([]), ['ce'])
+    """
+
+    display = "cross-entropy"
+
+    def forward(self, logits, z, target, labels, factors):
+        terms = {"ce": F.cross_entropy(logits, target)}
+        return terms["ce"], terms
+
+
+class FocalObjective(Objective):
+    display = "focal loss"
+
+    def __init__(self, gamma: float = 2.0):
+        super().__init__()
+        self.focal = FocalLoss(gamma)
+
+    @classmethod
+    def from_config(cls, config, num_classes):
+        return cls(config.focal_gamma)
+
+    def forward(self, logits, z, target, labels, factors):
+        terms = {"focal": self.focal(logits, target)}
+        return terms["focal"], terms
+
+
+class OPLObjective(Objective):
+    """Cross-entropy plus ``weight`` times the orthogonal projection loss on z."""
+
+    display = "CE + OPL"
+
+    def __init__(self, gamma: float = 2.0, weight: float = 0.1):
+        super().__init__()
+        self.opl, self.weight = OrthogonalProjectionLoss(gamma), weight
+
+    @classmethod
+    def from_config(cls, config, num_classes):
+        return cls(config.opl_gamma, config.opl_weight)
+
+    def forward(self, logits, z, target, labels, factors):
+        opl = self.opl(z, labels)
+        terms = {"ce": F.cross_entropy(logits, target), "opl": opl.loss}
+        return terms["ce"] + self.weight * opl.loss, terms
+
+
+class PrototypeObjective(Objective):
+    """``PrototypeLoss`` with the prototypes a subclass builds from the configuration.
+
+    >>> from predefined_prototypes.config import RunConfig
+    >>> objective = LOSSES["prototypes"].from_config(RunConfig(embed_dim=16), num_classes=4)
+    >>> loss, terms = objective(torch.randn(8, 4), torch.randn(8, 16), torch.randint(0, 4, (8,)), None, None)
+    >>> tuple(objective.prototypes.matrix.shape), sorted(terms)
+    ((4, 16), ['ce', 'distance'])
+    """
+
+    display = "predefined prototypes"
+
+    def __init__(self, prototypes: nn.Module, lam: float = 1.0):
+        super().__init__()
+        self.prototype_loss = PrototypeLoss(prototypes, lam)
+
+    @classmethod
+    def from_config(cls, config, num_classes):
+        from .prototypes import PROTOTYPE_BUILDERS, FixedPrototypes
+
+        matrix = PROTOTYPE_BUILDERS[config.prototypes](num_classes, config.embed_dim, config.scale, config.seed)
+        return cls(FixedPrototypes(matrix), config.lam)
+
+    @property
+    def prototypes(self):
+        return self.prototype_loss.prototypes
+
+    def forward(self, logits, z, target, labels, factors):
+        terms = self.prototype_loss.terms(logits, z, target, factors)
+        return terms["ce"] + self.prototype_loss.lam * terms["distance"], terms
+
+
+class LearnedPrototypeObjective(PrototypeObjective):
+    """The prototype loss with prototypes trained with the model (initialised by ``prototypes``)."""
+
+    display = "learned prototypes"
+
+    @classmethod
+    def from_config(cls, config, num_classes):
+        from .prototypes import LearnedPrototypes
+
+        return cls(
+            LearnedPrototypes(num_classes, config.embed_dim, config.scale, config.seed, init=config.prototypes),
+            config.lam,
+        )
+
+
+class FactorPrototypeObjective(PrototypeObjective):
+    """The prototype loss towards P(alpha), one block of levels per factor (``factor_levels``
+    each) and a free residual."""
+
+    display = "factor prototypes"
+
+    @classmethod
+    def from_config(cls, config, num_classes):
+        return cls(
+            FactorPrototypes([config.factor_levels] * len(config.factors), config.embed_dim, config.scale), config.lam
+        )
+
+
+LOSSES: dict[str, type[Objective]] = {
+    "ce": CrossEntropyObjective,
+    "focal": FocalObjective,
+    "opl": OPLObjective,
+    "prototypes": PrototypeObjective,
+    "learned_prototypes": LearnedPrototypeObjective,
+    "factor_prototypes": FactorPrototypeObjective,
+}

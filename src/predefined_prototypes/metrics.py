@@ -25,8 +25,15 @@ def accuracy(logits: Tensor, labels: Tensor) -> float:
 
 def macro_f1(logits: Tensor, labels: Tensor, num_classes: int) -> float:
     """F1 averaged over classes, each class counted equally (absent classes score 0)."""
-    return float(f1_score(labels.numpy(), logits.argmax(dim=1).numpy(), labels=list(range(num_classes)),
-                          average="macro", zero_division=0))
+    return float(
+        f1_score(
+            labels.numpy(),
+            logits.argmax(dim=1).numpy(),
+            labels=list(range(num_classes)),
+            average="macro",
+            zero_division=0,
+        )
+    )
 
 
 def expected_calibration_error(logits: Tensor, labels: Tensor, bins: int = 15) -> float:
@@ -49,8 +56,7 @@ def expected_calibration_error(logits: Tensor, labels: Tensor, bins: int = 15) -
 
 def confusion_matrix(logits: Tensor, labels: Tensor, num_classes: int) -> list[list[int]]:
     """Rows: true class, columns: predicted class."""
-    return sk_confusion_matrix(labels.numpy(), logits.argmax(dim=1).numpy(),
-                               labels=list(range(num_classes))).tolist()
+    return sk_confusion_matrix(labels.numpy(), logits.argmax(dim=1).numpy(), labels=list(range(num_classes))).tolist()
 
 
 def _mean_off_diagonal(matrix: Tensor) -> float:
@@ -166,8 +172,17 @@ def collapse_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: T
                 nearest_prototype_accuracy=(torch.cdist(z, protos).argmin(dim=1) == labels).double().mean().item(),
             )
         else:
-            result.update({k: float("nan") for k in ("cosine_to_prototype", "prototype_span_energy",
-                                                      "prototype_span_chance", "nearest_prototype_accuracy")})
+            result.update(
+                {
+                    k: float("nan")
+                    for k in (
+                        "cosine_to_prototype",
+                        "prototype_span_energy",
+                        "prototype_span_chance",
+                        "nearest_prototype_accuracy",
+                    )
+                }
+            )
     return result
 
 
@@ -181,8 +196,13 @@ def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Ten
 
 
 def disentanglement(
-    train_z: Tensor, train_levels: Tensor, test_z: Tensor, test_levels: Tensor,
-    blocks: list[slice], residual: slice, names: list[str],
+    train_z: Tensor,
+    train_levels: Tensor,
+    test_z: Tensor,
+    test_levels: Tensor,
+    blocks: list[slice],
+    residual: slice,
+    names: list[str],
 ) -> dict:
     """For each factor, the test accuracy of a linear probe predicting its level from (a) its own
     block of z, (b) the residual block, and the chance rate (the majority level). A disentangled
@@ -191,8 +211,12 @@ def disentanglement(
     for f, (name, block) in enumerate(zip(names, blocks)):
         majority = torch.bincount(train_levels[:, f]).argmax()
         result[name] = {
-            "probe_factor_block": probe_accuracy(train_z[:, block], train_levels[:, f], test_z[:, block], test_levels[:, f]),
-            "probe_residual_block": probe_accuracy(train_z[:, residual], train_levels[:, f], test_z[:, residual], test_levels[:, f]),
+            "probe_factor_block": probe_accuracy(
+                train_z[:, block], train_levels[:, f], test_z[:, block], test_levels[:, f]
+            ),
+            "probe_residual_block": probe_accuracy(
+                train_z[:, residual], train_levels[:, f], test_z[:, residual], test_levels[:, f]
+            ),
             "chance": (test_levels[:, f] == majority).float().mean().item(),
         }
     return result
@@ -213,6 +237,7 @@ def factor_contributions(weight: Tensor, z: Tensor, blocks: list[slice], residua
 
 def as_numpy_record(values: dict) -> dict:
     """Make a metrics dict JSON-ready (floats, no NaN: NaN becomes None)."""
+
     def clean(v):
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}
@@ -221,4 +246,5 @@ def as_numpy_record(values: dict) -> dict:
         if isinstance(v, (float, np.floating)):
             return None if np.isnan(v) else float(v)
         return v
+
     return clean(values)

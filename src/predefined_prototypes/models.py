@@ -23,8 +23,12 @@ class CNN(nn.Module):
         layers, width_in = [], 1
         for i in range(4):
             width = channels * 2**i
-            layers += [nn.Conv2d(width_in, width, 3, padding=1, bias=False), nn.BatchNorm2d(width),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(2, ceil_mode=True)]
+            layers += [
+                nn.Conv2d(width_in, width, 3, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            ]
             width_in = width
         self.blocks = nn.Sequential(*layers)
         self.project = nn.Linear(width_in, embed_dim)
@@ -37,8 +41,11 @@ class CNN(nn.Module):
 
 class _TDNN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel: int = 1, dilation: int = 1):
-        super().__init__(nn.Conv1d(c_in, c_out, kernel, dilation=dilation, padding=dilation * (kernel // 2)),
-                         nn.ReLU(inplace=True), nn.BatchNorm1d(c_out))
+        super().__init__(
+            nn.Conv1d(c_in, c_out, kernel, dilation=dilation, padding=dilation * (kernel // 2)),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(c_out),
+        )
 
 
 class _Res2(nn.Module):
@@ -62,10 +69,12 @@ class _Res2(nn.Module):
 class _SERes2Block(nn.Module):
     def __init__(self, channels: int, kernel: int, dilation: int):
         super().__init__()
-        self.body = nn.Sequential(_TDNN(channels, channels), _Res2(channels, kernel, dilation),
-                                  _TDNN(channels, channels))
-        self.excite = nn.Sequential(nn.Linear(channels, 128), nn.ReLU(inplace=True),
-                                    nn.Linear(128, channels), nn.Sigmoid())
+        self.body = nn.Sequential(
+            _TDNN(channels, channels), _Res2(channels, kernel, dilation), _TDNN(channels, channels)
+        )
+        self.excite = nn.Sequential(
+            nn.Linear(channels, 128), nn.ReLU(inplace=True), nn.Linear(128, channels), nn.Sigmoid()
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.body(x)
@@ -89,8 +98,13 @@ class ECAPA(nn.Module):
         self.blocks = nn.ModuleList(_SERes2Block(channels, 3, d) for d in (2, 3, 4))
         aggregated = 3 * channels
         self.aggregate = nn.Sequential(nn.Conv1d(aggregated, aggregated, 1), nn.ReLU(inplace=True))
-        self.attention = nn.Sequential(nn.Conv1d(3 * aggregated, 128, 1), nn.ReLU(inplace=True),
-                                       nn.BatchNorm1d(128), nn.Tanh(), nn.Conv1d(128, aggregated, 1))
+        self.attention = nn.Sequential(
+            nn.Conv1d(3 * aggregated, 128, 1),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(128),
+            nn.Tanh(),
+            nn.Conv1d(128, aggregated, 1),
+        )
         self.pool_norm = nn.BatchNorm1d(2 * aggregated)
         self.project = nn.Linear(2 * aggregated, embed_dim)
 
@@ -123,8 +137,14 @@ class AST(nn.Module):
     torch.Size([2, 32])
     """
 
-    def __init__(self, num_mel_bins: int, num_frames: int, embed_dim: int,
-                 pretrained: str | None = None, config: dict | None = None):
+    def __init__(
+        self,
+        num_mel_bins: int,
+        num_frames: int,
+        embed_dim: int,
+        pretrained: str | None = None,
+        config: dict | None = None,
+    ):
         super().__init__()
         from transformers import ASTConfig, ASTModel
 
@@ -143,22 +163,35 @@ class AST(nn.Module):
         return self.project((tokens[:, 0] + tokens[:, 1]) / 2)
 
 
-def build_backbone(name: str, num_mel_bins: int, num_frames: int, embed_dim: int,
-                   channels: int = 16, pretrained: str | None = None) -> nn.Module:
-    """The backbone called ``name`` ('cnn', 'ecapa', 'ast'; 'beats' explains why not)."""
-    if name == "cnn":
-        return CNN(num_mel_bins, embed_dim, channels)
-    if name == "ecapa":
-        return ECAPA(num_mel_bins, embed_dim, channels=channels * 16)
-    if name == "ast":
-        return AST(num_mel_bins, num_frames, embed_dim, pretrained=pretrained)
-    if name == "beats":
-        raise NotImplementedError(
-            "backbone=beats is not available: BEATs is not part of transformers. Using it needs "
-            "Microsoft's BEATs code (unilm/beats) and its iter3+ AS2M checkpoint; wrap its "
-            "extract_features() output, mean-pooled over time, as a module returning [B, k]."
-        )
-    raise ValueError(f"unknown backbone {name!r}; valid: cnn, ecapa, ast, beats")
+def _beats(num_mel_bins: int, num_frames: int, embed_dim: int, channels: int, pretrained: str | None) -> nn.Module:
+    raise NotImplementedError(
+        "backbone=beats is not available: BEATs is not part of transformers. Using it needs "
+        "Microsoft's BEATs code (unilm/beats) and its iter3+ AS2M checkpoint; wrap its "
+        "extract_features() output, mean-pooled over time, as a module returning [B, k]."
+    )
+
+
+# name -> builder(num_mel_bins, num_frames, embed_dim, channels, pretrained): a new backbone is one
+# module returning [B, k] and one entry here.
+BACKBONES = {
+    "cnn": lambda mel, frames, k, channels, pretrained: CNN(mel, k, channels),
+    "ecapa": lambda mel, frames, k, channels, pretrained: ECAPA(mel, k, channels=channels * 16),
+    "ast": lambda mel, frames, k, channels, pretrained: AST(mel, frames, k, pretrained=pretrained),
+    "beats": _beats,
+}
+
+
+def build_backbone(
+    name: str, num_mel_bins: int, num_frames: int, embed_dim: int, channels: int = 16, pretrained: str | None = None
+) -> nn.Module:
+    """The backbone called ``name`` (a key of ``BACKBONES``).
+
+    >>> build_backbone("cnn", 40, 101, 32, channels=4)(torch.randn(2, 101, 40)).shape
+    torch.Size([2, 32])
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(BACKBONES)}")
+    return BACKBONES[name](num_mel_bins, num_frames, embed_dim, channels, pretrained)
 
 
 class Model(nn.Module):

@@ -15,8 +15,13 @@ def training_curves(history: list[dict], ax=None):
     ax.set_ylabel("training loss", color="tab:blue")
     right = ax.twinx()
     tested = [h for h in history if "test_accuracy" in h]  # every eval_every epochs
-    right.plot([h["epoch"] for h in tested], [h["test_accuracy"] for h in tested], "o-", color="tab:orange",
-               label="test accuracy")
+    right.plot(
+        [h["epoch"] for h in tested],
+        [h["test_accuracy"] for h in tested],
+        "o-",
+        color="tab:orange",
+        label="test accuracy",
+    )
     right.set_ylabel("test accuracy", color="tab:orange")
     right.set_ylim(0, 1)
     return ax

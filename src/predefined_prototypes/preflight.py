@@ -16,7 +16,7 @@ predefined_prototypes.config.ConfigError: out=/proc/no-such-place is not writabl
 from __future__ import annotations
 
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from .config import ConfigError, RunConfig
@@ -29,11 +29,12 @@ def writable(folder: str | Path, what: str) -> None:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
             pass
     except OSError as err:
-        raise ConfigError(f"{what}={folder} is not writable ({err.strerror or err}): "
-                          "pass a folder you can write to") from None
+        raise ConfigError(
+            f"{what}={folder} is not writable ({err.strerror or err}): pass a folder you can write to"
+        ) from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _folds(dataset: str, data_dir: str | None) -> tuple[str, ...]:
     from .data import dataset_root, folds
 

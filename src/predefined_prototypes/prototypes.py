@@ -131,9 +131,7 @@ def simplex_etf_prototypes(num_classes: int, dim: int, scale: float = 1.0, seed:
     """
     _check_geometry(num_classes, dim, scale)
     if dim < num_classes - 1:
-        raise ValueError(
-            f"dim must be >= num_classes - 1 = {num_classes - 1} for a simplex ETF, got dim={dim}"
-        )
+        raise ValueError(f"dim must be >= num_classes - 1 = {num_classes - 1} for a simplex ETF, got dim={dim}")
     c = num_classes
     centred = torch.eye(c, dtype=torch.float64) - 1.0 / c
     # The centred identity has rank C-1; its eigenvectors with eigenvalue 1 give the simplex's
@@ -228,14 +226,11 @@ def label_probabilities(labels: Tensor, num_classes: int) -> Tensor:
             raise ValueError(f"integer labels must have shape [B], got {tuple(labels.shape)}")
         if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
             raise ValueError(
-                f"labels must lie in [0, {num_classes - 1}], got values in "
-                f"[{int(labels.min())}, {int(labels.max())}]"
+                f"labels must lie in [0, {num_classes - 1}], got values in [{int(labels.min())}, {int(labels.max())}]"
             )
         return nn.functional.one_hot(labels.long(), num_classes).float()
     if labels.dim() != 2 or labels.shape[1] != num_classes:
-        raise ValueError(
-            f"label probabilities must have shape [B, {num_classes}], got {tuple(labels.shape)}"
-        )
+        raise ValueError(f"label probabilities must have shape [B, {num_classes}], got {tuple(labels.shape)}")
     return labels
 
 
@@ -287,9 +282,7 @@ class LearnedPrototypes(_PrototypeLookup):
     (torch.Size([1, 8]), 32)
     """
 
-    def __init__(
-        self, num_classes: int, dim: int, scale: float = 1.0, seed: int = 0, init: str = "orthogonal"
-    ):
+    def __init__(self, num_classes: int, dim: int, scale: float = 1.0, seed: int = 0, init: str = "orthogonal"):
         super().__init__()
         if init not in PROTOTYPE_BUILDERS:
             raise ValueError(f"init must be one of {sorted(PROTOTYPE_BUILDERS)}, got {init!r}")
@@ -340,15 +333,12 @@ class FactorPrototypes(_PrototypeLookup):
         if isinstance(factor_levels, Tensor) and not torch.is_floating_point(factor_levels):
             if factor_levels.dim() != 2 or factor_levels.shape[1] != len(self.levels):
                 raise ValueError(
-                    f"factor levels must have shape [B, {len(self.levels)}], "
-                    f"got {tuple(factor_levels.shape)}"
+                    f"factor levels must have shape [B, {len(self.levels)}], got {tuple(factor_levels.shape)}"
                 )
             per_factor = [factor_levels[:, f] for f in range(len(self.levels))]
         else:
             per_factor = list(factor_levels)
             if len(per_factor) != len(self.levels):
-                raise ValueError(
-                    f"expected level probabilities for {len(self.levels)} factors, got {len(per_factor)}"
-                )
+                raise ValueError(f"expected level probabilities for {len(self.levels)} factors, got {len(per_factor)}")
         codes = [label_probabilities(a, n) for a, n in zip(per_factor, self.levels)]
         return torch.cat(codes, dim=1).to(self.matrix.dtype) @ self.matrix

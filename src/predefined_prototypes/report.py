@@ -14,26 +14,41 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .losses import LOSSES
+
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 # The repository's results/, or another folder of the same layout named by PP_RESULTS_DIR.
 RESULTS = Path(os.environ.get("PP_RESULTS_DIR") or REPO / "results")
 # The methods of the main comparison, in display order: a loss, or the prototype loss with a given
 # construction and norm (``method`` says which a run is).
+# Display names come from the loss registry (``losses.LOSSES``).
 METHOD_NAMES = {
-    "ce": "cross-entropy",
-    "focal": "focal loss (γ = 2)",
-    "opl": "CE + OPL",
+    "ce": LOSSES["ce"].display,
+    "focal": f"{LOSSES['focal'].display} (γ = 2)",
+    "opl": LOSSES["opl"].display,
     "zero_prototypes": "zero-prototype control",
-    "prototypes": "predefined prototypes, s = 1",
-    "prototypes_s10": "predefined prototypes, s = 10",
-    "learned_prototypes": "learned prototypes",
+    "prototypes": f"{LOSSES['prototypes'].display}, s = 1",
+    "prototypes_s10": f"{LOSSES['prototypes'].display}, s = 10",
+    "learned_prototypes": LOSSES["learned_prototypes"].display,
 }
 
 
 # Columns every page relies on; a table without them is broken, not empty.
-REQUIRED_COLUMNS = ("run_id", "profile", "dataset", "loss", "fold", "seed", "epochs", "accuracy", "macro_f1",
-                    "ece", "train_accuracy", "wall_time_s")
+REQUIRED_COLUMNS = (
+    "run_id",
+    "profile",
+    "dataset",
+    "loss",
+    "fold",
+    "seed",
+    "epochs",
+    "accuracy",
+    "macro_f1",
+    "ece",
+    "train_accuracy",
+    "wall_time_s",
+)
 
 
 def method(row) -> str:
@@ -57,8 +72,9 @@ class ResultsError(ValueError):
     """A results table is missing, empty or malformed; the message names the file and the fix."""
 
 
-def load_results(sweep: str, profile: str | None = None, results_dir: str | Path = RESULTS,
-                 configs_dir: str | Path = CONFIGS) -> pd.DataFrame:
+def load_results(
+    sweep: str, profile: str | None = None, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
+) -> pd.DataFrame:
     """A sweep profile's table, ``results/<sweep>/<profile>.csv``: one row per stored run of the
     profile's current plan (rows kept from an earlier version of the sweep file are left out; the
     sweep's ``--prune`` removes them), with a ``method`` column. Without ``profile``, the full
@@ -114,8 +130,13 @@ def run_geometry(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESULTS
         z, labels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["labels"])
         protos = torch.from_numpy(emb["prototypes"]) if "prototypes" in emb else None
         geometry = collapse_geometry(z, labels, len(emb["classes"]), protos)
-        rows.append({"run_id": run_id, **{f"collapse_{k}": v for k, v in geometry.items()},
-                     "head_accuracy": accuracy(torch.from_numpy(emb["logits"].astype(np.float32)), labels)})
+        rows.append(
+            {
+                "run_id": run_id,
+                **{f"collapse_{k}": v for k, v in geometry.items()},
+                "head_accuracy": accuracy(torch.from_numpy(emb["logits"].astype(np.float32)), labels),
+            }
+        )
     return df.merge(pd.DataFrame(rows), on="run_id", how="left")
 
 
@@ -128,9 +149,18 @@ def learning_curves(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESU
     for run in df.itertuples():
         record, _ = load_run(sweep, run.run_id, results_dir)
         for h in record["history"]:
-            rows.append({"run_id": run.run_id, "method": run.method, "fold": run.fold, "seed": run.seed,
-                         "epoch": h["epoch"], "train_loss": h["train_loss"],
-                         "train_accuracy": h["train_accuracy_running"], "test_accuracy": h.get("test_accuracy", math.nan)})
+            rows.append(
+                {
+                    "run_id": run.run_id,
+                    "method": run.method,
+                    "fold": run.fold,
+                    "seed": run.seed,
+                    "epoch": h["epoch"],
+                    "train_loss": h["train_loss"],
+                    "train_accuracy": h["train_accuracy_running"],
+                    "test_accuracy": h.get("test_accuracy", math.nan),
+                }
+            )
     curves = pd.DataFrame(rows)
     tested = curves.dropna(subset=["test_accuracy"]).groupby("epoch")["run_id"].nunique()
     common = tested.index[tested == curves["run_id"].nunique()]
@@ -147,6 +177,7 @@ def epochs_to_reach(curves: pd.DataFrame, threshold: float, column: str = "train
     >>> epochs_to_reach(curves, 0.9)["epochs"].tolist()
     [2.0, nan]
     """
+
     def first(run):
         reached = run.loc[run[column] >= threshold, "epoch"]
         return float(reached.min()) if len(reached) else math.nan
@@ -194,8 +225,9 @@ def fold_means(df: pd.DataFrame, metric: str, by: str = "method") -> pd.DataFram
     return df.groupby([by, "fold"], sort=False)[metric].mean().reset_index()
 
 
-def paired_by_fold(df: pd.DataFrame, metric: str, value: str, baseline: str, by: str = "method",
-                   confidence: float = 0.95) -> dict:
+def paired_by_fold(
+    df: pd.DataFrame, metric: str, value: str, baseline: str, by: str = "method", confidence: float = 0.95
+) -> dict:
     """Difference of ``metric`` between groups ``value`` and ``baseline``, paired by fold: seeds
     are first restricted to the (fold, seed) cells both ran and averaged within each fold; then a
     paired t-interval over folds (scipy's ``ttest_rel``) and a two-sided Wilcoxon signed-rank
@@ -213,9 +245,16 @@ def paired_by_fold(df: pd.DataFrame, metric: str, value: str, baseline: str, by:
     b = per_fold[baseline] if baseline in per_fold else pd.Series(dtype=float)
     diff = (a - b).dropna()
     n = len(diff)
-    result = {"mean": float(diff.mean()) if n else math.nan, "low": math.nan, "high": math.nan,
-              "p_wilcoxon": math.nan, "folds": n, "seeds": int(both.groupby("fold")["seed"].nunique().min()) if n else 0,
-              "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum())}
+    result = {
+        "mean": float(diff.mean()) if n else math.nan,
+        "low": math.nan,
+        "high": math.nan,
+        "p_wilcoxon": math.nan,
+        "folds": n,
+        "seeds": int(both.groupby("fold")["seed"].nunique().min()) if n else 0,
+        "wins": int((diff > 0).sum()),
+        "losses": int((diff < 0).sum()),
+    }
     if n >= 2:
         interval = stats.ttest_rel(a[diff.index], b[diff.index]).confidence_interval(confidence)
         result.update(low=float(interval.low), high=float(interval.high))
@@ -243,13 +282,22 @@ def summary_table(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
     metrics = ["accuracy", "macro_f1", "ece", "train_accuracy"]
     table = mean_std(df, by, metrics).set_index(by)
     order = [m for m in METHOD_NAMES if m in table.index] + [m for m in table.index if m not in METHOD_NAMES]
-    labels = {"accuracy": "accuracy %", "macro_f1": "macro-F1 %", "ece": "ECE %", "train_accuracy": "training accuracy %"}
+    labels = {
+        "accuracy": "accuracy %",
+        "macro_f1": "macro-F1 %",
+        "ece": "ECE %",
+        "train_accuracy": "training accuracy %",
+    }
     rows = []
     for m in order:
         r = table.loc[m]
-        rows.append({"method": METHOD_NAMES.get(m, m),
-                     **{labels[k]: format_mean_std(r[f"{k}_mean"], r[f"{k}_std"]) for k in metrics},
-                     "runs": int(r["n"])})
+        rows.append(
+            {
+                "method": METHOD_NAMES.get(m, m),
+                **{labels[k]: format_mean_std(r[f"{k}_mean"], r[f"{k}_std"]) for k in metrics},
+                "runs": int(r["n"]),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -276,8 +324,14 @@ def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int =
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
-def describe_difference(d: dict, against: str = "cross-entropy", scale: float = 100.0, unit: str = " points",
-                        above: str = "better than", below: str = "worse than") -> str:
+def describe_difference(
+    d: dict,
+    against: str = "cross-entropy",
+    scale: float = 100.0,
+    unit: str = " points",
+    above: str = "better than",
+    below: str = "worse than",
+) -> str:
     """A plain-words reading of ``paired_by_fold``: accuracy differences in points by default;
     for another metric pass its ``scale``, ``unit`` and what a difference ``above`` or ``below``
     zero means.
@@ -295,9 +349,11 @@ def describe_difference(d: dict, against: str = "cross-entropy", scale: float = 
     value = f"{d['mean'] * scale:+.1f}{unit}"
     if d["folds"] < 2:
         return f"{value} from a single fold: no interval, so no conclusion"
-    interval = (f"{value} (95 % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} folds "
-                f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} folds; "
-                f"Wilcoxon p = {d['p_wilcoxon']:.2g})")
+    interval = (
+        f"{value} (95 % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} folds "
+        f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} folds; "
+        f"Wilcoxon p = {d['p_wilcoxon']:.2g})"
+    )
     if d["low"] > 0:
         return f"{interval}: {above} {against} beyond fold noise"
     if d["high"] < 0:
@@ -321,19 +377,31 @@ def against_reference(df: pd.DataFrame, by: str, reference, scale: float = 100.0
     for group, runs in df.groupby(by, sort=False):
         row = {by: group, "accuracy %": format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std(), scale)}
         if group == reference:
-            row.update({"difference, points (95 % CI)": "reference", "higher in": "", "Wilcoxon p": "",
-                        "beyond fold noise": ""})
+            row.update(
+                {
+                    "difference, points (95 % CI)": "reference",
+                    "higher in": "",
+                    "Wilcoxon p": "",
+                    "beyond fold noise": "",
+                }
+            )
         else:
             d = paired_by_fold(df, "accuracy", group, reference, by=by)
-            row.update({"difference, points (95 % CI)": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
-                        "higher in": f"{d['wins']} of {d['folds']} folds", "Wilcoxon p": f"{d['p_wilcoxon']:.2g}",
-                        "beyond fold noise": "higher" if d["low"] > 0 else "lower" if d["high"] < 0 else "no"})
+            row.update(
+                {
+                    "difference, points (95 % CI)": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
+                    "higher in": f"{d['wins']} of {d['folds']} folds",
+                    "Wilcoxon p": f"{d['p_wilcoxon']:.2g}",
+                    "beyond fold noise": "higher" if d["low"] > 0 else "lower" if d["high"] < 0 else "no",
+                }
+            )
         rows.append({**row, "runs": len(runs)})
     return pd.DataFrame(rows)
 
 
-def metric_table(df: pd.DataFrame, columns: dict[str, str], by: str = "method", scale: float = 1.0,
-                 digits: int = 2) -> pd.DataFrame:
+def metric_table(
+    df: pd.DataFrame, columns: dict[str, str], by: str = "method", scale: float = 1.0, digits: int = 2
+) -> pd.DataFrame:
     """Mean ± std of each column (renamed by ``columns``) per group, groups in ``METHOD_NAMES``
     order and named by it; '—' where a metric does not apply to a group.
 
@@ -370,8 +438,10 @@ def claim1_verdict(df: pd.DataFrame, planned: int) -> dict:
     """
     stored = int(df["profile"].eq("full").sum())
     if df["profile"].iloc[0] != "full" or stored < planned:
-        return {"verdict": "pending", "reason": f"{stored} of the full profile's {planned} runs are stored; "
-                                                  "a verdict waits for all of them"}
+        return {
+            "verdict": "pending",
+            "reason": f"{stored} of the full profile's {planned} runs are stored; a verdict waits for all of them",
+        }
     vs_ce = paired_by_fold(df, "accuracy", "prototypes", "ce")
     vs_control = paired_by_fold(df, "accuracy", "prototypes", "zero_prototypes")
     control = paired_by_fold(df, "accuracy", "zero_prototypes", "ce")
@@ -379,13 +449,18 @@ def claim1_verdict(df: pd.DataFrame, planned: int) -> dict:
     if not vs_ce["low"] > 0:
         return {"verdict": "not reproduced here", "reason": f"predefined prototypes: {gain}, not beyond fold noise"}
     if vs_control["low"] > 0:
-        return {"verdict": "reproduced", "reason": f"predefined prototypes: {gain}, and beyond the zero-prototype "
-                                                     f"control by {vs_control['mean'] * 100:+.1f} points"}
-    return {"verdict": "partly reproduced",
-            "reason": f"predefined prototypes: {gain}; but the zero-prototype control (a norm penalty) gains "
-                      f"{control['mean'] * 100:+.1f} points, and prototypes differ from it by "
-                      f"{vs_control['mean'] * 100:+.1f} (95 % CI {vs_control['low'] * 100:+.1f} to "
-                      f"{vs_control['high'] * 100:+.1f}): the gain is the norm penalty's, not the placement's"}
+        return {
+            "verdict": "reproduced",
+            "reason": f"predefined prototypes: {gain}, and beyond the zero-prototype "
+            f"control by {vs_control['mean'] * 100:+.1f} points",
+        }
+    return {
+        "verdict": "partly reproduced",
+        "reason": f"predefined prototypes: {gain}; but the zero-prototype control (a norm penalty) gains "
+        f"{control['mean'] * 100:+.1f} points, and prototypes differ from it by "
+        f"{vs_control['mean'] * 100:+.1f} (95 % CI {vs_control['low'] * 100:+.1f} to "
+        f"{vs_control['high'] * 100:+.1f}): the gain is the norm penalty's, not the placement's",
+    }
 
 
 def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CONFIGS) -> str:
@@ -396,5 +471,7 @@ def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CO
     profile = df["profile"].iloc[0]
     planned = len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
     epochs = ", ".join(str(e) for e in sorted(df["epochs"].unique()))
-    return (f"{profile} profile: {df['fold'].nunique()} fold(s) x {df['seed'].nunique()} seed(s), "
-            f"{epochs} epochs; {len(df)} of the profile's {planned} runs")
+    return (
+        f"{profile} profile: {df['fold'].nunique()} fold(s) x {df['seed'].nunique()} seed(s), "
+        f"{epochs} epochs; {len(df)} of the profile's {planned} runs"
+    )

@@ -106,14 +106,26 @@ def _flatten(prefix: str, value, row: dict) -> None:
 def table_row(run: Run, record: dict) -> dict:
     """One results-table row: every config field, every scalar metric, provenance."""
     row = {"sweep": run.sweep, "profile": run.profile, "run_id": run.run_id}
-    row.update({k: (",".join(v) if isinstance(v, list) else v) for k, v in record["config"].items()
-                if k not in ("out", "extra")})
+    row.update(
+        {
+            k: (",".join(v) if isinstance(v, list) else v)
+            for k, v in record["config"].items()
+            if k not in ("out", "extra")
+        }
+    )
     row["fold"] = record["data"]["fold"]
     _flatten("", record["metrics"], row)
-    row.update(train_size=record["data"]["train_size"], test_size=record["data"]["test_size"],
-               epochs_run=len(record["history"]), wall_time_s=record["wall_time_s"],
-               device=record["device"], threads=record.get("threads"), git_commit=record["git_commit"],
-               package_version=record["package_version"], torch_version=record["torch_version"])
+    row.update(
+        train_size=record["data"]["train_size"],
+        test_size=record["data"]["test_size"],
+        epochs_run=len(record["history"]),
+        wall_time_s=record["wall_time_s"],
+        device=record["device"],
+        threads=record.get("threads"),
+        git_commit=record["git_commit"],
+        package_version=record["package_version"],
+        torch_version=record["torch_version"],
+    )
     return row
 
 
@@ -158,12 +170,16 @@ def sweep_lock(results_dir: str | Path, sweep: str):
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
-            raise SweepLocked(f"sweep {sweep} is busy: {holder} holds {folder / '.lock'}; "
-                              "wait for it to finish or stop it, then run again") from None
+            raise SweepLocked(
+                f"sweep {sweep} is busy: {holder} holds {folder / '.lock'}; "
+                "wait for it to finish or stop it, then run again"
+            ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')} "
-                     f"({' '.join(sys.argv[:4])})")
+        handle.write(
+            f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%d %H:%M:%S')} "
+            f"({' '.join(sys.argv[:4])})"
+        )
         handle.flush()
         yield
     finally:

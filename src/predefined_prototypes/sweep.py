@@ -40,6 +40,9 @@ from .config import ConfigError, RunConfig
 from .store import finished_where, store, stored_dir, sweep_lock, table_path, write_table
 
 SWEEP_KEYS = {"description", "base", "grid", "profiles"}
+# The sweep files of configs/, in the order ``make sweeps`` runs them: a run planned by two of them
+# (the same run id) is trained by the first and reused by the later one.
+SWEEP_ORDER = ("main-fsdd", "main-emodb", "ablation-prototypes", "ablation-factors")
 PROFILE_KEYS = {"base", "grid"}
 
 
@@ -111,8 +114,10 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
     for grid in grids:
         clash = sorted(set(grid) & set(profile_grid))
         if clash:
-            raise ConfigError(f"{path}: {', '.join(clash)} set by both the grid and profile {profile!r}'s grid; "
-                              "set each key in one of them")
+            raise ConfigError(
+                f"{path}: {', '.join(clash)} set by both the grid and profile {profile!r}'s grid; "
+                "set each key in one of them"
+            )
         # The profile's keys (folds, seeds) vary slowest, so an interrupted sweep has every
         # configuration on the same folds and seeds rather than some configurations on all.
         for combo in _grid_combinations({**profile_grid, **grid}, f"{path} ({profile})"):
@@ -125,7 +130,9 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
             if rid not in seen:
                 seen.add(rid)
                 out = Path(runs_dir).resolve() / sweep / rid
-                runs.append(Run(sweep, profile, rid, {k: v for k, v in config.to_dict().items() if k != "out"}, str(out)))
+                runs.append(
+                    Run(sweep, profile, rid, {k: v for k, v in config.to_dict().items() if k != "out"}, str(out))
+                )
     return runs
 
 
@@ -134,6 +141,7 @@ def profiles_of(path: str | Path) -> list[str]:
 
 
 # --- running ----------------------------------------------------------------------------------
+
 
 def execute_run(run: Run, notebook: str, threads: int = 0) -> dict:
     """Execute the training notebook for one run (in its own kernel process). Never raises: a
@@ -151,26 +159,35 @@ def execute_run(run: Run, notebook: str, threads: int = 0) -> dict:
     started = time.perf_counter()
     try:
         papermill.execute_notebook(
-            notebook, str(out / "train.ipynb"), kernel_name="python3", progress_bar=False,
+            notebook,
+            str(out / "train.ipynb"),
+            kernel_name="python3",
+            progress_bar=False,
             parameters={"settings": run.settings, "out": str(out), "threads": threads},
         )
-        return {"run_id": run.run_id, "status": "done", "skipped": False,
-                "seconds": time.perf_counter() - started}
+        return {"run_id": run.run_id, "status": "done", "skipped": False, "seconds": time.perf_counter() - started}
     except Exception as err:  # any failure of this run is recorded; the sweep goes on
         # papermill wraps the kernel's exception: report that one, not the wrapper's banner.
         if hasattr(err, "ename"):
             error = f"{err.ename}: {err.evalue}"
         else:
             error = f"{type(err).__name__}: {err}"
-        record = {"run_id": run.run_id, "status": "failed", "error": error[:2000],
-                  "traceback": traceback.format_exc(), "settings": run.settings}
+        record = {
+            "run_id": run.run_id,
+            "status": "failed",
+            "error": error[:2000],
+            "traceback": traceback.format_exc(),
+            "settings": run.settings,
+        }
         (out / "failed.json").write_text(json.dumps(record, indent=1))
         return {"run_id": run.run_id, "status": "failed", "skipped": False, "error": record["error"]}
 
 
 def _describe(run: Run, varying: list[str]) -> str:
-    return " ".join(f"{k}={run.settings[k] if not isinstance(run.settings[k], list) else ','.join(run.settings[k])}"
-                    for k in varying)
+    return " ".join(
+        f"{k}={run.settings[k] if not isinstance(run.settings[k], list) else ','.join(run.settings[k])}"
+        for k in varying
+    )
 
 
 def print_plan(runs: list[Run], results_dir: str | Path, list_pending: bool = True) -> None:
@@ -181,9 +198,11 @@ def print_plan(runs: list[Run], results_dir: str | Path, list_pending: bool = Tr
     local = sum(w == "runs" for w in where.values())
     pending = [r for r in runs if where[r.run_id] is None]
     sweep, profile = runs[0].sweep, runs[0].profile
-    print(f"{sweep} ({profile}): {len(runs)} runs planned; {stored + reused + local} finished "
-          f"({stored} stored in {stored_dir(results_dir, sweep, '')}, {reused} stored by another sweep, "
-          f"{local} only in {Path(runs[0].out).parent}); {len(pending)} to run")
+    print(
+        f"{sweep} ({profile}): {len(runs)} runs planned; {stored + reused + local} finished "
+        f"({stored} stored in {stored_dir(results_dir, sweep, '')}, {reused} stored by another sweep, "
+        f"{local} only in {Path(runs[0].out).parent}); {len(pending)} to run"
+    )
     varying = [k for k in runs[0].settings if len({json.dumps(r.settings[k]) for r in runs}) > 1]
     for run in pending if list_pending else []:
         print(f"  to run  {run.run_id}  {_describe(run, varying)}")
@@ -205,12 +224,15 @@ def prune(path: str | Path, runs: list[Run], results_dir: str | Path) -> None:
         if stored.is_dir() and not stored.name.startswith(".") and stored.name not in every_profile:
             shutil.rmtree(stored)
             removed += 1
-    print(f"pruned: {table_path(results_dir, runs[0].sweep, runs[0].profile)} holds {len(table)} row(s); "
-          f"removed {removed} stored run(s) that no profile plans")
+    print(
+        f"pruned: {table_path(results_dir, runs[0].sweep, runs[0].profile)} holds {len(table)} row(s); "
+        f"removed {removed} stored run(s) that no profile plans"
+    )
 
 
-def _preflight(pending: list[Run], notebook: str, runs_dir: str | Path, results_dir: str | Path,
-               writes: bool = True) -> None:
+def _preflight(
+    pending: list[Run], notebook: str, runs_dir: str | Path, results_dir: str | Path, writes: bool = True
+) -> None:
     """Every check that can fail before the first run starts (``writes=False``: those that
     write nothing, for a dry run)."""
     from .preflight import check, writable
@@ -227,8 +249,20 @@ def _preflight(pending: list[Run], notebook: str, runs_dir: str | Path, results_
             raise ConfigError(f"run {run.run_id} ({run.profile}): {err}") from None
 
 
+def longest_first(runs: list[Run]) -> list[Run]:
+    """Runs by expected length (their epoch count; a sweep file holds one dataset), longest
+    first, so the last runs of a sweep are short ones and no worker idles through a long tail.
+    Stable: runs of equal length keep the sweep file's order.
+
+    >>> runs = [Run("s", "p", str(i), {"epochs": e}, "") for i, e in enumerate([3, 15, 3, 60])]
+    >>> [r.run_id for r in longest_first(runs)]
+    ['3', '1', '0', '2']
+    """
+    return sorted(runs, key=lambda r: -r.settings["epochs"])
+
+
 def _execute(pending: list[Run], notebook: str, workers: int | None, scheduler: str | None, done) -> list[dict]:
-    outcomes = []
+    pending, outcomes = longest_first(pending), []
     if not (workers or scheduler):
         for run in tqdm(pending, desc="runs"):
             outcomes.append(execute_run(run, notebook))
@@ -238,14 +272,17 @@ def _execute(pending: list[Run], notebook: str, workers: int | None, scheduler: 
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               host="127.0.0.1", dashboard_address=":0")
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+        )
     # Each worker runs one kernel at a time; share the cores out between them.
     threads = max(1, (os.cpu_count() or 1) // (workers or 1)) if scheduler is None else 0
     try:
         client = Client(cluster or scheduler, timeout="20s")
     except (OSError, TimeoutError) as err:
-        raise ConfigError(f"cannot reach the Dask scheduler at {scheduler} ({err}); start it or leave out --scheduler") from None
+        raise ConfigError(
+            f"cannot reach the Dask scheduler at {scheduler} ({err}); start it or leave out --scheduler"
+        ) from None
     with client:
         by_id = {r.run_id: r for r in pending}
         futures = client.map(execute_run, pending, notebook=notebook, threads=threads, pure=False)
@@ -258,10 +295,18 @@ def _execute(pending: list[Run], notebook: str, workers: int | None, scheduler: 
     return outcomes
 
 
-def run_sweep(path: str | Path, profile: str, workers: int | None = None, scheduler: str | None = None,
-              notebook: str = "notebooks/train.ipynb", runs_dir: str | Path = "runs",
-              results_dir: str | Path = "results", aggregate_only: bool = False, dry_run: bool = False,
-              prune_results: bool = False) -> int:
+def run_sweep(
+    path: str | Path,
+    profile: str,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    notebook: str = "notebooks/train.ipynb",
+    runs_dir: str | Path = "runs",
+    results_dir: str | Path = "results",
+    aggregate_only: bool = False,
+    dry_run: bool = False,
+    prune_results: bool = False,
+) -> int:
     """Run every unfinished run of a sweep profile, storing each as it finishes. Returns the exit
     code: 0 when every run finished, 1 when some failed (listed on stderr). ``dry_run`` prints
     the plan and runs nothing; ``aggregate_only`` stores the runs finished locally and rebuilds
@@ -286,6 +331,7 @@ def run_sweep(path: str | Path, profile: str, workers: int | None = None, schedu
         print_plan(runs, results_dir, list_pending=False)
         outcomes = []
         if pending and not aggregate_only:
+
             def done(run: Run) -> None:  # store at once, so a commit at any moment holds every finished run
                 if store(run, results_dir):
                     write_table(runs, results_dir)
@@ -299,8 +345,10 @@ def run_sweep(path: str | Path, profile: str, workers: int | None = None, schedu
     print(f"{held} of {len(runs)} planned runs stored; table {table_path(results_dir, sweep, profile)}")
     failed = [o for o in outcomes if o["status"] == "failed"]
     if failed:
-        print(f"{len(failed)} run(s) failed (tracebacks in {Path(runs_dir) / sweep}/<run_id>/failed.json):",
-              file=sys.stderr)
+        print(
+            f"{len(failed)} run(s) failed (tracebacks in {Path(runs_dir) / sweep}/<run_id>/failed.json):",
+            file=sys.stderr,
+        )
         for outcome in failed:
             print(f"  {outcome['run_id']}: {' '.join(outcome['error'].split())[:1000]}", file=sys.stderr)
         return 1

@@ -94,7 +94,9 @@ def check_clips(clips: list[Clip], on_error: str = "raise") -> tuple[list[Clip],
         if problem is None:
             kept.append(clip)
         elif on_error == "raise":
-            raise AudioFileError(problem + " (on_error=skip in the run's settings leaves bad files out and lists them in metrics.json)")
+            raise AudioFileError(
+                problem + " (on_error=skip in the run's settings leaves bad files out and lists them in metrics.json)"
+            )
         else:
             skipped.append(problem)
     if skipped:

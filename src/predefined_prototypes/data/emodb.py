@@ -17,7 +17,12 @@ LAYOUT = "wav/{speaker:2}{text:3}{emotion:1}{version:1}.wav (e.g. wav/03a01Fa.wa
 CLIP_SECONDS = 3.0
 SPLITS = ("train", "test")
 EMOTIONS = {  # German initials -> English names, in the dataset documentation's order
-    "W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness",
+    "W": "anger",
+    "L": "boredom",
+    "E": "disgust",
+    "A": "fear",
+    "F": "happiness",
+    "T": "sadness",
     "N": "neutral",
 }
 CLASS_SETS = {

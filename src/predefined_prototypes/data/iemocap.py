@@ -16,8 +16,7 @@ from pathlib import Path
 from .audio import Clip
 
 MARKER = "Session1"
-LAYOUT = ("Session{1..5}/sentences/wav/<dialog>/<utterance>.wav and "
-          "Session{1..5}/dialog/EmoEvaluation/<dialog>.txt")
+LAYOUT = "Session{1..5}/sentences/wav/<dialog>/<utterance>.wav and Session{1..5}/dialog/EmoEvaluation/<dialog>.txt"
 CLIP_SECONDS = 41_200 / 16_000  # the authors keep the first 41,200 samples at 16 kHz
 SPLITS = ("train", "test")
 CLASSES = ["neu", "hap", "ang", "sad"]

@@ -31,13 +31,10 @@ def clips(root: Path, fold, split: str) -> tuple[list[Clip], list[str]]:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
     validation, testing = _listed(root, "validation_list.txt"), _listed(root, "testing_list.txt")
     if split == "train":
-        relative = sorted(
-            f"{word}/{p.name}" for word in classes for p in (root / word).glob("*.wav")
-        )
+        relative = sorted(f"{word}/{p.name}" for word in classes for p in (root / word).glob("*.wav"))
         relative = [r for r in relative if r not in validation and r not in testing]
     else:
         relative = sorted(validation if split == "validation" else testing)
     return [
-        Clip(root / r, classes.index(r.split("/")[0]), Path(r).name.split("_nohash_")[0])
-        for r in relative
+        Clip(root / r, classes.index(r.split("/")[0]), Path(r).name.split("_nohash_")[0]) for r in relative
     ], classes

@@ -1,0 +1,132 @@
+"""Runs per hour of every sweep file's full profile on this machine, and what the whole thing costs.
+
+    PP_DATA_DIR=../shared/data python benchmarks/sweeps.py [--sample 6] [--workers 2]
+
+For each sweep file in configs/, a seeded random sample of its full profile's runs is executed the
+way a sweep executes them (papermill, on a local Dask cluster of ``--workers`` processes) and the
+sample's wall time, cluster start included, gives runs per hour. The sample prefers runs not stored
+yet: those are real runs and are stored under results/ like any sweep's. When fewer are left, stored
+runs are trained again into a temporary folder and thrown away (results are never replaced).
+
+The projection counts each distinct run once: a run that two sweep files plan (the same run id)
+is trained by the first and reused by the next, as ``make sweeps`` does. The table goes to
+``benchmarks/sweeps.csv`` with the machine, workers, threads and commit, and the book's reproduce
+page reads it from there. Run it on an idle machine: anything running beside it slows the runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from predefined_prototypes.provenance import git_commit
+from predefined_prototypes.store import finished_where, store, sweep_lock, write_table
+from predefined_prototypes.sweep import SWEEP_ORDER, _execute, _preflight, load_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def short_commit() -> str:
+    commit = git_commit()
+    return commit[:10] + ("-dirty" if commit.endswith("-dirty") else "")
+
+
+def measure(sweep_file: Path, sample_size: int, workers: int, results: Path, scratch: Path) -> dict:
+    """Train a sample of the sweep's full profile and time it; store the sample's new runs."""
+    notebook = str(REPO / "notebooks" / "train.ipynb")
+    runs = load_sweep(sweep_file, "full", REPO / "runs")
+    pending = [r for r in runs if finished_where(r, results) is None]
+    rng = random.Random(0)
+    sample = rng.sample(pending, min(sample_size, len(pending)))
+    finished = [r for r in runs if r not in pending]
+    again = rng.sample(finished, min(sample_size - len(sample), len(finished)))
+    # Stored runs are trained again elsewhere, never over their stored results.
+    sample += [dataclasses.replace(r, out=str(scratch / r.sweep / r.run_id)) for r in again]
+    _preflight(sample, notebook, REPO / "runs", results)
+    with sweep_lock(results, runs[0].sweep):
+        started = time.perf_counter()
+
+        def done(run):
+            if run in pending and store(run, results):
+                write_table(runs, results)
+
+        outcomes = _execute(sample, notebook, workers, None, done)
+        wall = time.perf_counter() - started
+    failed = [o for o in outcomes if o["status"] == "failed"]
+    if failed:
+        raise SystemExit(f"{sweep_file.name}: {len(failed)} sampled run(s) failed, first: {failed[0]['error']}")
+    return {
+        "sweep": runs[0].sweep,
+        "planned": len(runs),
+        "sampled": len(sample),
+        "sample_new": len(sample) - len(again),
+        "sample_wall_s": round(wall, 1),
+        "runs_per_hour": round(len(sample) / wall * 3600, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sample", type=int, default=6, help="runs sampled per sweep file")
+    parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (make sweeps uses 2)")
+    parser.add_argument("--results", default=str(REPO / "results"))
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "sweeps.csv"))
+    args = parser.parse_args()
+    results = Path(args.results)
+    rows, seen = [], set()
+    with tempfile.TemporaryDirectory(prefix="pp-benchmark-") as scratch:
+        for name in SWEEP_ORDER:
+            sweep_file = REPO / "configs" / f"{name}.yaml"
+            row = measure(sweep_file, args.sample, args.workers, results, Path(scratch))
+            ids = {r.run_id for r in load_sweep(sweep_file, "full")}
+            row["distinct"] = len(ids - seen)  # the runs a fresh machine trains for this sweep
+            seen |= ids
+            row["projected_h"] = round(row["distinct"] / row["runs_per_hour"], 2)
+            rows.append(row)
+            print(
+                f"{name}: {row['runs_per_hour']} runs/hour ({row['sampled']} sampled in {row['sample_wall_s']} s); "
+                f"{row['distinct']} distinct runs -> {row['projected_h']} h",
+                flush=True,
+            )
+    table = pd.DataFrame(rows)
+    total = {
+        "sweep": "total",
+        "planned": table["planned"].sum(),
+        "distinct": table["distinct"].sum(),
+        "sampled": table["sampled"].sum(),
+        "projected_h": round(table["projected_h"].sum(), 2),
+    }
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    table = table.assign(
+        workers=args.workers,
+        threads_per_run=threads,
+        cpus=os.cpu_count(),
+        cpu=cpu_name(),
+        commit=short_commit(),
+        measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    table.to_csv(args.out, index=False)
+    print(table.to_string(index=False))
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

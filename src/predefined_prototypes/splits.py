@@ -1,0 +1,131 @@
+"""The data of one run: both splits of a fold as padded feature tensors, normalised with training
+statistics, with factor levels when the loss needs them.
+
+``prepare_data(config)`` is what the trainer calls; ``Split.batch`` cuts a batch of fixed-length
+crops in one indexing operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from .config import RunConfig
+from .data import dataset_root, folds, get_dataset
+from .data.audio import AudioDataset
+from .factors import FACTORS as ALL_FACTORS
+from .factors import QuantileDiscretizer, file_factors
+from .features import FeatureSettings, Normalizer, extract_features
+
+
+@dataclass
+class Split:
+    """One split, ready for training: normalised features of whole clips, zero-padded into one
+    tensor so that a batch (with random crops) is a single indexing operation."""
+
+    dataset: AudioDataset
+    padded: Tensor  # [N, max_frames, mel], zero beyond each clip's length
+    lengths: Tensor  # [N]
+    labels: Tensor  # [N]
+    factor_values: Tensor | None = None
+    factor_levels: Tensor | None = None
+
+    @classmethod
+    def build(cls, dataset: AudioDataset, features: list[Tensor], min_frames: int) -> Split:
+        lengths = torch.tensor([len(f) for f in features])
+        padded = features[0].new_zeros(len(features), max(int(lengths.max()), min_frames), features[0].shape[1])
+        for i, f in enumerate(features):
+            padded[i, : len(f)] = f
+        return cls(dataset, padded, lengths, dataset.labels)
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only ``rows`` (in this order), in every field."""
+        self.dataset.clips = [self.dataset.clips[i] for i in rows]
+        self.padded, self.lengths, self.labels = self.padded[rows], self.lengths[rows], self.labels[rows]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, index: Tensor, num_frames: int, generator: torch.Generator | None = None) -> Tensor:
+        """Features [B, num_frames, mel] of clips ``index``: cropped from the start, or at random
+        offsets with a generator; zero-padded when shorter."""
+        if generator is None:
+            offsets = torch.zeros(len(index), dtype=torch.long)
+        else:
+            room = (self.lengths[index] - num_frames).clamp(min=0) + 1
+            offsets = (torch.rand(len(index), generator=generator) * room).long()
+        return self.padded[index[:, None], offsets[:, None] + torch.arange(num_frames)]
+
+
+def resolve_fold(config: RunConfig, root: Path):
+    valid = folds(config.dataset, root)
+    if config.fold is None:
+        return valid[0]
+    for fold in valid:
+        if str(fold) == config.fold:
+            return fold
+    raise ValueError(f"unknown fold {config.fold!r} for {config.dataset}; valid: {[str(f) for f in valid]}")
+
+
+def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
+    """Both splits of the configured fold, with features normalised by training statistics."""
+    root = dataset_root(config.dataset, config.data_dir)
+    fold = resolve_fold(config, root)
+    options = {"classes": config.classes} if config.classes is not None else {}
+    splits = {
+        name: get_dataset(
+            config.dataset,
+            root,
+            fold=fold,
+            split=name,
+            clip_seconds=config.clip_seconds,
+            seed=config.seed,
+            on_error=config.on_error,
+            **options,
+        )
+        for name in ("train", "test")
+    }
+    # Features (and factors) of both splits at once: every fold of a protocol covers the same
+    # files, so one cache entry serves all folds.
+    files = sorted({path for ds in splits.values() for path in ds.files})
+    position = {path: i for i, path in enumerate(files)}
+    settings = FeatureSettings(num_mel_bins=config.num_mel_bins)
+    packed = extract_features(files, settings, desc=f"fbank {config.dataset}")
+    per_split = {name: [packed[position[p]] for p in ds.files] for name, ds in splits.items()}
+    normalize = Normalizer.fit(torch.cat(per_split["train"]))
+    num_frames = settings.frames(splits["train"].clip_samples)
+    info = {
+        "fold": str(fold),
+        "classes": splits["train"].classes,
+        "normalizer": vars(normalize),
+        "num_frames": num_frames,
+        "skipped_files": splits["train"].skipped + splits["test"].skipped,
+    }
+    ready = {name: Split.build(ds, [normalize(f) for f in per_split[name]], num_frames) for name, ds in splits.items()}
+    if config.loss == "factor_prototypes":
+        values, valid = file_factors(files, desc=f"factors {config.dataset}")
+        rows = {name: [position[p] for p in ds.files] for name, ds in splits.items()}
+        _add_factor_levels(config, ready, {n: (values[r], valid[r]) for n, r in rows.items()}, info)
+    info.update(train_size=len(ready["train"]), test_size=len(ready["test"]))
+    return ready["train"], ready["test"], info
+
+
+def _add_factor_levels(config: RunConfig, splits: dict[str, Split], measured: dict, info: dict) -> None:
+    """Drop utterances failing the factors' validity filter (recorded in ``info``) and cut the
+    factors into levels with quantiles of the training split."""
+    columns = [ALL_FACTORS.index(name) for name in config.factors]
+    dropped = []
+    for name, split in splits.items():
+        values, valid = measured[name]
+        keep = valid.nonzero().flatten().tolist()
+        dropped += [split.dataset.clips[i].path.name for i in range(len(split)) if not valid[i]]
+        split.keep(keep)
+        split.factor_values = values[keep][:, columns]
+    discretizer = QuantileDiscretizer(config.factor_levels).fit(splits["train"].factor_values)
+    for split in splits.values():
+        split.factor_levels = discretizer.transform(split.factor_values)
+    info["dropped_invalid_factors"] = sorted(dropped)
+    info["factor_cut_points"] = {n: c.tolist() for n, c in zip(config.factors, discretizer.cut_points)}
