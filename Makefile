@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # Tests, notebooks and the book read the datasets from here (never copied into the repository).
 export PP_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install test book sweeps clean
+.PHONY: install lint unit test book sweeps lock clean
 
 install: $(INSTALLED)
 
@@ -16,9 +16,19 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
-# The book with warnings as errors, nbval over the notebooks, then pytest over src (doctests) and
-# tests, including the checks of the built book (a headless Chromium screenshot if chromium is there).
-test: $(INSTALLED)
+# Lint and format check (ruff), the CI workflow checked by actionlint.
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/actionlint .github/workflows/*.yml
+
+# The inner loop: doctests and the tests not marked slow (no training, no book), in seconds.
+unit: $(INSTALLED)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Lint, the book with warnings as errors, nbval over the notebooks, then pytest over src (doctests)
+# and tests, including the checks of the built book (a headless Chromium screenshot if chromium is there).
+test: lint
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	$(BIN)/python -m pytest --nbval-lax notebooks
 	PP_REQUIRE_BOOK=1 $(BIN)/python -m pytest
@@ -33,6 +43,11 @@ sweeps: $(INSTALLED)
 	for sweep in $$($(BIN)/python -c 'from predefined_prototypes.sweep import SWEEP_ORDER; print(*SWEEP_ORDER)'); do \
 	  $(BIN)/python -m predefined_prototypes sweep configs/$$sweep.yaml --profile $(PROFILE) --workers $(WORKERS) || exit 1; \
 	done
+
+# Rewrite the lock file from the environment that produced the stored results.
+lock: $(INSTALLED)
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^predefined-prototypes'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf _build

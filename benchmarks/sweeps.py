@@ -88,11 +88,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes (make sweeps uses 2)")
     parser.add_argument("--results", default=str(REPO / "results"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "sweeps.csv"))
+    parser.add_argument(
+        "--sweeps",
+        nargs="+",
+        default=list(SWEEP_ORDER),
+        choices=SWEEP_ORDER,
+        help="measure only these (the projection then covers only them)",
+    )
     args = parser.parse_args()
     results = Path(args.results)
     rows, seen = [], set()
     with tempfile.TemporaryDirectory(prefix="pp-benchmark-") as scratch:
-        for name in SWEEP_ORDER:
+        for name in [n for n in SWEEP_ORDER if n in args.sweeps]:
             sweep_file = REPO / "configs" / f"{name}.yaml"
             row = measure(sweep_file, args.sample, args.workers, results, Path(scratch))
             ids = {r.run_id for r in load_sweep(sweep_file, "full")}

@@ -16,6 +16,8 @@ from conftest import REPO
 from predefined_prototypes.report import METHOD_NAMES, complete_cells, load_results, summary_table
 
 HTML = REPO / "_build" / "html"
+# Every test here reads a book built by `make test` (or builds one): not for `make unit`.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,7 @@ def sweep_file(tmp_path, text=None, **spec):
     return path
 
 
+@pytest.mark.slow
 def test_invalid_yaml_names_file_and_line(tmp_path):
     path = sweep_file(tmp_path, "base: {dataset: fsdd\ngrid: [\n")
     assert_one_line_error(cli("sweep", path)[0], "bad.yaml is not valid YAML at line")
@@ -65,12 +66,14 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
         ({"base": TINY, "grid": "loss", "profiles": {"quick": {}}}, "grid must be a mapping"),
     ],
 )
+@pytest.mark.slow
 def test_bad_sweep_files_fail_when_loaded(tmp_path, spec, needle):
     result, seconds = cli("sweep", sweep_file(tmp_path, **spec), "--dry-run")
     assert_one_line_error(result, needle)
     assert seconds < 10
 
 
+@pytest.mark.slow
 def test_a_fold_the_data_lacks_stops_the_sweep_before_any_run(fsdd_small, tmp_path):
     path = sweep_file(
         tmp_path,
@@ -88,6 +91,7 @@ def test_a_fold_the_data_lacks_stops_the_sweep_before_any_run(fsdd_small, tmp_pa
     assert_one_line_error(planned, "fold='alice' is not a fold of fsdd here")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_cuda_without_a_gpu(fsdd_small, tmp_path):
     path = sweep_file(tmp_path, base={**TINY, "data_dir": str(fsdd_small), "device": "cuda"}, profiles={"quick": {}})
@@ -97,6 +101,7 @@ def test_cuda_without_a_gpu(fsdd_small, tmp_path):
     assert_one_line_error(result, "device=cuda but this machine has no CUDA device")
 
 
+@pytest.mark.slow
 def test_unwritable_folders_are_found_before_training(fsdd_small, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
@@ -108,12 +113,14 @@ def test_unwritable_folders_are_found_before_training(fsdd_small, tmp_path):
     assert_one_line_error(result, "--results=", "is not writable")
 
 
+@pytest.mark.slow
 def test_train_rejects_an_unknown_fold_fast(fsdd_small):
     result, seconds = cli("train", f"data_dir={fsdd_small}", "fold=alice")
     assert_one_line_error(result, "fold='alice' is not a fold of fsdd here")
     assert seconds < 10
 
 
+@pytest.mark.slow
 def test_data_commands(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -125,6 +132,7 @@ def test_data_commands(tmp_path):
     assert_one_line_error(cli("data", "download", "fsdd", "--to", target)[0], "is a file; --to takes a folder")
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler(fsdd_small, tmp_path):
     path = sweep_file(tmp_path, base={**TINY, "data_dir": str(fsdd_small)}, profiles={"quick": {}})
     result, _ = cli(

@@ -112,6 +112,7 @@ def test_existing_target_is_not_overwritten(tmp_path):
     assert (tmp_path / "fsdd" / "mine.txt").read_text() == "keep"
 
 
+@pytest.mark.slow
 def test_cli_iemocap_explains_how_to_get_it():
     result = subprocess.run(
         [sys.executable, "-m", "predefined_prototypes", "data", "download", "iemocap", "--to", "x"],

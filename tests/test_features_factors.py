@@ -220,6 +220,7 @@ def test_discretizer_levels_validated_and_per_factor():
         QuantileDiscretizer(3).transform(torch.zeros(2, 1))
 
 
+@pytest.mark.slow
 def test_real_emodb_factors_mostly_valid(emodb_root):
     test = get_dataset("emodb", emodb_root, fold="03", split="test", classes=4)
     values, valid = file_factors(test.files)

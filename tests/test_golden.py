@@ -115,6 +115,7 @@ def roots(name: str, tmp: Path) -> Path:
     return fsdd_subset(tmp / "fsdd") if name.endswith("fsdd") else synthetic_emodb(tmp / "emodb")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_golden_run_is_unchanged(name, tmp_path):
     stored = json.loads((GOLDEN / f"{name}.json").read_text())

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from predefined_prototypes.metrics import collapse_geometry
@@ -48,3 +49,35 @@ def test_unequal_norms_and_the_zero_control():
     g = collapse_geometry(z, LABELS, C, torch.zeros(C, K))
     assert g["equinorm_cv"] > 0.2
     assert all(math.isnan(g[k]) for k in ("cosine_to_prototype", "prototype_span_energy", "nearest_prototype_accuracy"))
+
+
+def test_few_shot_accuracy_is_perfect_on_clustered_classes_and_chance_on_noise():
+    from predefined_prototypes.metrics import few_shot_accuracy
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(200) % 2
+    clustered = 4 * torch.eye(2, 16)[labels] + 0.2 * torch.randn(200, 16, generator=generator)
+    for shots in (1, 5, 20):
+        assert few_shot_accuracy(clustered, labels, clustered, labels, shots, draws=50)["mean"] == 1.0
+    noise_support, noise_query = torch.randn(200, 16, generator=generator), torch.randn(200, 16, generator=generator)
+    result = few_shot_accuracy(noise_support, labels, noise_query, labels, shots=5, draws=200)
+    # 200 draws x 200 queries of two balanced classes: the mean sits at 0.5 within a few points.
+    assert result["chance"] == 0.5 and abs(result["mean"] - 0.5) < 0.04
+
+
+def test_few_shot_accuracy_refuses_too_few_support_examples():
+    from predefined_prototypes.metrics import few_shot_accuracy
+
+    labels = torch.tensor([0, 0, 1])
+    with pytest.raises(ValueError, match=r"5-shot needs 5 support examples per class; class\(es\) \{0: 2, 1: 1\}"):
+        few_shot_accuracy(torch.randn(3, 4), labels, torch.randn(3, 4), labels, shots=5)
+
+
+def test_span_energy_of_directions_inside_outside_and_at_random():
+    from predefined_prototypes.metrics import span_energy
+
+    basis = torch.eye(4, 16)  # prototypes span the first 4 of 16 dimensions
+    assert span_energy(torch.randn(10, 16) * torch.cat([torch.ones(4), torch.zeros(12)]), basis) == pytest.approx(1.0)
+    assert span_energy(torch.randn(10, 16) * torch.cat([torch.zeros(4), torch.ones(12)]), basis) == pytest.approx(0.0)
+    isotropic = torch.randn(20000, 16, generator=torch.Generator().manual_seed(0))
+    assert span_energy(isotropic, basis) == pytest.approx(4 / 16, abs=0.01)

@@ -34,6 +34,7 @@ def test_orthogonal_is_haar_not_axis_aligned():
     assert m.abs().max() < 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("builder", BUILDERS)
 def test_same_seed_same_matrix_other_seed_other_matrix(builder):
     a, b, c = builder(5, 12, seed=7), builder(5, 12, seed=7), builder(5, 12, seed=8)
@@ -45,6 +46,7 @@ def _pairwise_sq_distances(x):
     return torch.cdist(x.double(), x.double()).pow(2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_jl_branch_distortion_within_bound(seed):
     num_classes, dim = 1500, 1024  # num_classes > dim: the JL branch
@@ -88,6 +90,7 @@ def test_simplex_etf_needs_dim_at_least_classes_minus_one():
         simplex_etf_prototypes(10, 8)
 
 
+@pytest.mark.slow
 def test_hyperspherical_spreads_better_than_random():
     c, d = 30, 8
     spread = hyperspherical_prototypes(c, d, seed=0)

@@ -2,7 +2,7 @@
 prototype construction, factor or backbone added to one cannot be missing from the other."""
 
 from predefined_prototypes import config
-from predefined_prototypes.data import DATASETS
+from predefined_prototypes.data import DATASETS, DatasetModule
 from predefined_prototypes.factors import FACTORS
 from predefined_prototypes.losses import LOSSES
 from predefined_prototypes.models import BACKBONES
@@ -22,3 +22,9 @@ def test_every_loss_has_a_display_name_and_the_book_uses_it():
     assert all(LOSSES[name].display for name in LOSSES)
     for name in ("ce", "focal", "opl", "learned_prototypes"):
         assert METHOD_NAMES[name].startswith(LOSSES[name].display)
+
+
+def test_every_dataset_module_keeps_the_contract():
+    for name, module in DATASETS.items():
+        assert isinstance(module, DatasetModule), name
+        assert set(module.SPLITS) >= {"train", "test"} and module.CLIP_SECONDS > 0, name

@@ -25,6 +25,7 @@ def test_full_profile_is_preferred_and_quick_is_the_fallback(results, tmp_path):
     assert set(load_results("main-fsdd", **unplanned)["profile"]) == {"quick"}
 
 
+@pytest.mark.slow
 def test_only_rows_of_the_current_plan_are_shown(results):
     path = results / "main-fsdd" / "full.csv"
     table = pd.read_csv(path, dtype={"run_id": str})
@@ -35,6 +36,7 @@ def test_only_rows_of_the_current_plan_are_shown(results):
     assert {"ce", "prototypes"} <= set(shown["method"])
 
 
+@pytest.mark.slow
 def test_missing_empty_and_malformed_tables_name_the_file(results):
     path = results / "main-fsdd" / "full.csv"
     with pytest.raises(ResultsError, match=r"no results table at .*main-emodb/quick.csv: run python -m"):

@@ -38,6 +38,7 @@ def write_sweep(path, base, grid, profiles=None):
     return path
 
 
+@pytest.mark.slow
 def test_committed_sweeps_expand_and_validate():
     # make sweeps, the benchmark and the reproduce page run SWEEP_ORDER: it must hold every sweep file.
     assert sorted(SWEEP_ORDER) == sorted(p.stem for p in (REPO / "configs").glob("*.yaml"))
@@ -84,6 +85,7 @@ def test_bad_sweeps_fail_before_any_work(tmp_path):
     assert result.returncode == 2 and "nonsense" in result.stderr
 
 
+@pytest.mark.slow
 def test_two_run_sweep_on_a_dask_local_cluster(fsdd_small, tmp_path):
     # The zero-prototype control has no cosine to its prototypes (None in metrics.json): the
     # notebook must still run to the end.
@@ -120,6 +122,7 @@ def test_two_run_sweep_on_a_dask_local_cluster(fsdd_small, tmp_path):
     assert time.perf_counter() - start < 5
 
 
+@pytest.mark.slow
 def test_kill_minus_nine_then_resume(fsdd_small, tmp_path):
     path = write_sweep(
         tmp_path / "resume.yaml", {**TINY, "data_dir": str(fsdd_small)}, {"loss": ["ce", "focal", "prototypes"]}
@@ -154,6 +157,7 @@ def test_kill_minus_nine_then_resume(fsdd_small, tmp_path):
     assert table["run_id"].is_unique and len(list(runs_dir.glob("*/metrics.json"))) == 3
 
 
+@pytest.mark.slow
 def test_failed_run_is_recorded_and_the_sweep_goes_on(fsdd_small, tmp_path, capsys):
     # lr=1e-9 cannot learn in one epoch: the run fails at the end, after the preflight passed.
     path = write_sweep(
@@ -189,6 +193,7 @@ def fake_finished(run, results_dir):
         (target / name).write_bytes((source / name).read_bytes())
 
 
+@pytest.mark.slow
 def test_committed_runs_count_as_finished_in_a_dry_run():
     for sweep in ("main-fsdd", "main-emodb"):
         plan = load_sweep(REPO / "configs" / f"{sweep}.yaml", "full")
@@ -272,6 +277,7 @@ def test_a_stored_run_is_never_replaced(tmp_path):
     assert (stored_dir(tmp_path / "results", "once", run.run_id) / "metrics.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_second_sweep_of_the_same_file_is_refused_naming_the_holder(tmp_path):
     path = write_sweep(tmp_path / "busy.yaml", TINY, {"loss": ["ce"]})
     with sweep_lock(tmp_path / "results", "busy"):
@@ -324,6 +330,7 @@ def test_concurrent_table_writes_leave_a_whole_table(tmp_path):
     assert not [p for p in (tmp_path / "results" / "many").iterdir() if p.name.startswith(".quick")]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_fresh_clone_resumes_from_committed_results_and_a_quick_sweep_deletes_nothing(fsdd_small, tmp_path):
     """The user's story: full-profile results committed; a new machine clones the repository, asks
@@ -360,6 +367,7 @@ def test_fresh_clone_resumes_from_committed_results_and_a_quick_sweep_deletes_no
     assert any(line.endswith("results/story/quick.csv") for line in status)
 
 
+@pytest.mark.slow
 def test_a_run_another_sweep_stored_is_reused_not_trained_again(tmp_path):
     results = tmp_path / "results"
     first = write_sweep(tmp_path / "first.yaml", TINY, {"loss": ["ce", "focal"]})

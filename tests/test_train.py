@@ -120,6 +120,7 @@ def test_spec_augment_masks_some_bins_and_frames():
 # --- training -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", [name for name in LOSSES if name != "factor_prototypes"])
 def test_two_epoch_run_per_loss(loss, fsdd_small, tmp_path):
     config = tiny(loss=loss, data_dir=str(fsdd_small), out=str(tmp_path / loss))
@@ -137,6 +138,7 @@ def test_two_epoch_run_per_loss(loss, fsdd_small, tmp_path):
         assert "cosine_to_prototype" in saved["metrics"]["geometry"]
 
 
+@pytest.mark.slow
 def test_learns_above_chance_and_is_deterministic(fsdd_small):
     config = tiny(loss="prototypes", data_dir=str(fsdd_small), epochs=6, batch_size=16, channels=8)
     a = train(config, progress=False)
@@ -146,6 +148,7 @@ def test_learns_above_chance_and_is_deterministic(fsdd_small):
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
 
 
+@pytest.mark.slow
 def test_eval_every_logs_fewer_test_points_and_changes_nothing_else(fsdd_small):
     every = train(tiny(loss="prototypes", data_dir=str(fsdd_small), epochs=5), progress=False)
     sparse = train(tiny(loss="prototypes", data_dir=str(fsdd_small), epochs=5, eval_every=2), progress=False)
@@ -156,6 +159,7 @@ def test_eval_every_logs_fewer_test_points_and_changes_nothing_else(fsdd_small):
     assert RunConfig(eval_every=2).identity() == RunConfig().identity()  # same run, same id
 
 
+@pytest.mark.slow
 def test_learned_prototypes_move_and_fixed_do_not(fsdd_small):
     fixed = train(tiny(loss="prototypes", data_dir=str(fsdd_small)), progress=False)
     learned = train(tiny(loss="learned_prototypes", data_dir=str(fsdd_small)), progress=False)
@@ -168,6 +172,7 @@ def test_learned_prototypes_move_and_fixed_do_not(fsdd_small):
     assert [p.shape for p in LearnedPrototypes(10, 16, 1.0, 0).parameters()] == [torch.Size([10, 16])]
 
 
+@pytest.mark.slow
 def test_mixup_mixes_waveforms_and_their_labels_alike(fsdd_small):
     config = tiny(data_dir=str(fsdd_small))
     train_split, _, info = prepare_data(config)
@@ -187,6 +192,7 @@ def test_mixup_mixes_waveforms_and_their_labels_alike(fsdd_small):
     assert mixed.any() and (target[mixed].max(dim=1).values < 0.9).all()
 
 
+@pytest.mark.slow
 def test_augmentation_changes_training_and_keeps_it_finite(fsdd_small):
     plain = train(tiny(data_dir=str(fsdd_small), epochs=1), progress=False)
     augmented = train(tiny(data_dir=str(fsdd_small), mixup=1.0, specaugment=True, epochs=1), progress=False)
@@ -194,6 +200,7 @@ def test_augmentation_changes_training_and_keeps_it_finite(fsdd_small):
     assert augmented["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
 
 
+@pytest.mark.slow
 def test_factor_prototypes_report_disentanglement(tiny_emodb):
     config = RunConfig(
         dataset="emodb",
@@ -221,12 +228,14 @@ def test_factor_prototypes_report_disentanglement(tiny_emodb):
     assert result["data"]["factor_cut_points"]["pitch_median"]
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_step_and_term(fsdd_small):
     config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e12, scale=1e30, epochs=1)
     with pytest.raises(TrainingDiverged, match=r"epoch 1, step \d+ .*distance"):
         train(config, progress=False)
 
 
+@pytest.mark.slow
 def test_exploding_loss_stops_the_run_naming_the_term(fsdd_small, tmp_path):
     # lr=1e6 keeps every value finite (loss ~1e22) but is no result.
     config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e6, epochs=2, out=str(tmp_path / "run"))
@@ -235,6 +244,7 @@ def test_exploding_loss_stops_the_run_naming_the_term(fsdd_small, tmp_path):
     assert not (tmp_path / "run" / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_a_run_that_ends_at_chance_is_not_a_result(fsdd_small, tmp_path):
     config = tiny(
         loss="ce", data_dir=str(fsdd_small), lr=1e-7, epochs=1, out=str(tmp_path / "run"), fail_at_chance=True
@@ -248,6 +258,7 @@ def test_a_run_that_ends_at_chance_is_not_a_result(fsdd_small, tmp_path):
     assert kept["metrics"]["train_accuracy"] <= 0.1 and (tmp_path / "run" / "metrics.json").is_file()
 
 
+@pytest.mark.slow
 def test_failed_run_leaves_no_metrics(fsdd_small, tmp_path):
     config = tiny(loss="prototypes", data_dir=str(fsdd_small), lr=1e12, scale=1e30, epochs=1, out=str(tmp_path / "run"))
     with pytest.raises(TrainingDiverged):
@@ -260,6 +271,7 @@ def test_unknown_fold_lists_valid_ones(fsdd_small):
         train(tiny(fold="alice", data_dir=str(fsdd_small)), progress=False)
 
 
+@pytest.mark.slow
 def test_cli_train_writes_metrics(fsdd_small, tmp_path):
     out = tmp_path / "cli-run"
     result = subprocess.run(
@@ -286,6 +298,7 @@ def test_cli_train_writes_metrics(fsdd_small, tmp_path):
     assert json.loads((out / "metrics.json").read_text())["config"]["fold"] == "official"
 
 
+@pytest.mark.slow
 def test_bad_audio_on_error_skip_from_the_command_line(fsdd_small, tmp_path):
     broken = tmp_path / "fsdd"
     shutil.copytree(fsdd_small, broken)
@@ -313,3 +326,18 @@ def test_bad_audio_on_error_skip_from_the_command_line(fsdd_small, tmp_path):
     record = json.loads((out / "metrics.json").read_text())
     assert len(record["data"]["skipped_files"]) == 1 and "3_george_7.wav" in record["data"]["skipped_files"][0]
     assert record["data"]["train_size"] == 299
+
+
+def test_held_out_classes_are_never_trained_and_are_evaluated_few_shot(fsdd_small):
+    config = tiny(loss="prototypes", data_dir=str(fsdd_small), novel_classes=("3", "7"), epochs=1)
+    result = train(config, progress=False)
+    assert result["data"]["classes"] == ["0", "1", "2", "4", "5", "6", "8", "9"]
+    assert result["data"]["novel_classes"] == ["3", "7"]
+    assert result["embeddings"]["logits"].shape[1] == 8 and result["embeddings"]["prototypes"].shape == (8, 16)
+    novel = result["metrics"]["novel"]
+    assert set(novel) == {"few_shot_1", "few_shot_5", "few_shot_20", "nc1", "prototype_span_energy"}
+    assert novel["few_shot_1"]["chance"] == 0.5 and 0 <= novel["few_shot_20"]["mean"] <= 1
+    assert set(result["embeddings"]["novel_query_labels"].tolist()) == {0, 1}
+    with pytest.raises(ValueError, match=r"novel_classes \['eleven'\] are not classes of fsdd"):
+        train(tiny(data_dir=str(fsdd_small), novel_classes=("eleven",)), progress=False)
+    assert RunConfig(novel_classes=()).identity() == RunConfig().identity()  # stored runs keep their ids

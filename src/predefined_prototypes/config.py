@@ -28,7 +28,7 @@ ON_ERROR = ("raise", "skip")
 # Fields added after results were stored, with the value that reproduces the runs made before
 # they existed. At that value a field stays out of the run id, so stored runs keep their ids (and
 # count as finished); any other value enters the id.
-LATER_FIELDS = {"on_error": "raise", "fail_at_chance": True}
+LATER_FIELDS = {"on_error": "raise", "fail_at_chance": True, "novel_classes": ()}
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
 NOT_IDENTIFYING = ("out", "extra", "eval_every")
@@ -76,6 +76,7 @@ class RunConfig:
     device: str = "auto"
     fail_at_chance: bool = True  # a run whose training accuracy ends at chance fails (not a result)
     eval_every: int = 1  # test accuracy in the history every this many epochs (and at the last)
+    novel_classes: tuple[str, ...] = ()  # class names held out of training, for few-shot evaluation
     out: str | None = None
     extra: dict = field(default_factory=dict, repr=False)  # free-form notes (e.g. sweep name)
 
@@ -94,6 +95,13 @@ class RunConfig:
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not valid; valid values: {', '.join(valid)}")
+        if isinstance(self.novel_classes, str):
+            self.novel_classes = tuple(c for c in self.novel_classes.split(",") if c)
+        self.novel_classes = tuple(str(c) for c in self.novel_classes)
+        if self.novel_classes and self.loss == "factor_prototypes":
+            raise ConfigError(
+                "novel_classes holds classes out for few-shot evaluation; factor_prototypes does not use it"
+            )
         if isinstance(self.factors, str):
             self.factors = tuple(f for f in self.factors.split(",") if f)
         self.factors = tuple(self.factors)

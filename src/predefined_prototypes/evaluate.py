@@ -9,18 +9,22 @@ from torch import Tensor, nn
 from .config import RunConfig
 from .metrics import (
     accuracy,
+    class_means,
+    collapse_geometry,
     confusion_matrix,
     disentanglement,
     embedding_geometry,
     expected_calibration_error,
+    few_shot_accuracy,
     macro_f1,
+    span_energy,
 )
 from .models import Model
 from .prototypes import FactorPrototypes
 from .splits import Split
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def embed(
     model: Model, split: Split, num_frames: int, device: torch.device, batch_size: int = 256
 ) -> tuple[Tensor, Tensor]:
@@ -90,4 +94,36 @@ def evaluate(
             factor_values=test_split.factor_values.numpy(),
             factor_names=np.array(config.factors),
         )
+    return metrics, embeddings
+
+
+# Support examples per novel class in the few-shot evaluation, and random support draws per k.
+FEW_SHOT_K = (1, 5, 20)
+FEW_SHOT_DRAWS = 200
+
+
+def evaluate_novel(novel: dict, prototypes: nn.Module | None, seed: int = 0) -> tuple[dict, dict]:
+    """Few-shot accuracy on the held-out classes (nearest class mean from k support clips of the
+    training speakers, queried with the test speaker's clips; ``FEW_SHOT_DRAWS`` draws per k) and
+    the geometry of the novel classes (NC1, and the share of their class-mean energy inside the
+    span of the base prototypes), with the embeddings to store."""
+    (_, support_z, support), (_, query_z, query) = novel["novel_support"], novel["novel_query"]
+    classes = len(query.dataset.classes)
+    metrics = {
+        f"few_shot_{k}": few_shot_accuracy(support_z, support.labels, query_z, query.labels, k, FEW_SHOT_DRAWS, seed)
+        for k in FEW_SHOT_K
+    }
+    geometry = collapse_geometry(query_z, query.labels, classes)
+    metrics["nc1"] = geometry["nc1"]
+    if prototypes is not None and bool(prototypes.matrix.norm(dim=1).gt(0).all()):
+        metrics["prototype_span_energy"] = span_energy(
+            class_means(query_z, query.labels, classes), prototypes.matrix.detach().float().cpu()
+        )
+    embeddings = {
+        "novel_support_z": support_z.numpy(),
+        "novel_support_labels": support.labels.numpy(),
+        "novel_query_z": query_z.numpy(),
+        "novel_query_labels": query.labels.numpy(),
+        "novel_classes": np.array(query.dataset.classes),
+    }
     return metrics, embeddings

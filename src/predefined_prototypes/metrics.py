@@ -163,12 +163,10 @@ def collapse_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: T
         protos = prototypes.double()
         if bool((protos[present].norm(dim=1) > 0).all()):
             target = torch.nn.functional.normalize(protos[present], dim=1)
-            basis, singular, _ = torch.linalg.svd(protos.T, full_matrices=False)
-            basis = basis[:, singular > singular.max() * 1e-6]  # orthonormal basis of the span
             result.update(
                 cosine_to_prototype=(torch.nn.functional.normalize(means, dim=1) * target).sum(dim=1).mean().item(),
-                prototype_span_energy=((means @ basis).pow(2).sum() / means.pow(2).sum()).item(),
-                prototype_span_chance=basis.shape[1] / z.shape[1],
+                prototype_span_energy=span_energy(means, protos),
+                prototype_span_chance=torch.linalg.matrix_rank(protos).item() / z.shape[1],
                 nearest_prototype_accuracy=(torch.cdist(z, protos).argmin(dim=1) == labels).double().mean().item(),
             )
         else:
@@ -184,6 +182,62 @@ def collapse_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: T
                 }
             )
     return result
+
+
+def span_energy(vectors: Tensor, spanning: Tensor) -> float:
+    """The share of the energy of ``vectors`` [N, k] inside the span of the rows of ``spanning``
+    [C, k]; isotropic vectors put rank / k there.
+
+    >>> round(span_energy(torch.tensor([[3.0, 4.0]]), torch.tensor([[1.0, 0.0]])), 6)
+    0.36
+    """
+    vectors, spanning = vectors.double(), spanning.double()
+    basis, singular, _ = torch.linalg.svd(spanning.T, full_matrices=False)
+    basis = basis[:, singular > singular.max() * 1e-6]  # orthonormal basis of the span
+    return ((vectors @ basis).pow(2).sum() / vectors.pow(2).sum()).item()
+
+
+def few_shot_accuracy(
+    support_z: Tensor,
+    support_labels: Tensor,
+    query_z: Tensor,
+    query_labels: Tensor,
+    shots: int,
+    draws: int = 200,
+    seed: int = 0,
+) -> dict:
+    """Nearest-class-mean accuracy of ``query_z`` when each class is known only by ``shots``
+    support embeddings drawn at random (Euclidean distance to each class's support mean), over
+    ``draws`` seeded draws: mean and standard deviation across draws, and chance (the most
+    frequent query class's share).
+
+    >>> labels = torch.arange(40) % 4
+    >>> clustered = 5 * torch.eye(4, 8)[labels] + 0.1 * torch.randn(40, 8)
+    >>> few_shot_accuracy(clustered, labels, clustered, labels, shots=1)["mean"]
+    1.0
+    """
+    classes = sorted(set(query_labels.tolist()))
+    pools = {c: (support_labels == c).nonzero().flatten() for c in classes}
+    short = {c: len(p) for c, p in pools.items() if len(p) < shots}
+    if short:
+        raise ValueError(f"{shots}-shot needs {shots} support examples per class; class(es) {short} have fewer")
+    generator = torch.Generator().manual_seed(seed)
+    scores = []
+    for _ in range(draws):
+        means = torch.stack(
+            [
+                support_z[pools[c][torch.randperm(len(pools[c]), generator=generator)[:shots]]].mean(dim=0)
+                for c in classes
+            ]
+        )
+        predicted = torch.tensor(classes)[torch.cdist(query_z.float(), means.float()).argmin(dim=1)]
+        scores.append((predicted == query_labels).double().mean().item())
+    scores = torch.tensor(scores)
+    return {
+        "mean": scores.mean().item(),
+        "std": scores.std(correction=0).item(),
+        "chance": torch.bincount(query_labels).max().item() / len(query_labels),
+    }
 
 
 def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> float:

@@ -107,6 +107,14 @@ def load_results(
     return table.assign(method=table.apply(method, axis=1)).reset_index(drop=True)
 
 
+def load_benchmark(name: str, benchmarks_dir: str | Path = REPO / "benchmarks") -> pd.DataFrame:
+    """A table a benchmark script wrote (``benchmarks/<name>.csv``); ResultsError if it is missing."""
+    path = Path(benchmarks_dir) / f"{name}.csv"
+    if not path.is_file():
+        raise ResultsError(f"no benchmark table at {path}: run python benchmarks/{name}.py on an idle machine")
+    return pd.read_csv(path)
+
+
 def load_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
     """A run's metrics.json record and its (slim) test embeddings."""
     folder = Path(results_dir) / sweep / "runs" / run_id
@@ -419,6 +427,99 @@ def metric_table(
             row[label] = "—" if pd.isna(mean) else format_mean_std(mean, std, scale=scale, digits=digits)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+FEW_SHOT_COLUMNS = {1: "novel_few_shot_1_mean", 5: "novel_few_shot_5_mean", 20: "novel_few_shot_20_mean"}
+
+
+def by_cell(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``fold`` replaced by the (held-out pair, test speaker) cell, the replicate of
+    the new-classes protocol, so that ``paired_by_fold`` pairs methods by cell.
+
+    >>> by_cell(pd.DataFrame({"fold": ["theo"], "novel_classes": ["0,1"]}))["fold"].tolist()
+    ['0,1 | theo']
+    """
+    return df.assign(fold=df["novel_classes"].astype(str) + " | " + df["fold"].astype(str))
+
+
+def novel_table(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per method of the new-classes sweep: accuracy on the base classes, few-shot
+    accuracy on the held-out classes at each k, and the novel classes' NC1 and share of energy in
+    the base prototypes' span, as mean ± std over (pair, fold) cells."""
+    columns = {
+        "accuracy": "base classes, accuracy %",
+        **{column: f"novel, {k}-shot %" for k, column in FEW_SHOT_COLUMNS.items()},
+    }
+    table = metric_table(df, columns, scale=100.0, digits=1)
+    geometry = metric_table(
+        df, {"novel_nc1": "novel NC1", "novel_prototype_span_energy": "novel energy in prototype span"}
+    )
+    return table.merge(geometry, on="method").assign(
+        cells=df.groupby("method").size().reindex([m for m in METHOD_NAMES if m in set(df["method"])]).to_numpy()
+    )
+
+
+def novel_answer(df: pd.DataFrame, planned: int, k: int = 5) -> str:
+    """The page's answer, in words, from cell-paired differences at ``k`` shots (5, fixed before
+    any result was seen; the table shows every k): do fixed prototypes help or hurt new classes
+    against cross-entropy, learned prototypes and the zero-prototype control, and at what cost on
+    the base classes. Pass ``by_cell(...)`` data. No answer before the full profile's ``planned``
+    runs are all stored."""
+    stored = int(df["profile"].eq("full").sum())
+    if stored < planned:
+        return (
+            f"No answer yet: {stored} of the full profile's {planned} runs are stored, and a quick-profile "
+            "number is not a finding."
+        )
+    column = FEW_SHOT_COLUMNS[k]
+
+    def verdict(baseline: str, metric: str = column) -> str:
+        d = paired_by_fold(df, metric, "prototypes", baseline)
+        word = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "no different beyond cell noise"
+        return (
+            f"{word} ({d['mean'] * 100:+.1f} points, 95 % CI {d['low'] * 100:+.1f} to {d['high'] * 100:+.1f}, "
+            f"higher in {d['wins']} of {d['folds']} cells)"
+        )
+
+    return (
+        f"With {k} support clips per new digit, predefined prototypes (s = 1) were {verdict('ce')} than "
+        f"cross-entropy, {verdict('learned_prototypes')} than learned prototypes, and "
+        f"{verdict('zero_prototypes')} than the zero-prototype control. On the base digits they were "
+        f"{verdict('ce', 'accuracy')} than cross-entropy."
+    )
+
+
+def probe_table(runs: pd.DataFrame, factors: list[str], labels: dict[str, str]) -> pd.DataFrame:
+    """Per factor: the linear probe's accuracy on the factor's level from its own block, from the
+    residual block, and chance, as mean ± std over ``runs`` (factor-prototype runs)."""
+    rows = []
+    for f in factors:
+        row = {"factor": labels[f]}
+        for kind, label in [
+            ("probe_factor_block", "from its block %"),
+            ("probe_residual_block", "from the residual %"),
+            ("chance", "chance %"),
+        ]:
+            values = runs[f"disentanglement_{f}_{kind}"]
+            row[label] = format_mean_std(values.mean(), values.std())
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("factor")
+
+
+def run_factor_contributions(record: dict, embeddings: dict) -> np.ndarray:
+    """Each test clip's logits split into one part per factor block plus the residual's
+    ([N, F + 1, C], ``metrics.factor_contributions``), with the block layout rebuilt from the run's
+    own configuration (levels, factors, embedding size)."""
+    import torch
+
+    from .metrics import factor_contributions
+    from .prototypes import FactorPrototypes
+
+    config = record["config"]
+    layout = FactorPrototypes([config["factor_levels"]] * len(config["factors"]), dim=config["embed_dim"])
+    z = torch.from_numpy(embeddings["z"].astype(np.float32))
+    weight = torch.from_numpy(embeddings["classifier_weight"])
+    return factor_contributions(weight, z, layout.blocks, layout.residual).numpy()
 
 
 def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:

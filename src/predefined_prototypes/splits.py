@@ -7,7 +7,7 @@ crops in one indexing operation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -71,7 +71,38 @@ def resolve_fold(config: RunConfig, root: Path):
 
 
 def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
-    """Both splits of the configured fold, with features normalised by training statistics."""
+    """The training and test splits of the configured fold, with features normalised by training
+    statistics (``prepare_splits`` also gives the held-out classes' clips)."""
+    splits, info = prepare_splits(config)
+    return splits["train"], splits["test"], info
+
+
+def hold_out_classes(dataset: AudioDataset, novel: tuple[str, ...]) -> tuple[AudioDataset, AudioDataset]:
+    """(base, novel): the clips of the classes not in ``novel`` and of those in it, each relabelled
+    0..n-1 in the dataset's class order.
+
+    >>> from predefined_prototypes.data.audio import Clip
+    >>> ds = AudioDataset("d", [Clip(Path(f"{i}.wav"), i % 3, "s") for i in range(6)], ["a", "b", "c"], 16000)
+    >>> base, novel = hold_out_classes(ds, ("b",))
+    >>> base.classes, base.labels.tolist(), novel.classes, novel.labels.tolist()
+    (['a', 'c'], [0, 1, 0, 1], ['b'], [0, 0])
+    """
+    unknown = sorted(set(novel) - set(dataset.classes))
+    if unknown:
+        raise ValueError(f"novel_classes {unknown} are not classes of {dataset.name}; valid: {dataset.classes}")
+
+    def keep(names: list[str]) -> AudioDataset:
+        index = {dataset.classes.index(name): i for i, name in enumerate(names)}
+        clips = [replace(c, label=index[c.label]) for c in dataset.clips if c.label in index]
+        return AudioDataset(dataset.name, clips, names, dataset.clip_samples, skipped=dataset.skipped)
+
+    return keep([c for c in dataset.classes if c not in novel]), keep([c for c in dataset.classes if c in novel])
+
+
+def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
+    """The fold's splits by name: "train" and "test"; with ``novel_classes``, those hold the base
+    classes only, and "novel_support" (training speakers) and "novel_query" (test speakers) the
+    held-out classes, which training never sees (nor the feature normalisation)."""
     root = dataset_root(config.dataset, config.data_dir)
     fold = resolve_fold(config, root)
     options = {"classes": config.classes} if config.classes is not None else {}
@@ -88,6 +119,9 @@ def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
         )
         for name in ("train", "test")
     }
+    if config.novel_classes:
+        (splits["train"], splits["novel_support"]) = hold_out_classes(splits["train"], config.novel_classes)
+        (splits["test"], splits["novel_query"]) = hold_out_classes(splits["test"], config.novel_classes)
     # Features (and factors) of both splits at once: every fold of a protocol covers the same
     # files, so one cache entry serves all folds.
     files = sorted({path for ds in splits.values() for path in ds.files})
@@ -110,7 +144,13 @@ def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
         rows = {name: [position[p] for p in ds.files] for name, ds in splits.items()}
         _add_factor_levels(config, ready, {n: (values[r], valid[r]) for n, r in rows.items()}, info)
     info.update(train_size=len(ready["train"]), test_size=len(ready["test"]))
-    return ready["train"], ready["test"], info
+    if config.novel_classes:
+        info.update(
+            novel_classes=ready["novel_query"].dataset.classes,
+            novel_support_size=len(ready["novel_support"]),
+            novel_query_size=len(ready["novel_query"]),
+        )
+    return ready, info
 
 
 def _add_factor_levels(config: RunConfig, splits: dict[str, Split], measured: dict, info: dict) -> None:

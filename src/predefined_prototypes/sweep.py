@@ -42,7 +42,7 @@ from .store import finished_where, store, stored_dir, sweep_lock, table_path, wr
 SWEEP_KEYS = {"description", "base", "grid", "profiles"}
 # The sweep files of configs/, in the order ``make sweeps`` runs them: a run planned by two of them
 # (the same run id) is trained by the first and reused by the later one.
-SWEEP_ORDER = ("main-fsdd", "main-emodb", "ablation-prototypes", "ablation-factors")
+SWEEP_ORDER = ("main-fsdd", "main-emodb", "ablation-prototypes", "ablation-factors", "novel-classes")
 PROFILE_KEYS = {"base", "grid"}
 
 
@@ -185,7 +185,7 @@ def execute_run(run: Run, notebook: str, threads: int = 0) -> dict:
 
 def _describe(run: Run, varying: list[str]) -> str:
     return " ".join(
-        f"{k}={run.settings[k] if not isinstance(run.settings[k], list) else ','.join(run.settings[k])}"
+        f"{k}={run.settings[k] if not isinstance(run.settings[k], (list, tuple)) else ','.join(run.settings[k])}"
         for k in varying
     )
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from .augment import Mixer, spec_augment
 from .config import RunConfig
-from .evaluate import embed, evaluate
+from .evaluate import embed, evaluate, evaluate_novel
 from .features import FeatureSettings, Normalizer
 from .files import atomic_write
 from .losses import LOSSES
@@ -31,7 +31,7 @@ from .metrics import accuracy, as_numpy_record
 from .models import Model, build_backbone
 from .preflight import check, device_available
 from .provenance import provenance
-from .splits import prepare_data
+from .splits import prepare_splits
 
 
 class TrainingFailed(RuntimeError):
@@ -119,7 +119,8 @@ def train(config: RunConfig, progress: bool = True) -> dict:
     started = time.perf_counter()
     device = choose_device(config.device)
     make_deterministic(config.seed, device)
-    train_split, test_split, info = prepare_data(config)
+    splits, info = prepare_splits(config)
+    train_split, test_split = splits["train"], splits["test"]
     num_classes, num_frames = len(info["classes"]), info["num_frames"]
     backbone = build_backbone(
         config.backbone, config.num_mel_bins, num_frames, config.embed_dim, config.channels, config.pretrained
@@ -211,6 +212,14 @@ def train(config: RunConfig, progress: bool = True) -> dict:
         (train_logits, train_z, train_split),
         (test_logits, test_z, test_split),
     )
+    if config.novel_classes:  # classes training never saw, embedded by the trained backbone
+        novel = {
+            name: (*embed(model, splits[name], num_frames, device), splits[name])
+            for name in ("novel_support", "novel_query")
+        }
+        novel_metrics, novel_embeddings = evaluate_novel(novel, objective.prototypes, seed=config.seed)
+        metrics["novel"] = novel_metrics
+        embeddings.update(novel_embeddings)
     return {
         "config": config.to_dict(),
         **provenance(),

@@ -8,11 +8,29 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from . import emodb, esc50, fsdd, iemocap, speech_commands
-from .audio import SAMPLE_RATE, AudioDataset, check_clips
+from .audio import SAMPLE_RATE, AudioDataset, Clip, check_clips
 
-DATASETS = {
+
+@runtime_checkable
+class DatasetModule(Protocol):
+    """What a dataset module (``data/<name>.py``) provides; ``get_dataset`` needs nothing else."""
+
+    MARKER: str  # a path under the dataset's root that exists exactly when the layout is there
+    LAYOUT: str  # the official layout in words, for the error a wrong folder gets
+    CLIP_SECONDS: float  # the default length every clip is cropped or padded to
+    SPLITS: tuple[str, ...]  # the split names ``clips`` accepts
+
+    def folds(self, root: Path) -> list:
+        """The protocol's fold ids (e.g. the held-out speaker of each fold)."""
+
+    def clips(self, root: Path, fold, split: str, **options) -> tuple[list[Clip], list[str]]:
+        """The clips (path, label index, speaker) of one split of one fold, and the class names."""
+
+
+DATASETS: dict[str, DatasetModule] = {
     "fsdd": fsdd,
     "emodb": emodb,
     "esc50": esc50,
@@ -96,4 +114,4 @@ def get_dataset(
     )
 
 
-__all__ = ["DATASETS", "AudioDataset", "dataset_root", "default_root", "folds", "get_dataset"]
+__all__ = ["DATASETS", "AudioDataset", "DatasetModule", "dataset_root", "default_root", "folds", "get_dataset"]
