@@ -190,3 +190,26 @@ def report_against(df):
     from predefined_prototypes.report import against_reference
 
     return against_reference(df, "setting", "reference").set_index("setting")
+
+
+def test_training_speed_verdict_follows_constructed_epoch_counts():
+    from predefined_prototypes.report import training_speed_verdict
+
+    def reached(shift):
+        rows = [
+            {
+                "method": m,
+                "fold": str(f),
+                "seed": s,
+                "epochs": 6.0 + f % 2 + (shift + 0.1 * f if m == "prototypes" else 0),
+            }
+            for m in ("prototypes", "learned_prototypes")
+            for f in range(6)
+            for s in range(2)
+        ]
+        return pd.DataFrame(rows)
+
+    assert training_speed_verdict(reached(-2.0), complete=True)["verdict"] == "reproduced"
+    assert training_speed_verdict(reached(+2.0), complete=True)["verdict"] == "contradicted here"
+    assert training_speed_verdict(reached(-0.25), complete=True)["verdict"] == "not reproduced here"
+    assert training_speed_verdict(reached(-2.0), complete=False)["verdict"] == "pending"

@@ -47,6 +47,9 @@ def test_committed_sweeps_expand_and_validate():
         for profile in ("quick", "full"):
             runs = load_sweep(REPO / "configs" / f"{name}.yaml", profile)
             assert len({r.run_id for r in runs}) == len(runs)
+            # Settings reach the notebook as papermill parameters: JSON-native values only (a
+            # tuple arrives as the text "()").
+            assert not [k for r in runs for k, v in r.settings.items() if isinstance(v, tuple)], name
             counts[name, profile] = len(runs)
     # 5 losses + the zero-prototype control + prototypes at s = 10; 6 folds x 3 seeds on FSDD,
     # 10 folds x 3 seeds on EmoDB.

@@ -28,7 +28,7 @@ ON_ERROR = ("raise", "skip")
 # Fields added after results were stored, with the value that reproduces the runs made before
 # they existed. At that value a field stays out of the run id, so stored runs keep their ids (and
 # count as finished); any other value enters the id.
-LATER_FIELDS = {"on_error": "raise", "fail_at_chance": True, "novel_classes": ()}
+LATER_FIELDS = {"on_error": "raise", "fail_at_chance": True, "novel_classes": []}  # values as to_dict writes them
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
 NOT_IDENTIFYING = ("out", "extra", "eval_every")
@@ -162,9 +162,8 @@ class RunConfig:
         return cls.from_dict(values)
 
     def to_dict(self) -> dict:
-        data = dataclasses.asdict(self)
-        data["factors"] = list(self.factors)
-        return data
+        """Every field, lists for tuples: what metrics.json records and a notebook parameter carries."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def identity(self) -> dict:
         """The fields that determine a run's numbers (what a run id hashes).

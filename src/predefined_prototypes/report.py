@@ -564,6 +564,24 @@ def claim1_verdict(df: pd.DataFrame, planned: int) -> dict:
     }
 
 
+def training_speed_verdict(reached: pd.DataFrame, complete: bool) -> dict:
+    """The verdict on "a fixed target simplifies training": predefined prototypes must reach the
+    training-accuracy threshold in fewer epochs than learned prototypes, beyond fold noise
+    (``reached`` is ``epochs_to_reach`` of a complete full profile; ``complete`` says it is)."""
+    if not complete:
+        return {"verdict": "pending", "reason": "the full profile is not complete"}
+    d = paired_by_fold(reached, "epochs", "prototypes", "learned_prototypes")
+    text = (
+        f"{d['mean']:+.1f} epochs against learned prototypes (95 % CI {d['low']:+.1f} to {d['high']:+.1f}, "
+        f"{d['folds']} folds)"
+    )
+    if d["high"] < 0:
+        return {"verdict": "reproduced", "reason": f"predefined prototypes converge faster: {text}"}
+    if d["low"] > 0:
+        return {"verdict": "contradicted here", "reason": f"predefined prototypes converge slower: {text}"}
+    return {"verdict": "not reproduced here", "reason": f"no difference in convergence beyond fold noise: {text}"}
+
+
 def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CONFIGS) -> str:
     """What a results table holds, against what its sweep profile plans, e.g. 'full profile:
     6 fold(s) x 2 seed(s), 15 epochs; 52 of the profile's 90 runs'."""
