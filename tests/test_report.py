@@ -213,3 +213,44 @@ def test_training_speed_verdict_follows_constructed_epoch_counts():
     assert training_speed_verdict(reached(+2.0), complete=True)["verdict"] == "contradicted here"
     assert training_speed_verdict(reached(-0.25), complete=True)["verdict"] == "not reproduced here"
     assert training_speed_verdict(reached(-2.0), complete=False)["verdict"] == "pending"
+
+
+def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp_path):
+    import yaml
+
+    from predefined_prototypes.report import load_finished_profile
+    from predefined_prototypes.sweep import load_sweep
+
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    (results / "s").mkdir(parents=True)
+    spec = {
+        "base": {"dataset": "fsdd"},
+        "grid": {"loss": ["ce", "prototypes"]},
+        "profiles": {"quick": {"base": {"epochs": 1}}, "full": {"base": {"epochs": 2}}},
+    }
+    (configs / "s.yaml").write_text(yaml.safe_dump(spec))
+
+    def table(profile, runs):
+        rows = [
+            {
+                **dict.fromkeys(REQUIRED_COLUMNS, 0.5),
+                "run_id": r.run_id,
+                "profile": profile,
+                "dataset": "fsdd",
+                "loss": r.settings["loss"],
+                "fold": "theo",
+                "seed": 0,
+                "prototypes": "orthogonal",
+                "scale": 1.0,
+            }
+            for r in runs
+        ]
+        pd.DataFrame(rows).to_csv(results / "s" / f"{profile}.csv", index=False)
+
+    table("quick", load_sweep(configs / "s.yaml", "quick"))
+    full = load_sweep(configs / "s.yaml", "full")
+    table("full", full[:1])
+    assert set(load_finished_profile("s", results, configs)["profile"]) == {"quick"}
+    table("full", full)
+    assert set(load_finished_profile("s", results, configs)["profile"]) == {"full"}

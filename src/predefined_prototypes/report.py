@@ -107,6 +107,18 @@ def load_results(
     return table.assign(method=table.apply(method, axis=1)).reset_index(drop=True)
 
 
+def load_finished_profile(
+    sweep: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
+) -> pd.DataFrame:
+    """The full profile's table once every run it plans is stored, else the quick profile's: for
+    pages that pick particular configurations, which a partly run full profile may not hold yet."""
+    if (Path(results_dir) / sweep / "full.csv").is_file():
+        full = load_results(sweep, "full", results_dir, configs_dir)
+        if len(full) == planned_runs(sweep, "full", configs_dir):
+            return full
+    return load_results(sweep, "quick", results_dir, configs_dir)
+
+
 def load_benchmark(name: str, benchmarks_dir: str | Path = REPO / "benchmarks") -> pd.DataFrame:
     """A table a benchmark script wrote (``benchmarks/<name>.csv``); ResultsError if it is missing."""
     path = Path(benchmarks_dir) / f"{name}.csv"
