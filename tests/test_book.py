@@ -13,7 +13,8 @@ import yaml
 from bs4 import BeautifulSoup
 from conftest import REPO
 
-from predefined_prototypes.report import METHOD_NAMES, complete_cells, load_results, summary_table
+from predefined_prototypes.report import METHOD_NAMES, load_results, summary_table
+from predefined_prototypes.stats import complete_cells
 
 HTML = REPO / "_build" / "html"
 # Every test here reads a book built by `make test` (or builds one): not for `make unit`.

@@ -76,7 +76,7 @@ def constructed(shifts, seeds=3, noise=0.0):
 
 
 def test_fold_level_statistics_on_constructed_results():
-    from predefined_prototypes.report import paired_by_fold
+    from predefined_prototypes.stats import paired_by_fold
 
     better = paired_by_fold(constructed([0.04, 0.05, 0.06, 0.05, 0.04, 0.06]), "accuracy", "p", "ce")
     assert better["folds"] == 6 and better["seeds"] == 3 and better["wins"] == 6
@@ -120,7 +120,7 @@ def main_comparison(prototypes_gain, control_gain, seeds=3):
 
 
 def test_claim1_verdicts_on_constructed_comparisons():
-    from predefined_prototypes.report import claim1_verdict
+    from predefined_prototypes.verdicts import claim1_verdict
 
     assert claim1_verdict(main_comparison(0.08, 0.0), 54)["verdict"] == "reproduced"
     partly = claim1_verdict(main_comparison(0.08, 0.08), 54)
@@ -153,7 +153,7 @@ def stored_history(results, run_id, method, fold, tested_every, accuracies):
 
 
 def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(tmp_path):
-    from predefined_prototypes import report
+    from predefined_prototypes import report, stats
 
     runs = pd.DataFrame(
         [
@@ -164,7 +164,7 @@ def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(t
     curves = report.learning_curves("s", runs, tmp_path)
     assert len(curves) == 8
     assert sorted(curves.dropna(subset=["test_accuracy"])["epoch"].unique()) == [2, 4]
-    reached = report.epochs_to_reach(curves, 0.95).set_index("method")["epochs"]
+    reached = stats.epochs_to_reach(curves, 0.95).set_index("method")["epochs"]
     assert reached.to_dict() == {"ce": 3.0, "prototypes": 2.0}
 
 
@@ -187,13 +187,13 @@ def test_against_reference_finds_a_constructed_shift_and_only_it():
 
 
 def report_against(df):
-    from predefined_prototypes.report import against_reference
+    from predefined_prototypes.stats import against_reference
 
     return against_reference(df, "setting", "reference").set_index("setting")
 
 
 def test_training_speed_verdict_follows_constructed_epoch_counts():
-    from predefined_prototypes.report import training_speed_verdict
+    from predefined_prototypes.verdicts import training_speed_verdict
 
     def reached(shift):
         rows = [

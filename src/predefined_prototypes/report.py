@@ -1,4 +1,5 @@
-"""Reading stored results for the book: tables with spread, paired comparisons, per-run data.
+"""Reading stored results for the book: tables with spread, per-run data, benchmarks
+(statistics are in ``stats.py``, verdicts in ``verdicts.py``).
 
 Everything here reads ``results/`` (written by ``sweep``) and never trains.
 """
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .losses import LOSSES
+from .stats import format_mean_std, mean_std
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
@@ -188,113 +189,6 @@ def learning_curves(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESU
     return curves
 
 
-def epochs_to_reach(curves: pd.DataFrame, threshold: float, column: str = "train_accuracy") -> pd.DataFrame:
-    """Per run, the first epoch at which ``column`` reaches ``threshold`` (NaN if it never does),
-    with the run's method, fold and seed: a convergence speed that ``paired_by_fold`` can compare.
-
-    >>> curves = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "method": ["x"] * 3 + ["y"] * 3, "fold": "1",
-    ...                        "seed": 0, "epoch": [1, 2, 3] * 2, "train_accuracy": [.5, .9, .99, .5, .6, .7]})
-    >>> epochs_to_reach(curves, 0.9)["epochs"].tolist()
-    [2.0, nan]
-    """
-
-    def first(run):
-        reached = run.loc[run[column] >= threshold, "epoch"]
-        return float(reached.min()) if len(reached) else math.nan
-
-    keys = ["run_id", "method", "fold", "seed"]
-    return curves.groupby(keys, sort=False).apply(first, include_groups=False).rename("epochs").reset_index()
-
-
-def mean_std(df: pd.DataFrame, by: str | list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean, standard deviation and count of each metric per group, over folds and seeds.
-
-    >>> df = pd.DataFrame({"loss": ["a", "a", "b"], "accuracy": [0.5, 0.7, 0.9]})
-    >>> mean_std(df, "loss", ["accuracy"]).round(3).to_dict("records")
-    [{'loss': 'a', 'accuracy_mean': 0.6, 'accuracy_std': 0.141, 'n': 2}, {'loss': 'b', 'accuracy_mean': 0.9, 'accuracy_std': nan, 'n': 1}]
-    """
-    grouped = df.groupby(by, sort=False)
-    table = grouped[metrics].agg(["mean", "std"])
-    table.columns = [f"{m}_{s}" for m, s in table.columns]
-    table["n"] = grouped.size()
-    return table.reset_index()
-
-
-def complete_cells(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
-    """The rows of the (fold, seed) cells that every group of ``by`` has run, so each row of a
-    table averages the same cells.
-
-    >>> df = pd.DataFrame({"method": ["a", "a", "b"], "fold": ["1", "2", "1"], "seed": 0, "accuracy": [0.5, 0.7, 0.9]})
-    >>> complete_cells(df)["fold"].tolist()
-    ['1', '1']
-    """
-    groups = df[by].nunique()
-    counts = df.groupby(["fold", "seed"])[by].nunique()
-    keep = counts[counts == groups].index
-    return df[df.set_index(["fold", "seed"]).index.isin(keep)]
-
-
-def fold_means(df: pd.DataFrame, metric: str, by: str = "method") -> pd.DataFrame:
-    """``metric`` averaged over seeds within each (group, fold): folds (test speakers) are the
-    independent units, seeds of one fold are not.
-
-    >>> df = pd.DataFrame({"method": "a", "fold": ["1", "1", "2"], "seed": [0, 1, 0], "accuracy": [0.5, 0.7, 0.9]})
-    >>> fold_means(df, "accuracy")["accuracy"].round(3).tolist()
-    [0.6, 0.9]
-    """
-    return df.groupby([by, "fold"], sort=False)[metric].mean().reset_index()
-
-
-def paired_by_fold(
-    df: pd.DataFrame, metric: str, value: str, baseline: str, by: str = "method", confidence: float = 0.95
-) -> dict:
-    """Difference of ``metric`` between groups ``value`` and ``baseline``, paired by fold: seeds
-    are first restricted to the (fold, seed) cells both ran and averaged within each fold; then a
-    paired t-interval over folds (scipy's ``ttest_rel``) and a two-sided Wilcoxon signed-rank
-    p-value. With fewer than two folds there is no interval (NaN).
-
-    >>> df = pd.DataFrame({"method": ["ce"] * 4 + ["p"] * 4, "fold": ["1", "1", "2", "2"] * 2,
-    ...                    "seed": [0, 1] * 4, "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8]})
-    >>> d = paired_by_fold(df, "accuracy", "p", "ce")
-    >>> round(d["mean"], 3), d["folds"], d["seeds"], round(d["low"], 3), round(d["high"], 3), d["wins"]
-    (0.15, 2, 2, -0.485, 0.785, 2)
-    """
-    both = complete_cells(df[df[by].isin([value, baseline])], by)
-    per_fold = fold_means(both, metric, by).pivot(index="fold", columns=by, values=metric)
-    a = per_fold[value] if value in per_fold else pd.Series(dtype=float)
-    b = per_fold[baseline] if baseline in per_fold else pd.Series(dtype=float)
-    diff = (a - b).dropna()
-    n = len(diff)
-    result = {
-        "mean": float(diff.mean()) if n else math.nan,
-        "low": math.nan,
-        "high": math.nan,
-        "p_wilcoxon": math.nan,
-        "folds": n,
-        "seeds": int(both.groupby("fold")["seed"].nunique().min()) if n else 0,
-        "wins": int((diff > 0).sum()),
-        "losses": int((diff < 0).sum()),
-    }
-    if n >= 2:
-        interval = stats.ttest_rel(a[diff.index], b[diff.index]).confidence_interval(confidence)
-        result.update(low=float(interval.low), high=float(interval.high))
-        if (diff != 0).any():
-            result["p_wilcoxon"] = float(stats.wilcoxon(diff).pvalue)
-    return result
-
-
-def seed_spread(df: pd.DataFrame, by: str = "method") -> str:
-    """The largest accuracy range across seeds of one group on one fold, in points, in words.
-
-    >>> seed_spread(pd.DataFrame({"method": "a", "fold": ["1", "1", "2", "2"], "accuracy": [.5, .6, .7, .72]}))
-    'up to 10.0 points (median 6.0)'
-    """
-    ranges = df.groupby([by, "fold"])["accuracy"].agg(lambda a: a.max() - a.min() if len(a) > 1 else math.nan)
-    if ranges.isna().all():
-        return "not measured here (one seed per fold)"
-    return f"up to {100 * ranges.max():.1f} points (median {100 * ranges.median():.1f})"
-
-
 def summary_table(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
     """One row per method (in ``METHOD_NAMES`` order): accuracy, macro-F1, ECE and training
     accuracy as mean ± std over runs, and the number of runs. Pass ``complete_cells(df)`` so
@@ -333,92 +227,6 @@ def cells_description(df: pd.DataFrame) -> str:
     return f"{df['fold'].nunique()} folds x {per_fold} seeds ({cells} cells)"
 
 
-def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
-    """'72.4 ± 3.1' (in percent by default); the ± part is left out when std is undefined.
-
-    >>> format_mean_std(0.7243, 0.031), format_mean_std(0.5, float("nan"))
-    ('72.4 ± 3.1', '50.0')
-    """
-    if std != std:  # NaN: a single run
-        return f"{mean * scale:.{digits}f}"
-    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
-
-
-def describe_difference(
-    d: dict,
-    against: str = "cross-entropy",
-    scale: float = 100.0,
-    unit: str = " points",
-    above: str = "better than",
-    below: str = "worse than",
-) -> str:
-    """A plain-words reading of ``paired_by_fold``: accuracy differences in points by default;
-    for another metric pass its ``scale``, ``unit`` and what a difference ``above`` or ``below``
-    zero means.
-
-    >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "p_wilcoxon": 0.031, "folds": 6,
-    ...                      "seeds": 3, "wins": 6, "losses": 0})
-    '+5.0 points (95 % CI +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): better than cross-entropy beyond fold noise'
-    >>> describe_difference({"mean": -0.4, "low": -0.6, "high": 0.1, "p_wilcoxon": 0.09, "folds": 6, "seeds": 3,
-    ...                      "wins": 1, "losses": 5}, scale=1, unit="", above="looser than", below="tighter than")
-    '-0.4 (95 % CI -0.6 to +0.1 over 6 folds of 3 seeds; higher in 1 of 6 folds; Wilcoxon p = 0.09): not distinguishable from cross-entropy'
-    >>> describe_difference({"mean": 0.05, "low": float("nan"), "high": float("nan"), "p_wilcoxon": float("nan"),
-    ...                      "folds": 1, "seeds": 1, "wins": 1, "losses": 0})
-    '+5.0 points from a single fold: no interval, so no conclusion'
-    """
-    value = f"{d['mean'] * scale:+.1f}{unit}"
-    if d["folds"] < 2:
-        return f"{value} from a single fold: no interval, so no conclusion"
-    interval = (
-        f"{value} (95 % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} folds "
-        f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} folds; "
-        f"Wilcoxon p = {d['p_wilcoxon']:.2g})"
-    )
-    if d["low"] > 0:
-        return f"{interval}: {above} {against} beyond fold noise"
-    if d["high"] < 0:
-        return f"{interval}: {below} {against} beyond fold noise"
-    return f"{interval}: not distinguishable from {against}"
-
-
-def against_reference(df: pd.DataFrame, by: str, reference, scale: float = 100.0) -> pd.DataFrame:
-    """One row per group of ``by``: accuracy (mean ± std over runs) and its difference to the
-    ``reference`` group, paired by fold as in ``paired_by_fold`` (seeds averaged within each fold
-    first, each pair on the cells both ran), with the 95 % t-interval over folds, the folds where
-    the group was higher, the Wilcoxon p-value, whether the interval excludes 0 ('higher',
-    'lower' or 'no') and the runs behind the row. The ablations' table.
-
-    >>> df = pd.DataFrame({"k": [1] * 4 + [2] * 4, "fold": ["a", "a", "b", "b"] * 2, "seed": [0, 1] * 4,
-    ...                    "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8]})
-    >>> against_reference(df, "k", 1).drop(columns="accuracy %").to_dict("records")[1]
-    {'k': 2, 'difference, points (95 % CI)': '+15.0 (-48.5 to +78.5)', 'higher in': '2 of 2 folds', 'Wilcoxon p': '0.5', 'beyond fold noise': 'no', 'runs': 4}
-    """
-    rows = []
-    for group, runs in df.groupby(by, sort=False):
-        row = {by: group, "accuracy %": format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std(), scale)}
-        if group == reference:
-            row.update(
-                {
-                    "difference, points (95 % CI)": "reference",
-                    "higher in": "",
-                    "Wilcoxon p": "",
-                    "beyond fold noise": "",
-                }
-            )
-        else:
-            d = paired_by_fold(df, "accuracy", group, reference, by=by)
-            row.update(
-                {
-                    "difference, points (95 % CI)": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
-                    "higher in": f"{d['wins']} of {d['folds']} folds",
-                    "Wilcoxon p": f"{d['p_wilcoxon']:.2g}",
-                    "beyond fold noise": "higher" if d["low"] > 0 else "lower" if d["high"] < 0 else "no",
-                }
-            )
-        rows.append({**row, "runs": len(runs)})
-    return pd.DataFrame(rows)
-
-
 def metric_table(
     df: pd.DataFrame, columns: dict[str, str], by: str = "method", scale: float = 1.0, digits: int = 2
 ) -> pd.DataFrame:
@@ -444,16 +252,6 @@ def metric_table(
 FEW_SHOT_COLUMNS = {1: "novel_few_shot_1_mean", 5: "novel_few_shot_5_mean", 20: "novel_few_shot_20_mean"}
 
 
-def by_cell(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with ``fold`` replaced by the (held-out pair, test speaker) cell, the replicate of
-    the new-classes protocol, so that ``paired_by_fold`` pairs methods by cell.
-
-    >>> by_cell(pd.DataFrame({"fold": ["theo"], "novel_classes": ["0,1"]}))["fold"].tolist()
-    ['0,1 | theo']
-    """
-    return df.assign(fold=df["novel_classes"].astype(str) + " | " + df["fold"].astype(str))
-
-
 def novel_table(df: pd.DataFrame) -> pd.DataFrame:
     """One row per method of the new-classes sweep: accuracy on the base classes, few-shot
     accuracy on the held-out classes at each k, and the novel classes' NC1 and share of energy in
@@ -468,36 +266,6 @@ def novel_table(df: pd.DataFrame) -> pd.DataFrame:
     )
     return table.merge(geometry, on="method").assign(
         cells=df.groupby("method").size().reindex([m for m in METHOD_NAMES if m in set(df["method"])]).to_numpy()
-    )
-
-
-def novel_answer(df: pd.DataFrame, planned: int, k: int = 5) -> str:
-    """The page's answer, in words, from cell-paired differences at ``k`` shots (5, fixed before
-    any result was seen; the table shows every k): do fixed prototypes help or hurt new classes
-    against cross-entropy, learned prototypes and the zero-prototype control, and at what cost on
-    the base classes. Pass ``by_cell(...)`` data. No answer before the full profile's ``planned``
-    runs are all stored."""
-    stored = int(df["profile"].eq("full").sum())
-    if stored < planned:
-        return (
-            f"No answer yet: {stored} of the full profile's {planned} runs are stored, and a quick-profile "
-            "number is not a finding."
-        )
-    column = FEW_SHOT_COLUMNS[k]
-
-    def verdict(baseline: str, metric: str = column) -> str:
-        d = paired_by_fold(df, metric, "prototypes", baseline)
-        word = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "no different beyond cell noise"
-        return (
-            f"{word} ({d['mean'] * 100:+.1f} points, 95 % CI {d['low'] * 100:+.1f} to {d['high'] * 100:+.1f}, "
-            f"higher in {d['wins']} of {d['folds']} cells)"
-        )
-
-    return (
-        f"With {k} support clips per new digit, predefined prototypes (s = 1) were {verdict('ce')} than "
-        f"cross-entropy, {verdict('learned_prototypes')} than learned prototypes, and "
-        f"{verdict('zero_prototypes')} than the zero-prototype control. On the base digits they were "
-        f"{verdict('ce', 'accuracy')} than cross-entropy."
     )
 
 
@@ -539,59 +307,6 @@ def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) ->
     from .sweep import load_sweep
 
     return len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
-
-
-def claim1_verdict(df: pd.DataFrame, planned: int) -> dict:
-    """The verdict on the paper's first claim (fixed prototypes beat cross-entropy *because they
-    place the classes*) from one dataset's main comparison, with the reason in words.
-
-    Predefined prototypes (s = 1) must beat cross-entropy beyond fold noise to reproduce the gain,
-    and beat the zero-prototype control (the same loss as a pure norm penalty) for the gain to be
-    the prototypes' placement. No verdict before every planned run is stored.
-    """
-    stored = int(df["profile"].eq("full").sum())
-    if df["profile"].iloc[0] != "full" or stored < planned:
-        return {
-            "verdict": "pending",
-            "reason": f"{stored} of the full profile's {planned} runs are stored; a verdict waits for all of them",
-        }
-    vs_ce = paired_by_fold(df, "accuracy", "prototypes", "ce")
-    vs_control = paired_by_fold(df, "accuracy", "prototypes", "zero_prototypes")
-    control = paired_by_fold(df, "accuracy", "zero_prototypes", "ce")
-    gain = f"{vs_ce['mean'] * 100:+.1f} points over cross-entropy (95 % CI {vs_ce['low'] * 100:+.1f} to {vs_ce['high'] * 100:+.1f})"
-    if not vs_ce["low"] > 0:
-        return {"verdict": "not reproduced here", "reason": f"predefined prototypes: {gain}, not beyond fold noise"}
-    if vs_control["low"] > 0:
-        return {
-            "verdict": "reproduced",
-            "reason": f"predefined prototypes: {gain}, and beyond the zero-prototype "
-            f"control by {vs_control['mean'] * 100:+.1f} points",
-        }
-    return {
-        "verdict": "partly reproduced",
-        "reason": f"predefined prototypes: {gain}; but the zero-prototype control (a norm penalty) gains "
-        f"{control['mean'] * 100:+.1f} points, and prototypes differ from it by "
-        f"{vs_control['mean'] * 100:+.1f} (95 % CI {vs_control['low'] * 100:+.1f} to "
-        f"{vs_control['high'] * 100:+.1f}): the gain is the norm penalty's, not the placement's",
-    }
-
-
-def training_speed_verdict(reached: pd.DataFrame, complete: bool) -> dict:
-    """The verdict on "a fixed target simplifies training": predefined prototypes must reach the
-    training-accuracy threshold in fewer epochs than learned prototypes, beyond fold noise
-    (``reached`` is ``epochs_to_reach`` of a complete full profile; ``complete`` says it is)."""
-    if not complete:
-        return {"verdict": "pending", "reason": "the full profile is not complete"}
-    d = paired_by_fold(reached, "epochs", "prototypes", "learned_prototypes")
-    text = (
-        f"{d['mean']:+.1f} epochs against learned prototypes (95 % CI {d['low']:+.1f} to {d['high']:+.1f}, "
-        f"{d['folds']} folds)"
-    )
-    if d["high"] < 0:
-        return {"verdict": "reproduced", "reason": f"predefined prototypes converge faster: {text}"}
-    if d["low"] > 0:
-        return {"verdict": "contradicted here", "reason": f"predefined prototypes converge slower: {text}"}
-    return {"verdict": "not reproduced here", "reason": f"no difference in convergence beyond fold noise: {text}"}
 
 
 def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CONFIGS) -> str:
