@@ -1,11 +1,10 @@
 """Loaders against the real offline corpora and against small trees in each official layout."""
 
 import collections
-import csv
 
 import pytest
 import torch
-from conftest import write_tone
+from conftest import write_esc50_tree, write_iemocap_tree, write_speech_commands_tree, write_tone
 
 from predefined_prototypes.data import folds, get_dataset
 from predefined_prototypes.data.audio import AudioFileError, read_audio
@@ -75,19 +74,7 @@ def test_fsdd_resampled_from_8k(fsdd_root):
 
 @pytest.fixture
 def esc50_tree(tmp_path):
-    root = tmp_path / "ESC-50-master"
-    rows = []
-    for i, (category, target, esc10) in enumerate([("dog", 0, True), ("rooster", 1, False), ("rain", 10, True)]):
-        for fold in (1, 2, 3, 4, 5):
-            name = f"{fold}-{100 + i}-A-{target}.wav"
-            write_tone(root / "audio" / name, seconds=0.2, rate=44100)
-            rows.append([name, fold, target, category, str(esc10), 100 + i, "A"])
-    (root / "meta").mkdir()
-    with open(root / "meta" / "esc50.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["filename", "fold", "target", "category", "esc10", "src_file", "take"])
-        w.writerows(rows)
-    return root
+    return write_esc50_tree(tmp_path)
 
 
 def test_esc50_layout(esc50_tree):
@@ -104,14 +91,7 @@ def test_esc50_layout(esc50_tree):
 
 @pytest.fixture
 def speech_commands_tree(tmp_path):
-    root = tmp_path / "speech_commands"
-    for word in ("yes", "no", "up"):
-        for speaker in ("0a7c2a8d", "0b09edd3", "0c2ca723"):
-            write_tone(root / word / f"{speaker}_nohash_0.wav", seconds=1.0)
-    write_tone(root / "_background_noise_" / "white_noise.wav", seconds=2.0)
-    (root / "validation_list.txt").write_text("yes/0b09edd3_nohash_0.wav\nno/0b09edd3_nohash_0.wav\n")
-    (root / "testing_list.txt").write_text("up/0c2ca723_nohash_0.wav\nyes/0c2ca723_nohash_0.wav\n")
-    return root
+    return write_speech_commands_tree(tmp_path)
 
 
 def test_speech_commands_layout(speech_commands_tree):
@@ -126,21 +106,7 @@ def test_speech_commands_layout(speech_commands_tree):
 
 @pytest.fixture
 def iemocap_tree(tmp_path):
-    root = tmp_path / "IEMOCAP_full_release"
-    for session in range(1, 6):
-        dialog = f"Ses0{session}F_impro01"
-        lines = ["% header line", ""]
-        for i, (gender, label) in enumerate(
-            [("F", "neu"), ("M", "ang"), ("F", "exc"), ("M", "fru"), ("F", "sad"), ("M", "hap")]
-        ):
-            utt = f"{dialog}_{gender}00{i}"
-            write_tone(root / f"Session{session}" / "sentences" / "wav" / dialog / f"{utt}.wav", seconds=0.3)
-            lines.append(f"[{i}.0000 - {i}.9000]\t{utt}\t{label}\t[2.5000, 2.5000, 2.5000]")
-            lines.append(f"C-E1:\t{label};\t()")
-        evaluation = root / f"Session{session}" / "dialog" / "EmoEvaluation" / f"{dialog}.txt"
-        evaluation.parent.mkdir(parents=True)
-        evaluation.write_text("\n".join(lines) + "\n")
-    return root
+    return write_iemocap_tree(tmp_path)
 
 
 def test_iemocap_layout(iemocap_tree):

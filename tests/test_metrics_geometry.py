@@ -81,3 +81,10 @@ def test_span_energy_of_directions_inside_outside_and_at_random():
     assert span_energy(torch.randn(10, 16) * torch.cat([torch.zeros(4), torch.ones(12)]), basis) == pytest.approx(0.0)
     isotropic = torch.randn(20000, 16, generator=torch.Generator().manual_seed(0))
     assert span_energy(isotropic, basis) == pytest.approx(4 / 16, abs=0.01)
+
+
+def test_silhouette_is_undefined_with_one_sample_per_class_not_an_error():
+    from predefined_prototypes.metrics import embedding_geometry
+
+    geometry = embedding_geometry(torch.randn(3, 4), torch.tensor([0, 1, 2]), 3)
+    assert math.isnan(geometry["silhouette"]) and not math.isnan(geometry["distance_ratio"])

@@ -341,3 +341,38 @@ def test_held_out_classes_are_never_trained_and_are_evaluated_few_shot(fsdd_smal
     with pytest.raises(ValueError, match=r"novel_classes \['eleven'\] are not classes of fsdd"):
         train(tiny(data_dir=str(fsdd_small), novel_classes=("eleven",)), progress=False)
     assert RunConfig(novel_classes=()).identity() == RunConfig().identity()  # stored runs keep their ids
+
+
+TINY_AST = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+
+
+def test_ast_loads_weights_from_a_save_pretrained_folder(tmp_path):
+    saved = AST(num_mel_bins=32, num_frames=50, embed_dim=32, config=TINY_AST)
+    saved.transformer.save_pretrained(tmp_path / "ast")
+    loaded = AST(num_mel_bins=32, num_frames=50, embed_dim=32, pretrained=str(tmp_path / "ast"))
+    for (name, a), b in zip(saved.transformer.state_dict().items(), loaded.transformer.state_dict().values()):
+        assert torch.equal(a, b), name
+    x = torch.randn(2, 50, 32)
+    saved.eval(), loaded.eval()
+    assert torch.equal(saved(x), loaded(x))
+
+
+def test_ast_weights_out_of_reach_fail_in_one_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(OSError, match=r"cannot load AST weights 'nobody/no-such-ast'.*huggingface-cli download") as err:
+        AST(num_mel_bins=32, num_frames=50, embed_dim=32, pretrained="nobody/no-such-ast")
+    assert "\n" not in str(err.value)
+
+
+def test_step_schedule_and_betas_reach_the_optimizer(fsdd_small):
+    result = train(
+        tiny(data_dir=str(fsdd_small), epochs=3, warmup=1, schedule="step", lr_decay=0.5, betas=(0.95, 0.999)),
+        progress=False,
+    )
+    lrs = [h["lr"] for h in result["history"]]
+    assert lrs[1] == pytest.approx(lrs[0] * 0.5) and lrs[2] == pytest.approx(lrs[0] * 0.25)
+    assert RunConfig.from_args(["betas=0.95,0.999"]).betas == (0.95, 0.999)
+    with pytest.raises(ConfigError, match="betas must be two numbers"):
+        RunConfig(betas=(0.9,))
+    # Defaults keep the ids of every stored run.
+    assert RunConfig(betas=(0.9, 0.999), schedule="cosine", lr_decay=0.85).identity() == RunConfig().identity()

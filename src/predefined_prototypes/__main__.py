@@ -41,7 +41,7 @@ def _train(args: argparse.Namespace) -> int:
     except ConfigError as err:  # preflight: the machine, the data or a folder is not as configured
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except (TrainingFailed, ValueError, FileNotFoundError, NotImplementedError) as err:
+    except (TrainingFailed, ValueError, OSError, NotImplementedError) as err:  # OSError: files, weights
         print(f"error: {err}", file=sys.stderr)
         return 1
     metrics = result["metrics"]

@@ -21,6 +21,7 @@ BACKBONES = ("cnn", "ecapa", "ast", "beats")
 LOSSES = ("ce", "focal", "opl", "prototypes", "learned_prototypes", "factor_prototypes")
 PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical", "zero")
 OPTIMIZERS = ("adam", "adamw")
+SCHEDULES = ("cosine", "step")
 FACTOR_NAMES = ("pitch_median", "pitch_std", "loudness")
 DEVICES = ("auto", "cpu", "cuda")
 ON_ERROR = ("raise", "skip")
@@ -28,7 +29,15 @@ ON_ERROR = ("raise", "skip")
 # Fields added after results were stored, with the value that reproduces the runs made before
 # they existed. At that value a field stays out of the run id, so stored runs keep their ids (and
 # count as finished); any other value enters the id.
-LATER_FIELDS = {"on_error": "raise", "fail_at_chance": True, "novel_classes": []}  # values as to_dict writes them
+LATER_FIELDS = {  # values as to_dict writes them
+    "on_error": "raise",
+    "fail_at_chance": True,
+    "novel_classes": [],
+    "betas": [0.9, 0.999],
+    "schedule": "cosine",
+    "lr_decay": 0.85,
+    "backbone_options": {},
+}
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
 NOT_IDENTIFYING = ("out", "extra", "eval_every")
@@ -53,6 +62,7 @@ class RunConfig:
     embed_dim: int = 32
     channels: int = 8  # CNN: width of the first block (doubled per block); ECAPA: 16 x this
     pretrained: str | None = None  # AST: a model id or path to load weights from
+    backbone_options: dict = field(default_factory=dict)  # AST: ASTConfig overrides (a tiny model for tests)
     # loss
     loss: str = "prototypes"
     prototypes: str = "orthogonal"
@@ -71,7 +81,10 @@ class RunConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     optimizer: str = "adam"
-    warmup: int = 1  # epochs of linear warm-up; then cosine decay to 0
+    betas: tuple[float, ...] = (0.9, 0.999)  # Adam's; the authors use (0.95, 0.999) for AST
+    warmup: int = 1  # epochs of linear warm-up; then the schedule
+    schedule: str = "cosine"  # cosine decay to 0, or "step": x lr_decay per epoch after warm-up (the authors')
+    lr_decay: float = 0.85
     seed: int = 0
     device: str = "auto"
     fail_at_chance: bool = True  # a run whose training accuracy ends at chance fails (not a result)
@@ -89,12 +102,25 @@ class RunConfig:
             "loss": LOSSES,
             "prototypes": PROTOTYPES,
             "optimizer": OPTIMIZERS,
+            "schedule": SCHEDULES,
             "device": DEVICES,
             "on_error": ON_ERROR,
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not valid; valid values: {', '.join(valid)}")
+        if isinstance(self.betas, str):
+            self.betas = tuple(b for b in self.betas.split(",") if b)
+        try:
+            self.betas = tuple(float(b) for b in self.betas)
+        except ValueError:
+            raise ConfigError(f"betas must be two numbers in [0, 1), e.g. 0.95,0.999; got {self.betas!r}") from None
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"betas must be two numbers in [0, 1), e.g. 0.95,0.999; got {self.betas!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise ConfigError(f"lr_decay is a factor per epoch in (0, 1], got {self.lr_decay}")
+        if self.backbone_options and self.backbone != "ast":
+            raise ConfigError("backbone_options are ASTConfig overrides and apply to backbone=ast only")
         if isinstance(self.novel_classes, str):
             self.novel_classes = tuple(c for c in self.novel_classes.split(",") if c)
         self.novel_classes = tuple(str(c) for c in self.novel_classes)

@@ -107,7 +107,8 @@ def embedding_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: 
     result = {
         "cosine_class_means": _mean_off_diagonal(class_mean_cosines(z, labels, num_classes, centred=False)),
         "distance_ratio": _mean_off_diagonal(torch.cdist(means, means)) / max(spread, 1e-12),
-        "silhouette": float(silhouette_score(z.numpy(), labels.numpy())) if len(present) > 1 else float("nan"),
+        # Defined for 2 <= classes < samples (a test split with one clip per class has none).
+        "silhouette": float(silhouette_score(z.numpy(), labels.numpy())) if 1 < len(present) < len(z) else float("nan"),
     }
     if prototypes is not None:
         target = torch.nn.functional.normalize(prototypes.double()[present], dim=1)

@@ -152,7 +152,17 @@ class AST(nn.Module):
         if pretrained:
             # Position embeddings are sized for the pretraining input (1024 frames, 128 mels):
             # other shapes cannot reuse them, so ask for that shape explicitly.
-            self.transformer = ASTModel.from_pretrained(pretrained, **shape, **(config or {}))
+            try:
+                self.transformer = ASTModel.from_pretrained(pretrained, **shape, **(config or {}))
+            except OSError as err:
+                from huggingface_hub.constants import HF_HUB_CACHE
+
+                raise OSError(
+                    f"cannot load AST weights {pretrained!r} (not a local save_pretrained folder, and not in the "
+                    f"Hugging Face cache {HF_HUB_CACHE} with no network to fetch it): on a machine with network run "
+                    f"`huggingface-cli download {pretrained}` (or save_pretrained it into a folder) and pass that "
+                    f"folder as pretrained=; reason: {str(err).splitlines()[0]}"
+                ) from None
         else:
             self.transformer = ASTModel(ASTConfig(**shape, **(config or {})))
         width = self.transformer.config.hidden_size
@@ -163,7 +173,9 @@ class AST(nn.Module):
         return self.project((tokens[:, 0] + tokens[:, 1]) / 2)
 
 
-def _beats(num_mel_bins: int, num_frames: int, embed_dim: int, channels: int, pretrained: str | None) -> nn.Module:
+def _beats(
+    num_mel_bins: int, num_frames: int, embed_dim: int, channels: int, pretrained: str | None, options: dict
+) -> nn.Module:
     raise NotImplementedError(
         "backbone=beats is not available: BEATs is not part of transformers. Using it needs "
         "Microsoft's BEATs code (unilm/beats) and its iter3+ AS2M checkpoint; wrap its "
@@ -171,18 +183,24 @@ def _beats(num_mel_bins: int, num_frames: int, embed_dim: int, channels: int, pr
     )
 
 
-# name -> builder(num_mel_bins, num_frames, embed_dim, channels, pretrained): a new backbone is one
-# module returning [B, k] and one entry here.
+# name -> builder(num_mel_bins, num_frames, embed_dim, channels, pretrained, options): a new
+# backbone is one module returning [B, k] and one entry here.
 BACKBONES = {
-    "cnn": lambda mel, frames, k, channels, pretrained: CNN(mel, k, channels),
-    "ecapa": lambda mel, frames, k, channels, pretrained: ECAPA(mel, k, channels=channels * 16),
-    "ast": lambda mel, frames, k, channels, pretrained: AST(mel, frames, k, pretrained=pretrained),
+    "cnn": lambda mel, frames, k, channels, pretrained, options: CNN(mel, k, channels),
+    "ecapa": lambda mel, frames, k, channels, pretrained, options: ECAPA(mel, k, channels=channels * 16),
+    "ast": lambda mel, frames, k, channels, pretrained, options: AST(mel, frames, k, pretrained, options),
     "beats": _beats,
 }
 
 
 def build_backbone(
-    name: str, num_mel_bins: int, num_frames: int, embed_dim: int, channels: int = 16, pretrained: str | None = None
+    name: str,
+    num_mel_bins: int,
+    num_frames: int,
+    embed_dim: int,
+    channels: int = 16,
+    pretrained: str | None = None,
+    options: dict | None = None,
 ) -> nn.Module:
     """The backbone called ``name`` (a key of ``BACKBONES``).
 
@@ -191,7 +209,7 @@ def build_backbone(
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(BACKBONES)}")
-    return BACKBONES[name](num_mel_bins, num_frames, embed_dim, channels, pretrained)
+    return BACKBONES[name](num_mel_bins, num_frames, embed_dim, channels, pretrained, options or {})
 
 
 class Model(nn.Module):

@@ -106,13 +106,17 @@ def _flatten(prefix: str, value, row: dict) -> None:
 def table_row(run: Run, record: dict) -> dict:
     """One results-table row: every config field, every scalar metric, provenance."""
     row = {"sweep": run.sweep, "profile": run.profile, "run_id": run.run_id}
-    row.update(
-        {
-            k: (",".join(v) if isinstance(v, list) else v)
-            for k, v in record["config"].items()
-            if k not in ("out", "extra")
-        }
-    )
+    for k, v in record["config"].items():
+        if k in ("out", "extra"):
+            continue
+        # One cell per field: lists as "a,b" (factors, betas), mappings as JSON (backbone options).
+        row[k] = (
+            ",".join(map(str, v))
+            if isinstance(v, list)
+            else json.dumps(v, sort_keys=True)
+            if isinstance(v, dict)
+            else v
+        )
     row["fold"] = record["data"]["fold"]
     _flatten("", record["metrics"], row)
     row.update(

@@ -13,6 +13,7 @@ import json
 import math
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,17 @@ def make_deterministic(seed: int, device: torch.device) -> None:
     torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
 
 
+def warmup_step_decay(step: int, warmup_steps: int, steps_per_epoch: int, decay: float) -> float:
+    """LR multiplier of the authors' AST recipe: linear warm-up, then x ``decay`` per epoch.
+
+    >>> [round(warmup_step_decay(s, 2, 2, 0.5), 3) for s in range(8)]
+    [0.5, 1.0, 1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    """
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return decay ** ((step - warmup_steps) // steps_per_epoch)
+
+
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     """LR multiplier: linear warm-up from ~0 to 1, then cosine decay to 0 at the last step.
 
@@ -123,18 +135,29 @@ def train(config: RunConfig, progress: bool = True) -> dict:
     train_split, test_split = splits["train"], splits["test"]
     num_classes, num_frames = len(info["classes"]), info["num_frames"]
     backbone = build_backbone(
-        config.backbone, config.num_mel_bins, num_frames, config.embed_dim, config.channels, config.pretrained
+        config.backbone,
+        config.num_mel_bins,
+        num_frames,
+        config.embed_dim,
+        config.channels,
+        config.pretrained,
+        config.backbone_options,
     )
     model = Model(backbone, config.embed_dim, num_classes).to(device)
     objective = LOSSES[config.loss].from_config(config, num_classes).to(device)
     params = [*model.parameters(), *objective.parameters()]
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    optimizer = optimizer_class(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimizer = optimizer_class(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, config.warmup * steps_per_epoch, total_steps)
-    )
+    warmup_steps = config.warmup * steps_per_epoch
+    if config.schedule == "step":
+        multiplier = partial(
+            warmup_step_decay, warmup_steps=warmup_steps, steps_per_epoch=steps_per_epoch, decay=config.lr_decay
+        )
+    else:
+        multiplier = partial(warmup_cosine, warmup_steps=warmup_steps, total_steps=total_steps)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
     generator = torch.Generator().manual_seed(config.seed)
     mixer = None
     if config.mixup > 0:
