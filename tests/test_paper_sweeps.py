@@ -10,6 +10,7 @@ from predefined_prototypes.sweep import load_sweep, run_sweep
 PAPER = sorted((REPO / "configs" / "paper").glob("*.yaml"))
 
 
+@pytest.mark.slow
 def test_paper_sweeps_carry_the_authors_settings():
     assert {p.stem for p in PAPER} == {
         f"paper-{d}-{b}" for d in ("esc50", "speech-commands", "iemocap") for b in ("ast", "ecapa")

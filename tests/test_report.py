@@ -254,3 +254,31 @@ def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp
     assert set(load_finished_profile("s", results, configs)["profile"]) == {"quick"}
     table("full", full)
     assert set(load_finished_profile("s", results, configs)["profile"]) == {"full"}
+
+
+@pytest.mark.slow
+def test_paper_sweeps_show_results_once_a_reader_stores_them(tmp_path):
+    from predefined_prototypes.report import paper_sweeps_table
+    from predefined_prototypes.sweep import load_sweep
+
+    assert set(paper_sweeps_table(results_dir=tmp_path)["results"]) == {"no results stored"}
+    runs = load_sweep(REPO / "configs" / "paper" / "paper-esc50-ecapa.yaml", "full")[:2]
+    rows = [
+        {
+            **dict.fromkeys(REQUIRED_COLUMNS, 0.9),
+            "run_id": r.run_id,
+            "profile": "full",
+            "dataset": "esc50",
+            "loss": r.settings["loss"],
+            "fold": "1",
+            "seed": 0,
+            "prototypes": "orthogonal",
+            "scale": 1.0,
+        }
+        for r in runs
+    ]
+    (tmp_path / "paper-esc50-ecapa").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "paper-esc50-ecapa" / "full.csv", index=False)
+    table = paper_sweeps_table(results_dir=tmp_path)
+    assert table.loc["paper-esc50-ecapa", "cross-entropy"] == "90.0"
+    assert table.loc["paper-esc50-ast", "results"] == "no results stored"

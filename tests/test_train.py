@@ -328,6 +328,7 @@ def test_bad_audio_on_error_skip_from_the_command_line(fsdd_small, tmp_path):
     assert record["data"]["train_size"] == 299
 
 
+@pytest.mark.slow
 def test_held_out_classes_are_never_trained_and_are_evaluated_few_shot(fsdd_small):
     config = tiny(loss="prototypes", data_dir=str(fsdd_small), novel_classes=("3", "7"), epochs=1)
     result = train(config, progress=False)
@@ -346,6 +347,7 @@ def test_held_out_classes_are_never_trained_and_are_evaluated_few_shot(fsdd_smal
 TINY_AST = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
 
 
+@pytest.mark.slow
 def test_ast_loads_weights_from_a_save_pretrained_folder(tmp_path):
     saved = AST(num_mel_bins=32, num_frames=50, embed_dim=32, config=TINY_AST)
     saved.transformer.save_pretrained(tmp_path / "ast")
@@ -357,6 +359,7 @@ def test_ast_loads_weights_from_a_save_pretrained_folder(tmp_path):
     assert torch.equal(saved(x), loaded(x))
 
 
+@pytest.mark.slow
 def test_ast_weights_out_of_reach_fail_in_one_line(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OSError, match=r"cannot load AST weights 'nobody/no-such-ast'.*huggingface-cli download") as err:
@@ -364,6 +367,7 @@ def test_ast_weights_out_of_reach_fail_in_one_line(monkeypatch):
     assert "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_step_schedule_and_betas_reach_the_optimizer(fsdd_small):
     result = train(
         tiny(data_dir=str(fsdd_small), epochs=3, warmup=1, schedule="step", lr_decay=0.5, betas=(0.95, 0.999)),

@@ -128,6 +128,25 @@ def load_benchmark(name: str, benchmarks_dir: str | Path = REPO / "benchmarks") 
     return pd.read_csv(path)
 
 
+def paper_sweeps_table(configs_dir: str | Path = CONFIGS, results_dir: str | Path = RESULTS) -> pd.DataFrame:
+    """One row per sweep file in ``configs/paper``: its full profile's size and, where a reader has
+    stored results, accuracy per method (mean ± std over runs); "no results stored" otherwise."""
+    from .sweep import load_sweep
+
+    rows = []
+    for path in sorted((Path(configs_dir) / "paper").glob("*.yaml")):
+        row = {"sweep": path.stem, "full profile runs": len(load_sweep(path, "full"))}
+        table = Path(results_dir) / path.stem / "full.csv"
+        if table.is_file():
+            df = load_results(path.stem, "full", results_dir, Path(configs_dir) / "paper")
+            for name, runs in df.groupby("method"):
+                row[METHOD_NAMES.get(name, name)] = format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std())
+        else:
+            row["results"] = "no results stored"
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("sweep")
+
+
 def load_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
     """A run's metrics.json record and its (slim) test embeddings."""
     folder = Path(results_dir) / sweep / "runs" / run_id
