@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, fsdd_subset
 
 from predefined_prototypes.config import ConfigError
 from predefined_prototypes.store import store, stored_dir, sweep_lock, write_table
@@ -386,3 +386,30 @@ def test_a_run_another_sweep_stored_is_reused_not_trained_again(tmp_path):
     copied = stored_dir(results, "second", ce.run_id) / "metrics.json"
     assert copied.read_bytes() == (stored_dir(results, "first", ce.run_id) / "metrics.json").read_bytes()
     assert list(pd.read_csv(results / "second" / "quick.csv")["run_id"]) == [ce.run_id]
+
+
+@pytest.mark.slow
+def test_a_dry_run_counts_each_folds_clips_and_names_an_unreadable_file(tmp_path):
+    data = fsdd_subset(tmp_path / "fsdd")
+    path = write_sweep(tmp_path / "d.yaml", {**TINY, "data_dir": str(data)}, {"loss": ["ce", "prototypes"]})
+    command = [
+        sys.executable,
+        "-m",
+        "predefined_prototypes",
+        "sweep",
+        str(path),
+        "--dry-run",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--results",
+        str(tmp_path / "results"),
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert len([line for line in result.stdout.splitlines() if line.startswith("  data fsdd fold official:")]) == 1
+    assert "per class (train/test): 0 " in result.stdout
+    broken = sorted((data / "recordings").glob("*.wav"))[0]
+    broken.write_bytes(b"not audio")
+    result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 2 and f"cannot read audio file {broken}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()

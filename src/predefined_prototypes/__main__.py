@@ -56,6 +56,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from .config import ConfigError
+    from .data.audio import AudioFileError
     from .store import SweepLocked
     from .sweep import run_sweep
 
@@ -75,7 +76,7 @@ def _sweep(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             prune_results=args.prune,
         )
-    except (ConfigError, SweepLocked) as err:
+    except (ConfigError, SweepLocked, AudioFileError, FileNotFoundError) as err:  # a bad file: before any run
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -213,6 +213,37 @@ def print_plan(runs: list[Run], results_dir: str | Path, list_pending: bool = Tr
             print(f"  {len(extra)} row(s) of {path} are not in this plan (kept; --prune removes them)")
 
 
+def print_data(runs: list[Run]) -> None:
+    """For each fold the runs read: clips per split and per class, every file checked on disk (a
+    missing, unreadable or empty file stops here with its name, as the run itself would)."""
+    from collections import Counter
+
+    from .data import dataset_root, get_dataset
+    from .splits import resolve_fold
+
+    seen = set()
+    for run in runs:
+        config = RunConfig.from_dict(run.settings)
+        key = (config.dataset, config.data_dir, config.fold, config.classes, config.on_error)
+        if key in seen:
+            continue
+        seen.add(key)
+        root = dataset_root(config.dataset, config.data_dir)
+        fold = resolve_fold(config, root)
+        options = {"classes": config.classes} if config.classes is not None else {}
+        counts, sizes = {}, {}
+        for split in ("train", "test"):
+            ds = get_dataset(config.dataset, root, fold=fold, split=split, on_error=config.on_error, **options)
+            counts[split], sizes[split] = Counter(ds.classes[c.label] for c in ds.clips), len(ds)
+            classes = ds.classes
+        per_class = ", ".join(f"{c} {counts['train'][c]}/{counts['test'][c]}" for c in classes)
+        empty = [c for c in classes if not counts["train"][c] or not counts["test"][c]]
+        print(
+            f"  data {config.dataset} fold {fold}: {sizes['train']} training and {sizes['test']} test clips; "
+            f"per class (train/test): {per_class}" + (f"; no clips of {', '.join(empty)} in a split" if empty else "")
+        )
+
+
 def prune(path: str | Path, runs: list[Run], results_dir: str | Path) -> None:
     """Remove the rows of this profile's table that its plan does not hold, and the stored run
     summaries that no profile of the sweep file plans."""
@@ -321,6 +352,7 @@ def run_sweep(
         pending = [r for r in runs if finished_where(r, results_dir) is None]
         if pending:
             _preflight(pending, notebook, runs_dir, results_dir, writes=False)
+            print_data(pending)
         return 0
     with sweep_lock(results_dir, sweep):
         pending = [r for r in runs if finished_where(r, results_dir) is None]
