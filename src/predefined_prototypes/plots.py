@@ -50,60 +50,46 @@ def mean_curves(curves, column: str, labels: dict[str, str], ax=None, scale: flo
     return ax
 
 
-def accuracy_against_shots(df, columns: dict[int, str], labels: dict[str, str], ax=None, chance: float | None = None):
-    """Few-shot accuracy (%) against the number of support examples k, one line per method (mean
-    over the rows, which are independent cells) with a band of ± one standard deviation.
-    ``columns`` maps k to the table column holding that k's accuracy."""
-    ax = ax or plt.subplots(figsize=(5, 3.5))[1]
+def accuracy_against_shots(
+    df, columns: dict[int, str], labels: dict[str, str], baseline: str, axes=None, chance: float | None = None
+):
+    """Few-shot accuracy against the number of support examples k. Left: each method's mean over
+    cells (the rows) with its 95 % t-interval; right: each method's difference to ``baseline``,
+    paired by cell (``stats.paired_by_fold`` on the ``fold`` column), with its 95 % interval.
+    ``columns`` maps k to the column holding that k's accuracy; ``labels`` methods to names."""
+    from scipy import stats as scipy_stats
+
+    from .stats import paired_by_fold
+
+    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 3.8))[1]
     shots = sorted(columns)
     for i, (method, label) in enumerate(labels.items()):
         rows = df[df["method"] == method]
         if rows.empty:
             continue
+        color, offset = plt.cm.tab10(i % 10), 1 + 0.03 * (i - len(labels) / 2)
         values = np.array([100 * rows[columns[k]].to_numpy() for k in shots])
-        mean, std = values.mean(axis=1), values.std(axis=1)
-        color = plt.cm.tab10(i % 10)
-        ax.plot(shots, mean, marker="o", color=color, label=label)
-        ax.fill_between(shots, mean - std, mean + std, color=color, alpha=0.12, linewidth=0)
-    if chance is not None:
-        ax.axhline(100 * chance, color="0.6", linestyle=":", linewidth=1)
-    ax.set_xscale("log")
-    ax.set_xticks(shots, [str(k) for k in shots])
-    ax.set_xlabel("support clips per new class (k)")
-    ax.set_ylabel("accuracy on new classes %")
-    return ax
-
-
-def plot_explanations(parts: np.ndarray, emb: dict, factor_labels: list[str]):
-    """For each class, the most confidently predicted test clip of that class: bars of each factor
-    block's (and the residual's) contribution to the predicted logit, titled with what was
-    measured on the recording. ``parts`` is [N, F + 1, C]; ``emb`` the run's stored embeddings."""
-    logits = emb["logits"].astype(np.float32)
-    predicted = logits.argmax(1)
-    shifted = np.exp(logits - logits.max(1, keepdims=True))
-    confidence = (shifted / shifted.sum(1, keepdims=True)).max(1)
-    classes = list(emb["classes"])
-    rows = (len(classes) + 1) // 2
-    fig, axes = plt.subplots(rows, 2, figsize=(10, 3.5 * rows), sharey=True, constrained_layout=True, squeeze=False)
-    colors = [*plt.cm.tab10(range(len(factor_labels))), "0.6"]
-    for ax, c in zip(axes.flat, range(len(classes))):
-        candidates = np.where(predicted == c)[0]
-        if len(candidates) == 0:
-            ax.set_axis_off()
-            ax.set_title(f"no test utterance predicted {classes[c]}", fontsize=9)
-            continue
-        i = candidates[confidence[candidates].argmax()]
-        ax.bar([*factor_labels, "residual"], parts[i, :, c], color=colors)
-        ax.axhline(0, color="0.3", linewidth=0.8)
-        values = emb["factor_values"][i]
-        measured = ", ".join(f"{label} {v:.1f}" for label, v in zip(factor_labels, values))
-        ax.set_title(
-            f"{emb['paths'][i]}: true {classes[emb['labels'][i]]}, predicted {classes[c]}\n{measured}", fontsize=9
+        half = [scipy_stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)) for v in values]
+        axes[0].errorbar(
+            np.array(shots) * offset, values.mean(axis=1), yerr=half, marker="o", capsize=3, color=color, label=label
         )
-        ax.tick_params(axis="x", labelsize=9)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("contribution to the predicted logit")
-    return fig
+        if method != baseline:
+            d = [paired_by_fold(df, columns[k], method, baseline) for k in shots]
+            mean = np.array([100 * x["mean"] for x in d])
+            error = [mean - [100 * x["low"] for x in d], [100 * x["high"] for x in d] - mean]
+            axes[1].errorbar(
+                np.array(shots) * offset, mean, yerr=error, marker="o", capsize=3, color=color, label=label
+            )
+    if chance is not None:
+        axes[0].axhline(100 * chance, color="0.6", linestyle=":", linewidth=1)
+    axes[1].axhline(0, color="0.3", linewidth=0.8)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xticks(shots, [str(k) for k in shots])
+        ax.set_xlabel("support clips per new class (k)")
+    axes[0].set_ylabel("accuracy on new classes % (mean, 95 % CI)")
+    axes[1].set_ylabel(f"difference to {labels[baseline]}, points")
+    return axes
 
 
 def cosine_heatmap(matrix, classes: list[str], ax=None, title: str = ""):

@@ -138,10 +138,11 @@ def describe_difference(
     unit: str = " points",
     above: str = "better than",
     below: str = "worse than",
+    fold: str = "fold",
 ) -> str:
     """A plain-words reading of ``paired_by_fold``: accuracy differences in points by default;
     for another metric pass its ``scale``, ``unit`` and what a difference ``above`` or ``below``
-    zero means.
+    zero means; ``fold`` names the paired unit (e.g. "cell").
 
     >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "p_wilcoxon": 0.031, "folds": 6,
     ...                      "seeds": 3, "wins": 6, "losses": 0})
@@ -155,16 +156,16 @@ def describe_difference(
     """
     value = f"{d['mean'] * scale:+.1f}{unit}"
     if d["folds"] < 2:
-        return f"{value} from a single fold: no interval, so no conclusion"
+        return f"{value} from a single {fold}: no interval, so no conclusion"
     interval = (
-        f"{value} (95 % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} folds "
-        f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} folds; "
+        f"{value} (95 % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} {fold}s "
+        f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} {fold}s; "
         f"Wilcoxon p = {d['p_wilcoxon']:.2g})"
     )
     if d["low"] > 0:
-        return f"{interval}: {above} {against} beyond fold noise"
+        return f"{interval}: {above} {against} beyond {fold} noise"
     if d["high"] < 0:
-        return f"{interval}: {below} {against} beyond fold noise"
+        return f"{interval}: {below} {against} beyond {fold} noise"
     return f"{interval}: not distinguishable from {against}"
 
 
