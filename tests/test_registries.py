@@ -28,3 +28,18 @@ def test_every_dataset_module_keeps_the_contract():
     for name, module in DATASETS.items():
         assert isinstance(module, DatasetModule), name
         assert set(module.SPLITS) >= {"train", "test"} and module.CLIP_SECONDS > 0, name
+
+
+def test_every_name_a_book_page_imports_from_the_package_exists():
+    """A page importing a name that moved or was removed fails the book build minutes later;
+    this finds it in a second."""
+    import importlib
+    import re
+
+    from conftest import REPO
+
+    for page in sorted((REPO / "book").glob("*.md")):
+        for module, names in re.findall(r"from (predefined_prototypes[\w.]*) import ([^\n(]+)", page.read_text()):
+            imported = importlib.import_module(module)
+            for name in (n.strip() for n in names.split(",") if n.strip()):
+                assert hasattr(imported, name), f"{page.name}: {module} has no {name}"

@@ -232,21 +232,7 @@ def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp
     (configs / "s.yaml").write_text(yaml.safe_dump(spec))
 
     def table(profile, runs):
-        rows = [
-            {
-                **dict.fromkeys(REQUIRED_COLUMNS, 0.5),
-                "run_id": r.run_id,
-                "profile": profile,
-                "dataset": "fsdd",
-                "loss": r.settings["loss"],
-                "fold": "theo",
-                "seed": 0,
-                "prototypes": "orthogonal",
-                "scale": 1.0,
-            }
-            for r in runs
-        ]
-        pd.DataFrame(rows).to_csv(results / "s" / f"{profile}.csv", index=False)
+        write_stored_table(results / "s" / f"{profile}.csv", runs, profile, "fsdd", "theo", 0.5)
 
     table("quick", load_sweep(configs / "s.yaml", "quick"))
     full = load_sweep(configs / "s.yaml", "full")
@@ -263,22 +249,27 @@ def test_paper_sweeps_show_results_once_a_reader_stores_them(tmp_path):
 
     assert set(paper_sweeps_table(results_dir=tmp_path)["results"]) == {"no results stored"}
     runs = load_sweep(REPO / "configs" / "paper" / "paper-esc50-ecapa.yaml", "full")[:2]
+    (tmp_path / "paper-esc50-ecapa").mkdir()
+    write_stored_table(tmp_path / "paper-esc50-ecapa" / "full.csv", runs, "full", "esc50", "1", 0.9)
+    table = paper_sweeps_table(results_dir=tmp_path)
+    assert table.loc["paper-esc50-ecapa", "cross-entropy"] == "90.0"
+    assert table.loc["paper-esc50-ast", "results"] == "no results stored"
+
+
+def write_stored_table(path, runs, profile, dataset, fold, accuracy):
+    """A results table holding ``runs`` (planned by a sweep), every metric at ``accuracy``."""
     rows = [
         {
-            **dict.fromkeys(REQUIRED_COLUMNS, 0.9),
+            **dict.fromkeys(REQUIRED_COLUMNS, accuracy),
             "run_id": r.run_id,
-            "profile": "full",
-            "dataset": "esc50",
+            "profile": profile,
+            "dataset": dataset,
             "loss": r.settings["loss"],
-            "fold": "1",
+            "fold": fold,
             "seed": 0,
             "prototypes": "orthogonal",
             "scale": 1.0,
         }
         for r in runs
     ]
-    (tmp_path / "paper-esc50-ecapa").mkdir()
-    pd.DataFrame(rows).to_csv(tmp_path / "paper-esc50-ecapa" / "full.csv", index=False)
-    table = paper_sweeps_table(results_dir=tmp_path)
-    assert table.loc["paper-esc50-ecapa", "cross-entropy"] == "90.0"
-    assert table.loc["paper-esc50-ast", "results"] == "no results stored"
+    pd.DataFrame(rows).to_csv(path, index=False)
