@@ -380,3 +380,12 @@ def test_step_schedule_and_betas_reach_the_optimizer(fsdd_small):
         RunConfig(betas=(0.9,))
     # Defaults keep the ids of every stored run.
     assert RunConfig(betas=(0.9, 0.999), schedule="cosine", lr_decay=0.85).identity() == RunConfig().identity()
+
+
+@pytest.mark.slow
+def test_bf16_autocast_trains_and_leaves_float32_runs_as_they_were(fsdd_small):
+    plain = train(tiny(data_dir=str(fsdd_small), epochs=1), progress=False)
+    mixed = train(tiny(data_dir=str(fsdd_small), epochs=1, bf16=True), progress=False)
+    assert np.isfinite(mixed["history"][0]["train_loss"]) and mixed["embeddings"]["z"].dtype == np.float32
+    assert mixed["history"][0]["train_loss"] != plain["history"][0]["train_loss"]  # autocast did run
+    assert RunConfig(bf16=False).identity() == RunConfig().identity()

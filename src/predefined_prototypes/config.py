@@ -37,6 +37,7 @@ LATER_FIELDS = {  # values as to_dict writes them
     "schedule": "cosine",
     "lr_decay": 0.85,
     "backbone_options": {},
+    "bf16": False,
 }
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
@@ -87,6 +88,7 @@ class RunConfig:
     lr_decay: float = 0.85
     seed: int = 0
     device: str = "auto"
+    bf16: bool = False  # training forward passes under bfloat16 autocast (GPU speed); losses and evaluation in float32
     fail_at_chance: bool = True  # a run whose training accuracy ends at chance fails (not a result)
     eval_every: int = 1  # test accuracy in the history every this many epochs (and at the last)
     novel_classes: tuple[str, ...] = ()  # class names held out of training, for few-shot evaluation

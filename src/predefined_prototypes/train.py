@@ -189,7 +189,9 @@ def train(config: RunConfig, progress: bool = True) -> dict:
             if config.specaugment:
                 x = spec_augment(x, generator)
             factors = train_split.factor_levels[index].to(device) if train_split.factor_levels is not None else None
-            logits, z = model(x.to(device))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+                logits, z = model(x.to(device, non_blocking=True))
+            logits, z = logits.float(), z.float()  # the losses and their checks in float32
             loss, terms = objective(logits, z, target.to(device), labels.to(device), factors)
             if not torch.isfinite(loss):
                 bad = [f"{k}={v.item():.4g}" for k, v in terms.items() if not torch.isfinite(v)]
