@@ -88,3 +88,22 @@ def test_silhouette_is_undefined_with_one_sample_per_class_not_an_error():
 
     geometry = embedding_geometry(torch.randn(3, 4), torch.tensor([0, 1, 2]), 3)
     assert math.isnan(geometry["silhouette"]) and not math.isnan(geometry["distance_ratio"])
+
+
+def test_contrast_terms_sum_to_the_contrast_and_ignore_shifts_common_to_every_logit():
+    from predefined_prototypes.metrics import contrast_contributions, factor_contributions
+
+    generator = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(4, 10, generator=generator), torch.randn(4, generator=generator)
+    z = torch.randn(30, 10, generator=generator)
+    blocks, residual = [slice(0, 3), slice(3, 6)], slice(6, 10)
+    logits = z @ weight.T + bias
+    terms, contrast = contrast_contributions(factor_contributions(weight, z, blocks, residual), bias, logits)
+    assert torch.allclose(terms.sum(dim=1), contrast, atol=1e-5) and (contrast >= 0).all()
+    # The same amount added to every class's weights on a block moves every logit alike: the
+    # raw contributions change, the contrast terms do not.
+    shifted = weight + torch.cat([torch.zeros(4, 3), torch.ones(4, 3), torch.zeros(4, 4)], dim=1)
+    shifted_terms, _ = contrast_contributions(
+        factor_contributions(shifted, z, blocks, residual), bias, z @ shifted.T + bias
+    )
+    assert torch.allclose(shifted_terms, terms, atol=1e-5)

@@ -290,6 +290,28 @@ def factor_contributions(weight: Tensor, z: Tensor, blocks: list[slice], residua
     return torch.stack(parts, dim=1)
 
 
+def contrast_contributions(parts: Tensor, bias: Tensor, logits: Tensor) -> tuple[Tensor, Tensor]:
+    """Why the predicted class beat the runner-up: the contrast logit[predicted] - logit[runner-up]
+    split exactly into one term per block (``parts`` from ``factor_contributions``, [N, B, C]) plus
+    the bias difference. A raw contribution to one logit explains nothing (adding the same amount
+    to every logit changes no prediction); a contrast does. Returns (terms [N, B + 1], the last
+    column the bias; contrasts [N], which the terms sum to).
+
+    >>> w, z = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[3.0, 1.0]])
+    >>> parts = factor_contributions(w, z, [slice(0, 1)], slice(1, 2))
+    >>> bias = torch.tensor([0.0, 0.5])
+    >>> terms, contrast = contrast_contributions(parts, bias, z @ w.T + bias)
+    >>> terms.tolist(), contrast.tolist()
+    ([[3.0, -1.0, -0.5]], [1.5])
+    """
+    top2 = logits.topk(2, dim=1).indices
+    first, second = top2[:, 0], top2[:, 1]
+    rows = torch.arange(len(logits))
+    terms = parts[rows, :, first] - parts[rows, :, second]
+    terms = torch.cat([terms, (bias[first] - bias[second])[:, None]], dim=1)
+    return terms, logits[rows, first] - logits[rows, second]
+
+
 def as_numpy_record(values: dict) -> dict:
     """Make a metrics dict JSON-ready (floats, no NaN: NaN becomes None)."""
 

@@ -92,35 +92,38 @@ def accuracy_against_shots(
     return axes
 
 
-def plot_explanations(parts: np.ndarray, emb: dict, factor_labels: list[str]):
-    """For each class, the most confidently predicted test clip of that class: bars of each factor
-    block's (and the residual's) contribution to the predicted logit, titled with what was
-    measured on the recording. ``parts`` is [N, F + 1, C]; ``emb`` the run's stored embeddings."""
+def plot_explanations(terms: np.ndarray, emb: dict, factor_labels: list[str]):
+    """For each class, the test clip predicted as that class by the widest margin: bars of each
+    factor block's, the residual's and the bias's share of the margin over the runner-up class
+    (``metrics.contrast_contributions``, [N, F + 2]; the bars sum to the margin), titled with what
+    was measured on the recording. ``emb`` is the run's stored embeddings."""
     logits = emb["logits"].astype(np.float32)
-    predicted = logits.argmax(1)
-    shifted = np.exp(logits - logits.max(1, keepdims=True))
-    confidence = (shifted / shifted.sum(1, keepdims=True)).max(1)
+    ranked = np.argsort(-logits, axis=1)
+    predicted, runner_up = ranked[:, 0], ranked[:, 1]
+    margin = terms.sum(axis=1)
     classes = list(emb["classes"])
     rows = (len(classes) + 1) // 2
     fig, axes = plt.subplots(rows, 2, figsize=(10, 3.5 * rows), sharey=True, constrained_layout=True, squeeze=False)
-    colors = [*plt.cm.tab10(range(len(factor_labels))), "0.6"]
+    colors = [*plt.cm.tab10(range(len(factor_labels))), "0.6", "0.85"]
     for ax, c in zip(axes.flat, range(len(classes))):
         candidates = np.where(predicted == c)[0]
         if len(candidates) == 0:
             ax.set_axis_off()
             ax.set_title(f"no test utterance predicted {classes[c]}", fontsize=9)
             continue
-        i = candidates[confidence[candidates].argmax()]
-        ax.bar([*factor_labels, "residual"], parts[i, :, c], color=colors)
+        i = candidates[margin[candidates].argmax()]
+        ax.bar([*factor_labels, "residual", "bias"], terms[i], color=colors)
         ax.axhline(0, color="0.3", linewidth=0.8)
         values = emb["factor_values"][i]
         measured = ", ".join(f"{label} {v:.1f}" for label, v in zip(factor_labels, values))
         ax.set_title(
-            f"{emb['paths'][i]}: true {classes[emb['labels'][i]]}, predicted {classes[c]}\n{measured}", fontsize=9
+            f"{emb['paths'][i]}: true {classes[emb['labels'][i]]}, predicted {classes[c]} over "
+            f"{classes[runner_up[i]]}\n{measured}",
+            fontsize=9,
         )
         ax.tick_params(axis="x", labelsize=9)
     for ax in axes[:, 0]:
-        ax.set_ylabel("contribution to the predicted logit")
+        ax.set_ylabel("share of the margin over the runner-up")
     return fig
 
 

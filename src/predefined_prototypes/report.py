@@ -306,19 +306,24 @@ def probe_table(runs: pd.DataFrame, factors: list[str], labels: dict[str, str]) 
 
 
 def run_factor_contributions(record: dict, embeddings: dict) -> np.ndarray:
-    """Each test clip's logits split into one part per factor block plus the residual's
-    ([N, F + 1, C], ``metrics.factor_contributions``), with the block layout rebuilt from the run's
-    own configuration (levels, factors, embedding size)."""
+    """Each test clip's margin of its predicted class over the runner-up, split exactly into one
+    term per factor block, the residual block and the bias ([N, F + 2], ``metrics.
+    contrast_contributions``), with the block layout rebuilt from the run's own configuration."""
     import torch
 
-    from .metrics import factor_contributions
+    from .metrics import contrast_contributions, factor_contributions
     from .prototypes import FactorPrototypes
 
     config = record["config"]
     layout = FactorPrototypes([config["factor_levels"]] * len(config["factors"]), dim=config["embed_dim"])
     z = torch.from_numpy(embeddings["z"].astype(np.float32))
     weight = torch.from_numpy(embeddings["classifier_weight"])
-    return factor_contributions(weight, z, layout.blocks, layout.residual).numpy()
+    bias = torch.from_numpy(embeddings["classifier_bias"])
+    parts = factor_contributions(weight, z, layout.blocks, layout.residual)
+    # The stored logits are float16: recompute them from the same parts so the terms add up exactly.
+    logits = parts.sum(dim=1) + bias
+    terms, _ = contrast_contributions(parts, bias, logits)
+    return terms.numpy()
 
 
 def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:
