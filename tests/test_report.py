@@ -273,3 +273,33 @@ def write_stored_table(path, runs, profile, dataset, fold, accuracy):
         for r in runs
     ]
     pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def test_the_new_classes_answer_follows_constructed_cells():
+    from predefined_prototypes.verdicts import novel_answer
+
+    rows = []
+    for cell in range(10):
+        for method, shift in [
+            ("ce", 0.0),
+            ("learned_prototypes", 0.05),
+            ("zero_prototypes", 0.1),
+            ("prototypes", 0.05),
+        ]:
+            value = 0.6 + 0.01 * cell + shift + (0.002 if cell % 2 else -0.002) * (method == "prototypes")
+            rows.append(
+                {
+                    "method": method,
+                    "fold": str(cell),
+                    "seed": 0,
+                    "profile": "full",
+                    "accuracy": value,
+                    "novel_few_shot_5_mean": value,
+                }
+            )
+    df = pd.DataFrame(rows)
+    answer = novel_answer(df, planned=40)
+    assert "were better than cross-entropy (+5.0 points" in answer
+    assert "not distinguishable from learned prototypes beyond cell noise" in answer
+    assert "worse than the zero-prototype control (-5.0 points" in answer
+    assert novel_answer(df, planned=41).startswith("No answer yet: 40 of the full profile's 41 runs")

@@ -24,19 +24,23 @@ def novel_answer(df: pd.DataFrame, planned: int, k: int = 5) -> str:
         )
     column = FEW_SHOT_COLUMNS[k]
 
-    def verdict(baseline: str, metric: str = column) -> str:
+    def verdict(baseline: str, name: str, metric: str = column) -> str:
         d = paired_by_fold(df, metric, "prototypes", baseline)
-        word = "better" if d["low"] > 0 else "worse" if d["high"] < 0 else "no different beyond cell noise"
-        return (
-            f"{word} ({d['mean'] * 100:+.1f} points, 95 % CI {d['low'] * 100:+.1f} to {d['high'] * 100:+.1f}, "
-            f"higher in {d['wins']} of {d['folds']} cells)"
+        numbers = (
+            f"{d['mean'] * 100:+.1f} points, 95 % CI {d['low'] * 100:+.1f} to {d['high'] * 100:+.1f}, "
+            f"higher in {d['wins']} of {d['folds']} cells"
         )
+        if d["low"] > 0:
+            return f"better than {name} ({numbers})"
+        if d["high"] < 0:
+            return f"worse than {name} ({numbers})"
+        return f"not distinguishable from {name} beyond cell noise ({numbers})"
 
     return (
-        f"With {k} support clips per new digit, predefined prototypes (s = 1) were {verdict('ce')} than "
-        f"cross-entropy, {verdict('learned_prototypes')} than learned prototypes, and "
-        f"{verdict('zero_prototypes')} than the zero-prototype control. On the base digits they were "
-        f"{verdict('ce', 'accuracy')} than cross-entropy."
+        f"With {k} support clips per new digit, predefined prototypes (s = 1) were {verdict('ce', 'cross-entropy')}, "
+        f"{verdict('learned_prototypes', 'learned prototypes')}, and "
+        f"{verdict('zero_prototypes', 'the zero-prototype control')}. On the base digits they were "
+        f"{verdict('ce', 'cross-entropy', 'accuracy')}."
     )
 
 
