@@ -105,9 +105,92 @@ def test_backbone_shapes_and_negative_embeddings(backbone):
     assert (z < 0).any(), "z must be able to reach prototypes with negative coordinates"
 
 
-def test_beats_explains_why_it_is_unavailable():
-    with pytest.raises(NotImplementedError, match="BEATs is not part of transformers"):
-        build_backbone("beats", 128, 100, 768)
+STAND_IN_BEATS = {
+    # The layout of microsoft/unilm's beats/ folder: BEATs.py importing a sibling module.
+    "backbone.py": """
+import torch
+from torch import nn
+
+
+class Encoder(nn.Module):
+    def __init__(self, width):
+        super().__init__()
+        self.layer = nn.Linear(width, width)
+
+    def forward(self, x, padding_mask=None):
+        return self.layer(x), []
+""",
+    "BEATs.py": """
+import torch
+from torch import nn
+
+from backbone import Encoder
+
+
+class BEATsConfig:
+    def __init__(self, cfg=None):
+        self.encoder_embed_dim, self.input_bins = 24, 128
+        self.__dict__.update(cfg or {})
+
+
+class BEATs(nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        self.patch_embedding = nn.Linear(cfg.input_bins, cfg.encoder_embed_dim)
+        self.encoder = Encoder(cfg.encoder_embed_dim)
+
+    def preprocess(self, source, fbank_mean=15.41663, fbank_std=6.55582):
+        raise RuntimeError("the stand-in expects features, as the wrapper passes them")
+
+    def extract_features(self, source, padding_mask=None):
+        fbank = self.preprocess(source)
+        x, _ = self.encoder(self.patch_embedding(fbank), padding_mask=padding_mask)
+        return x, padding_mask
+""",
+}
+
+
+def stand_in_beats(folder, bins=32):
+    """A folder shaped like the official BEATs code, and a checkpoint in its layout."""
+    import importlib
+    import sys
+
+    folder.mkdir()
+    for name, text in STAND_IN_BEATS.items():
+        (folder / name).write_text(text)
+    sys.path.insert(0, str(folder))
+    try:
+        official = importlib.import_module("BEATs")
+        model = official.BEATs(official.BEATsConfig({"input_bins": bins}))
+    finally:
+        sys.path.remove(str(folder))
+        for name in ("BEATs", "backbone"):
+            sys.modules.pop(name, None)
+    checkpoint = folder / "BEATs_stand_in.pt"
+    torch.save({"cfg": {"input_bins": bins}, "model": model.state_dict()}, checkpoint)
+    return model, checkpoint
+
+
+def test_beats_wraps_the_readers_clone_and_checkpoint(tmp_path):
+    original, checkpoint = stand_in_beats(tmp_path / "beats")
+    wrapped = build_backbone("beats", 32, 50, 16, pretrained=str(checkpoint), options={"code": str(tmp_path / "beats")})
+    for (name, a), b in zip(original.state_dict().items(), wrapped.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    x = torch.randn(2, 50, 32)
+    frames, _ = original.encoder(original.patch_embedding(x))
+    assert torch.allclose(wrapped(x), wrapped.project(frames.mean(dim=1)))  # mean over time, then k
+    assert wrapped(x).shape == (2, 16)
+
+
+def test_beats_without_code_or_checkpoint_says_what_to_fetch(tmp_path):
+    from predefined_prototypes.preflight import check
+
+    with pytest.raises(ConfigError, match=r"no BEATs.py in None\): clone https://github.com/microsoft/unilm"):
+        check(RunConfig(backbone="beats", pretrained="x.pt"))
+    (tmp_path / "beats").mkdir()
+    (tmp_path / "beats" / "BEATs.py").write_text("")
+    with pytest.raises(ConfigError, match=r"needs a BEATs checkpoint \(no file at 'missing.pt'\)"):
+        check(RunConfig(backbone="beats", pretrained="missing.pt", backbone_options={"code": str(tmp_path / "beats")}))
 
 
 def test_spec_augment_masks_some_bins_and_frames():

@@ -121,8 +121,8 @@ class RunConfig:
             raise ConfigError(f"betas must be two numbers in [0, 1), e.g. 0.95,0.999; got {self.betas!r}")
         if not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay is a factor per epoch in (0, 1], got {self.lr_decay}")
-        if self.backbone_options and self.backbone != "ast":
-            raise ConfigError("backbone_options are ASTConfig overrides and apply to backbone=ast only")
+        if self.backbone_options and self.backbone not in ("ast", "beats"):
+            raise ConfigError("backbone_options apply to backbone=ast (ASTConfig overrides) or beats ({code: folder})")
         if isinstance(self.novel_classes, str):
             self.novel_classes = tuple(c for c in self.novel_classes.split(",") if c)
         self.novel_classes = tuple(str(c) for c in self.novel_classes)

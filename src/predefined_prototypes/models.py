@@ -173,14 +173,37 @@ class AST(nn.Module):
         return self.project((tokens[:, 0] + tokens[:, 1]) / 2)
 
 
-def _beats(
-    num_mel_bins: int, num_frames: int, embed_dim: int, channels: int, pretrained: str | None, options: dict
-) -> nn.Module:
-    raise NotImplementedError(
-        "backbone=beats is not available: BEATs is not part of transformers. Using it needs "
-        "Microsoft's BEATs code (unilm/beats) and its iter3+ AS2M checkpoint; wrap its "
-        "extract_features() output, mean-pooled over time, as a module returning [B, k]."
-    )
+class BEATs(nn.Module):
+    """Microsoft's BEATs, from the reader's clone of its official code (``code``: the folder holding
+    BEATs.py) and checkpoint (a .pt file with ``cfg`` and ``model``), fine-tuned end to end; z is
+    the mean over time of its last layer (k = 768), projected to ``embed_dim`` when that differs.
+
+    This package's features go in where BEATs would compute its own: the same Kaldi fbank (128 mel
+    bins, 25/10 ms), normalised with the training split's statistics rather than AudioSet's.
+    """
+
+    def __init__(self, code: str, checkpoint: str, embed_dim: int):
+        super().__init__()
+        import importlib
+        import sys
+
+        sys.path.insert(0, str(code))  # BEATs.py imports its sibling modules by name
+        try:
+            sys.modules.pop("BEATs", None)  # this folder's code, not one imported earlier
+            official = importlib.import_module("BEATs")
+        finally:
+            sys.path.remove(str(code))
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        config = official.BEATsConfig(state["cfg"])
+        self.model = official.BEATs(config)
+        self.model.load_state_dict(state["model"])
+        self.model.preprocess = lambda source, **kwargs: source  # features, not waveforms, come in
+        width = config.encoder_embed_dim
+        self.project = nn.Identity() if width == embed_dim else nn.Linear(width, embed_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        frames, _ = self.model.extract_features(x)
+        return self.project(frames.mean(dim=1))
 
 
 # name -> builder(num_mel_bins, num_frames, embed_dim, channels, pretrained, options): a new
@@ -189,7 +212,7 @@ BACKBONES = {
     "cnn": lambda mel, frames, k, channels, pretrained, options: CNN(mel, k, channels),
     "ecapa": lambda mel, frames, k, channels, pretrained, options: ECAPA(mel, k, channels=channels * 16),
     "ast": lambda mel, frames, k, channels, pretrained, options: AST(mel, frames, k, pretrained, options),
-    "beats": _beats,
+    "beats": lambda mel, frames, k, channels, pretrained, options: BEATs(options.get("code"), pretrained, k),
 }
 
 

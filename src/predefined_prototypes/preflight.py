@@ -52,11 +52,28 @@ def device_available(name: str) -> None:
             raise ConfigError("device=cuda but this machine has no CUDA device: use device=cpu or device=auto")
 
 
+BEATS_HOW = (
+    "clone https://github.com/microsoft/unilm (its beats/ folder holds BEATs.py) and download the "
+    "BEATs_iter3_plus_AS2M.pt checkpoint, then pass backbone_options={code: <the beats folder>} and "
+    "pretrained=<the .pt file>"
+)
+
+
+def beats_available(code: str | None, checkpoint: str | None) -> None:
+    """BEATs is not shipped with this package: the reader's clone of its code and its checkpoint."""
+    if not code or not (Path(code) / "BEATs.py").is_file():
+        raise ConfigError(f"backbone=beats needs the official BEATs code (no BEATs.py in {code!r}): {BEATS_HOW}")
+    if not checkpoint or not Path(checkpoint).is_file():
+        raise ConfigError(f"backbone=beats needs a BEATs checkpoint (no file at {checkpoint!r}): {BEATS_HOW}")
+
+
 def check(config: RunConfig) -> None:
     """Raise a one-line ConfigError if ``config`` cannot run here; return quickly otherwise."""
     valid = _folds(config.dataset, config.data_dir)
     if config.fold is not None and config.fold not in valid:
         raise ConfigError(f"fold={config.fold!r} is not a fold of {config.dataset} here; valid: {', '.join(valid)}")
     device_available(config.device)
+    if config.backbone == "beats":
+        beats_available(config.backbone_options.get("code"), config.pretrained)
     if config.out:
         writable(config.out, "out")
