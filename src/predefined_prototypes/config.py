@@ -38,6 +38,7 @@ LATER_FIELDS = {  # values as to_dict writes them
     "lr_decay": 0.85,
     "backbone_options": {},
     "bf16": False,
+    "bce": False,
 }
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
@@ -72,6 +73,7 @@ class RunConfig:
     focal_gamma: float = 2.0
     opl_gamma: float = 2.0
     opl_weight: float = 0.1
+    bce: bool = False  # binary cross-entropy on sigmoid outputs in place of CE (the authors', under mixup)
     factors: tuple[str, ...] = FACTOR_NAMES
     factor_levels: int = 6
     # training
@@ -166,6 +168,8 @@ class RunConfig:
                 f"factor_levels={self.factor_levels} x {len(self.factors)} factor(s) = {block} dimensions "
                 f"exceeds embed_dim={self.embed_dim}: raise embed_dim or lower factor_levels"
             )
+        if self.bce and self.loss not in ("ce", "prototypes", "learned_prototypes", "factor_prototypes"):
+            raise ConfigError(f"bce replaces the cross-entropy term, which loss={self.loss} does not have")
         if self.loss == "opl" and self.mixup > 0:
             raise ConfigError("loss=opl compares hard labels and cannot be combined with mixup")
 

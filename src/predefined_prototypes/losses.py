@@ -15,6 +15,20 @@ from torch import Tensor, nn
 from .prototypes import FactorPrototypes, label_probabilities
 
 
+def classification_loss(logits: Tensor, target: Tensor, bce: bool = False) -> Tensor:
+    """Cross-entropy on the logits (``target``: labels [B] or probabilities [B, C]); with ``bce``,
+    binary cross-entropy on sigmoid outputs against the (soft) one-hot targets, which the authors
+    train with under mixup.
+
+    >>> logits, y = torch.zeros(2, 4), torch.tensor([0, 3])
+    >>> round(classification_loss(logits, y).item(), 4), round(classification_loss(logits, y, bce=True).item(), 4)
+    (1.3863, 0.6931)
+    """
+    if not bce:
+        return F.cross_entropy(logits, target)
+    return F.binary_cross_entropy_with_logits(logits, label_probabilities(target, logits.shape[1]).to(logits.dtype))
+
+
 class FocalLoss(nn.Module):
     """Softmax focal loss (Lin et al., ICCV 2017), averaged over the batch:
 
@@ -112,15 +126,16 @@ class PrototypeLoss(nn.Module):
     ['ce', 'distance']
     """
 
-    def __init__(self, prototypes: nn.Module, lam: float = 1.0):
+    def __init__(self, prototypes: nn.Module, lam: float = 1.0, bce: bool = False):
         super().__init__()
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         self.prototypes = prototypes
         self.lam = lam
+        self.bce = bce  # binary cross-entropy in place of CE (``classification_loss``)
 
     def terms(self, logits: Tensor, z: Tensor, target: Tensor, factors: Tensor | None = None) -> dict[str, Tensor]:
-        """The two unweighted terms, for logging: {'ce': ..., 'distance': ...}."""
+        """The two unweighted terms, for logging: {'ce' (or 'bce'): ..., 'distance': ...}."""
         if isinstance(self.prototypes, FactorPrototypes):
             if factors is None:
                 raise ValueError("FactorPrototypes need the factor levels: pass factors=[B, F]")
@@ -131,11 +146,17 @@ class PrototypeLoss(nn.Module):
             raise ValueError(f"embedding shape {tuple(z.shape)} does not match prototype shape {tuple(goal.shape)}")
         if torch.is_floating_point(target):
             target = label_probabilities(target, logits.shape[1]).to(logits.dtype)
-        return {"ce": F.cross_entropy(logits, target), "distance": F.mse_loss(z, goal)}
+        return {
+            "bce" if self.bce else "ce": classification_loss(logits, target, self.bce),
+            "distance": F.mse_loss(z, goal),
+        }
+
+    def combine(self, terms: dict[str, Tensor]) -> Tensor:
+        """The loss from its ``terms``: classification + lam * distance."""
+        return terms["bce" if self.bce else "ce"] + self.lam * terms["distance"]
 
     def forward(self, logits: Tensor, z: Tensor, target: Tensor, factors: Tensor | None = None) -> Tensor:
-        parts = self.terms(logits, z, target, factors)
-        return parts["ce"] + self.lam * parts["distance"]
+        return self.combine(self.terms(logits, z, target, factors))
 
 
 # --- the registry: what a run's ``loss`` names -------------------------------------------------
@@ -170,9 +191,18 @@ class CrossEntropyObjective(Objective):
 
     display = "cross-entropy"
 
+    def __init__(self, bce: bool = False):
+        super().__init__()
+        self.bce = bce
+
+    @classmethod
+    def from_config(cls, config, num_classes):
+        return cls(config.bce)
+
     def forward(self, logits, z, target, labels, factors):
-        terms = {"ce": F.cross_entropy(logits, target)}
-        return terms["ce"], terms
+        name = "bce" if self.bce else "ce"
+        terms = {name: classification_loss(logits, target, self.bce)}
+        return terms[name], terms
 
 
 class FocalObjective(Objective):
@@ -222,16 +252,16 @@ class PrototypeObjective(Objective):
 
     display = "predefined prototypes"
 
-    def __init__(self, prototypes: nn.Module, lam: float = 1.0):
+    def __init__(self, prototypes: nn.Module, lam: float = 1.0, bce: bool = False):
         super().__init__()
-        self.prototype_loss = PrototypeLoss(prototypes, lam)
+        self.prototype_loss = PrototypeLoss(prototypes, lam, bce)
 
     @classmethod
     def from_config(cls, config, num_classes):
         from .prototypes import PROTOTYPE_BUILDERS, FixedPrototypes
 
         matrix = PROTOTYPE_BUILDERS[config.prototypes](num_classes, config.embed_dim, config.scale, config.seed)
-        return cls(FixedPrototypes(matrix), config.lam)
+        return cls(FixedPrototypes(matrix), config.lam, config.bce)
 
     @property
     def prototypes(self):
@@ -239,7 +269,7 @@ class PrototypeObjective(Objective):
 
     def forward(self, logits, z, target, labels, factors):
         terms = self.prototype_loss.terms(logits, z, target, factors)
-        return terms["ce"] + self.prototype_loss.lam * terms["distance"], terms
+        return self.prototype_loss.combine(terms), terms
 
 
 class LearnedPrototypeObjective(PrototypeObjective):
@@ -254,6 +284,7 @@ class LearnedPrototypeObjective(PrototypeObjective):
         return cls(
             LearnedPrototypes(num_classes, config.embed_dim, config.scale, config.seed, init=config.prototypes),
             config.lam,
+            config.bce,
         )
 
 
@@ -266,7 +297,9 @@ class FactorPrototypeObjective(PrototypeObjective):
     @classmethod
     def from_config(cls, config, num_classes):
         return cls(
-            FactorPrototypes([config.factor_levels] * len(config.factors), config.embed_dim, config.scale), config.lam
+            FactorPrototypes([config.factor_levels] * len(config.factors), config.embed_dim, config.scale),
+            config.lam,
+            config.bce,
         )
 
 
