@@ -283,39 +283,23 @@ def test_a_stored_run_is_never_replaced(tmp_path):
 @pytest.mark.slow
 def test_a_second_sweep_of_the_same_file_is_refused_naming_the_holder(tmp_path):
     path = write_sweep(tmp_path / "busy.yaml", TINY, {"loss": ["ce"]})
+    command = [
+        sys.executable,
+        "-m",
+        "predefined_prototypes",
+        "sweep",
+        str(path),
+        "--results",
+        str(tmp_path / "results"),
+        "--aggregate-only",
+    ]
     with sweep_lock(tmp_path / "results", "busy"):
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "predefined_prototypes",
-                "sweep",
-                str(path),
-                "--results",
-                str(tmp_path / "results"),
-                "--aggregate-only",
-            ],
-            capture_output=True,
-            text=True,
-        )
+        result = subprocess.run(command, capture_output=True, text=True)
     assert result.returncode == 2
     assert f"sweep busy is busy: pid {os.getpid()} on" in result.stderr
     assert "Traceback" not in result.stderr
     # Released with the holder: the same command now goes through.
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "predefined_prototypes",
-            "sweep",
-            str(path),
-            "--results",
-            str(tmp_path / "results"),
-            "--aggregate-only",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    again = subprocess.run(command, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
 
 

@@ -283,9 +283,9 @@ def novel_table(df: pd.DataFrame) -> pd.DataFrame:
     geometry = metric_table(
         df, {"novel_nc1": "novel NC1", "novel_prototype_span_energy": "novel energy in prototype span"}
     )
-    return table.merge(geometry, on="method").assign(
-        cells=df.groupby("method").size().reindex([m for m in METHOD_NAMES if m in set(df["method"])]).to_numpy()
-    )
+    cells = {METHOD_NAMES.get(m, m): n for m, n in df.groupby("method").size().items()}
+    table = table.merge(geometry, on="method")
+    return table.assign(cells=table["method"].map(cells))
 
 
 def probe_table(runs: pd.DataFrame, factors: list[str], labels: dict[str, str]) -> pd.DataFrame:
