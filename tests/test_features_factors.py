@@ -1,7 +1,9 @@
 import math
 import os
 
+import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from conftest import write_tone
 
@@ -13,6 +15,7 @@ from predefined_prototypes.factors import (
     file_factors,
     is_valid,
     measure_factors,
+    track_pitch,
 )
 from predefined_prototypes.features import FeatureSettings, Normalizer, extract_features, fbank
 
@@ -99,7 +102,10 @@ def test_every_option_that_changes_features_or_factors_changes_the_cache_key(tin
     changes = {
         (features_module, "FBANK_OPTIONS"): {**features_module.FBANK_OPTIONS, "dither": 1.0},
         (features_module, "FEATURES_VERSION"): features_module.FEATURES_VERSION + 1,
-        (factors_module, "PITCH_CEILING_HZ"): 400.0,
+        (factors_module, "PITCH_SEARCH_HZ"): (50.0, 400.0),
+        (factors_module, "VOICING_CORRELATION"): 0.5,
+        (factors_module, "VOICING_FLOOR_DB"): -40.0,
+        (factors_module, "MIN_VOICED_FRAMES"): 5,
         (factors_module, "PITCH_RANGE_HZ"): (60.0, 400.0),
         (factors_module, "LOUDNESS_RANGE_LUFS"): (-70.0, 0.0),
         (factors_module, "LOUDNESS_GATE_SECONDS"): 0.2,
@@ -167,11 +173,41 @@ def test_clip_shorter_than_loudness_gate_is_invalid():
     assert math.isnan(measured["loudness"]) and not is_valid(measured)
 
 
-def test_frames_above_ceiling_are_dropped():
-    # A 400 Hz tone: the frames read at 400 Hz are dropped; what is left are the detector's
-    # few sub-octave frames, as with the authors' procedure.
+def test_high_voice_is_measured_and_then_filtered_out():
+    # The authors' detector dropped frames above 275 Hz, so their 85-275 Hz filter never fired;
+    # here a 400 Hz voice reads 400 Hz and the filter removes it.
     measured = measure_factors(_tone(400), 16000)
-    assert measured["pitch_median"] <= 275
+    assert measured["pitch_median"] == pytest.approx(400, rel=0.02)
+    assert not is_valid(measured)
+
+
+def test_pitch_statistics_cover_voiced_frames_only():
+    # A tone, then silence, then white noise: only the tone's frames are voiced, so the spread
+    # is that of the steady tone, not of whatever the detector reads in silence and noise.
+    noise = 0.05 * torch.randn(16000, generator=torch.Generator().manual_seed(0))
+    mixed = torch.cat([_tone(180, seconds=1.0), torch.zeros(8000), noise])
+    pitch, voiced = track_pitch(mixed, 16000)
+    assert voiced[:80].float().mean() > 0.9 and voiced[110:].float().mean() < 0.1
+    measured = measure_factors(mixed, 16000)
+    assert measured["pitch_median"] == pytest.approx(180, rel=0.01) and measured["pitch_std"] < 2
+
+
+def test_noise_alone_has_no_pitch():
+    noise = 0.1 * torch.randn(32000, generator=torch.Generator().manual_seed(1))
+    measured = measure_factors(noise, 16000)
+    assert math.isnan(measured["pitch_median"]) and not is_valid(measured)
+
+
+def test_factors_describe_the_crop_the_model_sees(tmp_path):
+    # 3 s at 150 Hz then 3 s at 250 Hz: measured on the first 3 s (the evaluation crop), 150 Hz.
+    first = write_tone(tmp_path / "a.wav", seconds=3.0, freq=150.0)
+    second = write_tone(tmp_path / "b.wav", seconds=3.0, freq=250.0)
+    joined = np.concatenate([sf.read(first)[0], sf.read(second)[0]])
+    sf.write(tmp_path / "ab.wav", joined.astype("float32"), 16000)
+    values, _ = file_factors([tmp_path / "ab.wav"], clip_samples=48000, cache=False)
+    assert values[0, 0].item() == pytest.approx(150, rel=0.02)
+    whole, _ = file_factors([tmp_path / "ab.wav"], clip_samples=96000, cache=False)
+    assert whole[0, 1].item() > 30  # the whole recording spans both pitches
 
 
 def test_validity_filter():
@@ -184,11 +220,11 @@ def test_validity_filter():
 
 def test_dataset_factors_cached_and_filtered(tiny_fsdd):
     test = get_dataset("fsdd", tiny_fsdd, fold="bob", split="test")
-    values, valid = file_factors(test.files)
+    values, valid = file_factors(test.files, clip_samples=8000)
     assert values.shape == (6, len(FACTORS))
     assert not valid.any()  # 300 Hz tones: median pitch above 275 Hz
     ann = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
-    values, valid = file_factors(ann.files)
+    values, valid = file_factors(ann.files, clip_samples=8000)
     assert valid.all()
     assert values[:, 0].tolist() == pytest.approx([150, 150, 200, 200, 250, 250], rel=0.03)
 
@@ -223,6 +259,11 @@ def test_discretizer_levels_validated_and_per_factor():
 @pytest.mark.slow
 def test_real_emodb_factors_mostly_valid(emodb_root):
     test = get_dataset("emodb", emodb_root, fold="03", split="test", classes=4)
-    values, valid = file_factors(test.files)
-    assert valid.float().mean() > 0.7
+    values, valid = file_factors(test.files, clip_samples=test.clip_samples)
+    assert valid.float().mean() > 0.9  # speaker 03 is a man: voices well inside 85-275 Hz
     assert ((values[valid, 2] > -50) & (values[valid, 2] < 0)).all()
+    # Over every speaker the filter does remove voices: women's anger and joy rise above 275 Hz.
+    every = get_dataset("emodb", emodb_root, fold="03", split="train", classes=4)
+    values, valid = file_factors(every.files, clip_samples=every.clip_samples)
+    assert 0.05 < 1 - valid.float().mean() < 0.5
+    assert (values[~valid, 0] > 275).any()

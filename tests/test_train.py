@@ -283,11 +283,10 @@ def test_augmentation_changes_training_and_keeps_it_finite(fsdd_small):
     assert augmented["history"][0]["train_loss"] != plain["history"][0]["train_loss"]
 
 
-@pytest.mark.slow
-def test_factor_prototypes_report_disentanglement(tiny_emodb):
-    config = RunConfig(
+def _emodb_factor_config(root, **overrides) -> RunConfig:
+    values = dict(
         dataset="emodb",
-        data_dir=str(tiny_emodb),
+        data_dir=str(root),
         fold="03",
         classes=4,
         loss="factor_prototypes",
@@ -301,14 +300,37 @@ def test_factor_prototypes_report_disentanglement(tiny_emodb):
         clip_seconds=1.0,
         fail_at_chance=False,
     )
-    result = train(config, progress=False)
-    report = result["metrics"]["disentanglement"]
-    assert set(report) == {"pitch_median", "pitch_std", "loudness"}
-    for name in report:
-        assert set(report[name]) == {"probe_factor_block", "probe_residual_block", "chance"}
+    return RunConfig(**{**values, **overrides})
+
+
+@pytest.mark.slow
+def test_factor_prototypes_report_probes_and_edits(tiny_emodb):
+    result = train(_emodb_factor_config(tiny_emodb), progress=False)
+    report = result["metrics"]["factors"]
+    names = {"pitch_median", "pitch_std", "loudness"}
+    assert set(report["probes"]) == names
+    expected = {"whole", "emotion", "residual", "residual_emotion"} | {f"block_{n}" for n in names}
+    assert all(set(report["probes"][n]) == expected for n in names)
+    assert report["probe_chance"]["loudness"] == 0.5
+    assert set(report["interventions"]) == {"louder", "quieter", "pitch_up", "pitch_down"}
+    louder = report["interventions"]["louder"]
+    assert louder["measured_change"]["loudness"] == pytest.approx(6.0, abs=0.01)
+    assert set(louder["code_shift"]) == names and 0 <= louder["emotion_flip_rate"] <= 1
     emb = result["embeddings"]
     assert emb["factor_levels"].shape == (12, 3) and emb["z"].shape == (12, 8)
+    assert emb["train_z"].shape == (12, 8) and emb["edit_pitch_up_z"].shape == (12, 8)
     assert result["data"]["factor_cut_points"]["pitch_median"]
+
+
+@pytest.mark.slow
+def test_ce_reference_is_probed_on_the_same_utterances(tiny_emodb):
+    result = train(_emodb_factor_config(tiny_emodb, loss="ce", probe_factors=True), progress=False)
+    report = result["metrics"]["factors"]
+    assert set(report["probes"]["loudness"]) == {"whole", "emotion"}
+    assert "code_shift" not in report["interventions"]["louder"]
+    assert result["embeddings"]["train_factor_levels"].shape == (12, 3)
+    with pytest.raises(ConfigError, match="probe_factors needs speech"):
+        RunConfig(dataset="fsdd", loss="ce", probe_factors=True)
 
 
 @pytest.mark.slow

@@ -39,6 +39,7 @@ LATER_FIELDS = {  # values as to_dict writes them
     "backbone_options": {},
     "bf16": False,
     "bce": False,
+    "probe_factors": False,
 }
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
@@ -76,6 +77,9 @@ class RunConfig:
     bce: bool = False  # binary cross-entropy on sigmoid outputs in place of CE (the authors', under mixup)
     factors: tuple[str, ...] = FACTOR_NAMES
     factor_levels: int = 6
+    # Measure the factors for a loss that does not train on them (a reference for the factor
+    # prototypes): the same utterances are kept, and the same probes and edits are reported.
+    probe_factors: bool = False
     # training
     mixup: float = 0.0  # probability that a batch is mixed (waveform mixup, Beta(10, 10))
     specaugment: bool = False
@@ -160,8 +164,9 @@ class RunConfig:
             raise ConfigError(f"classes= applies to emodb only (7 or 4), not {self.dataset}")
         if self.classes is not None and self.classes not in (4, 7):
             raise ConfigError(f"classes={self.classes} is not valid for emodb; valid: 4, 7")
-        if self.loss == "factor_prototypes" and self.dataset not in ("emodb", "iemocap"):
-            raise ConfigError("loss=factor_prototypes needs speech with pitch: dataset=emodb or iemocap")
+        if self.measures_factors and self.dataset not in ("emodb", "iemocap"):
+            what = "probe_factors" if self.loss != "factor_prototypes" else "loss=factor_prototypes"
+            raise ConfigError(f"{what} needs speech with pitch: dataset=emodb or iemocap")
         block = self.factor_levels * len(self.factors)
         if self.loss == "factor_prototypes" and block > self.embed_dim:
             raise ConfigError(
@@ -192,6 +197,11 @@ class RunConfig:
                 raise ConfigError(f"expected key=value, got {arg!r}")
             values[key.strip()] = value.strip()
         return cls.from_dict(values)
+
+    @property
+    def measures_factors(self) -> bool:
+        """Whether the run measures the factors (and keeps only utterances valid for them)."""
+        return self.loss == "factor_prototypes" or self.probe_factors
 
     def to_dict(self) -> dict:
         """Every field, lists for tuples: what metrics.json records and a notebook parameter carries."""

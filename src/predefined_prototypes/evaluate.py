@@ -7,16 +7,22 @@ import torch
 from torch import Tensor, nn
 
 from .config import RunConfig
+from .factors import FACTORS, QuantileDiscretizer
+from .features import ClipFeatures, FeatureSettings, Normalizer
+from .interventions import EDITS, edited_inputs
 from .metrics import (
     accuracy,
     class_means,
     collapse_geometry,
     confusion_matrix,
-    disentanglement,
     embedding_geometry,
     expected_calibration_error,
+    factor_probes,
     few_shot_accuracy,
     macro_f1,
+    mean_level_shift,
+    nearest_codes,
+    one_hot_labels,
     span_energy,
 )
 from .models import Model
@@ -50,7 +56,7 @@ def evaluate(
     """The run's metrics (test accuracy, macro-F1, ECE, training accuracy, confusion matrix,
     geometry, and the factor probes for factor prototypes) and the test outputs to store, from
     the (logits, z, split) of each split."""
-    (train_logits, train_z, train_split), (test_logits, test_z, test_split) = train, test
+    (train_logits, _, train_split), (test_logits, test_z, test_split) = train, test
     num_classes = len(info["classes"])
     matrix = prototypes.matrix.detach().float().cpu() if prototypes is not None else None
     metrics = {
@@ -66,16 +72,6 @@ def evaluate(
             matrix if config.loss in ("prototypes", "learned_prototypes") else None,
         ),
     }
-    if isinstance(prototypes, FactorPrototypes):
-        metrics["disentanglement"] = disentanglement(
-            train_z,
-            train_split.factor_levels,
-            test_z,
-            test_split.factor_levels,
-            prototypes.blocks,
-            prototypes.residual,
-            list(config.factors),
-        )
     embeddings = {
         "z": test_z.numpy(),
         "logits": test_logits.numpy(),
@@ -88,13 +84,124 @@ def evaluate(
     }
     if matrix is not None:
         embeddings["prototypes"] = matrix.numpy()
-    if test_split.factor_levels is not None:
-        embeddings.update(
-            factor_levels=test_split.factor_levels.numpy(),
-            factor_values=test_split.factor_values.numpy(),
-            factor_names=np.array(config.factors),
-        )
     return metrics, embeddings
+
+
+def evaluate_factors(
+    config: RunConfig,
+    info: dict,
+    model: Model,
+    prototypes: nn.Module | None,
+    train: tuple[Tensor, Tensor, Split],
+    test: tuple[Tensor, Tensor, Split],
+) -> tuple[dict, dict]:
+    """Where factors are measured: how well the embedding carries each factor, and what editing
+    the audio does to it (metrics, and the outputs to store).
+
+    Probes (balanced accuracy, chance 1 / levels) predict each factor's level on the test speaker
+    from: the whole z; the emotion label alone (what a factor owes to the emotion); and with
+    factor prototypes, each factor's block, the residual block, and the residual with the
+    emotion label (the residual's information beyond emotion is that minus the label alone).
+    Edits (``interventions.EDITS``) of every test clip are embedded by the trained model: per
+    edit, the measured factors' mean level shift, the mean level shift decoded from z (by each
+    block's nearest level code with factor prototypes, and by the whole-z probe), and how often
+    the predicted emotion changes."""
+    (_, train_z, train_split), (test_logits, test_z, test_split) = train, test
+    names, classes = list(config.factors), len(info["classes"])
+    sources = {"whole": (train_z, test_z)}
+    blocks = prototypes.blocks if isinstance(prototypes, FactorPrototypes) else None
+    if blocks is not None:
+        sources.update({f"block_{n}": (train_z[:, b], test_z[:, b]) for n, b in zip(names, blocks)})
+        sources["residual"] = (train_z[:, prototypes.residual], test_z[:, prototypes.residual])
+    train_emotion = one_hot_labels(train_split.labels, classes)
+    test_emotion = one_hot_labels(test_split.labels, classes)
+    sources["emotion"] = (train_emotion, test_emotion)
+    if blocks is not None:
+        sources["residual_emotion"] = (
+            torch.cat([train_z[:, prototypes.residual].double(), train_emotion], dim=1),
+            torch.cat([test_z[:, prototypes.residual].double(), test_emotion], dim=1),
+        )
+    scores, probes = factor_probes(
+        {k: v[0] for k, v in sources.items()},
+        {k: v[1] for k, v in sources.items()},
+        train_split.factor_levels,
+        test_split.factor_levels,
+        names,
+    )
+    metrics = {"probes": scores, "probe_chance": {n: 1 / config.factor_levels for n in names}}
+
+    discretizer = QuantileDiscretizer(config.factor_levels)
+    discretizer.cut_points = [np.array(info["factor_cut_points"][n]) for n in names]
+    columns = [FACTORS.index(n) for n in names]
+    edited = embed_edited(model, test_split, config, info)
+    metrics["interventions"], embeddings = {}, {}
+    predicted = test_logits.argmax(dim=1)
+    for edit in EDITS:
+        logits, z, values, valid = edited[edit.name]
+        values = values[:, columns]
+        # Originals all passed the validity filter; an edit can push a clip out of it (pitch
+        # above 275 Hz), and such a clip has no measured level.
+        change = {n: (values[valid, i] - test_split.factor_values[valid, i]).mean().item() for i, n in enumerate(names)}
+        if "pitch_median" in names:  # pitch changes are heard, and asked for, in semitones
+            i = names.index("pitch_median")
+            change["pitch_median_semitones"] = (
+                (12 * torch.log2(values[valid, i] / test_split.factor_values[valid, i])).mean().item()
+            )
+        result = {
+            "emotion_flip_rate": (logits.argmax(dim=1) != predicted).double().mean().item(),
+            "measured_change": change,
+            "measured_shift": dict(
+                zip(names, mean_level_shift(test_split.factor_levels[valid], discretizer.transform(values[valid])))
+            ),
+            "measured_valid": valid.double().mean().item(),
+            "probe_shift": {
+                n: mean_level_shift(
+                    torch.from_numpy(probes[n]["whole"].predict(test_z.double().numpy()))[:, None],
+                    torch.from_numpy(probes[n]["whole"].predict(z.double().numpy()))[:, None],
+                )[0]
+                for n in names
+            },
+        }
+        if blocks is not None:  # the intervention x block matrix's row for this edit
+            result["code_shift"] = dict(
+                zip(names, mean_level_shift(nearest_codes(test_z, blocks), nearest_codes(z, blocks)))
+            )
+        metrics["interventions"][edit.name] = result
+        embeddings.update(
+            {
+                f"edit_{edit.name}_z": z.numpy(),
+                f"edit_{edit.name}_logits": logits.numpy(),
+                f"edit_{edit.name}_factor_values": values.numpy(),
+            }
+        )
+    embeddings.update(
+        factor_names=np.array(names),
+        factor_levels=test_split.factor_levels.numpy(),
+        factor_values=test_split.factor_values.numpy(),
+        train_z=train_z.numpy(),
+        train_labels=train_split.labels.numpy(),
+        train_factor_levels=train_split.factor_levels.numpy(),
+        train_factor_values=train_split.factor_values.numpy(),
+    )
+    return metrics, embeddings
+
+
+def embed_edited(model: Model, test_split: Split, config: RunConfig, info: dict) -> dict[str, tuple]:
+    """For each edit: logits, z, measured factor values [N, 3] and validity of the edited test
+    clips, in the test split's order (edited audio and its factors come from the cache)."""
+    settings = FeatureSettings(num_mel_bins=config.num_mel_bins)
+    normalize = Normalizer(**info["normalizer"])
+    edited = edited_inputs(test_split.dataset.files, settings, test_split.dataset.clip_samples)
+    device = next(model.parameters()).device
+    out = {}
+    for name, entry in edited.items():
+        features = ClipFeatures(entry["frames"], entry["offsets"])
+        split = Split.build(
+            test_split.dataset, [normalize(features[i]) for i in range(len(features))], info["num_frames"]
+        )
+        logits, z = embed(model, split, info["num_frames"], device)
+        out[name] = (logits, z, entry["values"], entry["valid"])
+    return out
 
 
 # Support examples per novel class in the few-shot evaluation, and random support draws per k.

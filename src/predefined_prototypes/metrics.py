@@ -1,5 +1,6 @@
-"""What a run reports: classification quality, calibration, embedding geometry, and for factor
-prototypes how well each block of z carries its factor and how it drives each logit.
+"""What a run reports: classification quality, calibration, embedding geometry, and, where factors
+are measured, how well each block of z carries its factor (probes, edits) and how it drives each
+logit.
 """
 
 from __future__ import annotations
@@ -241,40 +242,72 @@ def few_shot_accuracy(
     }
 
 
-def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor) -> float:
-    """Test accuracy of a linear probe (standardised logistic regression) fitted on train."""
-    if train_x.shape[1] == 0 or len(set(train_y.tolist())) < 2:
-        return float("nan")
+def fit_probe(train_x: Tensor, train_y: Tensor):
+    """A linear probe (logistic regression on standardised inputs) fitted on ``train_x``."""
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    probe.fit(train_x.double().numpy(), train_y.numpy())
-    return float(probe.score(test_x.double().numpy(), test_y.numpy()))
+    return probe.fit(train_x.double().numpy(), train_y.numpy())
 
 
-def disentanglement(
-    train_z: Tensor,
-    train_levels: Tensor,
-    test_z: Tensor,
-    test_levels: Tensor,
-    blocks: list[slice],
-    residual: slice,
-    names: list[str],
-) -> dict:
-    """For each factor, the test accuracy of a linear probe predicting its level from (a) its own
-    block of z, (b) the residual block, and the chance rate (the majority level). A disentangled
-    z has (a) high and (b) near chance."""
-    result = {}
-    for f, (name, block) in enumerate(zip(names, blocks)):
-        majority = torch.bincount(train_levels[:, f]).argmax()
-        result[name] = {
-            "probe_factor_block": probe_accuracy(
-                train_z[:, block], train_levels[:, f], test_z[:, block], test_levels[:, f]
-            ),
-            "probe_residual_block": probe_accuracy(
-                train_z[:, residual], train_levels[:, f], test_z[:, residual], test_levels[:, f]
-            ),
-            "chance": (test_levels[:, f] == majority).float().mean().item(),
-        }
-    return result
+def balanced_accuracy(predicted: Tensor, truth: Tensor) -> float:
+    """Recall averaged over the classes present in ``truth``: a constant or random guess scores
+    1 / (number of classes) whatever the class frequencies.
+
+    >>> balanced_accuracy(torch.tensor([0, 0, 0, 0]), torch.tensor([0, 0, 0, 1]))
+    0.5
+    """
+    recalls = [(predicted[truth == c] == c).double().mean().item() for c in truth.unique()]
+    return float(np.mean(recalls))
+
+
+def one_hot_labels(labels: Tensor, num_classes: int) -> Tensor:
+    return torch.nn.functional.one_hot(labels, num_classes).double()
+
+
+def factor_probes(
+    train: dict[str, Tensor], test: dict[str, Tensor], train_levels: Tensor, test_levels: Tensor, names: list[str]
+) -> tuple[dict, dict]:
+    """Balanced accuracy of a linear probe predicting each factor's level on the test speaker
+    from each source of features (``train``/``test``: name -> [N, D], the same names in both),
+    fitted on the training speakers; and the fitted probes, by factor then source.
+
+    >>> codes = torch.arange(60) % 3
+    >>> block = torch.nn.functional.one_hot(codes, 3).double()
+    >>> noise = torch.randn(60, 4)
+    >>> scores, _ = factor_probes({"block": block, "noise": noise}, {"block": block, "noise": torch.randn(60, 4)},
+    ...                           codes[:, None], codes[:, None], ["pitch"])
+    >>> scores["pitch"]["block"], scores["pitch"]["noise"] < 0.7
+    (1.0, True)
+    """
+    scores, probes = {}, {}
+    for f, name in enumerate(names):
+        scores[name], probes[name] = {}, {}
+        for source, train_x in train.items():
+            if train_x.shape[1] == 0:
+                continue
+            probe = fit_probe(train_x, train_levels[:, f])
+            predicted = torch.from_numpy(probe.predict(test[source].double().numpy()))
+            scores[name][source] = balanced_accuracy(predicted, test_levels[:, f])
+            probes[name][source] = probe
+    return scores, probes
+
+
+def mean_level_shift(before: Tensor, after: Tensor) -> list[float]:
+    """Mean signed change of each column of decoded or measured levels [N, F] under an edit.
+
+    >>> mean_level_shift(torch.tensor([[0, 2], [1, 2]]), torch.tensor([[1, 2], [2, 1]]))
+    [1.0, -0.5]
+    """
+    return (after.double() - before.double()).mean(dim=0).tolist()
+
+
+def nearest_codes(z: Tensor, blocks: list[slice]) -> Tensor:
+    """The level whose prototype code (one-hot x scale) is nearest to each factor block of z:
+    ``||z_b - s e_l||^2 = ||z_b||^2 - 2 s z_b[l] + s^2`` is smallest at the block's argmax.
+
+    >>> nearest_codes(torch.tensor([[0.9, 0.1, 0.0, 0.2, 0.7]]), [slice(0, 3), slice(3, 5)]).tolist()
+    [[0, 1]]
+    """
+    return torch.stack([z[:, block].argmax(dim=1) for block in blocks], dim=1)
 
 
 def factor_contributions(weight: Tensor, z: Tensor, blocks: list[slice], residual: slice) -> Tensor:

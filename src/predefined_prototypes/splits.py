@@ -139,8 +139,9 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
         "skipped_files": splits["train"].skipped + splits["test"].skipped,
     }
     ready = {name: Split.build(ds, [normalize(f) for f in per_split[name]], num_frames) for name, ds in splits.items()}
-    if config.loss == "factor_prototypes":
-        values, valid = file_factors(files, desc=f"factors {config.dataset}")
+    if config.measures_factors:
+        clip_samples = splits["train"].clip_samples
+        values, valid = file_factors(files, clip_samples, desc=f"factors {config.dataset}")
         rows = {name: [position[p] for p in ds.files] for name, ds in splits.items()}
         _add_factor_levels(config, ready, {n: (values[r], valid[r]) for n, r in rows.items()}, info)
     info.update(train_size=len(ready["train"]), test_size=len(ready["test"]))

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .augment import Mixer, spec_augment
 from .config import RunConfig
-from .evaluate import embed, evaluate, evaluate_novel
+from .evaluate import embed, evaluate, evaluate_factors, evaluate_novel
 from .features import FeatureSettings, Normalizer
 from .files import atomic_write
 from .losses import LOSSES
@@ -237,6 +237,17 @@ def train(config: RunConfig, progress: bool = True) -> dict:
         (train_logits, train_z, train_split),
         (test_logits, test_z, test_split),
     )
+    if config.measures_factors:
+        factor_metrics, factor_embeddings = evaluate_factors(
+            config,
+            info,
+            model,
+            objective.prototypes,
+            (train_logits, train_z, train_split),
+            (test_logits, test_z, test_split),
+        )
+        metrics["factors"] = factor_metrics
+        embeddings.update(factor_embeddings)
     if config.novel_classes:  # classes training never saw, embedded by the trained backbone
         novel = {
             name: (*embed(model, splits[name], num_frames, device), splits[name])
