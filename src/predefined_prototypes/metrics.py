@@ -323,12 +323,15 @@ def factor_contributions(weight: Tensor, z: Tensor, blocks: list[slice], residua
     return torch.stack(parts, dim=1)
 
 
-def contrast_contributions(parts: Tensor, bias: Tensor, logits: Tensor) -> tuple[Tensor, Tensor]:
+def contrast_contributions(
+    parts: Tensor, bias: Tensor, logits: Tensor, pair: tuple[Tensor, Tensor] | None = None
+) -> tuple[Tensor, Tensor]:
     """Why the predicted class beat the runner-up: the contrast logit[predicted] - logit[runner-up]
     split exactly into one term per block (``parts`` from ``factor_contributions``, [N, B, C]) plus
     the bias difference. A raw contribution to one logit explains nothing (adding the same amount
-    to every logit changes no prediction); a contrast does. Returns (terms [N, B + 1], the last
-    column the bias; contrasts [N], which the terms sum to).
+    to every logit changes no prediction); a contrast does. ``pair`` fixes the two classes per
+    row instead (to follow one contrast across edits of a clip). Returns (terms [N, B + 1], the
+    last column the bias; contrasts [N], which the terms sum to).
 
     >>> w, z = torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[3.0, 1.0]])
     >>> parts = factor_contributions(w, z, [slice(0, 1)], slice(1, 2))
@@ -336,9 +339,13 @@ def contrast_contributions(parts: Tensor, bias: Tensor, logits: Tensor) -> tuple
     >>> terms, contrast = contrast_contributions(parts, bias, z @ w.T + bias)
     >>> terms.tolist(), contrast.tolist()
     ([[3.0, -1.0, -0.5]], [1.5])
+    >>> contrast_contributions(parts, bias, z @ w.T + bias, (torch.tensor([1]), torch.tensor([0])))[1].tolist()
+    [-1.5]
     """
-    top2 = logits.topk(2, dim=1).indices
-    first, second = top2[:, 0], top2[:, 1]
+    if pair is None:
+        top2 = logits.topk(2, dim=1).indices
+        pair = (top2[:, 0], top2[:, 1])
+    first, second = pair
     rows = torch.arange(len(logits))
     terms = parts[rows, :, first] - parts[rows, :, second]
     terms = torch.cat([terms, (bias[first] - bias[second])[:, None]], dim=1)

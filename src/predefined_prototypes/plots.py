@@ -92,41 +92,6 @@ def accuracy_against_shots(
     return axes
 
 
-def plot_explanations(terms: np.ndarray, emb: dict, factor_labels: list[str]):
-    """For each class, the test clip predicted as that class by the widest margin: bars of each
-    factor block's, the residual's and the bias's share of the margin over the runner-up class
-    (``metrics.contrast_contributions``, [N, F + 2]; the bars sum to the margin), titled with what
-    was measured on the recording. ``emb`` is the run's stored embeddings."""
-    logits = emb["logits"].astype(np.float32)
-    ranked = np.argsort(-logits, axis=1)
-    predicted, runner_up = ranked[:, 0], ranked[:, 1]
-    margin = terms.sum(axis=1)
-    classes = list(emb["classes"])
-    rows = (len(classes) + 1) // 2
-    fig, axes = plt.subplots(rows, 2, figsize=(10, 3.5 * rows), sharey=True, constrained_layout=True, squeeze=False)
-    colors = [*plt.cm.tab10(range(len(factor_labels))), "0.6", "0.85"]
-    for ax, c in zip(axes.flat, range(len(classes))):
-        candidates = np.where(predicted == c)[0]
-        if len(candidates) == 0:
-            ax.set_axis_off()
-            ax.set_title(f"no test utterance predicted {classes[c]}", fontsize=9)
-            continue
-        i = candidates[margin[candidates].argmax()]
-        ax.bar([*factor_labels, "residual", "bias"], terms[i], color=colors)
-        ax.axhline(0, color="0.3", linewidth=0.8)
-        values = emb["factor_values"][i]
-        measured = ", ".join(f"{label} {v:.1f}" for label, v in zip(factor_labels, values))
-        ax.set_title(
-            f"{emb['paths'][i]}: true {classes[emb['labels'][i]]}, predicted {classes[c]} over "
-            f"{classes[runner_up[i]]}\n{measured}",
-            fontsize=9,
-        )
-        ax.tick_params(axis="x", labelsize=9)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("share of the margin over the runner-up")
-    return fig
-
-
 def cosine_heatmap(matrix, classes: list[str], ax=None, title: str = ""):
     """A [C, C] cosine matrix on a fixed -1..1 diverging scale, so panels compare."""
     ax = ax or plt.subplots(figsize=(4, 3.5))[1]
@@ -136,3 +101,68 @@ def cosine_heatmap(matrix, classes: list[str], ax=None, title: str = ""):
     ax.set_yticks(ticks, classes, fontsize=7)
     ax.set_title(title, fontsize=9)
     return image
+
+
+def annotated_heatmap(ax, values: np.ndarray, rows: list[str], columns: list[str], limit: float, text=None):
+    """A diverging heatmap centred on 0 with each cell's number (or ``text[i][j]``) written in it."""
+    image = ax.imshow(values, cmap="PuOr_r", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            label = text[i][j] if text is not None else f"{values[i, j]:+.2f}"
+            dark = abs(values[i, j]) > 0.6 * limit
+            ax.text(j, i, label, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    return image
+
+
+def shift_matrices(matrices: dict, ax_width: float = 3.3):
+    """Side-by-side edit x factor heatmaps (one per entry of ``matrices``: title -> DataFrame of
+    mean level shifts), on one colour scale; the ideal is the measured panel's pattern."""
+    limit = max(float(np.nanmax(np.abs(m.to_numpy()))) for m in matrices.values()) or 1.0
+    fig, axes = plt.subplots(
+        1, len(matrices), figsize=(ax_width * len(matrices) + 1, 3.2), constrained_layout=True, sharey=True
+    )
+    for ax, (title, matrix) in zip(np.atleast_1d(axes), matrices.items()):
+        image = annotated_heatmap(ax, matrix.to_numpy(), list(matrix.index), list(matrix.columns), limit)
+        ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=axes, label="mean level shift")
+    return fig
+
+
+def contrast_heatmap(mean: np.ndarray, std: np.ndarray, rows: list[str], classes: list[str]):
+    """Mean (± std over folds) contribution of each block to the margin of the predicted emotion."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4), constrained_layout=True)
+    limit = float(np.nanmax(np.abs(mean))) or 1.0
+    text = [
+        ["—" if np.isnan(m) else f"{m:+.1f}" + ("" if np.isnan(s) else f"\n±{s:.1f}") for m, s in zip(mr, sr)]
+        for mr, sr in zip(mean, std)
+    ]
+    image = annotated_heatmap(ax, mean, rows, classes, limit, text)
+    ax.set_xlabel("predicted emotion")
+    fig.colorbar(image, ax=ax, label="mean contribution to the margin (logit)")
+    return fig
+
+
+def edit_explanations(versions: dict, labels: list[str], title: str = ""):
+    """Grouped bars: each block's (and the bias's) contribution to one clip's margin, for the original
+    clip and each edit (``versions``: name -> (terms [F + 2], measured factors))."""
+    fig, ax = plt.subplots(figsize=(8, 3.4), constrained_layout=True)
+    names = list(versions)
+    width = 0.8 / len(names)
+    positions = np.arange(len(labels))
+    for k, name in enumerate(names):
+        terms = versions[name][0]
+        ax.bar(
+            positions + (k - (len(names) - 1) / 2) * width,
+            terms,
+            width,
+            label=name,
+            color="0.25" if name == "original" else plt.cm.tab10(k),
+        )
+    ax.axhline(0, color="0.3", linewidth=0.8)
+    ax.set_xticks(positions, labels)
+    ax.set_ylabel("contribution to the margin (logit)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_title(title, fontsize=9)
+    return fig

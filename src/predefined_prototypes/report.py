@@ -105,6 +105,7 @@ def load_results(
         table = table[table["run_id"].isin({r.run_id for r in load_sweep(sweep_file, profile)})]
     if table.empty:
         raise ResultsError(f"{path} has no rows of the current plan of {sweep_file.name}: run {rerun}")
+    table = table.copy()  # one block per dtype: the factor sweep's tables have hundreds of columns
     return table.assign(method=table.apply(method, axis=1)).reset_index(drop=True)
 
 
@@ -286,44 +287,6 @@ def novel_table(df: pd.DataFrame) -> pd.DataFrame:
     cells = {METHOD_NAMES.get(m, m): n for m, n in df.groupby("method").size().items()}
     table = table.merge(geometry, on="method")
     return table.assign(cells=table["method"].map(cells))
-
-
-def probe_table(runs: pd.DataFrame, factors: list[str], labels: dict[str, str]) -> pd.DataFrame:
-    """Per factor: the linear probe's accuracy on the factor's level from its own block, from the
-    residual block, and chance, as mean ± std over ``runs`` (factor-prototype runs)."""
-    rows = []
-    for f in factors:
-        row = {"factor": labels[f]}
-        for kind, label in [
-            ("probe_factor_block", "from its block %"),
-            ("probe_residual_block", "from the residual %"),
-            ("chance", "chance %"),
-        ]:
-            values = runs[f"disentanglement_{f}_{kind}"]
-            row[label] = format_mean_std(values.mean(), values.std())
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("factor")
-
-
-def run_factor_contributions(record: dict, embeddings: dict) -> np.ndarray:
-    """Each test clip's margin of its predicted class over the runner-up, split exactly into one
-    term per factor block, the residual block and the bias ([N, F + 2], ``metrics.
-    contrast_contributions``), with the block layout rebuilt from the run's own configuration."""
-    import torch
-
-    from .metrics import contrast_contributions, factor_contributions
-    from .prototypes import FactorPrototypes
-
-    config = record["config"]
-    layout = FactorPrototypes([config["factor_levels"]] * len(config["factors"]), dim=config["embed_dim"])
-    z = torch.from_numpy(embeddings["z"].astype(np.float32))
-    weight = torch.from_numpy(embeddings["classifier_weight"])
-    bias = torch.from_numpy(embeddings["classifier_bias"])
-    parts = factor_contributions(weight, z, layout.blocks, layout.residual)
-    # The stored logits are float16: recompute them from the same parts so the terms add up exactly.
-    logits = parts.sum(dim=1) + bias
-    terms, _ = contrast_contributions(parts, bias, logits)
-    return terms.numpy()
 
 
 def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .factors import FACTORS
+from .interventions import EDITS
 from .report import FEW_SHOT_COLUMNS
-from .stats import paired_by_fold
+from .stats import describe_difference, paired_by_fold
 
 
 def novel_answer(df: pd.DataFrame, planned: int, k: int = 5) -> str:
@@ -95,3 +97,51 @@ def training_speed_verdict(reached: pd.DataFrame, complete: bool) -> dict:
     if d["low"] > 0:
         return {"verdict": "contradicted here", "reason": f"predefined prototypes converge slower: {text}"}
     return {"verdict": "not reproduced here", "reason": f"no difference in convergence beyond fold noise: {text}"}
+
+
+def claim2_verdict(df: pd.DataFrame, complete: bool) -> dict:
+    """The verdict on the paper's second claim (a factor prototype's block carries its factor,
+    so the classifier's use of the block explains a prediction), from the 6-level, three-factor
+    factor-prototype runs and their references, paired by fold (criteria fixed before the full
+    profile ran). Each factor must be
+
+    - *carried*: its own block's probe beats the emotion label alone (95 % CI above 0), so the
+      block holds more of the factor than the emotion gives away;
+    - *confined*: its own block's probe beats the other factors' blocks (CI above 0);
+    - *moved by its edit* (pitch median and loudness, which the audio edits change):
+      ``edit_selectivity`` above 0 (CI above 0).
+
+    "reproduced" when every factor passes, "partly reproduced" when some do, "not reproduced"
+    when none; on an incomplete profile, no verdict. Returns the verdict and one line per factor.
+    """
+    from .report_factors import LABELS, probe_difference, selectivity_interval
+
+    lines, passed = {}, []
+    for factor in FACTORS:
+        carried = probe_difference(df, factor, "own_block", "emotion")
+        confined = probe_difference(df, factor, "own_block", "other_blocks")
+        checks = {"carried": carried["low"] > 0, "confined": confined["low"] > 0}
+        words = [
+            f"own block vs emotion label {describe_difference(carried, 'the label', unit=' points', above='above', below='below')}",
+            f"vs other blocks {describe_difference(confined, 'them', unit=' points', above='above', below='below')}",
+        ]
+        if any(e.factor == factor for e in EDITS):
+            selectivity = selectivity_interval(df, factor)
+            checks["moved"] = selectivity["low"] > 0
+            words.append(
+                "edit selectivity "
+                + describe_difference(selectivity, "zero", scale=1.0, unit=" levels", above="above", below="below")
+            )
+        passed.append(all(checks.values()))
+        lines[LABELS[factor]] = f"{', '.join(k for k, ok in checks.items() if ok) or 'no criterion met'}: " + "; ".join(
+            words
+        )
+    if not complete:
+        verdict = "no verdict yet: the factor ablation's full profile is incomplete"
+    elif all(passed):
+        verdict = "reproduced"
+    elif any(passed):
+        verdict = "partly reproduced"
+    else:
+        verdict = "not reproduced"
+    return {"verdict": verdict, "factors": lines}

@@ -1,0 +1,93 @@
+"""The disentanglement tables and the Claim 2 verdict on constructed results tables, where the
+answer is known: blocks that copy their factor pass, blocks that only echo the emotion fail."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predefined_prototypes.factors import FACTORS
+from predefined_prototypes.interventions import EDITS
+from predefined_prototypes.report_factors import (
+    ALL_FACTORS,
+    edit_selectivity,
+    intervention_table,
+    probe_table,
+    shift_matrix,
+)
+from predefined_prototypes.verdicts import claim2_verdict
+
+
+def constructed(own: float, emotion: float, other: float, diagonal: float, off: float, folds: int = 10) -> pd.DataFrame:
+    """Factor-prototype, CE and prototype runs on ``folds`` folds x 2 seeds, with probe scores
+    and edit shifts set around the given values (small fold-to-fold noise)."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for fold in range(folds):
+        for seed in (0, 1):
+            for loss in ("factor_prototypes", "ce", "prototypes"):
+                row = {"loss": loss, "factors": ALL_FACTORS, "factor_levels": 6, "fold": f"{fold:02d}", "seed": seed}
+                for f in FACTORS:
+                    noise = lambda: rng.normal(0, 0.01)  # noqa: E731
+                    row[f"factors_probe_chance_{f}"] = 1 / 6
+                    row[f"factors_probes_{f}_whole"] = own + noise()
+                    row[f"factors_probes_{f}_emotion"] = emotion + noise()
+                    if loss == "factor_prototypes":
+                        for g in FACTORS:
+                            row[f"factors_probes_{f}_block_{g}"] = (own if g == f else other) + noise()
+                        row[f"factors_probes_{f}_residual"] = emotion + noise()
+                        row[f"factors_probes_{f}_residual_emotion"] = emotion + 0.02 + noise()
+                for e in EDITS:
+                    sign = 1.0 if e.amount > 0 else -1.0
+                    prefix = f"factors_interventions_{e.name}"
+                    row[f"{prefix}_emotion_flip_rate"] = 0.1
+                    row[f"{prefix}_measured_change_loudness"] = e.amount if e.factor == "loudness" else 0.0
+                    row[f"{prefix}_measured_change_pitch_median_semitones"] = (
+                        e.amount if e.factor == "pitch_median" else 0.0
+                    )
+                    for f in FACTORS:
+                        moved = f == e.factor
+                        row[f"{prefix}_measured_shift_{f}"] = sign * 2.0 if moved else 0.0
+                        row[f"{prefix}_probe_shift_{f}"] = sign * 1.0 if moved else 0.0
+                        if loss == "factor_prototypes":
+                            row[f"{prefix}_code_shift_{f}"] = sign * diagonal + rng.normal(0, 0.05) if moved else off
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_blocks_that_copy_their_factor_reproduce_claim_2():
+    df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1)
+    verdict = claim2_verdict(df, complete=True)
+    assert verdict["verdict"] == "reproduced"
+    assert verdict["factors"]["loudness"].startswith("carried, confined, moved")
+    table = probe_table(df)
+    assert table.loc["loudness", "own block"].startswith("90.0") and table.loc["loudness", "chance"] == "16.7"
+    assert table.loc["pitch median", "residual beyond emotion"].startswith("2.0")
+    assert shift_matrix(df, "code_shift", "factor_prototypes").loc["louder", "loudness"] == pytest.approx(1.5, abs=0.05)
+    assert edit_selectivity(df, "loudness")["value"].mean() == pytest.approx(1.4, abs=0.05)
+    table = intervention_table(df)
+    assert table.loc["pitch up", "change made"].startswith("2.00") and table.loc["louder", "own block"].startswith(
+        "1.50"
+    )
+    assert table.loc["louder", "largest other block (size)"].startswith("0.10")
+
+
+def test_blocks_that_only_echo_the_emotion_do_not():
+    df = constructed(own=0.3, emotion=0.3, other=0.3, diagonal=0.0, off=0.0)
+    verdict = claim2_verdict(df, complete=True)
+    assert verdict["verdict"] == "not reproduced"
+    assert all(line.startswith("no criterion met") for line in verdict["factors"].values())
+
+
+def test_an_edit_that_moves_every_block_alike_is_not_selective():
+    # Blocks carry their factor (probes pass) but the edit moves the other blocks as far: the
+    # two edited factors fail, pitch spread (no edit) passes -> partly reproduced.
+    df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.0, off=1.0)
+    verdict = claim2_verdict(df, complete=True)
+    assert verdict["verdict"] == "partly reproduced"
+    assert verdict["factors"]["pitch spread"].startswith("carried, confined")
+    assert "moved" not in verdict["factors"]["loudness"].split(":")[0]
+
+
+def test_no_verdict_on_an_incomplete_profile():
+    df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1, folds=3)
+    assert claim2_verdict(df, complete=False)["verdict"].startswith("no verdict")
