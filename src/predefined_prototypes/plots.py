@@ -135,7 +135,7 @@ def contrast_heatmap(mean: np.ndarray, std: np.ndarray, rows: list[str], classes
     fig, ax = plt.subplots(figsize=(6.5, 3.4), constrained_layout=True)
     limit = float(np.nanmax(np.abs(mean))) or 1.0
     text = [
-        ["—" if np.isnan(m) else f"{m:+.1f}" + ("" if np.isnan(s) else f"\n±{s:.1f}") for m, s in zip(mr, sr)]
+        ["—" if np.isnan(m) else f"{m:+.2f}" + ("" if np.isnan(s) else f"\n±{s:.2f}") for m, s in zip(mr, sr)]
         for mr, sr in zip(mean, std)
     ]
     image = annotated_heatmap(ax, mean, rows, classes, limit, text)

@@ -229,23 +229,10 @@ def train(config: RunConfig, progress: bool = True) -> dict:
     test_logits, test_z = embed(model, test_split, num_frames, device)
     train_logits, train_z = embed(model, train_split, num_frames, device)
     check_learned(accuracy(train_logits, train_split.labels), train_split.labels, config)
-    metrics, embeddings = evaluate(
-        config,
-        info,
-        model,
-        objective.prototypes,
-        (train_logits, train_z, train_split),
-        (test_logits, test_z, test_split),
-    )
+    outputs = (train_logits, train_z, train_split), (test_logits, test_z, test_split)
+    metrics, embeddings = evaluate(config, info, model, objective.prototypes, *outputs)
     if config.measures_factors:
-        factor_metrics, factor_embeddings = evaluate_factors(
-            config,
-            info,
-            model,
-            objective.prototypes,
-            (train_logits, train_z, train_split),
-            (test_logits, test_z, test_split),
-        )
+        factor_metrics, factor_embeddings = evaluate_factors(config, info, model, objective.prototypes, *outputs)
         metrics["factors"] = factor_metrics
         embeddings.update(factor_embeddings)
     if config.novel_classes:  # classes training never saw, embedded by the trained backbone
