@@ -96,3 +96,15 @@ def test_copied_level_codes_give_perfect_probes_and_a_diagonal_intervention_matr
     matrix = torch.tensor(matrix)  # rows: louder, quieter, pitch up, pitch down; columns: blocks
     assert matrix[0, 1] > 0.3 and matrix[1, 1] < -0.3 and matrix[2, 0] > 0.3 and matrix[3, 0] < -0.3
     assert matrix[:2, 0].abs().max() < 0.05 and matrix[2:, 1].abs().max() < 0.1
+
+
+def test_a_factor_with_one_training_level_has_no_probe():
+    z = torch.randn(8, 3)
+    scores, probes = factor_probes(
+        {"whole": z},
+        {"whole": z},
+        torch.zeros(8, 1, dtype=torch.long),
+        torch.zeros(8, 1, dtype=torch.long),
+        ["loudness"],
+    )
+    assert math.isnan(scores["loudness"]["whole"]) and probes["loudness"] == {}

@@ -159,6 +159,8 @@ def evaluate_factors(
                     torch.from_numpy(probes[n]["whole"].predict(test_z.double().numpy()))[:, None],
                     torch.from_numpy(probes[n]["whole"].predict(z.double().numpy()))[:, None],
                 )[0]
+                if "whole" in probes[n]
+                else float("nan")
                 for n in names
             },
         }

@@ -268,7 +268,8 @@ def factor_probes(
 ) -> tuple[dict, dict]:
     """Balanced accuracy of a linear probe predicting each factor's level on the test speaker
     from each source of features (``train``/``test``: name -> [N, D], the same names in both),
-    fitted on the training speakers; and the fitted probes, by factor then source.
+    fitted on the training speakers; and the fitted probes, by factor then source. A factor
+    with a single level among the training clips (tiny data sets) has no probe: NaN.
 
     >>> codes = torch.arange(60) % 3
     >>> block = torch.nn.functional.one_hot(codes, 3).double()
@@ -282,7 +283,8 @@ def factor_probes(
     for f, name in enumerate(names):
         scores[name], probes[name] = {}, {}
         for source, train_x in train.items():
-            if train_x.shape[1] == 0:
+            if train_x.shape[1] == 0 or len(train_levels[:, f].unique()) < 2:
+                scores[name][source] = float("nan")  # nothing to read, or one level only: no probe
                 continue
             probe = fit_probe(train_x, train_levels[:, f])
             predicted = torch.from_numpy(probe.predict(test[source].double().numpy()))
