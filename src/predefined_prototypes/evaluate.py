@@ -136,6 +136,12 @@ def evaluate_factors(
     edited = embed_edited(model, test_split, config, info)
     metrics["interventions"], embeddings = {}, {}
     predicted = test_logits.argmax(dim=1)
+
+    def read_by_probe(n: str, z: Tensor) -> Tensor:  # levels [N, 1] the whole-z probe reads
+        return torch.from_numpy(probes[n]["whole"].predict(z.double().numpy()))[:, None]
+
+    readable = [n for n in names if "whole" in probes[n]]  # a one-level factor has no probe
+    read_before = {n: read_by_probe(n, test_z) for n in readable}
     for edit in EDITS:
         logits, z, values, valid = edited[edit.name]
         values = values[:, columns]
@@ -155,12 +161,7 @@ def evaluate_factors(
             ),
             "measured_valid": valid.double().mean().item(),
             "probe_shift": {
-                n: mean_level_shift(
-                    torch.from_numpy(probes[n]["whole"].predict(test_z.double().numpy()))[:, None],
-                    torch.from_numpy(probes[n]["whole"].predict(z.double().numpy()))[:, None],
-                )[0]
-                if "whole" in probes[n]
-                else float("nan")
+                n: mean_level_shift(read_before[n], read_by_probe(n, z))[0] if n in readable else float("nan")
                 for n in names
             },
         }

@@ -12,8 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .data import dataset_root, emodb
+from .data.audio import SAMPLE_RATE, read_audio
 from .factors import FACTORS
-from .interventions import EDITS
+from .interventions import EDITS, apply_edit
 from .metrics import contrast_contributions, factor_contributions
 from .prototypes import FactorPrototypes
 from .report import load_run
@@ -118,19 +120,22 @@ def fold_summary(values: pd.DataFrame, column: str, scale: float = 100.0, digits
 
 
 def long_probes(df: pd.DataFrame, factor: str) -> pd.DataFrame:
-    """One row per (run, source) of the probe for ``factor``: ``method`` names the source (and,
-    for the references, the run's loss), ``value`` its balanced accuracy."""
+    """One row per (run, source) of the probe for ``factor``: ``method`` names the source
+    (``own_block`` for the factor's own block; for the references, prefixed by the run's loss),
+    ``value`` its balanced accuracy; plus the derived ``other_blocks`` (the other factors' blocks,
+    averaged) and ``residual_beyond_emotion`` (residual + label minus label)."""
     rows = []
     for _, run in with_methods(df).iterrows():
         for column in [c for c in df.columns if c.startswith(f"factors_probes_{factor}_")]:
             source = column.removeprefix(f"factors_probes_{factor}_")
             if pd.isna(run[column]):
                 continue
+            source = "own_block" if source == f"block_{factor}" else source
             name = source if run["method"] == "factor_prototypes" else f"{run['method']}:{source}"
             if run["method"] in ("factor_prototypes", "ce", "prototypes"):
                 rows.append({"fold": run["fold"], "seed": run["seed"], "method": name, "value": run[column]})
     long = pd.DataFrame(rows, columns=["fold", "seed", "method", "value"])
-    others = long[long["method"].str.startswith("block_") & (long["method"] != f"block_{factor}")]
+    others = long[long["method"].str.startswith("block_")]
     if len(others):  # the other factors' blocks, each probe's score averaged
         mean_other = others.groupby(["fold", "seed"])["value"].mean().reset_index().assign(method="other_blocks")
         long = pd.concat([long, mean_other], ignore_index=True)
@@ -160,7 +165,7 @@ def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTORS) -> pd.Data
     CE and prototype references of the same folds and seeds."""
     rows = []
     for factor in factors:
-        long = long_probes(df, factor).replace({"method": {f"block_{factor}": "own_block"}})
+        long = long_probes(df, factor)
         row = {"factor": LABELS[factor]}
         for source, header in PROBE_COLUMNS.items():
             values = long[long["method"] == source]
@@ -171,11 +176,12 @@ def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTORS) -> pd.Data
     return pd.DataFrame(rows).set_index("factor")
 
 
-def probe_difference(df: pd.DataFrame, factor: str, value: str, baseline: str) -> dict:
-    """``paired_by_fold`` of two probe sources for ``factor`` (names as in ``long_probes``;
-    ``own_block`` for the factor's own block)."""
-    long = long_probes(df, factor).replace({"method": {f"block_{factor}": "own_block"}})
-    return paired_by_fold(long, "value", value, baseline)
+def largest_other_shift(runs: pd.DataFrame, edit) -> pd.Series:
+    """Per factor-prototype run, the largest decoded level shift (in size) under ``edit`` of any
+    block but the edited factor's."""
+    prefix = f"factors_interventions_{edit.name}"
+    others = [runs[f"{prefix}_code_shift_{f}"].abs() for f in FACTORS if f != edit.factor]
+    return pd.concat(others, axis=1).max(axis=1)
 
 
 def intervention_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -191,12 +197,8 @@ def intervention_table(df: pd.DataFrame) -> pd.DataFrame:
         prefix = f"factors_interventions_{edit.name}"
         unit = "semitones" if edit.factor == "pitch_median" else "LU"
         change = f"{prefix}_measured_change_" + ("pitch_median_semitones" if unit == "semitones" else "loudness")
-        others = [f for f in FACTORS if f != edit.factor]
-        largest = factor_runs.assign(
-            largest=pd.concat([factor_runs[f"{prefix}_code_shift_{f}"].abs() for f in others], axis=1).max(axis=1)
-            if len(factor_runs) and all(f"{prefix}_code_shift_{f}" in factor_runs for f in others)
-            else np.nan
-        )
+        has_codes = len(factor_runs) and f"{prefix}_code_shift_{edit.factor}" in factor_runs
+        largest = factor_runs.assign(largest=largest_other_shift(factor_runs, edit) if has_codes else np.nan)
         rows.append(
             {
                 "edit": edit.name.replace("_", " "),
@@ -241,15 +243,12 @@ def edit_selectivity(df: pd.DataFrame, factor: str) -> pd.DataFrame:
     measured shift itself. Rows: fold, seed, ``method`` "selectivity", ``value``."""
     runs = with_methods(df)
     runs = runs[runs["method"] == "factor_prototypes"]
-    others = [f for f in FACTORS if f != factor]
     scores = 0.0
     edits = [e for e in EDITS if e.factor == factor]
     for edit in edits:
-        prefix = f"factors_interventions_{edit.name}"
         direction = 1.0 if edit.amount > 0 else -1.0
-        own = direction * runs[f"{prefix}_code_shift_{factor}"]
-        largest_other = pd.concat([runs[f"{prefix}_code_shift_{f}"].abs() for f in others], axis=1).max(axis=1)
-        scores = scores + (own - largest_other) / len(edits)
+        own = direction * runs[f"factors_interventions_{edit.name}_code_shift_{factor}"]
+        scores = scores + (own - largest_other_shift(runs, edit)) / len(edits)
     return pd.DataFrame({"fold": runs["fold"], "seed": runs["seed"], "method": "selectivity", "value": scores})
 
 
@@ -332,10 +331,6 @@ def example_audio(example: dict, data_dir: str | None = None) -> dict | str:
     """The example clip as the model heard it (the first ``clip_seconds``) and each edit of it,
     name -> waveform [T] at 16 kHz; or, where the dataset is absent (the book reads only
     ``results/``), a one-line note saying how to hear them."""
-    from .data import dataset_root, emodb
-    from .data.audio import SAMPLE_RATE, read_audio
-    from .interventions import apply_edit
-
     try:
         path = dataset_root("emodb", data_dir) / "wav" / example["file"]
     except FileNotFoundError:

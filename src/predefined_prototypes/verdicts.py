@@ -9,6 +9,7 @@ import pandas as pd
 from .factors import FACTORS
 from .interventions import EDITS
 from .report import FEW_SHOT_COLUMNS
+from .report_factors import LABELS, long_probes, selectivity_interval
 from .stats import describe_difference, paired_by_fold
 
 
@@ -114,12 +115,11 @@ def claim2_verdict(df: pd.DataFrame, complete: bool) -> dict:
     "reproduced" when every factor passes, "partly reproduced" when some do, "not reproduced"
     when none; on an incomplete profile, no verdict. Returns the verdict and one line per factor.
     """
-    from .report_factors import LABELS, probe_difference, selectivity_interval
-
     lines, passed = {}, []
     for factor in FACTORS:
-        carried = probe_difference(df, factor, "own_block", "emotion")
-        confined = probe_difference(df, factor, "own_block", "other_blocks")
+        probes = long_probes(df, factor)
+        carried = paired_by_fold(probes, "value", "own_block", "emotion")
+        confined = paired_by_fold(probes, "value", "own_block", "other_blocks")
         checks = {"carried": carried["low"] > 0, "confined": confined["low"] > 0}
         words = [
             f"own block vs emotion label {describe_difference(carried, 'the label', unit=' points', above='above', below='below')}",
