@@ -25,7 +25,7 @@ import pandas as pd
 
 from predefined_prototypes.config import RunConfig
 from predefined_prototypes.provenance import git_commit
-from predefined_prototypes.sweep import Run, execute_run, run_id
+from predefined_prototypes.sweep import Run, execute_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def main() -> None:
                 cwd=REPO,
             )
             command_line = time.perf_counter() - started
-            run = Run("overhead", "bench", run_id(config), settings, str(Path(tmp) / f"notebook-{repeat}"))
+            run = Run("overhead", "bench", config.run_id(), settings, str(Path(tmp) / f"notebook-{repeat}"))
             started = time.perf_counter()
             outcome = execute_run(run, notebook, threads=0)
             papermill = time.perf_counter() - started

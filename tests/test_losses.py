@@ -169,13 +169,13 @@ def test_bce_replaces_the_cross_entropy_term_under_soft_targets():
     import torch.nn.functional as F
 
     from predefined_prototypes.config import ConfigError, RunConfig
-    from predefined_prototypes.losses import LOSSES
+    from predefined_prototypes.losses import CrossEntropyObjective, PrototypeObjective
 
     logits, z = torch.randn(6, 4), torch.randn(6, 8)
     soft = torch.softmax(torch.randn(6, 4), dim=1)  # mixed labels
-    loss, terms = LOSSES["ce"].from_config(RunConfig(bce=True), 4)(logits, z, soft, soft.argmax(1), None)
+    loss, terms = CrossEntropyObjective.from_config(RunConfig(bce=True), 4)(logits, z, soft, soft.argmax(1), None)
     assert set(terms) == {"bce"} and torch.allclose(loss, F.binary_cross_entropy_with_logits(logits, soft))
-    objective = LOSSES["prototypes"].from_config(RunConfig(embed_dim=8, bce=True), 4)
+    objective = PrototypeObjective.from_config(RunConfig(embed_dim=8, bce=True), 4)
     loss, terms = objective(logits, z, soft, soft.argmax(1), None)
     assert set(terms) == {"bce", "distance"} and torch.allclose(loss, terms["bce"] + terms["distance"])
     with pytest.raises(ConfigError, match="bce replaces the cross-entropy term, which loss=focal does not have"):

@@ -4,14 +4,13 @@ prototype construction, factor or backbone added to one cannot be missing from t
 from predefined_prototypes import config
 from predefined_prototypes.data import DATASETS, DatasetModule
 from predefined_prototypes.factors import FACTORS
-from predefined_prototypes.losses import LOSSES
+from predefined_prototypes.methods import LOSSES
 from predefined_prototypes.models import BACKBONES
 from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS
 from predefined_prototypes.report import METHOD_NAMES
 
 
 def test_config_choices_are_the_registries():
-    assert config.LOSSES == tuple(LOSSES)
     assert config.DATASETS == tuple(DATASETS)
     assert config.PROTOTYPES == tuple(PROTOTYPE_BUILDERS)
     assert config.FACTOR_NAMES == FACTORS
@@ -19,7 +18,10 @@ def test_config_choices_are_the_registries():
 
 
 def test_every_loss_has_a_display_name_and_the_book_uses_it():
+    from predefined_prototypes.losses import Objective
+
     assert all(LOSSES[name].display for name in LOSSES)
+    assert all(issubclass(LOSSES[name].objective_class(), Objective) for name in LOSSES)
     for name in ("ce", "focal", "opl", "learned_prototypes"):
         assert METHOD_NAMES[name].startswith(LOSSES[name].display)
 

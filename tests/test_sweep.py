@@ -188,12 +188,15 @@ STORED = REPO / "results" / "main-fsdd" / "runs"
 
 
 def fake_finished(run, results_dir):
-    """Store a real committed run's summary under ``run``'s id, as if it had just finished."""
+    """Store a real committed run's summary, with ``run``'s configuration, under its id, as if it
+    had just finished."""
     source = next(STORED.iterdir())
     target = stored_dir(results_dir, run.sweep, run.run_id)
     target.mkdir(parents=True)
-    for name in ("metrics.json", "embeddings.npz"):
-        (target / name).write_bytes((source / name).read_bytes())
+    record = json.loads((source / "metrics.json").read_text())
+    record["config"] = {**run.settings, "out": None}
+    (target / "metrics.json").write_text(json.dumps(record, indent=1, sort_keys=True))
+    (target / "embeddings.npz").write_bytes((source / "embeddings.npz").read_bytes())
 
 
 @pytest.mark.slow

@@ -15,8 +15,10 @@ from predefined_prototypes.config import LOSSES, ConfigError, RunConfig
 from predefined_prototypes.features import FeatureSettings, Normalizer
 from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
 from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS, FixedPrototypes, LearnedPrototypes
-from predefined_prototypes.splits import prepare_data
-from predefined_prototypes.train import NotLearned, TrainingDiverged, run, train
+from predefined_prototypes.evaluate import embed
+from predefined_prototypes.metrics import accuracy
+from predefined_prototypes.splits import prepare_data, prepare_splits
+from predefined_prototypes.train import NotLearned, TrainingDiverged, load_run, run, train
 
 
 def tiny(**overrides):
@@ -69,7 +71,7 @@ def test_config_round_trips_through_command_line_text():
     )
     assert config.fold == "03" and config.classes == 4 and config.specaugment is True
     assert config.scale == 10.0 and config.data_dir is None
-    assert RunConfig.from_dict(json.loads(config.to_json())) == config
+    assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
 def test_cli_rejects_bad_loss_fast():
@@ -219,6 +221,15 @@ def test_two_epoch_run_per_loss(loss, fsdd_small, tmp_path):
     if "prototypes" in loss:
         assert npz["prototypes"].shape == (10, 16)
         assert "cosine_to_prototype" in saved["metrics"]["geometry"]
+        assert set(saved["metrics"]["fit"]) == {"distance", "nearest_prototype_accuracy", "cosine_to_own_prototype"}
+    # The trained model comes back ready to evaluate: the same test accuracy from its weights.
+    trained = load_run(tmp_path / loss)
+    assert trained.config == config and not trained.model.training
+    splits, info = prepare_splits(trained.config)
+    logits, _ = embed(trained.model, splits["test"], info["num_frames"], torch.device("cpu"))
+    assert accuracy(logits, splits["test"].labels) == saved["metrics"]["accuracy"]
+    size = (tmp_path / loss / "model.safetensors").stat().st_size
+    assert size < 200_000, size  # kept beside metrics.json in the run's folder
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ _EXPORTS = {
     "orthogonal_prototypes": "prototypes",
     "simplex_etf_prototypes": "prototypes",
     "RunConfig": "config",
+    "load_run": "train",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 
 def _data(args: argparse.Namespace) -> int:
@@ -81,6 +82,26 @@ def _sweep(args: argparse.Namespace) -> int:
         return 2
 
 
+def _store(args: argparse.Namespace) -> int:
+    from .store import ResultsError, check_store, migrate
+
+    if not Path(args.results).is_dir():
+        print(f"error: no results folder at {args.results}; pass --results", file=sys.stderr)
+        return 2
+    if args.action == "migrate":
+        try:
+            print("\n".join(migrate(args.results)))
+        except ResultsError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    problems = check_store(args.results)
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{args.results}: every stored run and table checked, no problem")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     # Piped into head or less: end quietly when the reader stops, as other command-line tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -124,8 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also remove table rows and stored runs that the sweep file no longer plans",
     )
 
+    store = commands.add_parser("store", help="check the stored results, or migrate them to the current schema")
+    store.add_argument("action", choices=("check", "migrate"), help="check: one line per problem, exit 1 if any")
+    store.add_argument("--results", default="results", help="the results folder")
+
     args = parser.parse_args(argv)
-    return {"data": _data, "train": _train, "sweep": _sweep}[args.command](args)
+    return {"data": _data, "train": _train, "sweep": _sweep, "store": _store}[args.command](args)
 
 
 if __name__ == "__main__":

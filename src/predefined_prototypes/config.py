@@ -11,14 +11,17 @@ Validation needs neither torch nor the data, so a typo fails in well under a sec
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import json
 import types
 import typing
 from dataclasses import dataclass, field
 
+from .methods import FACTOR_OPTIONS, LOSSES, loss_options
+
 DATASETS = ("fsdd", "emodb", "esc50", "speech_commands", "iemocap")
 BACKBONES = ("cnn", "ecapa", "ast", "beats")
-LOSSES = ("ce", "focal", "opl", "prototypes", "learned_prototypes", "factor_prototypes")
 PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical", "zero")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "step")
@@ -26,21 +29,6 @@ FACTOR_NAMES = ("pitch_median", "pitch_std", "loudness")
 DEVICES = ("auto", "cpu", "cuda")
 ON_ERROR = ("raise", "skip")
 
-# Fields added after results were stored, with the value that reproduces the runs made before
-# they existed. At that value a field stays out of the run id, so stored runs keep their ids (and
-# count as finished); any other value enters the id.
-LATER_FIELDS = {  # values as to_dict writes them
-    "on_error": "raise",
-    "fail_at_chance": True,
-    "novel_classes": [],
-    "betas": [0.9, 0.999],
-    "schedule": "cosine",
-    "lr_decay": 0.85,
-    "backbone_options": {},
-    "bf16": False,
-    "bce": False,
-    "probe_factors": False,
-}
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
 NOT_IDENTIFYING = ("out", "extra", "eval_every")
@@ -103,11 +91,11 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            setattr(self, f.name, _check_type(f.name, getattr(self, f.name)))
+            setattr(self, f.name, _check_type(type(self), f.name, getattr(self, f.name)))
         choices = {
             "dataset": DATASETS,
             "backbone": BACKBONES,
-            "loss": LOSSES,
+            "loss": tuple(LOSSES),
             "prototypes": PROTOTYPES,
             "optimizer": OPTIMIZERS,
             "schedule": SCHEDULES,
@@ -208,28 +196,37 @@ class RunConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     def identity(self) -> dict:
-        """The fields that determine a run's numbers (what a run id hashes).
+        """The fields that determine a run's numbers, which its id hashes: those the run reads
+        (a loss's own options only for that loss, ``methods.LOSSES``) and whose value is not the
+        default. A field added with a default therefore changes no stored run's id.
 
-        >>> "out" in RunConfig(out="runs/x").identity(), "on_error" in RunConfig().identity()
-        (False, False)
-        >>> RunConfig(on_error="skip").identity()["on_error"]
-        'skip'
+        >>> RunConfig(loss="ce", epochs=3).identity()
+        {'loss': 'ce', 'epochs': 3}
+        >>> RunConfig(loss="ce", scale=10).identity() == RunConfig(loss="ce").identity()
+        True
+        >>> RunConfig(scale=10, out="runs/x").identity()
+        {'scale': 10.0}
         """
-        return {
-            k: v
-            for k, v in self.to_dict().items()
-            if k not in NOT_IDENTIFYING and not (k in LATER_FIELDS and v == LATER_FIELDS[k])
-        }
+        ignored = set(NOT_IDENTIFYING) | (loss_options() - set(LOSSES[self.loss].reads))
+        if self.measures_factors:
+            ignored -= set(FACTOR_OPTIONS)
+        defaults = _defaults(type(self))
+        return {k: v for k, v in self.to_dict().items() if k not in ignored and v != defaults[k]}
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+    def run_id(self) -> str:
+        """The run's id: a hash of ``identity()``, the same on every machine.
+
+        >>> RunConfig(loss="ce", scale=10).run_id() == RunConfig(loss="ce").run_id()
+        True
+        """
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def _check_type(key: str, value):
+def _check_type(cls: type, key: str, value):
     """The field's value in its declared type, or a ConfigError naming the field: whole numbers
     for int fields (2.0 becomes 2, 1.5 is refused), numbers for float fields, true/false for
     bool fields. Fold ids are kept as text (YAML reads ``fold: 1`` as a number)."""
-    hint = typing.get_type_hints(RunConfig)[key]
+    hint = typing.get_type_hints(cls)[key]
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None:
         if type(None) in allowed:
@@ -281,3 +278,9 @@ def _coerce(cls, key: str, value):
     except ValueError:
         raise ConfigError(f"{key}={value!r} is not a valid {base.__name__}") from None
     return value
+
+
+@functools.cache
+def _defaults(cls: type) -> dict:
+    """What identity() compares with: a field at its default stays out of the run id."""
+    return cls().to_dict()

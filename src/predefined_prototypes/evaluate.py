@@ -17,12 +17,14 @@ from .metrics import (
     confusion_matrix,
     embedding_geometry,
     expected_calibration_error,
+    factor_fit,
     factor_probes,
     few_shot_accuracy,
     macro_f1,
     mean_level_shift,
     nearest_codes,
     one_hot_labels,
+    prototype_fit,
     span_energy,
 )
 from .models import Model
@@ -54,9 +56,9 @@ def evaluate(
     test: tuple[Tensor, Tensor, Split],
 ) -> tuple[dict, dict]:
     """The run's metrics (test accuracy, macro-F1, ECE, training accuracy, confusion matrix,
-    geometry, and the factor probes for factor prototypes) and the test outputs to store, from
-    the (logits, z, split) of each split."""
-    (train_logits, _, train_split), (test_logits, test_z, test_split) = train, test
+    geometry, and for a loss with prototypes their fit on the training clips) and the test
+    outputs to store, from the (logits, z, split) of each split."""
+    (train_logits, train_z, train_split), (test_logits, test_z, test_split) = train, test
     num_classes = len(info["classes"])
     matrix = prototypes.matrix.detach().float().cpu() if prototypes is not None else None
     metrics = {
@@ -72,6 +74,15 @@ def evaluate(
             matrix if config.loss in ("prototypes", "learned_prototypes") else None,
         ),
     }
+    # Fit on the training clips (fixed crop from the start, as evaluated): whether the pull reached
+    # the prototypes at all, which every reading of a prototype's effect depends on.
+    if isinstance(prototypes, FactorPrototypes):
+        metrics["fit"] = factor_fit(
+            train_z, train_split.factor_levels, prototypes.blocks, list(config.factors), config.scale
+        )
+        metrics["fit"]["residual_distance"] = train_z[:, prototypes.residual].double().pow(2).mean().item()
+    elif matrix is not None:
+        metrics["fit"] = prototype_fit(train_z, train_split.labels, matrix)
     embeddings = {
         "z": test_z.numpy(),
         "logits": test_logits.numpy(),

@@ -159,17 +159,15 @@ class PrototypeLoss(nn.Module):
         return self.combine(self.terms(logits, z, target, factors))
 
 
-# --- the registry: what a run's ``loss`` names -------------------------------------------------
+# --- what a run's ``loss`` trains with (declared in ``methods.LOSSES``) ------------------------
 
 
 class Objective(nn.Module):
     """A training loss as the trainer calls it: ``(logits, z, target, labels, factors)`` in,
     ``(total, terms)`` out, ``terms`` being the unweighted parts logged in the history. ``target``
     is the labels or their probabilities (mixup), ``labels`` always the hard labels, ``factors``
-    the factor levels [B, F] (factor prototypes only). A new loss is one subclass with a
-    ``display`` name and ``from_config``, plus one entry in ``LOSSES``."""
-
-    display = ""
+    the factor levels [B, F] (factor prototypes only). A new loss is one subclass with
+    ``from_config``, plus one entry in ``methods.LOSSES`` (its name, display name and options)."""
 
     @classmethod
     def from_config(cls, config, num_classes: int) -> Objective:
@@ -189,8 +187,6 @@ class CrossEntropyObjective(Objective):
     (torch.Size([]), ['ce'])
     """
 
-    display = "cross-entropy"
-
     def __init__(self, bce: bool = False):
         super().__init__()
         self.bce = bce
@@ -206,8 +202,6 @@ class CrossEntropyObjective(Objective):
 
 
 class FocalObjective(Objective):
-    display = "focal loss"
-
     def __init__(self, gamma: float = 2.0):
         super().__init__()
         self.focal = FocalLoss(gamma)
@@ -223,8 +217,6 @@ class FocalObjective(Objective):
 
 class OPLObjective(Objective):
     """Cross-entropy plus ``weight`` times the orthogonal projection loss on z."""
-
-    display = "CE + OPL"
 
     def __init__(self, gamma: float = 2.0, weight: float = 0.1):
         super().__init__()
@@ -244,13 +236,11 @@ class PrototypeObjective(Objective):
     """``PrototypeLoss`` with the prototypes a subclass builds from the configuration.
 
     >>> from predefined_prototypes.config import RunConfig
-    >>> objective = LOSSES["prototypes"].from_config(RunConfig(embed_dim=16), num_classes=4)
+    >>> objective = PrototypeObjective.from_config(RunConfig(embed_dim=16), num_classes=4)
     >>> loss, terms = objective(torch.randn(8, 4), torch.randn(8, 16), torch.randint(0, 4, (8,)), None, None)
     >>> tuple(objective.prototypes.matrix.shape), sorted(terms)
     ((4, 16), ['ce', 'distance'])
     """
-
-    display = "predefined prototypes"
 
     def __init__(self, prototypes: nn.Module, lam: float = 1.0, bce: bool = False):
         super().__init__()
@@ -275,8 +265,6 @@ class PrototypeObjective(Objective):
 class LearnedPrototypeObjective(PrototypeObjective):
     """The prototype loss with prototypes trained with the model (initialised by ``prototypes``)."""
 
-    display = "learned prototypes"
-
     @classmethod
     def from_config(cls, config, num_classes):
         from .prototypes import LearnedPrototypes
@@ -292,8 +280,6 @@ class FactorPrototypeObjective(PrototypeObjective):
     """The prototype loss towards P(alpha), one block of levels per factor (``factor_levels``
     each) and a free residual."""
 
-    display = "factor prototypes"
-
     @classmethod
     def from_config(cls, config, num_classes):
         return cls(
@@ -301,13 +287,3 @@ class FactorPrototypeObjective(PrototypeObjective):
             config.lam,
             config.bce,
         )
-
-
-LOSSES: dict[str, type[Objective]] = {
-    "ce": CrossEntropyObjective,
-    "focal": FocalObjective,
-    "opl": OPLObjective,
-    "prototypes": PrototypeObjective,
-    "learned_prototypes": LearnedPrototypeObjective,
-    "factor_prototypes": FactorPrototypeObjective,
-}

@@ -186,6 +186,55 @@ def collapse_geometry(z: Tensor, labels: Tensor, num_classes: int, prototypes: T
     return result
 
 
+def prototype_fit(z: Tensor, labels: Tensor, prototypes: Tensor) -> dict:
+    """How closely embeddings reach their prototypes, for the clips a run trained on:
+
+    - ``distance``: mean over clips and dimensions of (z - P(y))^2, the loss's distance term;
+    - ``nearest_prototype_accuracy``: how often a clip's nearest prototype is its own class's
+      (chance: 1 / classes) [NaN where prototypes coincide, as in the zero control];
+    - ``cosine_to_own_prototype``: mean cosine of each clip's z to its own prototype (0 for
+      directions unrelated to the prototypes) [NaN for prototypes at the origin].
+
+    >>> protos, labels = 2 * torch.eye(3, 6), torch.arange(30) % 3
+    >>> prototype_fit(protos[labels], labels, protos)
+    {'distance': 0.0, 'nearest_prototype_accuracy': 1.0, 'cosine_to_own_prototype': 1.0}
+    """
+    z, protos = z.double(), prototypes.double()
+    goal = protos[labels]
+    result = {"distance": (z - goal).pow(2).mean().item()}
+    distinct = len(torch.unique(protos, dim=0)) == len(protos)
+    has_direction = bool((protos.norm(dim=1) > 0).all())
+    result["nearest_prototype_accuracy"] = (
+        (torch.cdist(z, protos).argmin(dim=1) == labels).double().mean().item() if distinct else float("nan")
+    )
+    result["cosine_to_own_prototype"] = (
+        torch.nn.functional.cosine_similarity(z, goal, dim=1).mean().item() if has_direction else float("nan")
+    )
+    return result
+
+
+def factor_fit(z: Tensor, levels: Tensor, blocks: list[slice], names: list[str], scale: float) -> dict:
+    """How closely each factor block of z reaches its level code, for the clips a run trained on:
+    per factor, ``level_match`` (how often the block's nearest code is the assigned level;
+    chance about 1 / levels) and ``distance`` (mean squared distance of the block to its code).
+
+    >>> blocks, levels = [slice(0, 3), slice(3, 5)], torch.tensor([[2, 0], [0, 1]])
+    >>> codes = torch.cat([torch.eye(3)[levels[:, 0]], torch.eye(2)[levels[:, 1]]], dim=1)
+    >>> factor_fit(codes, levels, blocks, ["pitch", "loudness"], 1.0)["pitch"]
+    {'level_match': 1.0, 'distance': 0.0}
+    """
+    z = z.double()
+    matched = nearest_codes(z, blocks) == levels
+    result = {}
+    for f, (name, block) in enumerate(zip(names, blocks)):
+        code = scale * torch.eye(block.stop - block.start, dtype=z.dtype)[levels[:, f]]
+        result[name] = {
+            "level_match": matched[:, f].double().mean().item(),
+            "distance": (z[:, block] - code).pow(2).mean().item(),
+        }
+    return result
+
+
 def span_energy(vectors: Tensor, spanning: Tensor) -> float:
     """The share of the energy of ``vectors`` [N, k] inside the span of the rows of ``spanning``
     [C, k]; isotropic vectors put rank / k there.

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .losses import LOSSES
+from .methods import LOSSES
 from .stats import format_mean_std, mean_std
+from .store import ResultsError, read_table
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
@@ -23,7 +24,7 @@ CONFIGS = REPO / "configs"
 RESULTS = Path(os.environ.get("PP_RESULTS_DIR") or REPO / "results")
 # The methods of the main comparison, in display order: a loss, or the prototype loss with a given
 # construction and norm (``method`` says which a run is).
-# Display names come from the loss registry (``losses.LOSSES``).
+# Display names come from the loss registry (``methods.LOSSES``).
 METHOD_NAMES = {
     "ce": LOSSES["ce"].display,
     "focal": f"{LOSSES['focal'].display} (γ = 2)",
@@ -69,10 +70,6 @@ def method(row) -> str:
     return name if float(row["scale"]) == 1.0 else f"{name}_s{float(row['scale']):g}"
 
 
-class ResultsError(ValueError):
-    """A results table is missing, empty or malformed; the message names the file and the fix."""
-
-
 def load_results(
     sweep: str, profile: str | None = None, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
 ) -> pd.DataFrame:
@@ -91,10 +88,7 @@ def load_results(
     rerun = f"python -m predefined_prototypes sweep configs/{sweep}.yaml --profile {profile}"
     if not path.is_file():
         raise ResultsError(f"no results table at {path}: run {rerun}")
-    try:
-        table = pd.read_csv(path, dtype={"fold": str, "run_id": str})
-    except pd.errors.EmptyDataError:
-        raise ResultsError(f"{path} is empty: rebuild it with {rerun} --aggregate-only") from None
+    table = read_table(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}: rebuild it with {rerun} --aggregate-only")
@@ -148,7 +142,7 @@ def paper_sweeps_table(configs_dir: str | Path = CONFIGS, results_dir: str | Pat
     return pd.DataFrame(rows).set_index("sweep")
 
 
-def load_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
+def load_stored_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
     """A run's metrics.json record and its (slim) test embeddings."""
     folder = Path(results_dir) / sweep / "runs" / run_id
     record = json.loads((folder / "metrics.json").read_text())
@@ -167,7 +161,7 @@ def run_geometry(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESULTS
 
     rows = []
     for run_id in df["run_id"]:
-        _, emb = load_run(sweep, run_id, results_dir)
+        _, emb = load_stored_run(sweep, run_id, results_dir)
         z, labels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["labels"])
         protos = torch.from_numpy(emb["prototypes"]) if "prototypes" in emb else None
         geometry = collapse_geometry(z, labels, len(emb["classes"]), protos)
@@ -188,7 +182,7 @@ def learning_curves(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESU
     ``eval_every`` are compared on their common epochs), NaN elsewhere."""
     rows = []
     for run in df.itertuples():
-        record, _ = load_run(sweep, run.run_id, results_dir)
+        record, _ = load_stored_run(sweep, run.run_id, results_dir)
         for h in record["history"]:
             rows.append(
                 {

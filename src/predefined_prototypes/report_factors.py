@@ -18,7 +18,7 @@ from .factors import FACTORS
 from .interventions import EDITS, apply_edit
 from .metrics import contrast_contributions, factor_contributions
 from .prototypes import FactorPrototypes
-from .report import load_run
+from .report import load_stored_run
 from .stats import against_reference, format_mean_std, paired_by_fold
 
 LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness"}
@@ -283,7 +283,7 @@ def contrast_by_emotion(sweep: str, runs: pd.DataFrame) -> tuple[np.ndarray, np.
     classes. A run with no clip predicted as an emotion leaves that cell out of its fold."""
     rows = []
     for _, row in runs.iterrows():
-        record, emb = load_run(sweep, row["run_id"])
+        record, emb = load_stored_run(sweep, row["run_id"])
         terms, logits = contrast_terms(record, emb)
         predicted = logits.argmax(axis=1)
         classes = list(emb["classes"])
@@ -304,7 +304,7 @@ def illustration(sweep: str, runs: pd.DataFrame) -> dict:
     the original and each edit, all over the original's (predicted, runner-up) pair, and its
     measured factors before and after each edit."""
     row = runs.sort_values(["fold", "seed"]).iloc[0]
-    record, emb = load_run(sweep, row["run_id"])
+    record, emb = load_stored_run(sweep, row["run_id"])
     terms, logits = contrast_terms(record, emb)
     ranked = np.argsort(-logits, axis=1)
     correct = np.where(ranked[:, 0] == emb["labels"])[0]

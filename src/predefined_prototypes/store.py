@@ -11,7 +11,9 @@ lock.
 
 from __future__ import annotations
 
+import csv
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -20,16 +22,33 @@ import sys
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from .files import atomic_write
+from .files import atomic_write, umask
 
 if TYPE_CHECKING:
     from .sweep import Run
+
+
+# The layout of a stored summary (metrics.json). Version 2: run ids by ``RunConfig.run_id``
+# (the fields a run reads, away from their defaults), no machine path in the configuration, and
+# training-set fit (``metrics.fit``) where the run has prototypes. ``migrate`` brings older
+# summaries to it.
+SCHEMA_VERSION = 2
+REQUIRED_FIELDS = ("config", "data", "history", "metrics", "git_commit", "package_version", "wall_time_s")
+REQUIRED_METRICS = ("accuracy", "macro_f1", "ece", "train_accuracy")
+# Metrics that earlier versions wrote and nothing reads (not separation measures: see the
+# geometry page); ``migrate`` drops them from stored summaries and tables.
+RETIRED_METRICS = (("geometry", "cosine_centred_class_means"),)
+
+
+class ResultsError(ValueError):
+    """A stored table or summary is missing, empty or malformed; the message names the file and the fix."""
 
 
 class SweepLocked(RuntimeError):
@@ -42,6 +61,101 @@ def stored_dir(results_dir: str | Path, sweep: str, rid: str) -> Path:
 
 def table_path(results_dir: str | Path, sweep: str, profile: str) -> Path:
     return Path(results_dir) / sweep / f"{profile}.csv"
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A profile's table, parsed strictly: a line whose field count is not the header's (a
+    malformed or cut line) raises ResultsError naming the file and the line, rather than being
+    dropped or failing inside pandas."""
+    path = Path(path)
+    text = path.read_text()
+    if not text.strip():
+        raise ResultsError(f"{path} is empty: rebuild it with the sweep's --aggregate-only")
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader)
+    while True:
+        start = reader.line_num + 1  # where the record begins (an open quote runs on)
+        record = next(reader, None)
+        if record is None:
+            break
+        if len(record) != len(header):
+            raise ResultsError(
+                f"{path}, line {start}: {len(record)} field(s) where the header has {len(header)}; "
+                "rebuild the table with the sweep's --aggregate-only (it is rebuilt from the stored summaries)"
+            )
+    return pd.read_csv(io.StringIO(text), dtype={"fold": str, "run_id": str})
+
+
+def read_summary(folder: str | Path) -> dict:
+    """A stored run's metrics.json, checked against the schema: ResultsError naming the file when
+    it does not parse or lacks a required field."""
+    path = Path(folder) / "metrics.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResultsError(f"{path} cannot be read ({err}); remove its folder and run the sweep again") from None
+    missing = [k for k in REQUIRED_FIELDS if k not in record] if isinstance(record, dict) else ["all"]
+    missing += [f"metrics.{k}" for k in REQUIRED_METRICS if k not in record.get("metrics", {})] if not missing else []
+    if missing:
+        raise ResultsError(f"{path} lacks {', '.join(missing)}; remove its folder and run the sweep again")
+    return record
+
+
+def summary_config(record: dict, path: str | Path):
+    """The RunConfig a stored summary records, or ResultsError naming the file."""
+    from .config import ConfigError, RunConfig
+
+    try:
+        return RunConfig.from_dict(record["config"])
+    except (ConfigError, TypeError) as err:
+        raise ResultsError(f"{path}: its configuration is not valid here ({err})") from None
+
+
+def check_store(results_dir: str | Path) -> list[str]:
+    """Every problem of a results folder, one line each (none: the store is sound): a summary
+    that does not parse or lacks a field, or is stored under another id than its configuration
+    hashes to; a table that does not parse; a table row without its summary, or a summary no
+    table of its sweep holds."""
+    problems = []
+    for sweep in sorted(p for p in Path(results_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        summaries = set()
+        for folder in sorted(p for p in (sweep / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
+            try:
+                record = read_summary(folder)
+                config = summary_config(record, folder / "metrics.json")
+            except ResultsError as err:
+                problems.append(str(err))
+                continue
+            summaries.add(folder.name)
+            if config.run_id() != folder.name:
+                problems.append(
+                    f"{folder}: its configuration hashes to {config.run_id()}, not to its folder's name "
+                    "(a renamed folder, or a default changed since it was stored)"
+                )
+            if record.get("schema_version") != SCHEMA_VERSION:
+                problems.append(
+                    f"{folder / 'metrics.json'}: schema version {record.get('schema_version')}, "
+                    f"not {SCHEMA_VERSION}; run python -m predefined_prototypes store migrate"
+                )
+            if not (folder / "embeddings.npz").is_file():
+                problems.append(f"{folder}: no embeddings.npz")
+        in_tables = set()
+        for path in sorted(sweep.glob("*.csv")):
+            try:
+                table = read_table(path)
+            except ResultsError as err:
+                problems.append(str(err))
+                continue
+            ids = list(table["run_id"]) if "run_id" in table else []
+            in_tables |= set(ids)
+            problems += [f"{path}: row {rid} has no stored summary" for rid in ids if rid not in summaries]
+            problems += [
+                f"{path}: run {rid} has {n} rows" for rid, n in table["run_id"].value_counts().items() if n > 1
+            ]
+        problems += [
+            f"{sweep / 'runs' / rid}: no table of {sweep.name} holds it" for rid in sorted(summaries - in_tables)
+        ]
+    return problems
 
 
 def stored_elsewhere(run: Run, results_dir: str | Path) -> Path | None:
@@ -65,10 +179,37 @@ def finished_where(run: Run, results_dir: str | Path) -> str | None:
     return None
 
 
+class StoreRefused(ResultsError):
+    """A finished run's summary is not what its id says; nothing was stored."""
+
+
+def _checked_record(run: Run, path: Path) -> dict:
+    """The summary at ``path`` as it will be stored (no machine path, the schema version), after
+    checking that its configuration is the planned run's: StoreRefused naming the folder and the
+    fields that differ otherwise."""
+    from .config import RunConfig
+
+    record = read_summary(path.parent)
+    config = summary_config(record, path)
+    if config.run_id() != run.run_id:
+        planned = RunConfig.from_dict(run.settings).identity()
+        found = config.identity()
+        fields = sorted(k for k in planned.keys() | found.keys() if planned.get(k) != found.get(k))
+        raise StoreRefused(
+            f"{path.parent} holds a run whose configuration is not run {run.run_id}'s "
+            f"(differs in {', '.join(f'{k}: {found.get(k)!r} for {planned.get(k)!r}' for k in fields)}); "
+            "nothing was stored: remove that folder and run the sweep again"
+        )
+    record["config"]["out"] = None
+    record["schema_version"] = SCHEMA_VERSION
+    return record
+
+
 def store(run: Run, results_dir: str | Path) -> bool:
     """Copy a finished run's metrics.json and a slim embeddings.npz (z and logits as float16) into
     ``results/<sweep>/runs/<id>/``, all at once (staged, then one rename), from its local outputs
-    or from another sweep's stored copy. A stored summary is never replaced. Returns whether
+    or from another sweep's stored copy, after checking that the summary's configuration hashes to
+    the run's id (StoreRefused otherwise). A stored summary is never replaced. Returns whether
     anything was stored."""
     final = stored_dir(results_dir, run.sweep, run.run_id)
     if (final / "metrics.json").is_file():
@@ -76,17 +217,20 @@ def store(run: Run, results_dir: str | Path) -> bool:
     local, other = Path(run.out), stored_elsewhere(run, results_dir)
     if not (local / "metrics.json").is_file() and other is None:
         return False
+    source = local if (local / "metrics.json").is_file() else other
+    record = _checked_record(run, source / "metrics.json")
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{run.run_id}-"))
     try:
-        if (local / "metrics.json").is_file():
-            shutil.copy(local / "metrics.json", staging / "metrics.json")
+        os.chmod(staging, 0o777 & ~umask())  # mkdtemp makes it 0700: a shared results folder stays readable
+        text = json.dumps(record, indent=1, sort_keys=True).encode()
+        atomic_write(staging / "metrics.json", lambda f: f.write(text))
+        if source == local:
             with np.load(local / "embeddings.npz") as full:
                 slim = {k: (full[k].astype(np.float16) if k in ("z", "logits") else full[k]) for k in full.files}
-            np.savez_compressed(staging / "embeddings.npz", **slim)
+            atomic_write(staging / "embeddings.npz", lambda f: np.savez_compressed(f, **slim))
         else:  # already slim
-            for name in ("metrics.json", "embeddings.npz"):
-                shutil.copy(other / name, staging / name)
+            shutil.copy(other / "embeddings.npz", staging / "embeddings.npz")
         if final.exists():  # a folder without metrics.json: an incomplete copy made by hand
             shutil.rmtree(final)
         os.rename(staging, final)
@@ -142,8 +286,7 @@ def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = {}
     if keep and path.is_file() and path.stat().st_size > 0:
-        old = pd.read_csv(path, dtype={"fold": str, "run_id": str})
-        rows = {r["run_id"]: r for r in old.to_dict("records")}
+        rows = {r["run_id"]: r for r in read_table(path).to_dict("records")}
     for run in runs:
         metrics = stored_dir(results_dir, sweep, run.run_id) / "metrics.json"
         if metrics.is_file():
@@ -157,6 +300,76 @@ def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> 
     elif not keep:
         path.unlink(missing_ok=True)  # pruned to nothing
     return table
+
+
+def migrate(results_dir: str | Path) -> list[str]:
+    """Bring a results folder to ``SCHEMA_VERSION`` in place, checked before anything is written:
+    each summary loses its machine path and retired metrics and moves to the folder its
+    configuration hashes to; each table's rows are rebuilt from the migrated summaries and must
+    hold the same value in every column the old row had (but the run id and retired metrics).
+    Any disagreement raises ResultsError and changes nothing. Summaries already at the version
+    are left alone. Returns what it did."""
+    plans, tables, done = [], [], []
+    retired = {"_".join(p) for p in RETIRED_METRICS}
+    for sweep in sorted(p for p in Path(results_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
+        summaries = {}
+        for folder in sorted(p for p in (sweep / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
+            record = read_summary(folder)
+            new_id = summary_config(record, folder / "metrics.json").run_id()
+            if record.get("schema_version") != SCHEMA_VERSION:
+                record["config"]["out"] = None
+                for path in RETIRED_METRICS:
+                    record["metrics"].get(path[0], {}).pop(path[1], None)
+                record["schema_version"] = SCHEMA_VERSION
+                plans.append((folder, folder.parent / new_id, record))
+            summaries[folder.name] = (new_id, record)
+        targets = [new_id for new_id, _ in summaries.values()]
+        if len(set(targets)) < len(targets):
+            twice = sorted({t for t in targets if targets.count(t) > 1})
+            raise ResultsError(f"{sweep / 'runs'}: more than one stored summary is run {', '.join(twice)}; keep one")
+        for path in sorted(sweep.glob("*.csv")):
+            rows = []
+            for row in read_table(path).to_dict("records"):
+                if row["run_id"] not in summaries:
+                    raise ResultsError(f"{path}: row {row['run_id']} has no stored summary")
+                new_id, record = summaries[row["run_id"]]
+                new = table_row(_StoredRun(sweep.name, row["profile"], new_id), record)
+                for key, value in row.items():
+                    if key not in retired | {"run_id"} and not _same(value, new.get(key)):
+                        raise ResultsError(
+                            f"{path}: run {row['run_id']}'s {key} would change ({value!r} -> {new.get(key)!r})"
+                        )
+                rows.append(new)
+            tables.append((path, pd.DataFrame(rows)))
+            done.append(f"{path}: {len(rows)} rows, every value unchanged")
+        moved = sum(k != v for k, (v, _) in summaries.items())
+        done.append(
+            f"{sweep / 'runs'}: {len(summaries)} summaries at schema {SCHEMA_VERSION}, {moved} moved to their id"
+        )
+    for folder, target, record in plans:
+        text = json.dumps(record, indent=1, sort_keys=True).encode()
+        atomic_write(folder / "metrics.json", lambda f, text=text: f.write(text))
+        if target != folder:
+            os.rename(folder, target)
+    for path, table in tables:
+        atomic_write(path, lambda f, table=table: table.to_csv(f, index=False))
+    return done
+
+
+@dataclass(frozen=True)
+class _StoredRun:  # what table_row reads of a sweep's Run
+    sweep: str
+    profile: str
+    run_id: str
+
+
+def _same(old, new) -> bool:
+    """Whether a table cell read back from CSV holds the value a rebuilt row writes."""
+    if isinstance(old, float) and np.isnan(old):  # an empty cell: none, or an empty list
+        return new is None or new == "" or (isinstance(new, float) and np.isnan(new))
+    if isinstance(new, str) or isinstance(old, str):
+        return str(old) == str(new)
+    return old == new
 
 
 @contextmanager

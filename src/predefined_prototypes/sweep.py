@@ -21,7 +21,6 @@ dataset it needs, is checked before the first run starts.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -53,11 +52,6 @@ class Run:
     run_id: str
     settings: dict  # RunConfig fields, without ``out``
     out: str
-
-
-def run_id(config: RunConfig) -> str:
-    """A stable id from every field that changes the result (``RunConfig.identity``)."""
-    return hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _grid_combinations(grid: dict, where: str) -> list[dict]:
@@ -126,7 +120,7 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
                 config = RunConfig.from_dict(settings)
             except ConfigError as err:
                 raise ConfigError(f"{path} ({profile}): {err} in run {settings}") from None
-            rid = run_id(config)
+            rid = config.run_id()
             if rid not in seen:
                 seen.add(rid)
                 out = Path(runs_dir).resolve() / sweep / rid

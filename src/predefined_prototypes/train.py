@@ -1,7 +1,7 @@
 """One configuration in, one trained model and its metrics out.
 
-``run(config)`` loads the data (``splits.py``), builds the model and the loss (``LOSSES`` in
-``losses.py``), trains with a warm-up then cosine schedule and augmentation (``augment.py``),
+``run(config)`` loads the data (``splits.py``), builds the model and the loss
+(``methods.LOSSES``), trains with a warm-up then cosine schedule and augmentation (``augment.py``),
 evaluates (``evaluate.py``), and writes ``metrics.json`` and ``embeddings.npz`` to
 ``config.out``. ``metrics.json`` is written last and atomically, so its presence means the run
 finished.
@@ -15,6 +15,7 @@ import os
 import time
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .config import RunConfig
 from .evaluate import embed, evaluate, evaluate_factors, evaluate_novel
 from .features import FeatureSettings, Normalizer
 from .files import atomic_write
-from .losses import LOSSES
+from .methods import LOSSES
 from .metrics import accuracy, as_numpy_record
 from .models import Model, build_backbone
 from .preflight import check, device_available
@@ -126,14 +127,8 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(step - warmup_steps, span) / span))
 
 
-def train(config: RunConfig, progress: bool = True) -> dict:
-    """Train and evaluate one configuration; returns the record that ``run`` writes."""
-    started = time.perf_counter()
-    device = choose_device(config.device)
-    make_deterministic(config.seed, device)
-    splits, info = prepare_splits(config)
-    train_split, test_split = splits["train"], splits["test"]
-    num_classes, num_frames = len(info["classes"]), info["num_frames"]
+def build_model(config: RunConfig, num_classes: int, num_frames: int) -> tuple[Model, torch.nn.Module]:
+    """The run's model (backbone, embedding, linear classifier) and its training objective."""
     backbone = build_backbone(
         config.backbone,
         config.num_mel_bins,
@@ -143,8 +138,20 @@ def train(config: RunConfig, progress: bool = True) -> dict:
         config.pretrained,
         config.backbone_options,
     )
-    model = Model(backbone, config.embed_dim, num_classes).to(device)
-    objective = LOSSES[config.loss].from_config(config, num_classes).to(device)
+    model = Model(backbone, config.embed_dim, num_classes)
+    return model, LOSSES[config.loss].objective_class().from_config(config, num_classes)
+
+
+def train(config: RunConfig, progress: bool = True) -> dict:
+    """Train and evaluate one configuration; returns the record that ``run`` writes."""
+    started = time.perf_counter()
+    device = choose_device(config.device)
+    make_deterministic(config.seed, device)
+    splits, info = prepare_splits(config)
+    train_split, test_split = splits["train"], splits["test"]
+    num_classes, num_frames = len(info["classes"]), info["num_frames"]
+    model, objective = build_model(config, num_classes, num_frames)
+    model, objective = model.to(device), objective.to(device)
     params = [*model.parameters(), *objective.parameters()]
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
@@ -254,20 +261,65 @@ def train(config: RunConfig, progress: bool = True) -> dict:
         "metrics": as_numpy_record(metrics),
         "wall_time_s": time.perf_counter() - started,
         "embeddings": embeddings,
+        "weights": {
+            **{f"model.{k}": v for k, v in model.state_dict().items()},
+            **{f"objective.{k}": v for k, v in objective.state_dict().items()},
+        },
     }
 
 
 def run(config: RunConfig, progress: bool = True) -> dict:
     """Check that ``config`` can run here (``preflight.check``), train it and, if ``config.out``
-    is set, write embeddings.npz then metrics.json."""
+    is set, write model.safetensors (the trained weights, ``load_run`` reads them),
+    embeddings.npz, then metrics.json."""
+    from safetensors.torch import save
+
     check(config)
     result = train(config, progress)
-    embeddings = result.pop("embeddings")
+    embeddings, weights = result.pop("embeddings"), result.pop("weights")
     if config.out:
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
+        state = save({k: v.detach().cpu().contiguous() for k, v in weights.items()})
+        atomic_write(out / MODEL_FILE, lambda f: f.write(state))
         atomic_write(out / "embeddings.npz", lambda f: np.savez_compressed(f, **embeddings))
         text = json.dumps(result, indent=1, sort_keys=True).encode()
         atomic_write(out / "metrics.json", lambda f: f.write(text))
     result["embeddings"] = embeddings
     return result
+
+
+MODEL_FILE = "model.safetensors"
+
+
+class TrainedRun(NamedTuple):
+    config: RunConfig
+    model: Model  # in eval mode, on the CPU
+    objective: torch.nn.Module  # holds the prototypes, if the loss has them
+    record: dict  # the run's metrics.json
+
+
+def load_run(path: str | Path) -> TrainedRun:
+    """A finished run's configuration, its trained model ready to evaluate, its objective (with
+    the prototypes) and its metrics.json, from the folder it wrote (``runs/<sweep>/<id>/``).
+
+    Weights are kept in the git-ignored run folder (not under results/): rerun the run's
+    configuration (``python -m predefined_prototypes train <config>``, or its sweep) to get them.
+    """
+    from safetensors.torch import load_file
+
+    from .store import read_summary
+
+    path = Path(path)
+    if not (path / MODEL_FILE).is_file():
+        raise FileNotFoundError(
+            f"no {MODEL_FILE} in {path}: weights stay in the run's own folder (runs/<sweep>/<id>/), "
+            "not under results/; train the run again to get them"
+        )
+    record = read_summary(path)
+    config = RunConfig.from_dict(record["config"])
+    model, objective = build_model(config, len(record["data"]["classes"]), record["data"]["num_frames"])
+    state = load_file(path / MODEL_FILE)
+    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+    objective.load_state_dict({k.removeprefix("objective."): v for k, v in state.items() if k.startswith("objective.")})
+    return TrainedRun(config, model.eval(), objective.eval(), record)

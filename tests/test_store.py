@@ -1,0 +1,149 @@
+"""Run identity and the store's checks: ids cover what a run reads, stored runs are what their
+ids say, and ``store check`` finds what is wrong with a results folder."""
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO
+
+from predefined_prototypes.config import RunConfig
+from predefined_prototypes.store import (
+    SCHEMA_VERSION,
+    ResultsError,
+    StoreRefused,
+    check_store,
+    migrate,
+    read_table,
+    store,
+)
+from predefined_prototypes.sweep import Run
+
+RESULTS = REPO / "results"
+
+
+def stored_configs(limit_per_sweep=20):
+    for sweep in sorted(p for p in RESULTS.iterdir() if p.is_dir()):
+        for folder in sorted((sweep / "runs").iterdir())[:limit_per_sweep]:
+            yield json.loads((folder / "metrics.json").read_text())["config"]
+
+
+def test_a_field_added_with_a_default_changes_no_stored_id():
+    extended = dataclasses.make_dataclass(
+        "Extended", [("label_smoothing", float, dataclasses.field(default=0.0))], bases=(RunConfig,)
+    )
+    checked = 0
+    for config in stored_configs():
+        before = RunConfig.from_dict(config).run_id()
+        assert extended.from_dict(config).run_id() == before
+        assert extended.from_dict({**config, "label_smoothing": 0.1}).run_id() != before
+        checked += 1
+    assert checked > 50
+
+
+def test_a_knob_the_loss_does_not_read_stays_out_of_its_id():
+    assert RunConfig(loss="ce", scale=1).run_id() == RunConfig(loss="ce", scale=10).run_id()
+    assert RunConfig(loss="focal", lam=3, prototypes="zero").run_id() == RunConfig(loss="focal").run_id()
+    assert RunConfig(loss="prototypes", scale=10).run_id() != RunConfig(loss="prototypes").run_id()
+    assert RunConfig(loss="focal", focal_gamma=1).run_id() != RunConfig(loss="focal").run_id()
+    # The factor options count where the factors are measured, for any loss.
+    assert RunConfig(loss="ce", factor_levels=4).run_id() == RunConfig(loss="ce").run_id()
+    probed = {"loss": "ce", "dataset": "emodb", "probe_factors": True}
+    assert RunConfig(**probed, factor_levels=4).run_id() != RunConfig(**probed).run_id()
+
+
+def test_committed_results_pass_the_store_check():
+    assert check_store(RESULTS) == []
+
+
+@pytest.mark.slow
+def test_store_check_command_names_a_renamed_folder_and_a_bad_table(tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS / "main-fsdd", results / "main-fsdd")
+    command = [sys.executable, "-m", "predefined_prototypes", "store", "check", "--results", str(results)]
+    ok = subprocess.run(command, capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout
+    runs = results / "main-fsdd" / "runs"
+    first = sorted(runs.iterdir())[0]
+    first.rename(runs / "0123456789ab")
+    lines = (results / "main-fsdd" / "full.csv").read_text().splitlines()
+    lines.insert(3, '"unterminated,1,2')
+    (results / "main-fsdd" / "full.csv").write_text("\n".join(lines) + "\n")
+    bad = subprocess.run(command, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert f"0123456789ab: its configuration hashes to {first.name}" in bad.stdout
+    assert "full.csv, line 4:" in bad.stdout
+    assert "0123456789ab: no table of main-fsdd holds it" in bad.stdout
+
+
+def test_a_malformed_table_line_is_an_error_naming_the_file_and_line(tmp_path):
+    path = tmp_path / "full.csv"
+    path.write_text("run_id,accuracy\na,0.5\nb,0.6,7\nc,0.7\n")
+    with pytest.raises(ResultsError, match=r"full.csv, line 3: 3 field\(s\) where the header has 2"):
+        read_table(path)
+    path.write_text('run_id,accuracy\na,0.5\n"b,0.6\nc,0.7\n')  # an unterminated quote swallows the rest
+    with pytest.raises(ResultsError, match="full.csv, line"):
+        read_table(path)
+
+
+def test_a_finished_run_whose_settings_differ_from_its_id_is_refused(tmp_path):
+    source = sorted((RESULTS / "main-fsdd" / "runs").iterdir())[0]
+    record = json.loads((source / "metrics.json").read_text())
+    planned = RunConfig.from_dict(record["config"])
+    out = tmp_path / "runs" / planned.run_id()
+    out.mkdir(parents=True)
+    record["config"]["lr"] = 0.03  # trained with another lr into the planned run's folder
+    (out / "metrics.json").write_text(json.dumps(record))
+    shutil.copy(source / "embeddings.npz", out / "embeddings.npz")
+    run = Run("s", "full", planned.run_id(), {k: v for k, v in planned.to_dict().items() if k != "out"}, str(out))
+    with pytest.raises(StoreRefused, match=r"differs in lr: 0.03 for None"):
+        store(run, tmp_path / "results")
+    assert not (tmp_path / "results" / "s" / "runs" / planned.run_id()).exists()
+    record["config"]["lr"] = planned.lr
+    (out / "metrics.json").write_text(json.dumps(record))
+    assert store(run, tmp_path / "results")
+    stored = json.loads((tmp_path / "results" / "s" / "runs" / planned.run_id() / "metrics.json").read_text())
+    assert stored["config"]["out"] is None and stored["schema_version"] == SCHEMA_VERSION
+
+
+def test_migrate_moves_old_ids_keeps_every_value_and_changes_nothing_on_disagreement(tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS / "novel-classes", results / "novel-classes")
+    runs = results / "novel-classes" / "runs"
+    # Undo the migration for one run: an old id, a machine path, a retired metric, no version.
+    folder = sorted(runs.iterdir())[0]
+    record = json.loads((folder / "metrics.json").read_text())
+    record["config"]["out"] = "/somewhere/runs/novel-classes/0000deadbeef"
+    record["metrics"]["geometry"]["cosine_centred_class_means"] = -0.1
+    del record["schema_version"]
+    (folder / "metrics.json").write_text(json.dumps(record))
+    table = results / "novel-classes" / "full.csv"
+    table.write_text(table.read_text().replace(folder.name, "0000deadbeef"))
+    folder.rename(runs / "0000deadbeef")
+    assert check_store(results)  # the old id is a problem
+    before = read_table(table)
+    done = migrate(results)
+    assert any("1 moved to their id" in line for line in done)
+    assert check_store(results) == []
+    after = read_table(table)
+    assert after.drop(columns="run_id").equals(before.drop(columns="run_id"))
+    migrated = json.loads((folder / "metrics.json").read_text())
+    assert migrated["config"]["out"] is None and "cosine_centred_class_means" not in migrated["metrics"]["geometry"]
+    # A table value the summary contradicts: migrate refuses and writes nothing.
+    text = table.read_text()
+    rows = text.splitlines()
+    column = rows[0].split(",").index("seed")
+    cells = rows[1].split(",")
+    cells[column] = "7"
+    rows[1] = ",".join(cells)
+    table.write_text("\n".join(rows) + "\n")
+    for path in runs.iterdir():
+        rec = json.loads((path / "metrics.json").read_text())
+        del rec["schema_version"]
+        (path / "metrics.json").write_text(json.dumps(rec))
+    with pytest.raises(ResultsError, match="would change"):
+        migrate(results)
+    assert all("schema_version" not in json.loads((p / "metrics.json").read_text()) for p in runs.iterdir())
