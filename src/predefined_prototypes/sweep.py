@@ -41,7 +41,14 @@ from .store import finished_where, store, stored_dir, sweep_lock, table_path, wr
 SWEEP_KEYS = {"description", "base", "grid", "profiles"}
 # The sweep files of configs/, in the order ``make sweeps`` runs them: a run planned by two of them
 # (the same run id) is trained by the first and reused by the later one.
-SWEEP_ORDER = ("main-fsdd", "main-emodb", "ablation-prototypes", "ablation-factors", "novel-classes")
+SWEEP_ORDER = (
+    "main-fsdd",
+    "main-emodb",
+    "ablation-prototypes",
+    "ablation-factors",
+    "novel-classes",
+    "pull-strength",
+)
 PROFILE_KEYS = {"base", "grid"}
 
 
