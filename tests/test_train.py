@@ -12,11 +12,11 @@ import torch
 
 from predefined_prototypes.augment import Mixer, spec_augment
 from predefined_prototypes.config import LOSSES, ConfigError, RunConfig
+from predefined_prototypes.evaluate import embed
 from predefined_prototypes.features import FeatureSettings, Normalizer
+from predefined_prototypes.metrics import accuracy
 from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
 from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS, FixedPrototypes, LearnedPrototypes
-from predefined_prototypes.evaluate import embed
-from predefined_prototypes.metrics import accuracy
 from predefined_prototypes.splits import prepare_data, prepare_splits
 from predefined_prototypes.train import NotLearned, TrainingDiverged, load_run, run, train
 
@@ -230,6 +230,27 @@ def test_two_epoch_run_per_loss(loss, fsdd_small, tmp_path):
     assert accuracy(logits, splits["test"].labels) == saved["metrics"]["accuracy"]
     size = (tmp_path / loss / "model.safetensors").stat().st_size
     assert size < 200_000, size  # kept beside metrics.json in the run's folder
+
+
+@pytest.mark.slow
+def test_crop_start_trains_on_the_crop_that_is_evaluated_and_measured(fsdd_small, monkeypatch):
+    from predefined_prototypes.splits import Split
+
+    random_crops, original = [], Split.batch
+
+    def spy(self, index, num_frames, generator=None):
+        random_crops.append(generator is not None)
+        return original(self, index, num_frames, generator)
+
+    monkeypatch.setattr(Split, "batch", spy)
+    train(tiny(data_dir=str(fsdd_small), epochs=1, crop="start"), progress=False)
+    assert random_crops and not any(random_crops)  # training batches and evaluation: the start
+    random_crops.clear()
+    train(tiny(data_dir=str(fsdd_small), epochs=1), progress=False)
+    assert any(random_crops)
+    assert tiny(crop="random").run_id() == tiny().run_id() != tiny(crop="start").run_id()
+    with pytest.raises(ConfigError, match="crop=start .* mixup"):
+        tiny(crop="start", mixup=0.5)
 
 
 @pytest.mark.slow
@@ -505,3 +526,31 @@ def test_bf16_autocast_trains_and_leaves_float32_runs_as_they_were(fsdd_small):
     assert np.isfinite(mixed["history"][0]["train_loss"]) and mixed["embeddings"]["z"].dtype == np.float32
     assert mixed["history"][0]["train_loss"] != plain["history"][0]["train_loss"]  # autocast did run
     assert RunConfig(bf16=False).identity() == RunConfig().identity()
+
+
+@pytest.mark.slow
+def test_a_validation_speaker_is_held_out_and_scores_the_run(fsdd_small):
+    config = tiny(data_dir=str(fsdd_small), fold="theo", validation="next_speaker", epochs=1)
+    splits, info = prepare_splits(config)
+    assert info["validation_speaker"] == "george"  # after theo comes "official" (no speaker), then george
+    assert {c.speaker for c in splits["train"].dataset.clips} == {"jackson"}
+    assert {c.speaker for c in splits["validation"].dataset.clips} == {"george"}
+    metrics = train(config, progress=False)["metrics"]
+    assert set(metrics["validation"]) == {"accuracy", "ece", "temperature", "test_ece_scaled"}
+    assert metrics["validation"]["temperature"] > 0 and 0 <= metrics["validation"]["accuracy"] <= 1
+    with pytest.raises(ConfigError, match="use one"):
+        tiny(validation="next_speaker", novel_classes=("0",))
+
+
+def test_label_smoothing_is_cross_entropys_and_only_for_ce():
+    import torch.nn.functional as F
+
+    from predefined_prototypes.losses import CrossEntropyObjective
+
+    logits, y = torch.randn(8, 4), torch.randint(0, 4, (8,))
+    loss, _ = CrossEntropyObjective.from_config(tiny(loss="ce", label_smoothing=0.1), 4)(logits, None, y, y, None)
+    target = torch.full((8, 4), 0.1 / 4).scatter(1, y[:, None], 0.9 + 0.1 / 4)
+    assert torch.allclose(loss, -(target * F.log_softmax(logits, 1)).sum(1).mean())
+    with pytest.raises(ConfigError, match="label_smoothing applies to loss=ce"):
+        tiny(loss="prototypes", label_smoothing=0.1)
+    assert tiny(loss="ce", label_smoothing=0.1).run_id() != tiny(loss="ce").run_id()

@@ -28,6 +28,8 @@ SCHEDULES = ("cosine", "step")
 FACTOR_NAMES = ("pitch_median", "pitch_std", "loudness")
 DEVICES = ("auto", "cpu", "cuda")
 ON_ERROR = ("raise", "skip")
+CROPS = ("random", "start")
+VALIDATION = ("none", "next_speaker")
 
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
@@ -47,6 +49,13 @@ class RunConfig:
     on_error: str = "raise"  # a bad audio file stops the run; "skip" leaves it out (listed in metrics.json)
     classes: int | None = None  # EmoDB: 7 or 4 (IEMOCAP-like); None: the dataset's default
     clip_seconds: float | None = None  # None: the dataset's default
+    # Where training takes each clip's clip_seconds: a random offset each time, or always the start,
+    # which is what evaluation sees and what the acoustic factors are measured on.
+    crop: str = "random"
+    # "next_speaker": the training speaker after the test speaker (in the dataset's fold order,
+    # wrapping) is held out of training as a validation set, for choosing settings without the
+    # test speaker and for fitting a temperature; its metrics are stored with the run's.
+    validation: str = "none"
     num_mel_bins: int = 40  # the paper: 128; 40 keeps the CPU sweep affordable
     # model
     backbone: str = "cnn"
@@ -63,6 +72,7 @@ class RunConfig:
     opl_gamma: float = 2.0
     opl_weight: float = 0.1
     bce: bool = False  # binary cross-entropy on sigmoid outputs in place of CE (the authors', under mixup)
+    label_smoothing: float = 0.0  # CE against (1 - e) one-hot + e / classes (loss=ce)
     factors: tuple[str, ...] = FACTOR_NAMES
     factor_levels: int = 6
     # Measure the factors for a loss that does not train on them (a reference for the factor
@@ -101,6 +111,8 @@ class RunConfig:
             "schedule": SCHEDULES,
             "device": DEVICES,
             "on_error": ON_ERROR,
+            "crop": CROPS,
+            "validation": VALIDATION,
         }
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
@@ -144,6 +156,10 @@ class RunConfig:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.clip_seconds is not None and not self.clip_seconds > 0:
             raise ConfigError(f"clip_seconds must be > 0 (or none for the dataset's default), got {self.clip_seconds}")
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"label_smoothing is a probability in [0, 1), got {self.label_smoothing}")
+        if self.label_smoothing and (self.loss != "ce" or self.bce):
+            raise ConfigError("label_smoothing applies to loss=ce (its cross-entropy term), without bce")
         if not 0 <= self.mixup <= 1:
             raise ConfigError(f"mixup is a probability in [0, 1], got {self.mixup}")
         if not 2 <= self.factor_levels <= 8:
@@ -163,6 +179,12 @@ class RunConfig:
             )
         if self.bce and self.loss not in ("ce", "prototypes", "learned_prototypes", "factor_prototypes"):
             raise ConfigError(f"bce replaces the cross-entropy term, which loss={self.loss} does not have")
+        if self.validation != "none" and self.novel_classes:
+            raise ConfigError("validation holds out a speaker and novel_classes holds out classes: use one")
+        if self.crop == "start" and self.mixup > 0:
+            raise ConfigError(
+                "crop=start trains on the start of each clip, but mixup crops waveforms at random: use one"
+            )
         if self.loss == "opl" and self.mixup > 0:
             raise ConfigError("loss=opl compares hard labels and cannot be combined with mixup")
 

@@ -20,6 +20,7 @@ from .metrics import (
     factor_fit,
     factor_probes,
     few_shot_accuracy,
+    fit_temperature,
     macro_f1,
     mean_level_shift,
     nearest_codes,
@@ -54,10 +55,12 @@ def evaluate(
     prototypes: nn.Module | None,
     train: tuple[Tensor, Tensor, Split],
     test: tuple[Tensor, Tensor, Split],
+    validation: tuple[Tensor, Tensor, Split] | None = None,
 ) -> tuple[dict, dict]:
     """The run's metrics (test accuracy, macro-F1, ECE, training accuracy, confusion matrix,
-    geometry, and for a loss with prototypes their fit on the training clips) and the test
-    outputs to store, from the (logits, z, split) of each split."""
+    geometry, for a loss with prototypes their fit on the training clips, and with a validation
+    speaker its accuracy and ECE and the test ECE after temperature scaling fitted on it) and the
+    test outputs to store, from the (logits, z, split) of each split."""
     (train_logits, train_z, train_split), (test_logits, test_z, test_split) = train, test
     num_classes = len(info["classes"])
     matrix = prototypes.matrix.detach().float().cpu() if prototypes is not None else None
@@ -74,6 +77,15 @@ def evaluate(
             matrix if config.loss in ("prototypes", "learned_prototypes") else None,
         ),
     }
+    if validation is not None:
+        validation_logits, _, validation_split = validation
+        temperature = fit_temperature(validation_logits, validation_split.labels)
+        metrics["validation"] = {
+            "accuracy": accuracy(validation_logits, validation_split.labels),
+            "ece": expected_calibration_error(validation_logits, validation_split.labels),
+            "temperature": temperature,
+            "test_ece_scaled": expected_calibration_error(test_logits / temperature, test_split.labels),
+        }
     # Fit on the training clips (fixed crop from the start, as evaluated): whether the pull reached
     # the prototypes at all, which every reading of a prototype's effect depends on.
     if isinstance(prototypes, FactorPrototypes):

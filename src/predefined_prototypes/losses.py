@@ -15,17 +15,17 @@ from torch import Tensor, nn
 from .prototypes import FactorPrototypes, label_probabilities
 
 
-def classification_loss(logits: Tensor, target: Tensor, bce: bool = False) -> Tensor:
+def classification_loss(logits: Tensor, target: Tensor, bce: bool = False, smoothing: float = 0.0) -> Tensor:
     """Cross-entropy on the logits (``target``: labels [B] or probabilities [B, C]); with ``bce``,
     binary cross-entropy on sigmoid outputs against the (soft) one-hot targets, which the authors
-    train with under mixup.
+    train with under mixup. ``smoothing`` is cross-entropy's label smoothing.
 
     >>> logits, y = torch.zeros(2, 4), torch.tensor([0, 3])
     >>> round(classification_loss(logits, y).item(), 4), round(classification_loss(logits, y, bce=True).item(), 4)
     (1.3863, 0.6931)
     """
     if not bce:
-        return F.cross_entropy(logits, target)
+        return F.cross_entropy(logits, target, label_smoothing=smoothing)
     return F.binary_cross_entropy_with_logits(logits, label_probabilities(target, logits.shape[1]).to(logits.dtype))
 
 
@@ -180,24 +180,24 @@ class Objective(nn.Module):
 
 
 class CrossEntropyObjective(Objective):
-    """Plain cross-entropy on the classifier's logits.
+    """Cross-entropy on the classifier's logits (with label smoothing ``smoothing``).
 
     >>> loss, terms = CrossEntropyObjective()(torch.randn(8, 4), torch.randn(8, 16), torch.randint(0, 4, (8,)), None, None)
     >>> loss.shape, sorted(terms)
     (torch.Size([]), ['ce'])
     """
 
-    def __init__(self, bce: bool = False):
+    def __init__(self, bce: bool = False, smoothing: float = 0.0):
         super().__init__()
-        self.bce = bce
+        self.bce, self.smoothing = bce, smoothing
 
     @classmethod
     def from_config(cls, config, num_classes):
-        return cls(config.bce)
+        return cls(config.bce, config.label_smoothing)
 
     def forward(self, logits, z, target, labels, factors):
         name = "bce" if self.bce else "ce"
-        terms = {name: classification_loss(logits, target, self.bce)}
+        terms = {name: classification_loss(logits, target, self.bce, self.smoothing)}
         return terms[name], terms
 
 

@@ -37,7 +37,7 @@ class Loss:
 PROTOTYPE_OPTIONS = ("prototypes", "scale", "lam", "bce")
 
 LOSSES: dict[str, Loss] = {
-    "ce": Loss("losses:CrossEntropyObjective", "cross-entropy", ("bce",)),
+    "ce": Loss("losses:CrossEntropyObjective", "cross-entropy", ("bce", "label_smoothing")),
     "focal": Loss("losses:FocalObjective", "focal loss", ("focal_gamma",)),
     "opl": Loss("losses:OPLObjective", "CE + OPL", ("opl_gamma", "opl_weight")),
     "prototypes": Loss("losses:PrototypeObjective", "predefined prototypes", PROTOTYPE_OPTIONS),

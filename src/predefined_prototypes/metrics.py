@@ -55,6 +55,30 @@ def expected_calibration_error(logits: Tensor, labels: Tensor, bins: int = 15) -
     return ece
 
 
+def fit_temperature(logits: Tensor, labels: Tensor) -> float:
+    """The temperature T > 0 that minimises the negative log-likelihood of softmax(logits / T)
+    (Guo et al., 2017), fitted on held-out clips; dividing by it changes no prediction.
+
+    >>> _ = torch.manual_seed(0)
+    >>> true = torch.randn(4000, 5)
+    >>> labels = torch.distributions.Categorical(logits=true).sample()
+    >>> round(fit_temperature(3 * true, labels), 1)  # logits three times too confident
+    3.0
+    """
+    logits, labels = logits.double(), labels.long()
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return log_t.exp().item()
+
+
 def confusion_matrix(logits: Tensor, labels: Tensor, num_classes: int) -> list[list[int]]:
     """Rows: true class, columns: predicted class."""
     return sk_confusion_matrix(labels.numpy(), logits.argmax(dim=1).numpy(), labels=list(range(num_classes))).tolist()

@@ -1,7 +1,7 @@
 """The data of one run: both splits of a fold as padded feature tensors, normalised with training
 statistics, with factor levels when the loss needs them.
 
-``prepare_data(config)`` is what the trainer calls; ``Split.batch`` cuts a batch of fixed-length
+``prepare_splits(config)`` is what the trainer calls; ``Split.batch`` cuts a batch of fixed-length
 crops in one indexing operation.
 """
 
@@ -99,10 +99,39 @@ def hold_out_classes(dataset: AudioDataset, novel: tuple[str, ...]) -> tuple[Aud
     return keep([c for c in dataset.classes if c not in novel]), keep([c for c in dataset.classes if c in novel])
 
 
+def hold_out_speaker(dataset: AudioDataset, fold_ids: list, test_fold) -> tuple[AudioDataset, AudioDataset]:
+    """(train, validation): the clips of ``dataset`` (a training split) without and with the
+    validation speaker, the first fold id after ``test_fold`` (in ``fold_ids`` order, wrapping)
+    that is a speaker of the split.
+
+    >>> from predefined_prototypes.data.audio import Clip
+    >>> ds = AudioDataset("d", [Clip(Path(f"{i}.wav"), 0, s) for i, s in enumerate("aabcc")], ["x"], 16000)
+    >>> train, validation = hold_out_speaker(ds, ["a", "b", "c", "d"], "c")
+    >>> [c.speaker for c in train.clips], [c.speaker for c in validation.clips]
+    (['b', 'c', 'c'], ['a', 'a'])
+    """
+    speakers = {c.speaker for c in dataset.clips}
+    position = [str(f) for f in fold_ids].index(str(test_fold))
+    after = [str(f) for f in fold_ids[position + 1 :] + fold_ids[:position]]
+    chosen = next((f for f in after if f in speakers), None)
+    if chosen is None:
+        raise ValueError(
+            f"validation=next_speaker needs folds that are speakers; no fold id of {dataset.name} "
+            "names a training speaker: use validation=none"
+        )
+
+    def keep(inside: bool) -> AudioDataset:
+        clips = [c for c in dataset.clips if (c.speaker == chosen) == inside]
+        return AudioDataset(dataset.name, clips, dataset.classes, dataset.clip_samples, skipped=dataset.skipped)
+
+    return keep(False), keep(True)
+
+
 def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
-    """The fold's splits by name: "train" and "test"; with ``novel_classes``, those hold the base
-    classes only, and "novel_support" (training speakers) and "novel_query" (test speakers) the
-    held-out classes, which training never sees (nor the feature normalisation)."""
+    """The fold's splits by name: "train" and "test"; with ``validation=next_speaker``,
+    "validation" holds one training speaker out of "train"; with ``novel_classes``, those hold
+    the base classes only, and "novel_support" (training speakers) and "novel_query" (test
+    speakers) the held-out classes, which training never sees (nor the feature normalisation)."""
     root = dataset_root(config.dataset, config.data_dir)
     fold = resolve_fold(config, root)
     options = {"classes": config.classes} if config.classes is not None else {}
@@ -119,6 +148,8 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
         )
         for name in ("train", "test")
     }
+    if config.validation == "next_speaker":
+        splits["train"], splits["validation"] = hold_out_speaker(splits["train"], folds(config.dataset, root), fold)
     if config.novel_classes:
         (splits["train"], splits["novel_support"]) = hold_out_classes(splits["train"], config.novel_classes)
         (splits["test"], splits["novel_query"]) = hold_out_classes(splits["test"], config.novel_classes)
@@ -145,6 +176,10 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
         rows = {name: [position[p] for p in ds.files] for name, ds in splits.items()}
         _add_factor_levels(config, ready, {n: (values[r], valid[r]) for n, r in rows.items()}, info)
     info.update(train_size=len(ready["train"]), test_size=len(ready["test"]))
+    if "validation" in ready:
+        info.update(
+            validation_speaker=ready["validation"].dataset.clips[0].speaker, validation_size=len(ready["validation"])
+        )
     if config.novel_classes:
         info.update(
             novel_classes=ready["novel_query"].dataset.classes,

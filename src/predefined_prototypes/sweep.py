@@ -48,6 +48,8 @@ SWEEP_ORDER = (
     "ablation-factors",
     "novel-classes",
     "pull-strength",
+    "tuned-baselines",
+    "factor-pull",
 )
 PROFILE_KEYS = {"base", "grid"}
 

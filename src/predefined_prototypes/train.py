@@ -189,7 +189,7 @@ def train(config: RunConfig, progress: bool = True) -> dict:
         for start in range(0, len(order), config.batch_size):
             index = order[start : start + config.batch_size]
             labels = train_split.labels[index]
-            x = train_split.batch(index, num_frames, generator)
+            x = train_split.batch(index, num_frames, generator if config.crop == "random" else None)
             target = labels
             if mixer is not None:
                 x, target = mixer(index, labels, x)
@@ -237,7 +237,10 @@ def train(config: RunConfig, progress: bool = True) -> dict:
     train_logits, train_z = embed(model, train_split, num_frames, device)
     check_learned(accuracy(train_logits, train_split.labels), train_split.labels, config)
     outputs = (train_logits, train_z, train_split), (test_logits, test_z, test_split)
-    metrics, embeddings = evaluate(config, info, model, objective.prototypes, *outputs)
+    validation = None
+    if "validation" in splits:  # a training speaker held out: settings are chosen on it
+        validation = (*embed(model, splits["validation"], num_frames, device), splits["validation"])
+    metrics, embeddings = evaluate(config, info, model, objective.prototypes, *outputs, validation)
     if config.measures_factors:
         factor_metrics, factor_embeddings = evaluate_factors(config, info, model, objective.prototypes, *outputs)
         metrics["factors"] = factor_metrics
