@@ -1,5 +1,7 @@
 """Reading stored results: a broken table is an error naming the file and the fix, never blanks."""
 
+import shutil
+
 import pandas as pd
 import pytest
 from conftest import REPO
@@ -9,9 +11,7 @@ from predefined_prototypes.report import REQUIRED_COLUMNS, ResultsError, load_re
 
 @pytest.fixture
 def results(tmp_path):
-    folder = tmp_path / "results" / "main-fsdd"
-    folder.mkdir(parents=True)
-    (folder / "full.csv").write_bytes((REPO / "results" / "main-fsdd" / "full.csv").read_bytes())
+    shutil.copytree(REPO / "results" / "main-fsdd", tmp_path / "results" / "main-fsdd")
     return tmp_path / "results"
 
 
@@ -91,7 +91,7 @@ def test_fold_level_statistics_on_constructed_results():
     assert paired_by_fold(partial, "accuracy", "p", "ce")["seeds"] == 2
 
 
-def main_comparison(prototypes_gain, control_gain, seeds=3):
+def main_comparison(prototypes_gain, control_gain, noise=0.005, seeds=3):
     """6 folds of ce, zero_prototypes and prototypes with the given gains over ce (plus fold noise)."""
     import numpy as np
 
@@ -113,19 +113,26 @@ def main_comparison(prototypes_gain, control_gain, seeds=3):
                         "fold": str(f),
                         "seed": seed,
                         "profile": "full",
-                        "accuracy": base + gain + 0.005 * rng.standard_normal(),
+                        "accuracy": base + gain + noise * rng.standard_normal(),
                     }
                 )
     return pd.DataFrame(rows)
 
 
 def test_claim1_verdicts_on_constructed_comparisons():
-    from predefined_prototypes.verdicts import claim1_verdict
+    from predefined_prototypes.verdicts import CLAIM1_RULES, claim1_verdict
 
-    assert claim1_verdict(main_comparison(0.08, 0.0), 54)["verdict"] == "reproduced"
-    partly = claim1_verdict(main_comparison(0.08, 0.08), 54)
-    assert partly["verdict"] == "partly reproduced" and "the norm penalty's, not the placement's" in partly["reason"]
-    assert claim1_verdict(main_comparison(0.0, 0.05), 54)["verdict"] == "not reproduced here"
+    def verdict(prototypes_gain, control_gain, noise=0.005, seeds=3):
+        return claim1_verdict(main_comparison(prototypes_gain, control_gain, noise, seeds), 18 * seeds)
+
+    assert verdict(0.08, 0.0)["verdict"] == "reproduced"
+    partly = verdict(0.08, 0.08)
+    assert partly["verdict"] == "partly reproduced" and partly["rule"] == CLAIM1_RULES["partly reproduced"]
+    assert verdict(0.0, 0.05)["verdict"] == "not reproduced"  # equivalent to CE within 2 points
+    assert verdict(-0.08, 0.0)["verdict"] == "contradicted"
+    # A gain whose cause is unsettled: beats CE, the control gains less, neither equivalent nor beaten.
+    assert verdict(0.08, 0.07, noise=0.02)["verdict"] == "undetermined"
+    assert verdict(0.01, 0.0, noise=0.05)["verdict"] == "undetermined"  # too noisy to call equivalent
     pending = claim1_verdict(main_comparison(0.08, 0.0), 60)
     assert pending["verdict"] == "pending" and "54 of the full profile's 60 runs" in pending["reason"]
 
@@ -257,7 +264,11 @@ def test_paper_sweeps_show_results_once_a_reader_stores_them(tmp_path):
 
 
 def write_stored_table(path, runs, profile, dataset, fold, accuracy):
-    """A results table holding ``runs`` (planned by a sweep), every metric at ``accuracy``."""
+    """A results table holding ``runs`` (planned by a sweep), every metric at ``accuracy``, each
+    row with a (placeholder) stored summary beside it."""
+    for r in runs:
+        (path.parent / "runs" / r.run_id).mkdir(parents=True, exist_ok=True)
+        (path.parent / "runs" / r.run_id / "metrics.json").write_text("{}")
     rows = [
         {
             **dict.fromkeys(REQUIRED_COLUMNS, accuracy),

@@ -265,7 +265,7 @@ def test_tables_merge_by_run_id_and_only_prune_removes(tmp_path):
         text=True,
     )
     assert "1 row(s) of" in dry.stdout and "--prune removes them" in dry.stdout
-    prune(path, smaller, results)
+    prune(smaller, results)
     table = pd.read_csv(results / "merge" / "full.csv")
     assert set(table["run_id"]) == {r.run_id for r in smaller} & {r.run_id for r in full[:3]}
     kept = {p.name for p in (results / "merge" / "runs").iterdir()}

@@ -58,7 +58,7 @@ def _train(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from .config import ConfigError
     from .data.audio import AudioFileError
-    from .store import SweepLocked
+    from .store import ResultsError, SweepLocked
     from .sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:
@@ -77,8 +77,16 @@ def _sweep(args: argparse.Namespace) -> int:
             dry_run=args.dry_run,
             prune_results=args.prune,
         )
-    except (ConfigError, SweepLocked, AudioFileError, FileNotFoundError) as err:  # a bad file: before any run
+    except (ConfigError, SweepLocked, AudioFileError, FileNotFoundError, ResultsError) as err:  # before any run
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a full disk or a folder gone: every write was atomic, so nothing is half-written
+        where = f" {err.filename}" if err.filename else ""
+        print(
+            f"error: cannot write{where} ({err.strerror or err}); nothing stored was changed: free space or "
+            "pass other --results/--runs folders, then run the sweep again",
+            file=sys.stderr,
+        )
         return 2
 
 

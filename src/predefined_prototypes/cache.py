@@ -3,8 +3,8 @@
 An entry's key hashes what it was computed from: each input file's path, size and modification
 time, and every setting, including a version constant that the computing module changes with its
 code. Any change gives a new key, so a stale entry is never read. Entries are written atomically
-(temporary file, then rename) and checked on load: a corrupt or foreign entry is rebuilt, not
-trusted. A cache folder that cannot be written is read where it can be and otherwise bypassed,
+(temporary file, then rename) with a checksum of their content, and checked on load: a corrupt,
+damaged or foreign entry is rebuilt with a warning, never trusted. A cache folder that cannot be written is read where it can be and otherwise bypassed,
 with one warning: a read-only cache slows a run down, it never stops it.
 """
 
@@ -41,6 +41,20 @@ def cache_key(kind: str, files: Iterable[Path], settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def content_digest(payload: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes: what an entry is checked against.
+
+    >>> content_digest({"x": torch.zeros(2)}) == content_digest({"x": torch.zeros(2)}) != content_digest({"x": torch.ones(2)})
+    True
+    """
+    digest = hashlib.sha256()
+    for name in sorted(payload):
+        tensor = payload[name].contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
 def cached(
     kind: str,
     key: str,
@@ -64,15 +78,21 @@ def cached(
     if path.exists():
         try:
             entry = torch.load(path, weights_only=True, mmap=True)
-            if isinstance(entry, dict) and entry.get("key") == key:
+            if not (isinstance(entry, dict) and entry.get("key") == key):
+                warnings.warn(f"cache entry {path} belongs to other inputs; rebuilding it", stacklevel=2)
+            elif "digest" not in entry:
+                pass  # written before entries carried a checksum: rebuilt once
+            elif entry["digest"] != content_digest(entry["payload"]):
+                warnings.warn(f"cache entry {path} does not match its checksum (damaged); rebuilding it", stacklevel=2)
+            else:
                 return entry["payload"]
-            warnings.warn(f"cache entry {path} belongs to other inputs; rebuilding it", stacklevel=2)
         except Exception as err:  # a truncated or garbled file: rebuild, never trust
             warnings.warn(f"cache entry {path} is corrupt ({type(err).__name__}); rebuilding it", stacklevel=2)
     payload = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: torch.save({"key": key, "payload": payload}, f))
+        entry = {"key": key, "digest": content_digest(payload), "payload": payload}
+        atomic_write(path, lambda f: torch.save(entry, f))
     except OSError as err:
         if path.parent not in _warned_unwritable:
             _warned_unwritable.add(path.parent)

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ DEVICES = ("auto", "cpu", "cuda")
 ON_ERROR = ("raise", "skip")
 CROPS = ("random", "start")
 VALIDATION = ("none", "next_speaker")
+MAX_MEL_BINS = 256
+MIN_CLIP_SECONDS, MAX_CLIP_SECONDS = 0.025, 600.0
 
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
@@ -144,6 +147,20 @@ class RunConfig:
             raise ConfigError(
                 f"factors={','.join(self.factors)!r} is not valid; choose from: {', '.join(FACTOR_NAMES)}"
             )
+        if self.num_mel_bins > MAX_MEL_BINS:
+            raise ConfigError(
+                f"num_mel_bins must be at most {MAX_MEL_BINS} (the paper uses 128), got {self.num_mel_bins}"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        for key in ("extra", "backbone_options"):
+            try:
+                json.dumps(getattr(self, key))
+            except (TypeError, ValueError) as err:
+                raise ConfigError(
+                    f"{key} must hold plain values (text, numbers, true/false, lists, mappings): {err}; "
+                    "quote dates and other values YAML reads as objects"
+                ) from None
         positive = ("embed_dim", "channels", "epochs", "batch_size", "num_mel_bins", "eval_every")
         for key in positive:
             if getattr(self, key) < 1:
@@ -156,6 +173,11 @@ class RunConfig:
                 raise ConfigError(f"{key} must be >= 0, got {getattr(self, key)}")
         if self.clip_seconds is not None and not self.clip_seconds > 0:
             raise ConfigError(f"clip_seconds must be > 0 (or none for the dataset's default), got {self.clip_seconds}")
+        if self.clip_seconds is not None and not MIN_CLIP_SECONDS <= self.clip_seconds <= MAX_CLIP_SECONDS:
+            raise ConfigError(
+                f"clip_seconds must be between {MIN_CLIP_SECONDS} (one 25 ms analysis window) and "
+                f"{MAX_CLIP_SECONDS}, got {self.clip_seconds}"
+            )
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing is a probability in [0, 1), got {self.label_smoothing}")
         if self.label_smoothing and (self.loss != "ce" or self.bce):
@@ -256,12 +278,14 @@ def _check_type(cls: type, key: str, value):
         raise ConfigError(f"{key} may not be none")
     base = typing.get_origin(allowed[0]) or allowed[0]
     if base is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key} must be a whole number, got {value!r}")
+        if not float(value).is_integer():
             raise ConfigError(f"{key} must be a whole number, got {value!r}")
         return int(value)
     if base is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-            raise ConfigError(f"{key} must be a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
         return float(value)
     if base is bool and not isinstance(value, bool):
         raise ConfigError(f"{key} must be true or false, got {value!r}")
@@ -282,7 +306,9 @@ def _coerce(cls, key: str, value):
         return value
     hint = typing.get_type_hints(cls)[key]
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value.lower() in ("none", "null", "") and type(None) in allowed:
+    if not value:  # an unset shell variable (fold=$FOLD) must not mean "the default"
+        raise ConfigError(f"{key}= is empty; give a value ({key}=none for no value, where allowed)")
+    if value.lower() in ("none", "null") and type(None) in allowed:
         return None
     base = next(t for t in allowed if t is not type(None))
     base = typing.get_origin(base) or base

@@ -166,3 +166,30 @@ def edit_explanations(versions: dict, labels: list[str], title: str = ""):
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title, fontsize=9)
     return fig
+
+
+def pull_strength(table, ax=None):
+    """Prototypes minus the zero-prototype control (accuracy points, fold-paired, the
+    multiplicity-corrected interval) against lambda, and on the right axis how well the
+    prototypes are fit on the training clips (nearest-prototype accuracy). A hollow marker is a
+    lambda where some run ended below the training accuracy every comparison requires."""
+    ax = ax or plt.subplots(figsize=(6, 3.4))[1]
+    x = np.asarray(table["lam"], dtype=float)
+    mean = 100 * np.asarray(table["difference"], dtype=float)
+    error = [mean - 100 * np.asarray(table["low"]), 100 * np.asarray(table["high"]) - mean]
+    ax.axhline(0, color="0.6", lw=1)
+    ax.errorbar(x, mean, yerr=error, fmt="none", ecolor="tab:blue", capsize=4)
+    trained = np.asarray(table["trained"], dtype=bool)
+    ax.plot(x[trained], mean[trained], "o", color="tab:blue", label="every run trained")
+    ax.plot(x[~trained], mean[~trained], "o", mfc="white", color="tab:blue", label="some run under-trained")
+    ax.set_xscale("log")
+    ax.set_xticks(x, [f"{v:g}" for v in x])
+    ax.set_xlabel("λ (pull toward the prototypes)")
+    ax.set_ylabel("prototypes − control, points", color="tab:blue")
+    right = ax.twinx()
+    right.plot(x, np.asarray(table["nearest_prototype_accuracy"]), "s--", color="tab:orange")
+    right.axhline(0.9, color="tab:orange", lw=0.8, ls=":")
+    right.set_ylim(0, 1.02)
+    right.set_ylabel("nearest-prototype accuracy\non the training clips", color="tab:orange")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    return ax

@@ -99,8 +99,28 @@ def load_results(
         table = table[table["run_id"].isin({r.run_id for r in load_sweep(sweep_file, profile)})]
     if table.empty:
         raise ResultsError(f"{path} has no rows of the current plan of {sweep_file.name}: run {rerun}")
+    missing = [rid for rid in table["run_id"] if not (folder / "runs" / rid / "metrics.json").is_file()]
+    if missing:
+        raise ResultsError(
+            f"{path}: row {missing[0]} has no stored summary in {folder / 'runs'} ({len(missing)} such row(s)); "
+            "python -m predefined_prototypes store check lists every problem"
+        )
+
     table = table.copy()  # one block per dtype: the factor sweep's tables have hundreds of columns
     return table.assign(method=table.apply(method, axis=1)).reset_index(drop=True)
+
+
+def load_profile(
+    sweep: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
+) -> tuple[pd.DataFrame, bool]:
+    """``(table, complete)``: the full profile's table when every run it plans is stored (then
+    ``complete`` is True), else the quick profile's, so a page can show what is there and say
+    whether it is a finding."""
+    if (Path(results_dir) / sweep / "full.csv").is_file():
+        full = load_results(sweep, "full", results_dir, configs_dir)
+        if len(full) == planned_runs(sweep, "full", configs_dir):
+            return full, True
+    return load_results(sweep, "quick", results_dir, configs_dir), False
 
 
 def load_finished_profile(
@@ -108,11 +128,7 @@ def load_finished_profile(
 ) -> pd.DataFrame:
     """The full profile's table once every run it plans is stored, else the quick profile's: for
     pages that pick particular configurations, which a partly run full profile may not hold yet."""
-    if (Path(results_dir) / sweep / "full.csv").is_file():
-        full = load_results(sweep, "full", results_dir, configs_dir)
-        if len(full) == planned_runs(sweep, "full", configs_dir):
-            return full
-    return load_results(sweep, "quick", results_dir, configs_dir)
+    return load_profile(sweep, results_dir, configs_dir)[0]
 
 
 def load_benchmark(name: str, benchmarks_dir: str | Path = REPO / "benchmarks") -> pd.DataFrame:
@@ -281,6 +297,59 @@ def novel_table(df: pd.DataFrame) -> pd.DataFrame:
     cells = {METHOD_NAMES.get(m, m): n for m, n in df.groupby("method").size().items()}
     table = table.merge(geometry, on="method")
     return table.assign(cells=table["method"].map(cells))
+
+
+# A run counts as trained to the end when its training accuracy (clean clips, fixed crop) reaches
+# this; the main comparisons' runs all do.
+TRAINED = 0.97
+
+
+def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame:
+    """One row per lambda of the pull-strength sweep: the prototypes-minus-control accuracy
+    difference, fold-paired, read together over the lambdas (``stats.compare_together``:
+    intervals at 1 - 0.05 / m, Holm's decisions), how well each arm fits (the prototypes'
+    nearest-prototype accuracy, cosine to their own prototype and distance term on the training
+    clips; the control's distance term, its mean ||z||^2 / k) and the lowest training accuracy
+    of each arm, with whether every run reached ``TRAINED``.
+
+    >>> rows = [{"lam": l, "method": m, "fold": f, "seed": 0, "train_accuracy": 0.99, "fit_distance": 0.1,
+    ...          "accuracy": a + (m == "prototypes") * (l / 100 + e), "fit_nearest_prototype_accuracy": 0.5,
+    ...          "fit_cosine_to_own_prototype": 0.4}
+    ...         for l in (1.0, 10.0) for m in ("prototypes", "zero_prototypes")
+    ...         for f, a, e in zip("abcd", (.5, .6, .55, .65), (.01, -.01, .02, 0))]
+    >>> t = pull_strength(pd.DataFrame(rows))
+    >>> t[["lam", "difference", "folds", "differs", "trained"]].round(3).to_dict("records")
+    [{'lam': 1.0, 'difference': 0.015, 'folds': 4, 'differs': False, 'trained': True}, {'lam': 10.0, 'difference': 0.105, 'folds': 4, 'differs': True, 'trained': True}]
+    """
+    from .stats import compare_together
+
+    lambdas = sorted(df["lam"].unique())
+    arm = df.assign(method=df["method"] + "@" + df["lam"].astype(str))
+    pairs = [(f"prototypes@{lam}", f"zero_prototypes@{lam}") for lam in lambdas]
+    rows = []
+    for lam, d in zip(lambdas, compare_together(arm, pairs, margin=margin)):
+        runs = df[df["lam"] == lam]
+        protos, control = runs[runs["method"] == "prototypes"], runs[runs["method"] == "zero_prototypes"]
+        rows.append(
+            {
+                "lam": lam,
+                "difference": d["mean"],
+                "low": d["low"],
+                "high": d["high"],
+                "p_holm": d["p_holm"],
+                "differs": d["differs"],
+                "folds": d["folds"],
+                "seeds": d["seeds"],
+                "nearest_prototype_accuracy": protos["fit_nearest_prototype_accuracy"].mean(),
+                "cosine_to_own_prototype": protos["fit_cosine_to_own_prototype"].mean(),
+                "prototypes_distance": protos["fit_distance"].mean(),
+                "control_distance": control["fit_distance"].mean(),
+                "prototypes_min_train_accuracy": protos["train_accuracy"].min(),
+                "control_min_train_accuracy": control["train_accuracy"].min(),
+                "trained": bool(runs["train_accuracy"].min() >= TRAINED),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:

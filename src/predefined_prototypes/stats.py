@@ -99,10 +99,13 @@ def paired_by_fold(
         "seeds": int(both.groupby("fold")["seed"].nunique().min()) if n else 0,
         "wins": int((diff > 0).sum()),
         "losses": int((diff < 0).sum()),
+        "p_t": math.nan,
+        "confidence": confidence,
     }
     if n >= 2:
-        interval = stats.ttest_rel(a[diff.index], b[diff.index]).confidence_interval(confidence)
-        result.update(low=float(interval.low), high=float(interval.high))
+        test = stats.ttest_rel(a[diff.index], b[diff.index])
+        interval = test.confidence_interval(confidence)
+        result.update(low=float(interval.low), high=float(interval.high), p_t=float(test.pvalue))
         if (diff != 0).any():
             result["p_wilcoxon"] = float(stats.wilcoxon(diff).pvalue)
     return result
@@ -158,7 +161,7 @@ def describe_difference(
     if d["folds"] < 2:
         return f"{value} from a single {fold}: no interval, so no conclusion"
     interval = (
-        f"{value} (95 % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} {fold}s "
+        f"{value} ({100 * d.get('confidence', 0.95):g} % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} {fold}s "
         f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} {fold}s; "
         f"Wilcoxon p = {d['p_wilcoxon']:.2g})"
     )
@@ -205,6 +208,54 @@ def against_reference(df: pd.DataFrame, by: str, reference, scale: float = 100.0
             )
         rows.append({**row, "runs": len(runs)})
     return pd.DataFrame(rows)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values tested together (NaN stays NaN, and counts as a test).
+
+    >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
+    [0.03, 0.06, 0.06]
+    """
+    order = sorted(range(len(pvalues)), key=lambda i: (math.isnan(pvalues[i]), pvalues[i]))
+    adjusted, running = [math.nan] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        if math.isnan(pvalues[i]):
+            continue
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def compare_together(
+    df: pd.DataFrame,
+    pairs: list[tuple[str, str]],
+    metric: str = "accuracy",
+    by: str = "method",
+    margin: float | None = None,
+    alpha: float = 0.05,
+) -> list[dict]:
+    """``paired_by_fold`` for several (value, baseline) pairs read together, corrected for their
+    number m: each interval at confidence 1 - alpha / m (Bonferroni, so that all hold together),
+    ``p_holm`` the Holm-adjusted t-test p-value, ``differs`` whether it is below alpha, and with an
+    equivalence ``margin`` (in the metric's units, declared before results are read),
+    ``equivalent``: two one-sided tests at alpha / m, i.e. the 1 - 2 alpha / m interval lies
+    inside (-margin, +margin).
+
+    >>> df = pd.DataFrame({"method": ["a"] * 6 + ["b"] * 6, "fold": list("uvwxyz") * 2, "seed": 0,
+    ...                    "accuracy": [.50, .52, .51, .49, .50, .51, .50, .51, .51, .50, .50, .52]})
+    >>> (row,) = compare_together(df, [("a", "b")], margin=0.02)
+    >>> row["differs"], row["equivalent"], round(row["confidence"], 3)
+    (False, True, 0.95)
+    """
+    m = max(len(pairs), 1)
+    rows = [paired_by_fold(df, metric, v, b, by, confidence=1 - alpha / m) for v, b in pairs]
+    for (value, baseline), row, p in zip(pairs, rows, holm([r["p_t"] for r in rows])):
+        row.update(value=value, baseline=baseline, p_holm=p, differs=bool(p < alpha), tests=m)
+        if margin is not None:
+            tost = paired_by_fold(df, metric, value, baseline, by, confidence=1 - 2 * alpha / m)
+            row["equivalent"] = bool(tost["folds"] >= 2 and -margin < tost["low"] and tost["high"] < margin)
+            row["margin"] = margin
+    return rows
 
 
 def by_cell(df: pd.DataFrame) -> pd.DataFrame:

@@ -168,9 +168,15 @@ def stored_elsewhere(run: Run, results_dir: str | Path) -> Path | None:
 
 
 def finished_where(run: Run, results_dir: str | Path) -> str | None:
-    """'results' when the run's summary is stored, 'reused' when another sweep stored the same
-    run, 'runs' when only its local outputs are, else None."""
-    if (stored_dir(results_dir, run.sweep, run.run_id) / "metrics.json").is_file():
+    """'results' when the run's summary is stored, 'broken' when it is stored but does not read
+    (``read_summary``), 'reused' when another sweep stored the same run, 'runs' when only its
+    local outputs are, else None."""
+    stored = stored_dir(results_dir, run.sweep, run.run_id)
+    if (stored / "metrics.json").is_file():
+        try:
+            read_summary(stored)
+        except ResultsError:
+            return "broken"
         return "results"
     if stored_elsewhere(run, results_dir) is not None:
         return "reused"

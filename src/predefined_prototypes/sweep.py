@@ -24,6 +24,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -31,12 +32,21 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import yaml
 from tqdm import tqdm
 
 from .config import ConfigError, RunConfig
-from .store import finished_where, store, stored_dir, sweep_lock, table_path, write_table
+from .files import atomic_write
+from .store import (
+    finished_where,
+    read_summary,
+    read_table,
+    store,
+    stored_dir,
+    sweep_lock,
+    table_path,
+    write_table,
+)
 
 SWEEP_KEYS = {"description", "base", "grid", "profiles"}
 # The sweep files of configs/, in the order ``make sweeps`` runs them: a run planned by two of them
@@ -81,13 +91,37 @@ def _mapping(value, where: str) -> dict:
     return value
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.MarkedYAMLError(
+                    problem=f"key {key!r} is given twice in one mapping; keep one", problem_mark=key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+# A sweep's name (its file's stem) names folders under results/ and runs/: plain names only.
+SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
 def read_sweep_file(path: str | Path) -> dict:
     """The parsed sweep file, or a one-line ConfigError naming the file and the problem."""
     path = Path(path)
+    if not SWEEP_NAME.fullmatch(path.stem):
+        raise ConfigError(
+            f"{path.name}: a sweep file's name becomes its folder under results/; use letters, digits, '-' "
+            "and '_' before .yaml (e.g. my-sweep.yaml)"
+        )
     if not path.is_file():
         raise ConfigError(f"no sweep file at {path}")
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -182,7 +216,8 @@ def execute_run(run: Run, notebook: str, threads: int = 0) -> dict:
             "traceback": traceback.format_exc(),
             "settings": run.settings,
         }
-        (out / "failed.json").write_text(json.dumps(record, indent=1))
+        text = json.dumps(record, indent=1).encode()
+        atomic_write(out / "failed.json", lambda f: f.write(text))  # whole or absent, even on a full disk
         return {"run_id": run.run_id, "status": "failed", "skipped": False, "error": record["error"]}
 
 
@@ -200,6 +235,7 @@ def print_plan(runs: list[Run], results_dir: str | Path, list_pending: bool = Tr
     reused = sum(w == "reused" for w in where.values())
     local = sum(w == "runs" for w in where.values())
     pending = [r for r in runs if where[r.run_id] is None]
+    broken = [r for r in runs if where[r.run_id] == "broken"]
     sweep, profile = runs[0].sweep, runs[0].profile
     print(
         f"{sweep} ({profile}): {len(runs)} runs planned; {stored + reused + local} finished "
@@ -209,9 +245,11 @@ def print_plan(runs: list[Run], results_dir: str | Path, list_pending: bool = Tr
     varying = [k for k in runs[0].settings if len({json.dumps(r.settings[k]) for r in runs}) > 1]
     for run in pending if list_pending else []:
         print(f"  to run  {run.run_id}  {_describe(run, varying)}")
+    for run in broken:
+        print(f"  broken  {run.run_id}  {stored_dir(results_dir, sweep, run.run_id) / 'metrics.json'} does not read")
     path = table_path(results_dir, sweep, profile)
     if path.is_file() and path.stat().st_size > 0:
-        extra = set(pd.read_csv(path, usecols=["run_id"], dtype=str)["run_id"]) - set(where)
+        extra = set(read_table(path)["run_id"]) - set(where)
         if extra:
             print(f"  {len(extra)} row(s) of {path} are not in this plan (kept; --prune removes them)")
 
@@ -247,20 +285,37 @@ def print_data(runs: list[Run]) -> None:
         )
 
 
-def prune(path: str | Path, runs: list[Run], results_dir: str | Path) -> None:
-    """Remove the rows of this profile's table that its plan does not hold, and the stored run
-    summaries that no profile of the sweep file plans."""
+def prune_plan(runs: list[Run], results_dir: str | Path) -> list[str]:
+    """The run ids ``prune`` would take out of this profile's table: its rows that the profile's
+    plan no longer holds. (Their stored folders go too unless another profile's table of the
+    sweep still lists them.)"""
+    path = table_path(results_dir, runs[0].sweep, runs[0].profile)
+    if not path.is_file():
+        return []
+    planned = {r.run_id for r in runs}
+    return [rid for rid in read_table(path)["run_id"] if rid not in planned]
+
+
+def prune(runs: list[Run], results_dir: str | Path) -> None:
+    """Take the rows this profile's plan no longer holds out of its table, and their stored
+    folders with them where no other profile's table of the sweep lists them. Nothing of
+    another sweep or another profile is touched."""
+    sweep, profile = runs[0].sweep, runs[0].profile
+    going = prune_plan(runs, results_dir)
+    others = set()
+    for path in sorted((Path(results_dir) / sweep).glob("*.csv")):
+        if path.stem != profile:
+            others |= set(read_table(path)["run_id"])
     table = write_table(runs, results_dir, keep=False)
-    every_profile = {r.run_id for p in profiles_of(path) for r in load_sweep(path, p)}
-    folder = stored_dir(results_dir, runs[0].sweep, "")
     removed = 0
-    for stored in folder.iterdir() if folder.is_dir() else []:
-        if stored.is_dir() and not stored.name.startswith(".") and stored.name not in every_profile:
-            shutil.rmtree(stored)
+    for rid in going:
+        folder = stored_dir(results_dir, sweep, rid)
+        if rid not in others and folder.is_dir():
+            shutil.rmtree(folder)
             removed += 1
     print(
-        f"pruned: {table_path(results_dir, runs[0].sweep, runs[0].profile)} holds {len(table)} row(s); "
-        f"removed {removed} stored run(s) that no profile plans"
+        f"pruned: {table_path(results_dir, sweep, profile)} holds {len(table)} row(s); took out {len(going)} "
+        f"row(s) and removed {removed} stored run(s) that no other profile lists"
     )
 
 
@@ -352,12 +407,20 @@ def run_sweep(
     notebook = str(Path(notebook).resolve())
     if dry_run:  # the plan, then the checks a real run would make first
         print_plan(runs, results_dir)
+        if prune_results:
+            going = prune_plan(runs, results_dir)
+            print(f"--prune would take out {len(going)} row(s) of {table_path(results_dir, sweep, profile)}:")
+            for rid in going:
+                print(f"  prune  {rid}")
         pending = [r for r in runs if finished_where(r, results_dir) is None]
         if pending:
             _preflight(pending, notebook, runs_dir, results_dir, writes=False)
             print_data(pending)
         return 0
     with sweep_lock(results_dir, sweep):
+        for run in runs:  # a stored summary that does not read stops the sweep, named, before any work
+            if finished_where(run, results_dir) == "broken":
+                read_summary(stored_dir(results_dir, sweep, run.run_id))
         pending = [r for r in runs if finished_where(r, results_dir) is None]
         if pending and not aggregate_only:
             _preflight(pending, notebook, runs_dir, results_dir)
@@ -374,7 +437,7 @@ def run_sweep(
             outcomes = _execute(pending, notebook, workers, scheduler, done)
         table = write_table(runs, results_dir)
         if prune_results:
-            prune(path, runs, results_dir)
+            prune(runs, results_dir)
     planned = {r.run_id for r in runs}
     held = int(table["run_id"].isin(planned).sum()) if len(table) else 0
     print(f"{held} of {len(runs)} planned runs stored; table {table_path(results_dir, sweep, profile)}")

@@ -148,7 +148,13 @@ def download(
                 f"Nothing was unpacked. {archive.note}"
             )
         unpacked = work / "unpacked"
-        _unpack(file, unpacked)
+        try:
+            _unpack(file, unpacked)
+        except (EOFError, tarfile.TarError, zipfile.BadZipFile, OSError) as err:
+            raise DownloadError(
+                f"{name}: the archive from {url} is damaged or cut short ({type(err).__name__}: {err}); "
+                f"nothing was unpacked to {target}: download it again"
+            ) from None
         # Archives made from a repository wrap the layout in one top folder: unwrap it.
         entries = list(unpacked.iterdir())
         root = entries[0] if len(entries) == 1 and entries[0].is_dir() else unpacked

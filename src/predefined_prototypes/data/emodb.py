@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .audio import Clip
+from .audio import AudioFileError, Clip
 
 MARKER = "wav"
 LAYOUT = "wav/{speaker:2}{text:3}{emotion:1}{version:1}.wav (e.g. wav/03a01Fa.wav)"
@@ -35,7 +35,9 @@ def _parse(root: Path) -> list[tuple[Path, str, str]]:
     rows = []
     for path in sorted((root / MARKER).glob("*.wav")):
         if len(path.stem) != 7 or path.stem[5] not in EMOTIONS:
-            raise ValueError(f"unexpected EmoDB file name {path.name}; expected {LAYOUT}")
+            raise AudioFileError(
+                f"unexpected EmoDB file name {path}; expected {LAYOUT}: move it out of the dataset folder"
+            )
         rows.append((path, path.stem[:2], EMOTIONS[path.stem[5]]))
     if not rows:
         raise FileNotFoundError(f"{root / MARKER} holds no .wav files; expected {LAYOUT}")

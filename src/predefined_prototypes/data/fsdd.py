@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .audio import Clip
+from .audio import AudioFileError, Clip
 
 MARKER = "recordings"
 LAYOUT = "recordings/{digit}_{speaker}_{take}.wav"
@@ -23,7 +23,9 @@ def _parse(root: Path) -> list[tuple[Path, int, str, int]]:
     for path in sorted((root / MARKER).glob("*.wav")):
         parts = path.stem.split("_")
         if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
-            raise ValueError(f"unexpected FSDD file name {path.name}; expected {LAYOUT}")
+            raise AudioFileError(
+                f"unexpected FSDD file name {path}; expected {LAYOUT}: move it out of the dataset folder"
+            )
         rows.append((path, int(parts[0]), parts[1], int(parts[2])))
     if not rows:
         raise FileNotFoundError(f"{root / MARKER} holds no .wav files; expected {LAYOUT}")
