@@ -1,6 +1,10 @@
 """The torch-free configuration names exactly what the registries hold, so a loss, dataset,
 prototype construction, factor or backbone added to one cannot be missing from the other."""
 
+import sys
+
+import pytest
+
 from predefined_prototypes import config
 from predefined_prototypes.data import DATASETS, DatasetModule
 from predefined_prototypes.factors import FACTORS
@@ -46,3 +50,59 @@ def test_every_name_a_book_page_imports_from_the_package_exists():
             for name in (n.split(" as ")[0].strip() for n in names.split(",") if n.strip()):
                 if not hasattr(imported, name):  # a submodule (from predefined_prototypes import plots)
                     importlib.import_module(f"{module}.{name}")
+
+
+class ToyObjective:  # replaced by a real Objective subclass inside the test (torch imported there)
+    pass
+
+
+@pytest.mark.slow
+def test_a_new_loss_is_one_class_and_one_entry_each(fsdd_small, monkeypatch):
+    """Register a loss the package does not know: it is configured, trained, tabulated, labelled
+    and plotted with no other list edited."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import pandas as pd
+    import torch.nn.functional as F
+
+    from predefined_prototypes import methods
+    from predefined_prototypes.config import RunConfig
+    from predefined_prototypes.losses import Objective
+    from predefined_prototypes.plots import mean_curves
+    from predefined_prototypes.report import summary_table
+    from predefined_prototypes.train import train
+
+    class Halved(Objective):
+        def forward(self, logits, z, target, labels, factors):
+            ce = F.cross_entropy(logits, target)
+            return ce / 2, {"ce": ce}
+
+    monkeypatch.setattr(sys.modules[__name__], "ToyObjective", Halved)
+    monkeypatch.setitem(methods.LOSSES, "halved", methods.Loss(f"{__name__}:ToyObjective", "halved CE"))
+    monkeypatch.setitem(methods.METHODS, "halved", methods.Method("halved CE", {"loss": "halved"}, "#123456"))
+    config = RunConfig(
+        loss="halved",
+        dataset="fsdd",
+        fold="official",
+        data_dir=str(fsdd_small),
+        epochs=1,
+        batch_size=32,
+        embed_dim=16,
+        channels=4,
+        num_mel_bins=32,
+        fail_at_chance=False,
+    )
+    assert (
+        config.run_id() != RunConfig(loss="ce", **{k: v for k, v in config.to_dict().items() if k != "loss"}).run_id()
+    )
+    result = train(config, progress=False)
+    assert result["history"][0]["train_loss"] == pytest.approx(result["history"][0]["train_ce"] / 2)
+    row = {"method": methods.method_of(config.to_dict()), "fold": "official", "seed": 0, **result["metrics"]}
+    table = summary_table(pd.DataFrame([row]))
+    assert list(table["method"]) == ["halved CE"]
+    curves = pd.DataFrame(
+        [{"run_id": "r", "method": row["method"], "fold": "official", "seed": 0, "epoch": 1, "train_accuracy": 0.5}]
+    )
+    ax = mean_curves(curves, "train_accuracy", {k: m.label for k, m in methods.METHODS.items()})
+    assert "halved CE" in [line.get_label() for line in ax.get_lines()]

@@ -57,8 +57,10 @@ def constructed(own: float, emotion: float, other: float, diagonal: float, off: 
 def test_blocks_that_copy_their_factor_reproduce_claim_2():
     df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1)
     verdict = claim2_verdict(df, complete=True)
-    assert verdict["verdict"] == "reproduced"
+    assert verdict["verdict"] == "reproduced (pitch spread: 'moved' not tested)"
     assert verdict["factors"]["loudness"].startswith("carried, confined, moved")
+    assert verdict["factors"]["pitch spread"].endswith("moved: not tested (no edit moves it alone)")
+    assert len(verdict["tests"]) == 8 and verdict["tests"]["met"].all()
     table = probe_table(df)
     assert table.loc["loudness", "own block"].startswith("90.0") and table.loc["loudness", "chance"] == "16.7"
     assert table.loc["pitch median", "residual beyond emotion"].startswith("2.0")
@@ -91,3 +93,13 @@ def test_an_edit_that_moves_every_block_alike_is_not_selective():
 def test_no_verdict_on_an_incomplete_profile():
     df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1, folds=3)
     assert claim2_verdict(df, complete=False)["verdict"].startswith("no verdict")
+
+
+def test_confined_means_beyond_the_best_other_block_not_their_mean():
+    # Loudness's own block (0.6) beats the mean of the other blocks (0.2 and 0.8 -> 0.5) but not
+    # the best of them (0.8): not confined.
+    df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1)
+    df["factors_probes_loudness_block_loudness"] = 0.6
+    df["factors_probes_loudness_block_pitch_median"] = 0.8
+    verdict = claim2_verdict(df, complete=True)
+    assert verdict["factors"]["loudness"].split(":")[0] == "carried, moved"

@@ -1,12 +1,16 @@
-"""The losses a run can train with, declared once, without torch.
+"""The losses a run can train with and the methods the book compares, declared once, without torch.
 
-Each loss names the class that trains with it (``"module:Class"``, a module of this package or
-any importable one), its display name, and the ``RunConfig`` fields it reads beyond those every
+Each loss names the class that trains with it (``"module:Class"``: ``".losses"`` is this
+package's, any other importable module works too), its display name, and the ``RunConfig`` fields it reads beyond those every
 run reads. That last list is what a run id covers: a field a loss does not read never enters its
 id, so cross-entropy at ``scale=1`` and at ``scale=10`` is one run, trained once.
 
-Adding a loss is one ``Objective`` subclass (``losses.py``, or a module of your own) and one
-entry here; the configuration, the trainer and the book read their lists of names from this.
+A method is a set of runs the book compares (a loss, or the prototype loss at a given
+construction and norm): its key, the configuration values that select its runs, its label and
+colour, in display order. Tables, statistics, verdicts and figures take them from ``METHODS``.
+
+Adding a loss is one ``Objective`` subclass (``losses.py``, or a module of your own), one entry
+in ``LOSSES`` and, for the book to compare it, one in ``METHODS``.
 
 >>> LOSSES["ce"].display, LOSSES["prototypes"].reads
 ('cross-entropy', ('prototypes', 'scale', 'lam', 'bce'))
@@ -23,27 +27,26 @@ FACTOR_OPTIONS = ("factors", "factor_levels")
 
 @dataclass(frozen=True)
 class Loss:
-    objective: str  # "module:Class"; a bare module name is one of this package's
+    objective: str  # "module:Class"; a module starting with "." is one of this package's
     display: str
     reads: tuple[str, ...] = ()  # RunConfig fields the loss reads that not every loss reads
 
     def objective_class(self) -> type:
         """The ``Objective`` subclass (imports torch)."""
         module, _, name = self.objective.partition(":")
-        package = __package__ if "." not in module else None
-        return getattr(importlib.import_module(f".{module}" if package else module, package), name)
+        return getattr(importlib.import_module(module, __package__ if module.startswith(".") else None), name)
 
 
 PROTOTYPE_OPTIONS = ("prototypes", "scale", "lam", "bce")
 
 LOSSES: dict[str, Loss] = {
-    "ce": Loss("losses:CrossEntropyObjective", "cross-entropy", ("bce", "label_smoothing")),
-    "focal": Loss("losses:FocalObjective", "focal loss", ("focal_gamma",)),
-    "opl": Loss("losses:OPLObjective", "CE + OPL", ("opl_gamma", "opl_weight")),
-    "prototypes": Loss("losses:PrototypeObjective", "predefined prototypes", PROTOTYPE_OPTIONS),
-    "learned_prototypes": Loss("losses:LearnedPrototypeObjective", "learned prototypes", PROTOTYPE_OPTIONS),
+    "ce": Loss(".losses:CrossEntropyObjective", "cross-entropy", ("bce", "label_smoothing")),
+    "focal": Loss(".losses:FocalObjective", "focal loss", ("focal_gamma",)),
+    "opl": Loss(".losses:OPLObjective", "CE + OPL", ("opl_gamma", "opl_weight")),
+    "prototypes": Loss(".losses:PrototypeObjective", "predefined prototypes", PROTOTYPE_OPTIONS),
+    "learned_prototypes": Loss(".losses:LearnedPrototypeObjective", "learned prototypes", PROTOTYPE_OPTIONS),
     "factor_prototypes": Loss(
-        "losses:FactorPrototypeObjective", "factor prototypes", ("scale", "lam", "bce", *FACTOR_OPTIONS)
+        ".losses:FactorPrototypeObjective", "factor prototypes", ("scale", "lam", "bce", *FACTOR_OPTIONS)
     ),
 }
 
@@ -51,3 +54,61 @@ LOSSES: dict[str, Loss] = {
 def loss_options() -> set[str]:
     """Every field some loss reads and another does not (the fields a loss's declaration decides)."""
     return {name for loss in LOSSES.values() for name in loss.reads} | set(FACTOR_OPTIONS)
+
+
+@dataclass(frozen=True)
+class Method:
+    label: str
+    selects: dict  # configuration values a run of the method has (other fields are free)
+    colour: str
+
+    def holds(self, row) -> bool:
+        """Whether a run (a results-table row or a configuration mapping) belongs to the method."""
+        return all(_same(row.get(k), v) for k, v in self.selects.items())
+
+
+def _same(value, wanted) -> bool:
+    if isinstance(wanted, float):
+        try:
+            return float(value) == wanted
+        except (TypeError, ValueError):
+            return False
+    return value == wanted
+
+
+METHODS: dict[str, Method] = {
+    "ce": Method(LOSSES["ce"].display, {"loss": "ce"}, "#4d4d4d"),
+    "focal": Method(f"{LOSSES['focal'].display} (γ = 2)", {"loss": "focal"}, "#8c6d31"),
+    "opl": Method(LOSSES["opl"].display, {"loss": "opl"}, "#6b6ecf"),
+    "zero_prototypes": Method("zero-prototype control", {"loss": "prototypes", "prototypes": "zero"}, "#9467bd"),
+    "prototypes": Method(
+        f"{LOSSES['prototypes'].display}, s = 1",
+        {"loss": "prototypes", "prototypes": "orthogonal", "scale": 1.0},
+        "#d62728",
+    ),
+    "prototypes_s10": Method(
+        f"{LOSSES['prototypes'].display}, s = 10",
+        {"loss": "prototypes", "prototypes": "orthogonal", "scale": 10.0},
+        "#ff7f0e",
+    ),
+    "learned_prototypes": Method(LOSSES["learned_prototypes"].display, {"loss": "learned_prototypes"}, "#2ca02c"),
+}
+
+
+def method_of(row) -> str:
+    """The key of the first method in ``METHODS`` a run belongs to; a run of none (an ablation's
+    variant) gets its loss, or for the prototype loss its construction and norm.
+
+    >>> method_of({"loss": "ce", "prototypes": "orthogonal", "scale": 1.0})
+    'ce'
+    >>> [method_of({"loss": "prototypes", "prototypes": p, "scale": s})
+    ...  for p, s in [("orthogonal", 1.0), ("orthogonal", 10.0), ("zero", 1.0), ("gaussian", 1.0), ("orthogonal", 50.0)]]
+    ['prototypes', 'prototypes_s10', 'zero_prototypes', 'prototypes_gaussian', 'prototypes_s50']
+    """
+    for key, method in METHODS.items():
+        if method.holds(row):
+            return key
+    if row["loss"] != "prototypes":
+        return row["loss"]
+    name = "prototypes" if row["prototypes"] == "orthogonal" else f"prototypes_{row['prototypes']}"
+    return name if float(row["scale"]) == 1.0 else f"{name}_s{float(row['scale']):g}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .methods import LOSSES
+from .methods import METHODS, method_of
 from .stats import format_mean_std, mean_std
 from .store import ResultsError, read_table
 
@@ -22,18 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 # The repository's results/, or another folder of the same layout named by PP_RESULTS_DIR.
 RESULTS = Path(os.environ.get("PP_RESULTS_DIR") or REPO / "results")
-# The methods of the main comparison, in display order: a loss, or the prototype loss with a given
-# construction and norm (``method`` says which a run is).
-# Display names come from the loss registry (``methods.LOSSES``).
-METHOD_NAMES = {
-    "ce": LOSSES["ce"].display,
-    "focal": f"{LOSSES['focal'].display} (γ = 2)",
-    "opl": LOSSES["opl"].display,
-    "zero_prototypes": "zero-prototype control",
-    "prototypes": f"{LOSSES['prototypes'].display}, s = 1",
-    "prototypes_s10": f"{LOSSES['prototypes'].display}, s = 10",
-    "learned_prototypes": LOSSES["learned_prototypes"].display,
-}
+# The methods the book compares, in display order, with their labels (``methods.METHODS``).
+METHOD_NAMES = {key: method.label for key, method in METHODS.items()}
 
 
 # Columns every page relies on; a table without them is broken, not empty.
@@ -53,21 +43,14 @@ REQUIRED_COLUMNS = (
 )
 
 
-def method(row) -> str:
-    """The method a run belongs to: its loss, or for the prototype loss the construction and norm.
+def display_name(key: str) -> str:
+    """A method's label (``methods.METHODS``), or its key for a method not declared there."""
+    return METHODS[key].label if key in METHODS else key
 
-    >>> method({"loss": "ce", "prototypes": "orthogonal", "scale": 1.0})
-    'ce'
-    >>> [method({"loss": "prototypes", "prototypes": p, "scale": s})
-    ...  for p, s in [("orthogonal", 1.0), ("orthogonal", 10.0), ("zero", 1.0), ("gaussian", 1.0)]]
-    ['prototypes', 'prototypes_s10', 'zero_prototypes', 'prototypes_gaussian']
-    """
-    if row["loss"] != "prototypes":
-        return row["loss"]
-    if row["prototypes"] == "zero":
-        return "zero_prototypes"
-    name = "prototypes" if row["prototypes"] == "orthogonal" else f"prototypes_{row['prototypes']}"
-    return name if float(row["scale"]) == 1.0 else f"{name}_s{float(row['scale']):g}"
+
+def method(row) -> str:
+    """The method a run belongs to (``methods.method_of``)."""
+    return method_of(row)
 
 
 def load_results(
@@ -151,7 +134,7 @@ def paper_sweeps_table(configs_dir: str | Path = CONFIGS, results_dir: str | Pat
         if table.is_file():
             df = load_results(path.stem, "full", results_dir, Path(configs_dir) / "paper")
             for name, runs in df.groupby("method"):
-                row[METHOD_NAMES.get(name, name)] = format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std())
+                row[display_name(name)] = format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std())
         else:
             row["results"] = "no results stored"
         rows.append(row)
@@ -220,12 +203,12 @@ def learning_curves(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESU
 
 
 def summary_table(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
-    """One row per method (in ``METHOD_NAMES`` order): accuracy, macro-F1, ECE and training
+    """One row per method (in ``methods.METHODS`` order): accuracy, macro-F1, ECE and training
     accuracy as mean ± std over runs, and the number of runs. Pass ``complete_cells(df)`` so
     every row averages the same (fold, seed) cells."""
     metrics = ["accuracy", "macro_f1", "ece", "train_accuracy"]
     table = mean_std(df, by, metrics).set_index(by)
-    order = [m for m in METHOD_NAMES if m in table.index] + [m for m in table.index if m not in METHOD_NAMES]
+    order = [m for m in METHODS if m in table.index] + [m for m in table.index if m not in METHODS]
     labels = {
         "accuracy": "accuracy %",
         "macro_f1": "macro-F1 %",
@@ -237,7 +220,7 @@ def summary_table(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
         r = table.loc[m]
         rows.append(
             {
-                "method": METHOD_NAMES.get(m, m),
+                "method": display_name(m),
                 **{labels[k]: format_mean_std(r[f"{k}_mean"], r[f"{k}_std"]) for k in metrics},
                 "runs": int(r["n"]),
             }
@@ -260,7 +243,7 @@ def cells_description(df: pd.DataFrame) -> str:
 def metric_table(
     df: pd.DataFrame, columns: dict[str, str], by: str = "method", scale: float = 1.0, digits: int = 2
 ) -> pd.DataFrame:
-    """Mean ± std of each column (renamed by ``columns``) per group, groups in ``METHOD_NAMES``
+    """Mean ± std of each column (renamed by ``columns``) per group, groups in ``methods.METHODS``
     order and named by it; '—' where a metric does not apply to a group.
 
     >>> df = pd.DataFrame({"method": ["ce", "ce", "prototypes"], "x": [1.0, 2.0, float("nan")]})
@@ -268,10 +251,10 @@ def metric_table(
     [{'method': 'cross-entropy', 'the x': '1.50 ± 0.71'}, {'method': 'predefined prototypes, s = 1', 'the x': '—'}]
     """
     table = mean_std(df, by, list(columns)).set_index(by)
-    order = [m for m in METHOD_NAMES if m in table.index] + [m for m in table.index if m not in METHOD_NAMES]
+    order = [m for m in METHODS if m in table.index] + [m for m in table.index if m not in METHODS]
     rows = []
     for m in order:
-        row = {by: METHOD_NAMES.get(m, m)}
+        row = {by: display_name(m)}
         for column, label in columns.items():
             mean, std = table.loc[m, f"{column}_mean"], table.loc[m, f"{column}_std"]
             row[label] = "—" if pd.isna(mean) else format_mean_std(mean, std, scale=scale, digits=digits)
@@ -294,7 +277,7 @@ def novel_table(df: pd.DataFrame) -> pd.DataFrame:
     geometry = metric_table(
         df, {"novel_nc1": "novel NC1", "novel_prototype_span_energy": "novel energy in prototype span"}
     )
-    cells = {METHOD_NAMES.get(m, m): n for m, n in df.groupby("method").size().items()}
+    cells = {display_name(m): n for m, n in df.groupby("method").size().items()}
     table = table.merge(geometry, on="method")
     return table.assign(cells=table["method"].map(cells))
 
@@ -350,6 +333,119 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
             }
         )
     return pd.DataFrame(rows)
+
+
+# The tuned-baselines sweep: each family's knob, chosen per test speaker on the validation speaker.
+TUNED_FAMILIES = {
+    "ce_weight_decay": ("CE + weight decay (AdamW)", "weight_decay"),
+    "ce_label_smoothing": ("CE + label smoothing", "label_smoothing"),
+    "ce_specaugment": ("CE + SpecAugment", "specaugment"),
+    "zero_prototypes": ("zero-prototype control", "lam"),
+    "prototypes": ("predefined prototypes, s = 1", "lam"),
+}
+
+
+def tuned_family(row) -> str:
+    """Which family of the tuned-baselines sweep a run belongs to.
+
+    >>> tuned_family({"loss": "ce", "optimizer": "adamw", "label_smoothing": 0.0, "specaugment": False})
+    'ce_weight_decay'
+    >>> tuned_family({"loss": "prototypes", "prototypes": "zero"})
+    'zero_prototypes'
+    """
+    if row["loss"] == "prototypes":
+        return "zero_prototypes" if row["prototypes"] == "zero" else "prototypes"
+    if row["loss"] != "ce":
+        return row["loss"]
+    if row.get("specaugment") in (True, "True"):
+        return "ce_specaugment"
+    if float(row.get("label_smoothing") or 0) > 0:
+        return "ce_label_smoothing"
+    return "ce_weight_decay"
+
+
+def tuned_choice(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per (family, test speaker): the knob with the best validation accuracy (mean over
+    seeds; ties to the first knob in sweep order), and that setting's test accuracy, test ECE and
+    test ECE after the validation-fitted temperature (means over seeds). The test speaker never
+    enters the choice. A "tuned CE" family picks, per test speaker, the best of the CE families
+    on validation.
+
+    >>> rows = [{"family": "prototypes", "lam": l, "fold": f, "seed": s, "validation_accuracy": v, "accuracy": a,
+    ...          "ece": 0.1, "validation_test_ece_scaled": 0.05}
+    ...         for f in "ab" for s in (0, 1) for l, v, a in ((1.0, 0.8, 0.9), (10.0, 0.7, 0.99))]
+    >>> tuned_choice(pd.DataFrame(rows))[["family", "fold", "knob", "accuracy"]].to_dict("records")
+    [{'family': 'prototypes', 'fold': 'a', 'knob': 1.0, 'accuracy': 0.9}, {'family': 'prototypes', 'fold': 'b', 'knob': 1.0, 'accuracy': 0.9}]
+    """
+    metrics = ["validation_accuracy", "accuracy", "ece", "validation_test_ece_scaled"]
+    rows = []
+    for (family, fold), runs in df.groupby(["family", "fold"], sort=False):
+        knob = TUNED_FAMILIES.get(family, ("", "lam"))[1]
+        settings = runs.groupby(knob, sort=False)[metrics].mean()
+        best = settings["validation_accuracy"].idxmax()
+        rows.append({"family": family, "fold": fold, "knob": best, **settings.loc[best].to_dict()})
+    chosen = pd.DataFrame(rows)
+    ce = chosen[chosen["family"].str.startswith("ce_")]
+    if len(ce):
+        best_ce = ce.loc[ce.groupby("fold")["validation_accuracy"].idxmax()]
+        best_ce = best_ce.assign(knob=best_ce["family"] + "=" + best_ce["knob"].astype(str), family="tuned_ce")
+        chosen = pd.concat([chosen, best_ce], ignore_index=True)
+    return chosen
+
+
+def tuned_table(chosen: pd.DataFrame) -> pd.DataFrame:
+    """One row per family of ``tuned_choice``: the knobs the validation speakers chose (how many
+    test speakers chose each), and over test speakers the mean ± std of test accuracy, test ECE
+    and test ECE after temperature scaling on the validation speaker."""
+    rows = []
+    for family in [*TUNED_FAMILIES, "tuned_ce"]:
+        runs = chosen[chosen["family"] == family]
+        if runs.empty:
+            continue
+        label = TUNED_FAMILIES[family][0] if family in TUNED_FAMILIES else "CE, best regulariser on validation"
+        knobs = runs["knob"].astype(str).value_counts()
+        rows.append(
+            {
+                "method": label,
+                "chosen on validation (speakers)": ", ".join(f"{k} ({n})" for k, n in knobs.items()),
+                "accuracy %": format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std()),
+                "ECE %": format_mean_std(runs["ece"].mean(), runs["ece"].std()),
+                "ECE after temperature %": format_mean_std(
+                    runs["validation_test_ece_scaled"].mean(), runs["validation_test_ece_scaled"].std()
+                ),
+                "test speakers": len(runs),
+            }
+        )
+    return pd.DataFrame(rows).set_index("method")
+
+
+def beyond_noise(table: pd.DataFrame, by: str) -> str:
+    """The groups of an ``against_reference`` table whose difference to the reference is decided
+    (higher or lower), in words; 'none' if no group's is.
+
+    >>> beyond_noise(pd.DataFrame({"s": [1, 10], "beyond fold noise": ["", "lower"],
+    ...                            "difference, points (CI)": ["reference", "-7.2 (-13.9 to -0.4)"]}), "s")
+    '10 (lower, -7.2 (-13.9 to -0.4))'
+    """
+    found = [
+        f"{row[by]} ({row['beyond fold noise']}, {row['difference, points (CI)']})"
+        for _, row in table.iterrows()
+        if row["beyond fold noise"] in ("higher", "lower")
+    ]
+    return "; ".join(found) if found else "none"
+
+
+def under_fitted(table: pd.DataFrame, by: str) -> str:
+    """The groups of an ``against_reference`` table left undecided as under-fitted, in words."""
+    found = [str(row[by]) for _, row in table.iterrows() if row["beyond fold noise"] == "under-fitted"]
+    return ", ".join(found) if found else "none"
+
+
+def with_geometry(table: pd.DataFrame, runs: pd.DataFrame, by: str, columns: dict[str, str]) -> pd.DataFrame:
+    """``table`` (one row per group of ``by``) with the mean ± std of geometry ``columns`` of ``runs``."""
+    geometry = metric_table(runs, columns, by=by)
+    geometry[by] = geometry[by].astype(table[by].dtype)
+    return table.merge(geometry, on=by).set_index(by)
 
 
 def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:

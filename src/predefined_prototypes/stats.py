@@ -172,38 +172,47 @@ def describe_difference(
     return f"{interval}: not distinguishable from {against}"
 
 
-def against_reference(df: pd.DataFrame, by: str, reference, scale: float = 100.0) -> pd.DataFrame:
-    """One row per group of ``by``: accuracy (mean ± std over runs) and its difference to the
-    ``reference`` group, paired by fold as in ``paired_by_fold`` (seeds averaged within each fold
-    first, each pair on the cells both ran), with the 95 % t-interval over folds, the folds where
-    the group was higher, the Wilcoxon p-value, whether the interval excludes 0 ('higher',
-    'lower' or 'no') and the runs behind the row. The ablations' table.
+def against_reference(
+    df: pd.DataFrame, by: str, reference, scale: float = 100.0, trained: float = 0.97, alpha: float = 0.05
+) -> pd.DataFrame:
+    """One row per group of ``by``: accuracy and training accuracy (mean ± std over runs, and the
+    lowest run's training accuracy), and the group's accuracy difference to the ``reference``
+    group, paired by fold as in ``paired_by_fold`` and read together over the groups
+    (``compare_together``: intervals at 1 - alpha / m, Holm's decisions). A group whose runs (or
+    whose reference runs) do not all reach ``trained`` training accuracy compares an under-fitted
+    model: it reads "under-fitted", not "higher" or "lower". The ablations' table.
 
     >>> df = pd.DataFrame({"k": [1] * 4 + [2] * 4, "fold": ["a", "a", "b", "b"] * 2, "seed": [0, 1] * 4,
-    ...                    "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8]})
-    >>> against_reference(df, "k", 1).drop(columns="accuracy %").to_dict("records")[1]
-    {'k': 2, 'difference, points (95 % CI)': '+15.0 (-48.5 to +78.5)', 'higher in': '2 of 2 folds', 'Wilcoxon p': '0.5', 'beyond fold noise': 'no', 'runs': 4}
+    ...                    "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8], "train_accuracy": [.99] * 7 + [.9]})
+    >>> row = against_reference(df, "k", 1).drop(columns="accuracy %").to_dict("records")[1]
+    >>> row["difference, points (CI)"], row["beyond fold noise"], row["lowest training accuracy %"]
+    ('+15.0 (-48.5 to +78.5)', 'under-fitted', '90.0')
     """
+    groups = list(dict.fromkeys(df[by]))
+    others = [g for g in groups if g != reference]
+    compared = dict(zip(others, compare_together(df, [(g, reference) for g in others], by=by, alpha=alpha)))
+    reference_trained = df.loc[df[by] == reference, "train_accuracy"].min() >= trained
     rows = []
-    for group, runs in df.groupby(by, sort=False):
-        row = {by: group, "accuracy %": format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std(), scale)}
+    for group in groups:
+        runs = df[df[by] == group]
+        row = {
+            by: group,
+            "accuracy %": format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std(), scale),
+            "training accuracy %": format_mean_std(runs["train_accuracy"].mean(), runs["train_accuracy"].std(), scale),
+            "lowest training accuracy %": f"{runs['train_accuracy'].min() * scale:.1f}",
+        }
         if group == reference:
-            row.update(
-                {
-                    "difference, points (95 % CI)": "reference",
-                    "higher in": "",
-                    "Wilcoxon p": "",
-                    "beyond fold noise": "",
-                }
-            )
+            row.update({"difference, points (CI)": "reference", "higher in": "", "Holm p": "", "beyond fold noise": ""})
         else:
-            d = paired_by_fold(df, "accuracy", group, reference, by=by)
+            d = compared[group]
+            fitted = reference_trained and runs["train_accuracy"].min() >= trained
+            reading = "higher" if d["mean"] > 0 else "lower"
             row.update(
                 {
-                    "difference, points (95 % CI)": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
+                    "difference, points (CI)": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
                     "higher in": f"{d['wins']} of {d['folds']} folds",
-                    "Wilcoxon p": f"{d['p_wilcoxon']:.2g}",
-                    "beyond fold noise": "higher" if d["low"] > 0 else "lower" if d["high"] < 0 else "no",
+                    "Holm p": f"{d['p_holm']:.2g}",
+                    "beyond fold noise": (reading if d["differs"] else "no") if fitted else "under-fitted",
                 }
             )
         rows.append({**row, "runs": len(runs)})
