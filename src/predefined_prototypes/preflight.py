@@ -68,12 +68,13 @@ def beats_available(code: str | None, checkpoint: str | None) -> None:
 
 
 def check(config: RunConfig) -> None:
-    """Raise a one-line ConfigError if ``config`` cannot run here; return quickly otherwise."""
-    valid = _folds(config.dataset, config.data_dir)
-    if config.fold is not None and config.fold not in valid:
-        raise ConfigError(f"fold={config.fold!r} is not a fold of {config.dataset} here; valid: {', '.join(valid)}")
+    """Raise a one-line ConfigError if ``config`` cannot run here; return quickly otherwise. What
+    the machine lacks (device, backbone code and weights) is checked before the data."""
     device_available(config.device)
     if config.backbone == "beats":
         beats_available(config.backbone_options.get("code"), config.pretrained)
+    valid = _folds(config.dataset, config.data_dir)
+    if config.fold is not None and config.fold not in valid:
+        raise ConfigError(f"fold={config.fold!r} is not a fold of {config.dataset} here; valid: {', '.join(valid)}")
     if config.out:
         writable(config.out, "out")
