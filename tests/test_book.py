@@ -94,12 +94,84 @@ def test_every_figure_is_present(built):
             assert target.is_file() and target.stat().st_size > 5000, f"{name}: missing figure {image['src']}"
 
 
-def test_results_page_screenshot(built, tmp_path):
+def chromium() -> str:
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
         pytest.skip("chromium is not installed")
+    return browser
+
+
+# A headless Chromium that reaches no network: every request but file:// fails.
+OFFLINE = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+]
+
+# After the page's scripts ran: the rendered text, and each table wider than its container.
+PROBE = """
+<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const wide = [...document.querySelectorAll("article table")].filter(t => {
+    const box = t.closest(".output, .cell_output") || t.parentElement;
+    return t.getBoundingClientRect().width > box.getBoundingClientRect().width + 1;
+  }).length;
+  document.title = JSON.stringify({text: document.querySelector("article").innerText, wide: wide});
+}, 4000));
+</script>
+"""
+
+
+def rendered(page_html: Path, tmp_path: Path) -> dict:
+    """Load a built page offline (with PROBE added) and return its rendered text and the number
+    of tables wider than their container."""
+    import json
+
+    probe = page_html.with_name(f".probe-{page_html.name}")
+    probe.write_text(page_html.read_text().replace("</body>", PROBE + "</body>"))
+    try:
+        dom = subprocess.run(
+            [
+                chromium(),
+                *OFFLINE,
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--window-size=1280,2000",
+                "--virtual-time-budget=15000",
+                "--dump-dom",
+                probe.as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        ).stdout
+    finally:
+        probe.unlink()
+    title = BeautifulSoup(dom, "html.parser").title.string
+    return json.loads(title)
+
+
+@pytest.mark.parametrize("name", chapters())
+def test_pages_render_math_and_fit_their_tables_offline(built, tmp_path, name):
+    html = built / f"{name}.html"
+    assert "cdn.jsdelivr" not in html.read_text() and (built / "_static" / "mathjax" / "tex-mml-chtml.js").is_file()
+    shown = rendered(html, tmp_path)
+    for delimiter in ("\\(", "\\)", "\\[", "$$"):
+        assert delimiter not in shown["text"], f"{name}: raw TeX {delimiter} in the rendered page"
+    assert shown["wide"] == 0, f"{name}: {shown['wide']} table(s) wider than the text column"
+
+
+def test_results_page_screenshot(built, tmp_path):
+    browser = chromium()
     shot = tmp_path / "results.png"
     subprocess.run(
         [

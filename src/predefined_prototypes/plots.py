@@ -193,3 +193,41 @@ def pull_strength(table, ax=None):
     right.set_ylabel("nearest-prototype accuracy\non the training clips", color="tab:orange")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     return ax
+
+
+def forest(rows, ax=None, unit: str = "accuracy points"):
+    """One line per comparison behind a verdict: its fold-paired difference (dot) and interval
+    (the multiplicity-corrected one), grouped by ``group`` with a header per group, a line at 0
+    and dotted lines at an equivalence margin where the comparison has one. ``rows``: dicts with
+    group, label, mean, low, high (in ``unit``), margin (or None)."""
+    ax = ax or plt.subplots(figsize=(6.5, 0.32 * len(rows) + 1.2))[1]
+    y, ticks, labels, previous = 0, [], [], None
+    for row in rows:
+        if row["group"] != previous:
+            y -= 0.6
+            ax.text(
+                0.0,
+                y,
+                row["group"],
+                transform=ax.get_yaxis_transform(),
+                ha="right",
+                va="center",
+                fontsize=8,
+                fontweight="bold",
+            )
+            previous = row["group"]
+            y -= 1
+        decided = row["low"] > 0 or row["high"] < 0
+        colour = "tab:red" if decided else "tab:blue"
+        ax.plot([row["low"], row["high"]], [y, y], color=colour, lw=2)
+        ax.plot([row["mean"]], [y], "o", color=colour)
+        if row.get("margin"):
+            ax.plot([-row["margin"], row["margin"]], [y, y], "|", color="0.4", ms=10)
+        ticks.append(y)
+        labels.append(row["label"])
+        y -= 1
+    ax.axvline(0, color="0.5", lw=1)
+    ax.set_yticks(ticks, labels, fontsize=8)
+    ax.set_ylim(y + 0.3, 0.2)
+    ax.set_xlabel(unit)
+    return ax

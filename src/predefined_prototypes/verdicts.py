@@ -87,7 +87,22 @@ def claim1_outcome(vs_ce: dict, control_vs_ce: dict, vs_control: dict) -> dict:
         verdict = "not reproduced"
     else:
         verdict = "undetermined"
-    return {"verdict": verdict, "rule": CLAIM1_RULES[verdict], "reason": numbers}
+    comparisons = [
+        {"label": label, "mean": d["mean"], "low": d["low"], "high": d["high"], "margin": EQUIVALENCE_MARGIN}
+        for label, d in (
+            ("prototypes − CE", vs_ce),
+            ("control − CE", control_vs_ce),
+            ("prototypes − control", vs_control),
+        )
+    ]
+    short = f"{vs_ce['mean'] * 100:+.1f} vs CE, {vs_control['mean'] * 100:+.1f} vs control"
+    return {
+        "verdict": verdict,
+        "rule": CLAIM1_RULES[verdict],
+        "reason": numbers,
+        "short": short,
+        "comparisons": comparisons,
+    }
 
 
 def claim1_verdict(df: pd.DataFrame, planned: int, prototypes: str = "prototypes") -> dict:
@@ -101,6 +116,8 @@ def claim1_verdict(df: pd.DataFrame, planned: int, prototypes: str = "prototypes
             "verdict": "pending",
             "rule": "",
             "reason": f"{stored} of the full profile's {planned} runs are stored; a verdict waits for all of them",
+            "short": "",
+            "comparisons": [],
         }
     pairs = [(prototypes, "ce"), ("zero_prototypes", "ce"), (prototypes, "zero_prototypes")]
     return claim1_outcome(*compare_together(df, pairs, margin=EQUIVALENCE_MARGIN))
@@ -112,7 +129,13 @@ def claim1_tuned_verdict(chosen: pd.DataFrame, complete: bool) -> dict:
     speaker on a validation speaker (``report.tuned_choice``); ``claim1_outcome`` of the three
     fold-paired differences. No verdict before the sweep's full profile is complete."""
     if not complete:
-        return {"verdict": "pending", "rule": "", "reason": "the tuned-baselines sweep's full profile is not complete"}
+        return {
+            "verdict": "pending",
+            "rule": "",
+            "reason": "the tuned-baselines sweep's full profile is not complete",
+            "short": "",
+            "comparisons": [],
+        }
     runs = chosen.assign(method=chosen["family"], seed=0)
     pairs = [("prototypes", "tuned_ce"), ("zero_prototypes", "tuned_ce"), ("prototypes", "zero_prototypes")]
     return claim1_outcome(*compare_together(runs, pairs, margin=EQUIVALENCE_MARGIN))
@@ -177,6 +200,10 @@ def claim2_verdict(df: pd.DataFrame, complete: bool, alpha: float = 0.05) -> dic
                 "difference": f"{d['mean'] * scale:+.1f}{unit} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
                 "Holm p": p,
                 "met": met,
+                "mean": d["mean"] * scale,
+                "low": d["low"] * scale,
+                "high": d["high"] * scale,
+                "unit": unit.strip(),
             }
         )
     table = pd.DataFrame(rows)
@@ -201,3 +228,77 @@ def claim2_verdict(df: pd.DataFrame, complete: bool, alpha: float = 0.05) -> dic
     else:
         verdict = "not reproduced"
     return {"verdict": verdict, "factors": lines, "tests": table, "untested": untested}
+
+
+def book_verdicts() -> dict:
+    """Every verdict the intro shows, from the stored results: Claim 1 per dataset (on FSDD from
+    the tuned baselines once that sweep is complete, else the main comparison, which says so),
+    Claim 1b per dataset, and Claim 2 on EmoDB."""
+    from .report import (
+        learning_curves,
+        load_finished_profile,
+        load_profile,
+        load_results,
+        planned_runs,
+        tuned_choice,
+        tuned_family,
+    )
+    from .report_factors import with_methods
+    from .stats import complete_cells, epochs_to_reach
+
+    out = {}
+    for name, sweep in (("fsdd", "main-fsdd"), ("emodb", "main-emodb")):
+        df, planned = load_results(sweep), planned_runs(sweep, "full")
+        verdict = claim1_verdict(df, planned)
+        if name == "fsdd":  # the strongest evidence: CE with validation-chosen regularisers
+            tuned, tuned_complete = load_profile("tuned-baselines")
+            if tuned_complete:
+                verdict = claim1_tuned_verdict(
+                    tuned_choice(tuned.assign(family=tuned.apply(tuned_family, axis=1))), True
+                )
+                verdict["evidence"] = "tuned baselines"
+            else:
+                verdict["evidence"] = "main comparison (the tuned-baselines sweep is not complete)"
+        out[f"{name}_claim1"] = verdict
+        complete = df["profile"].iloc[0] == "full" and len(df) == planned
+        reached = epochs_to_reach(learning_curves(sweep, complete_cells(df)), 0.95)
+        out[f"{name}_speed"] = training_speed_verdict(reached, complete)
+    factors = with_methods(load_finished_profile("ablation-factors"))
+    case = factors[factors["method"].isin(["factor_prototypes", "ce", "prototypes"])]
+    complete = case["profile"].iloc[0] == "full" and len(factors) == planned_runs("ablation-factors", "full")
+    out["emodb_claim2"] = claim2_verdict(case, complete)
+    return out
+
+
+def forest_rows(verdicts: dict) -> list[dict]:
+    """The comparisons behind the verdicts, for ``plots.forest``: Claim 1's three per dataset
+    (accuracy points) and Claim 2's probe criteria (balanced-accuracy points) and edit criteria
+    (levels), each group in its own unit."""
+    rows = []
+    for name, title in (("fsdd", "Claim 1, FSDD"), ("emodb", "Claim 1, EmoDB")):
+        for c in verdicts[f"{name}_claim1"]["comparisons"]:
+            rows.append(
+                {
+                    **c,
+                    "group": title,
+                    "mean": 100 * c["mean"],
+                    "low": 100 * c["low"],
+                    "high": 100 * c["high"],
+                    "margin": 100 * c["margin"],
+                    "unit": "accuracy points",
+                }
+            )
+    for _, test in verdicts["emodb_claim2"]["tests"].iterrows():
+        unit = "levels" if test["unit"] == "levels" else "balanced-accuracy points"
+        rows.append(
+            {
+                "group": f"Claim 2, EmoDB ({unit})",
+                "label": f"{test['factor']}: {test['criterion']}",
+                "mean": test["mean"],
+                "low": test["low"],
+                "high": test["high"],
+                "margin": None,
+                "unit": unit,
+            }
+        )
+    return rows
