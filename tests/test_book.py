@@ -224,13 +224,13 @@ def test_pages_follow_their_tables_and_a_broken_table_fails_the_build(tmp_path):
     """The book's own configuration, on a one-page book reading a copy of results/: a changed
     table rebuilds the page (no stale numbers); a malformed one fails the build, naming it."""
     book = tmp_path / "book-root"
-    (book / "book" / "_ext").mkdir(parents=True)
+    shutil.copytree(REPO / "book" / "_ext", book / "book" / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "book" / "_static", book / "book" / "_static")
     shutil.copy(REPO / "_config.yml", book / "_config.yml")
-    shutil.copy(REPO / "book" / "_ext" / "results_dependencies.py", book / "book" / "_ext")
     (book / "_toc.yml").write_text("format: jb-book\nroot: book/probe\n")
     (book / "book" / "probe.md").write_text(PROBE_PAGE)
     results = book / "results"
-    shutil.copytree(REPO / "results" / "main-fsdd", results / "main-fsdd", ignore=shutil.ignore_patterns("runs"))
+    shutil.copytree(REPO / "results" / "main-fsdd", results / "main-fsdd")
     table = results / "main-fsdd" / "full.csv"
     env = {**os.environ, "PP_RESULTS_DIR": str(results)}
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
@@ -260,9 +260,9 @@ def test_case_study_page_builds_without_the_data(tmp_path):
     """The book reads only results/: where the datasets are absent, the case study still builds,
     its audio players replaced by a one-line note."""
     book = tmp_path / "book-root"
-    (book / "book" / "_ext").mkdir(parents=True)
+    shutil.copytree(REPO / "book" / "_ext", book / "book" / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "book" / "_static", book / "book" / "_static")
     shutil.copy(REPO / "_config.yml", book / "_config.yml")
-    shutil.copy(REPO / "book" / "_ext" / "results_dependencies.py", book / "book" / "_ext")
     (book / "_toc.yml").write_text("format: jb-book\nroot: book/disentanglement\n")
     shutil.copy(REPO / "book" / "disentanglement.md", book / "book" / "disentanglement.md")
     empty = tmp_path / "no-data"

@@ -123,6 +123,49 @@ def claim1_verdict(df: pd.DataFrame, planned: int, prototypes: str = "prototypes
     return claim1_outcome(*compare_together(df, pairs, margin=EQUIVALENCE_MARGIN))
 
 
+def placement_reading(table: pd.DataFrame, complete: bool, fit: float = 0.9) -> str:
+    """What the pull-strength sweep says about placement, from ``report.pull_strength``: at each
+    lambda where every run trained and the prototypes are reached on the training clips
+    (nearest-prototype accuracy at least ``fit``), whether prototypes beat the control (Holm),
+    and which lambdas decide nothing because a run under-trained. No reading before the full
+    profile is complete.
+
+    >>> t = pd.DataFrame({"lam": [1.0, 10.0, 100.0], "difference": [0.0, -0.01, 0.4], "low": [-0.03, -0.07, 0.27],
+    ...                   "high": [0.03, 0.04, 0.57], "p_holm": [0.9, 0.8, 0.0], "differs": [False, False, True],
+    ...                   "nearest_prototype_accuracy": [0.47, 0.99, 0.99], "trained": [True, True, False]})
+    >>> placement_reading(t, True)
+    'Where every run trained and the prototypes are reached (λ = 10): prototypes − control -1.0 points (-7.0 to +4.0), not distinguishable from 0. Under-trained, deciding nothing: λ = 100.'
+    """
+    if not complete:
+        return "No reading yet: the pull-strength sweep's full profile is not complete."
+    reached = table[table["trained"] & (table["nearest_prototype_accuracy"] >= fit)]
+    parts = []
+    if len(reached):
+        lams = ", ".join(f"{lam:g}" for lam in reached["lam"])
+        words = [
+            f"{100 * r.difference:+.1f} points ({100 * r.low:+.1f} to {100 * r.high:+.1f}), "
+            + (
+                "above 0"
+                if r.differs and r.difference > 0
+                else "below 0"
+                if r.differs
+                else "not distinguishable from 0"
+            )
+            for r in reached.itertuples()
+        ]
+        parts.append(
+            f"Where every run trained and the prototypes are reached (λ = {lams}): prototypes − control "
+            + "; ".join(words)
+            + "."
+        )
+    else:
+        parts.append(f"At no λ did every run train with the prototypes reached (nearest-prototype accuracy ≥ {fit}).")
+    under = table[~table["trained"]]
+    if len(under):
+        parts.append(f"Under-trained, deciding nothing: λ = {', '.join(f'{lam:g}' for lam in under['lam'])}.")
+    return " ".join(parts)
+
+
 def claim1_tuned_verdict(chosen: pd.DataFrame, complete: bool) -> dict:
     """Claim 1 on the strongest evidence: predefined prototypes against the best regulariser of
     cross-entropy and against the zero-prototype control, each with its knob chosen per test
