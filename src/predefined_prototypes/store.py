@@ -111,15 +111,20 @@ def summary_config(record: dict, path: str | Path):
         raise ResultsError(f"{path}: its configuration is not valid here ({err})") from None
 
 
+def _folders(parent: Path) -> list[Path]:
+    """The sub-folders of ``parent`` (sweeps, or stored runs), without hidden ones (staging, locks)."""
+    return sorted(p for p in parent.glob("*") if p.is_dir() and not p.name.startswith("."))
+
+
 def check_store(results_dir: str | Path) -> list[str]:
     """Every problem of a results folder, one line each (none: the store is sound): a summary
     that does not parse or lacks a field, or is stored under another id than its configuration
     hashes to; a table that does not parse; a table row without its summary, or a summary no
     table of its sweep holds."""
     problems = []
-    for sweep in sorted(p for p in Path(results_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sweep in _folders(Path(results_dir)):
         summaries = set()
-        for folder in sorted(p for p in (sweep / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
+        for folder in _folders(sweep / "runs"):
             try:
                 record = read_summary(folder)
                 config = summary_config(record, folder / "metrics.json")
@@ -317,9 +322,9 @@ def migrate(results_dir: str | Path) -> list[str]:
     are left alone. Returns what it did."""
     plans, tables, done = [], [], []
     retired = {"_".join(p) for p in RETIRED_METRICS}
-    for sweep in sorted(p for p in Path(results_dir).iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sweep in _folders(Path(results_dir)):
         summaries = {}
-        for folder in sorted(p for p in (sweep / "runs").glob("*") if p.is_dir() and not p.name.startswith(".")):
+        for folder in _folders(sweep / "runs"):
             record = read_summary(folder)
             new_id = summary_config(record, folder / "metrics.json").run_id()
             if record.get("schema_version") != SCHEMA_VERSION:
