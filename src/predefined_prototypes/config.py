@@ -270,7 +270,7 @@ def _check_type(cls: type, key: str, value):
     """The field's value in its declared type, or a ConfigError naming the field: whole numbers
     for int fields (2.0 becomes 2, 1.5 is refused), numbers for float fields, true/false for
     bool fields. Fold ids are kept as text (YAML reads ``fold: 1`` as a number)."""
-    hint = typing.get_type_hints(cls)[key]
+    hint = _type_hints(cls)[key]
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None:
         if type(None) in allowed:
@@ -304,7 +304,7 @@ def _coerce(cls, key: str, value):
     """Turn command-line text into the field's type (int, float, bool, None, tuple)."""
     if not isinstance(value, str):
         return value
-    hint = typing.get_type_hints(cls)[key]
+    hint = _type_hints(cls)[key]
     allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if not value:  # an unset shell variable (fold=$FOLD) must not mean "the default"
         raise ConfigError(f"{key}= is empty; give a value ({key}=none for no value, where allowed)")
@@ -326,6 +326,12 @@ def _coerce(cls, key: str, value):
     except ValueError:
         raise ConfigError(f"{key}={value!r} is not a valid {base.__name__}") from None
     return value
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict:
+    """The fields' declared types, resolved once per class (resolving them is slow)."""
+    return typing.get_type_hints(cls)
 
 
 @functools.cache
