@@ -1,6 +1,7 @@
 """The built book (_build/html, from `make book` or `make test`): chapters, numbers, figures."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -214,15 +215,17 @@ kernelspec:
 # Probe
 
 ```{code-cell} ipython3
+import uuid
 from predefined_prototypes.report import load_results
-print(f"ROWS={len(load_results('main-fsdd'))}")
+print(f"ROWS={len(load_results('main-fsdd'))} RUN={uuid.uuid4().hex}")
 ```
 """
 
 
 def test_pages_follow_their_tables_and_a_broken_table_fails_the_build(tmp_path):
-    """The book's own configuration, on a one-page book reading a copy of results/: a changed
-    table rebuilds the page (no stale numbers); a malformed one fails the build, naming it."""
+    """The book's own configuration, on a one-page book reading a copy of results/: a page whose
+    prose changed is read from the execution cache (the same execution); a changed table
+    re-executes it (no stale numbers); a malformed one fails the build, naming it."""
     book = tmp_path / "book-root"
     shutil.copytree(REPO / "book" / "_ext", book / "book" / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(REPO / "book" / "_static", book / "book" / "_static")
@@ -242,13 +245,23 @@ def test_pages_follow_their_tables_and_a_broken_table_fails_the_build(tmp_path):
         html = book / "_build" / "html" / "book" / "probe.html"
         return done, html.read_text() if html.is_file() else ""
 
+    def execution(html):
+        return re.search(r"ROWS=(\d+) RUN=(\w+)", html).groups()
+
     rows = len(pd.read_csv(table))
     done, html = build()
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert f"ROWS={rows}" in html
+    first = execution(html)
+    assert first[0] == str(rows)
+    page = book / "book" / "probe.md"
+    page.write_text(page.read_text() + "\nMore prose.\n")  # the page is re-read, its code is not re-run
+    done, html = build()
+    assert done.returncode == 0 and "More prose." in html, done.stdout[-3000:]
+    assert execution(html) == first
     pd.read_csv(table).head(7).to_csv(table, index=False)  # a table changes, the page does not
     done, html = build()
-    assert done.returncode == 0 and "ROWS=7" in html, done.stdout[-3000:]
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert execution(html)[0] == "7" and execution(html)[1] != first[1]
     pd.read_csv(table).drop(columns=["accuracy"]).to_csv(table, index=False)
     done, _ = build()
     output = done.stdout + done.stderr

@@ -160,7 +160,7 @@ def stored_history(results, run_id, method, fold, tested_every, accuracies):
 
 
 def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(tmp_path):
-    from predefined_prototypes import report, stats
+    from predefined_prototypes import derive, report, stats
 
     runs = pd.DataFrame(
         [
@@ -168,7 +168,7 @@ def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(t
             stored_history(tmp_path, "b", "prototypes", "1", 2, [0.6, 0.97, 0.98, 0.99]),
         ]
     )
-    curves = report.learning_curves("s", runs, tmp_path)
+    curves = report.learning_curves(runs, derive.curves("s", runs, tmp_path))
     assert len(curves) == 8
     assert sorted(curves.dropna(subset=["test_accuracy"])["epoch"].unique()) == [2, 4]
     reached = stats.epochs_to_reach(curves, 0.95).set_index("method")["epochs"]

@@ -1,23 +1,65 @@
-"""Sphinx extension: a page that runs code is rebuilt whenever a results table changes.
+"""Sphinx extension: a page is re-executed exactly when something it reads has changed.
 
-Sphinx re-reads only the pages whose own source changed, so after a sweep wrote new rows a page
-that reads ``results/`` would keep showing the old numbers. Each page with code cells is made to
-depend on every table under ``results/`` and on each sweep's folder (whose time changes when a
-table is added or atomically replaced).
+Pages are executed through jupyter-cache (``execute_notebooks: cache``), whose key is a page's
+code cells and their options. A page also reads ``results/``, the package, the sweep files and the
+benchmark tables, none of which is in that key: a cache keyed on the code alone would keep showing
+old numbers after a sweep rewrote a table. So at the start of a build the digest of those inputs is
+computed, and
+
+- each page's first code cell gets one more option, ``inputs: <digest>``, so that the cache key
+  changes with any input and a changed table re-executes the page;
+- every page with code depends on a stamp file holding the digest, rewritten only when the digest
+  changes, so Sphinx re-reads those pages (it otherwise re-reads only pages whose source changed).
+
+An unchanged book is then read from the cache in seconds.
 """
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
+# What pages read besides their own source, relative to the book's root.
+INPUTS = ("src/predefined_prototypes", "configs", "benchmarks")
+FIRST_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n", re.MULTILINE)
 
-def note_results_tables(app, docname, source):
+
+def results_dir(srcdir: str) -> Path:
+    return Path(os.environ.get("PP_RESULTS_DIR") or Path(srcdir) / "results")  # as report.RESULTS
+
+
+def inputs_digest(srcdir: str) -> str:
+    """A digest of every file the pages may read (names and bytes), in a fixed order."""
+    root = Path(srcdir)
+    folders = [results_dir(srcdir), *(root / name for name in INPUTS)]
+    digest = hashlib.sha256()
+    for folder in folders:
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix not in (".lock", ".pyc"))
+        for path in files:
+            digest.update(str(path.relative_to(folder.parent)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def note_inputs(app):
+    app.page_inputs = inputs_digest(app.srcdir)
+    stamp = Path(app.doctreedir) / "page-inputs.digest"
+    if not stamp.exists() or stamp.read_text() != app.page_inputs:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(app.page_inputs)
+    app.page_inputs_stamp = str(stamp)
+
+
+def key_page_on_inputs(app, docname, source):
     if "{code-cell}" not in source[0]:
         return
-    results = Path(os.environ.get("PP_RESULTS_DIR") or Path(app.srcdir) / "results")  # as report.RESULTS
-    for path in sorted([*results.glob("*/"), *results.glob("*/*.csv")]):
-        app.env.note_dependency(str(path))
+    app.env.note_dependency(app.page_inputs_stamp)
+    match = FIRST_CODE_CELL.search(source[0])
+    if source[0][match.end() : match.end() + 3] == "---":
+        raise ValueError(f"{docname}: give the first code cell's options as ':key: value' lines, not a --- block")
+    source[0] = f"{source[0][: match.end()]}:inputs: {app.page_inputs}\n{source[0][match.end() :]}"
 
 
 def setup(app):
-    app.connect("source-read", note_results_tables)
+    app.connect("builder-inited", note_inputs)
+    app.connect("source-read", key_page_on_inputs)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

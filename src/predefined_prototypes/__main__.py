@@ -96,9 +96,14 @@ def _store(args: argparse.Namespace) -> int:
     if not Path(args.results).is_dir():
         print(f"error: no results folder at {args.results}; pass --results", file=sys.stderr)
         return 2
-    if args.action == "migrate":
+    if args.action in ("migrate", "derive"):
         try:
-            print("\n".join(migrate(args.results)))
+            if args.action == "migrate":
+                print("\n".join(migrate(args.results)))
+            else:
+                from .derive import derive_all
+
+                print("\n".join(f"derived {path}" for path in derive_all(args.results)))
         except ResultsError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
@@ -153,8 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         help="also remove table rows and stored runs that the sweep file no longer plans",
     )
 
-    store = commands.add_parser("store", help="check the stored results, or migrate them to the current schema")
-    store.add_argument("action", choices=("check", "migrate"), help="check: one line per problem, exit 1 if any")
+    store = commands.add_parser(
+        "store", help="check the stored results, migrate them to the current schema, or derive the book's tables"
+    )
+    store.add_argument(
+        "action",
+        choices=("check", "migrate", "derive"),
+        help="check: one line per problem, exit 1 if any; derive: the tables the book reads (derive.DERIVED)",
+    )
     store.add_argument("--results", default="results", help="the results folder")
 
     args = parser.parse_args(argv)

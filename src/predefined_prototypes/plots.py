@@ -103,6 +103,43 @@ def cosine_heatmap(matrix, classes: list[str], ax=None, title: str = ""):
     return image
 
 
+def _panels(count: int, columns: int = 4):
+    """A figure of ``count`` panels in rows of ``columns``, the unused ones switched off."""
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(12.5, 3.3 * rows), constrained_layout=True, squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.set_axis_off()
+    return fig, axes.flat
+
+
+def cosine_grid(cosines, titles: dict[str, str]):
+    """One class-mean cosine heatmap per method of a long table (method, row, column, cosine),
+    titled by ``titles[method]``, on one colour scale."""
+    methods = list(dict.fromkeys(cosines["method"]))
+    fig, axes = _panels(len(methods))
+    for ax, method in zip(axes, methods):
+        matrix = cosines[cosines["method"] == method].pivot(index="row", columns="column", values="cosine")
+        classes = list(dict.fromkeys(cosines.loc[cosines["method"] == method, "row"]))
+        image = cosine_heatmap(matrix.loc[classes, classes], classes, ax, titles[method])
+    fig.colorbar(
+        image, ax=axes[len(methods) - 1], location="left", shrink=0.8, label="cosine between centred class means"
+    )
+    return fig
+
+
+def scatter_grid(points, titles: dict[str, str], label: str = "digit"):
+    """One 2-D map per method of a long table (method, x, y, label), coloured by label."""
+    methods = list(dict.fromkeys(points["method"]))
+    fig, axes = _panels(len(methods))
+    for ax, method in zip(axes, methods):
+        p = points[points["method"] == method]
+        dots = ax.scatter(p["x"], p["y"], c=p["label"], cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
+        ax.set_title(titles[method], fontsize=10)
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.colorbar(dots, ax=axes[len(methods) - 1], location="left", shrink=0.8, ticks=range(10), label=label)
+    return fig
+
+
 def annotated_heatmap(ax, values: np.ndarray, rows: list[str], columns: list[str], limit: float, text=None):
     """A diverging heatmap centred on 0 with each cell's number (or ``text[i][j]``) written in it."""
     image = ax.imshow(values, cmap="PuOr_r", vmin=-limit, vmax=limit, aspect="auto")

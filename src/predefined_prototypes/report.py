@@ -6,6 +6,7 @@ Everything here reads ``results/`` (written by ``sweep``) and never trains.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -150,52 +151,37 @@ def load_stored_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) 
     return record, embeddings
 
 
+def table_digest(sweep: str, profile: str, results_dir: str | Path = RESULTS) -> str:
+    """The sha256 of a profile's table, which its derived tables record."""
+    return hashlib.sha256((Path(results_dir) / sweep / f"{profile}.csv").read_bytes()).hexdigest()
+
+
+def derived(sweep: str, kind: str, profile: str, results_dir: str | Path = RESULTS) -> pd.DataFrame:
+    """A table derived from a profile's stored runs (``derive.DERIVED``), refused with a
+    ResultsError naming the fix when it is missing or was computed from another version of the
+    profile's table."""
+    folder = Path(results_dir) / sweep / "derived"
+    fix = "run python -m predefined_prototypes store derive"
+    record = folder / f"{profile}.json"
+    if not record.is_file() or not (folder / f"{profile}-{kind}.csv").is_file():
+        raise ResultsError(f"{folder / f'{profile}-{kind}.csv'} is missing: {fix}")
+    if json.loads(record.read_text())["table_sha256"] != table_digest(sweep, profile, results_dir):
+        raise ResultsError(f"{folder}: derived from another version of {sweep}/{profile}.csv: {fix}")
+    return pd.read_csv(folder / f"{profile}-{kind}.csv")
+
+
 def run_geometry(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESULTS) -> pd.DataFrame:
-    """``df`` with ``metrics.collapse_geometry`` of each run's stored test embeddings added as
-    ``collapse_<name>`` columns (computed from the slim float16 embeddings, which moves them by
-    well under 1 %), and ``head_accuracy``, the linear classifier's accuracy on the same clips."""
-    import torch
-
-    from .metrics import accuracy, collapse_geometry
-
-    rows = []
-    for run_id in df["run_id"]:
-        _, emb = load_stored_run(sweep, run_id, results_dir)
-        z, labels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["labels"])
-        protos = torch.from_numpy(emb["prototypes"]) if "prototypes" in emb else None
-        geometry = collapse_geometry(z, labels, len(emb["classes"]), protos)
-        rows.append(
-            {
-                "run_id": run_id,
-                **{f"collapse_{k}": v for k, v in geometry.items()},
-                "head_accuracy": accuracy(torch.from_numpy(emb["logits"].astype(np.float32)), labels),
-            }
-        )
-    return df.merge(pd.DataFrame(rows), on="run_id", how="left")
+    """``df`` with each run's embedding geometry (``derive.geometry``): ``collapse_<name>``
+    columns and ``head_accuracy``."""
+    return df.merge(derived(sweep, "geometry", df["profile"].iloc[0], results_dir), on="run_id", how="left")
 
 
-def learning_curves(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESULTS) -> pd.DataFrame:
-    """Each run's per-epoch history in long form: one row per (run, epoch) with ``method``, fold,
-    seed, ``train_loss``, ``train_accuracy`` (running accuracy over the epoch's augmented batches)
-    and ``test_accuracy``, kept only on the epochs that every run tested (runs stored with different
-    ``eval_every`` are compared on their common epochs), NaN elsewhere."""
-    rows = []
-    for run in df.itertuples():
-        record, _ = load_stored_run(sweep, run.run_id, results_dir)
-        for h in record["history"]:
-            rows.append(
-                {
-                    "run_id": run.run_id,
-                    "method": run.method,
-                    "fold": run.fold,
-                    "seed": run.seed,
-                    "epoch": h["epoch"],
-                    "train_loss": h["train_loss"],
-                    "train_accuracy": h["train_accuracy_running"],
-                    "test_accuracy": h.get("test_accuracy", math.nan),
-                }
-            )
-    curves = pd.DataFrame(rows)
+def learning_curves(df: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """The runs of ``df`` joined with their per-epoch ``history`` (``derive.curves``; read with
+    ``derived(sweep, "curves", profile)``), one row per (run, epoch) with ``method``, fold and
+    seed; ``test_accuracy`` is kept only on the epochs that every run tested (runs stored with
+    different ``eval_every`` are compared on their common epochs), NaN elsewhere."""
+    curves = df[["run_id", "method", "fold", "seed"]].merge(history, on="run_id")
     tested = curves.dropna(subset=["test_accuracy"]).groupby("epoch")["run_id"].nunique()
     common = tested.index[tested == curves["run_id"].nunique()]
     curves.loc[~curves["epoch"].isin(common), "test_accuracy"] = math.nan

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -160,6 +161,26 @@ def check_store(results_dir: str | Path) -> list[str]:
         problems += [
             f"{sweep / 'runs' / rid}: no table of {sweep.name} holds it" for rid in sorted(summaries - in_tables)
         ]
+        problems += _stale_derived(sweep)
+    return problems
+
+
+def _stale_derived(sweep: Path) -> list[str]:
+    """The profiles of a sweep whose derived tables (``derive.DERIVED``) are missing or were
+    computed from another version of the profile's table."""
+    from .derive import DERIVED  # torch, only where derived tables are checked
+
+    if sweep.name not in DERIVED:
+        return []
+    problems = []
+    for table in sorted(sweep.glob("*.csv")):
+        record = sweep / "derived" / f"{table.stem}.json"
+        kinds = [sweep / "derived" / f"{table.stem}-{kind}.csv" for kind in DERIVED[sweep.name]]
+        digest = json.loads(record.read_text())["table_sha256"] if record.is_file() else None
+        if digest != hashlib.sha256(table.read_bytes()).hexdigest() or not all(p.is_file() for p in kinds):
+            problems.append(
+                f"{table}: its derived tables are missing or stale; run python -m predefined_prototypes store derive"
+            )
     return problems
 
 
@@ -364,7 +385,9 @@ def migrate(results_dir: str | Path) -> list[str]:
             os.rename(folder, target)
     for path, table in tables:
         atomic_write(path, lambda f, table=table: table.to_csv(f, index=False))
-    return done
+    from .derive import derive_all  # the rewritten tables' derived tables, from the migrated runs
+
+    return done + [f"derived {path}" for path in derive_all(results_dir)]
 
 
 @dataclass(frozen=True)

@@ -438,8 +438,13 @@ def run_sweep(
         table = write_table(runs, results_dir)
         if prune_results:
             prune(runs, results_dir)
-    planned = {r.run_id for r in runs}
-    held = int(table["run_id"].isin(planned).sum()) if len(table) else 0
+        planned = {r.run_id for r in runs}
+        held = int(table["run_id"].isin(planned).sum()) if len(table) else 0
+        if held:  # the tables the book reads, from the runs now stored
+            from .derive import derive  # torch: only once runs are stored
+
+            for path in derive(sweep, profile, results_dir):
+                print(f"derived {path}")
     print(f"{held} of {len(runs)} planned runs stored; table {table_path(results_dir, sweep, profile)}")
     failed = [o for o in outcomes if o["status"] == "failed"]
     if failed:

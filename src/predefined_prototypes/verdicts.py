@@ -278,6 +278,7 @@ def book_verdicts() -> dict:
     the tuned baselines once that sweep is complete, else the main comparison, which says so),
     Claim 1b per dataset, and Claim 2 on EmoDB."""
     from .report import (
+        derived,
         learning_curves,
         load_finished_profile,
         load_profile,
@@ -304,7 +305,8 @@ def book_verdicts() -> dict:
                 verdict["evidence"] = "main comparison (the tuned-baselines sweep is not complete)"
         out[f"{name}_claim1"] = verdict
         complete = df["profile"].iloc[0] == "full" and len(df) == planned
-        reached = epochs_to_reach(learning_curves(sweep, complete_cells(df)), 0.95)
+        history = derived(sweep, "curves", df["profile"].iloc[0])
+        reached = epochs_to_reach(learning_curves(complete_cells(df), history), 0.95)
         out[f"{name}_speed"] = training_speed_verdict(reached, complete)
     factors = with_methods(load_finished_profile("ablation-factors"))
     case = factors[factors["method"].isin(["factor_prototypes", "ce", "prototypes"])]

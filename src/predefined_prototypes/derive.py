@@ -1,0 +1,150 @@
+"""Tables derived from stored runs once, so that the book reads small tables and trains nothing.
+
+Geometry from each run's stored embeddings, learning curves from each run's history, and the
+pictures of one run per method (class-mean cosines, t-SNE) take minutes to compute from hundreds of
+stored runs; the pages read them from ``results/<sweep>/derived/<profile>-<kind>.csv`` instead.
+``derived/<profile>.json`` records the digest of the profile's table they were computed from:
+``report.derived`` refuses a stale one, and ``store check`` lists it. A sweep re-derives its
+tables when it has stored its runs; ``python -m predefined_prototypes store derive`` does it for
+every sweep.
+
+>>> sorted(DERIVED["main-fsdd"])
+['cosines', 'curves', 'geometry', 'tsne']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .files import atomic_write
+from .metrics import accuracy, class_mean_cosines, collapse_geometry
+from .report import METHOD_NAMES, load_results, load_stored_run, table_digest
+from .stats import complete_cells
+
+
+def geometry(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """Per run: ``metrics.collapse_geometry`` of its stored test embeddings as ``collapse_<name>``
+    columns (from the slim float16 embeddings, which moves them by well under 1 %), and
+    ``head_accuracy``, the linear classifier's accuracy on the same clips."""
+    rows = []
+    for run_id in runs["run_id"]:
+        _, emb = load_stored_run(sweep, run_id, results_dir)
+        z, labels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["labels"])
+        protos = torch.from_numpy(emb["prototypes"]) if "prototypes" in emb else None
+        measures = collapse_geometry(z, labels, len(emb["classes"]), protos)
+        logits = torch.from_numpy(emb["logits"].astype(np.float32))
+        rows.append(
+            {
+                "run_id": run_id,
+                **{f"collapse_{k}": v for k, v in measures.items()},
+                "head_accuracy": accuracy(logits, labels),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def curves(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """Each run's per-epoch history, one row per (run, epoch): ``train_loss``, ``train_accuracy``
+    (running accuracy over the epoch's augmented batches) and ``test_accuracy`` (NaN on epochs the
+    run did not test)."""
+    rows = []
+    for run_id in runs["run_id"]:
+        record, _ = load_stored_run(sweep, run_id, results_dir)
+        for h in record["history"]:
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "epoch": h["epoch"],
+                    "train_loss": h["train_loss"],
+                    "train_accuracy": h["train_accuracy_running"],
+                    "test_accuracy": h.get("test_accuracy", np.nan),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def shown_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """One run per method for the pictures, by a fixed rule: the first fold, and its lowest seed,
+    among the (fold, seed) cells every method ran."""
+    cells = complete_cells(runs)
+    fold = sorted(cells["fold"])[0]
+    seed = cells.loc[cells["fold"] == fold, "seed"].min()
+    shown = cells[(cells["fold"] == fold) & (cells["seed"] == seed)]
+    order = [m for m in METHOD_NAMES if m in set(shown["method"])]
+    return shown.set_index("method").loc[order].reset_index()
+
+
+def cosines(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """The shown runs' cosines between centred class means, one row per (run, class, class)."""
+    rows = []
+    for run in shown_runs(runs).itertuples():
+        _, emb = load_stored_run(sweep, run.run_id, results_dir)
+        z, labels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["labels"])
+        cos = class_mean_cosines(z, labels, len(emb["classes"])).numpy()
+        classes = [str(c) for c in emb["classes"]]
+        rows += [
+            {"run_id": run.run_id, "method": run.method, "row": a, "column": b, "cosine": cos[i, j]}
+            for i, a in enumerate(classes)
+            for j, b in enumerate(classes)
+        ]
+    return pd.DataFrame(rows)
+
+
+def tsne(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """A 2-D t-SNE map (perplexity 30, PCA start, seed 0) of each shown run's test embeddings."""
+    from sklearn.manifold import TSNE
+
+    frames = []
+    for run in shown_runs(runs).itertuples():
+        _, emb = load_stored_run(sweep, run.run_id, results_dir)
+        xy = TSNE(perplexity=30, init="pca", random_state=0).fit_transform(emb["z"].astype(np.float32))
+        frames.append(
+            pd.DataFrame(
+                {"run_id": run.run_id, "method": run.method, "x": xy[:, 0], "y": xy[:, 1], "label": emb["labels"]}
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+Derivation = Callable[[str, pd.DataFrame, Path], pd.DataFrame]
+# sweep -> the tables its pages read, each computed by one function of (sweep, runs, results_dir).
+DERIVED: dict[str, dict[str, Derivation]] = {
+    "main-fsdd": {"geometry": geometry, "curves": curves, "cosines": cosines, "tsne": tsne},
+    "main-emodb": {"curves": curves},
+    "ablation-prototypes": {"geometry": geometry},
+}
+
+
+def derive(sweep: str, profile: str, results_dir: str | Path) -> list[Path]:
+    """Compute and write a sweep profile's derived tables (none if the sweep has none); the
+    record of the table they came from is written last, so a crash leaves them stale, not wrong."""
+    results_dir = Path(results_dir)
+    if sweep not in DERIVED:
+        return []
+    runs = load_results(sweep, profile, results_dir)
+    folder = results_dir / sweep / "derived"
+    folder.mkdir(exist_ok=True)
+    written = []
+    for kind, function in DERIVED[sweep].items():
+        table = function(sweep, runs, results_dir)
+        path = folder / f"{profile}-{kind}.csv"
+        atomic_write(path, lambda f, table=table: table.to_csv(f, index=False))
+        written.append(path)
+    record = {"table": f"{profile}.csv", "table_sha256": table_digest(sweep, profile, results_dir)}
+    atomic_write(folder / f"{profile}.json", lambda f: f.write(json.dumps(record, indent=1).encode()))
+    return written
+
+
+def derive_all(results_dir: str | Path) -> list[Path]:
+    """Every stored profile's derived tables."""
+    written = []
+    for sweep in sorted(DERIVED):
+        for table in sorted((Path(results_dir) / sweep).glob("*.csv")):
+            written += derive(sweep, table.stem, results_dir)
+    return written

@@ -1,0 +1,39 @@
+"""Derived tables: computed once from the stored runs, read by the pages, refused when stale."""
+
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import REPO
+
+from predefined_prototypes.derive import derive
+from predefined_prototypes.report import derived, learning_curves, load_results
+from predefined_prototypes.store import ResultsError, check_store
+
+
+@pytest.fixture
+def results(tmp_path):
+    shutil.copytree(REPO / "results" / "main-emodb", tmp_path / "main-emodb", ignore=shutil.ignore_patterns("derived"))
+    return tmp_path
+
+
+def test_derived_curves_hold_every_epoch_of_every_run_and_go_stale_with_their_table(results):
+    assert "main-emodb/full.csv: its derived tables are missing" in "\n".join(check_store(results))
+    with pytest.raises(ResultsError, match="store derive"):
+        derived("main-emodb", "curves", "full", results)
+    derive("main-emodb", "full", results)
+    assert not check_store(results)
+    runs = load_results("main-emodb", "full", results)
+    curves = learning_curves(runs, derived("main-emodb", "curves", "full", results))
+    assert set(curves["run_id"]) == set(runs["run_id"])
+    last = curves.groupby("run_id")["epoch"].max()
+    assert (last == runs.set_index("run_id")["epochs"].loc[last.index]).all()
+    assert curves["test_accuracy"].notna().any() and curves["test_accuracy"].isna().any()  # eval_every > 1
+
+    table = results / "main-emodb" / "full.csv"
+    pd.read_csv(table).head(5).to_csv(table, index=False)  # a sweep rewrote the table
+    with pytest.raises(ResultsError, match="another version of main-emodb/full.csv: run python -m"):
+        derived("main-emodb", "curves", "full", results)
+    assert any("stale" in line for line in check_store(results))
+    derive("main-emodb", "full", results)
+    assert derived("main-emodb", "curves", "full", results)["run_id"].nunique() == 5
