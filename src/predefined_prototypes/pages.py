@@ -63,3 +63,347 @@ def geometry(runs: pd.DataFrame, shown: pd.DataFrame) -> dict[str, str]:
                 d, name, scale=1, unit="", above="looser classes than", below="tighter classes than"
             )
     return values
+
+
+def _claim1_main(name: str, df: pd.DataFrame, sweep: str) -> dict[str, str]:
+    from .report import planned_runs
+    from .verdicts import claim1_verdict
+
+    verdict = claim1_verdict(df, planned_runs(sweep, "full"))
+    reason = f"{verdict['rule']}; {verdict['reason']}" if verdict["rule"] else verdict["reason"]
+    return {f"{name}_claim1_main": verdict["verdict"], f"{name}_claim1_main_reason": reason}
+
+
+def _against(name: str, df: pd.DataFrame) -> dict[str, str]:
+    """Every method against CE, and every prototype method against the zero-prototype control."""
+    from .report import METHOD_NAMES
+
+    values, present = {}, set(df["method"])
+    for method in METHOD_NAMES:
+        if method != "ce":
+            values[f"{name}_{method}_vs_ce"] = (
+                describe_difference(paired_by_fold(df, "accuracy", method, "ce"))
+                if method in present
+                else "not run yet"
+            )
+        if method.startswith("prototypes"):
+            values[f"{name}_{method}_vs_control"] = (
+                describe_difference(
+                    paired_by_fold(df, "accuracy", method, "zero_prototypes"), "the zero-prototype control"
+                )
+                if {method, "zero_prototypes"} <= present
+                else "not run yet"
+            )
+    return values
+
+
+def _speed(name: str, curves: pd.DataFrame, threshold: float) -> dict[str, str]:
+    from .stats import epochs_to_reach
+
+    reached = epochs_to_reach(curves, threshold)
+    values = {f"{name}_never_reached": str(int(reached["epochs"].isna().sum()))}
+    for baseline, label in (("learned_prototypes", "learned prototypes"), ("ce", "cross-entropy")):
+        d = paired_by_fold(reached, "epochs", "prototypes", baseline)
+        values[f"{name}_speed_prototypes_vs_{baseline}"] = describe_difference(
+            d, label, scale=1, unit=" epochs", above="slower than", below="faster than"
+        )
+    return values
+
+
+def profile_status(df: pd.DataFrame, complete: bool) -> str:
+    """'' for a complete full profile, else the sentence saying what is shown instead."""
+    if complete:
+        return ""
+    return (
+        f"Not a finding yet: the full profile is not complete, so this shows the {df['profile'].iloc[0]} "
+        f"profile ({len(df)} runs, {df['fold'].nunique()} fold(s)); a single fold has no interval."
+    )
+
+
+def results(
+    main: dict[str, tuple[str, pd.DataFrame, pd.DataFrame]],
+    curves: dict[str, pd.DataFrame],
+    pull: tuple[pd.DataFrame, bool],
+    tuned: tuple[pd.DataFrame, bool],
+    threshold: float = 0.95,
+) -> dict[str, str]:
+    """The results page's numbers. ``main``: dataset name -> (sweep, its table, the complete
+    (fold, seed) cells of it); ``curves``: name -> ``report.learning_curves``; ``pull`` and
+    ``tuned``: ``report.load_profile`` of the pull-strength and tuned-baselines sweeps."""
+    from .report import cells_description, describe_protocol, pull_strength, tuned_choice, tuned_family
+    from .stats import seed_spread
+    from .verdicts import claim1_tuned_verdict, placement_reading
+
+    values = {"speed_threshold": f"{100 * threshold:.0f} %"}
+    for name, (sweep, df, cells) in main.items():
+        values |= _claim1_main(name, df, sweep) | _against(name, cells) | _speed(name, curves[name], threshold)
+        values[f"{name}_protocol"] = describe_protocol(df, sweep)
+        values[f"{name}_cells"] = cells_description(cells)
+        values[f"{name}_seed_spread"] = seed_spread(cells)
+        for method in ("ce", "zero_prototypes", "prototypes"):
+            values[f"{name}_ece_{method}"] = f"{100 * cells.loc[cells['method'] == method, 'ece'].mean():.1f}"
+        sizes = cells["test_size"]
+        values[f"{name}_test_sizes"] = f"{sizes.min()} to {sizes.max()}"
+        values[f"{name}_clip_points"] = f"{100 / sizes.max():.1f} to {100 / sizes.min():.1f}"
+    (pull_runs, pull_complete), (tuned_runs, tuned_complete) = pull, tuned
+    values["pull_reading"] = placement_reading(pull_strength(pull_runs), pull_complete)
+    values["pull_status"] = profile_status(pull_runs, pull_complete)
+    chosen = tuned_choice(tuned_runs.assign(family=tuned_runs.apply(tuned_family, axis=1)))
+    verdict = claim1_tuned_verdict(chosen, tuned_complete)
+    values["tuned_status"] = (
+        f"Claim 1 on this evidence: {verdict['verdict']} ({verdict['reason']})."
+        if tuned_complete
+        else profile_status(tuned_runs, tuned_complete)
+    )
+    return values
+
+
+def accuracy_table(cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """``report.summary_table`` of each dataset's complete cells, stacked by dataset."""
+    from .report import summary_table
+
+    table = pd.concat({name: summary_table(df) for name, df in cells.items()}, names=["dataset", None])
+    return table.reset_index(level=1, drop=True).set_index("method", append=True)
+
+
+def pull_table(table: pd.DataFrame) -> pd.DataFrame:
+    """``report.pull_strength`` as the results page shows it: the difference in points with its
+    interval, Holm's p, the fit and each arm's lowest training accuracy, by lambda."""
+    shown = table.assign(
+        **{
+            "prototypes − control, points": [
+                f"{100 * r.difference:+.1f} ({100 * r.low:+.1f} to {100 * r.high:+.1f})" for r in table.itertuples()
+            ]
+        }
+    )
+    columns = [
+        "lam",
+        "prototypes − control, points",
+        "p_holm",
+        "nearest_prototype_accuracy",
+        "cosine_to_own_prototype",
+        "prototypes_min_train_accuracy",
+        "control_min_train_accuracy",
+    ]
+    return shown[columns].round(3).set_index("lam")
+
+
+# Geometry shown beside each setting of the prototype ablation.
+ABLATION_GEOMETRY = {
+    "collapse_nc1": "NC1",
+    "collapse_mean_norm": "mean ‖z‖",
+    "collapse_cosine_to_prototype": "cosine to own prototype",
+    "collapse_nearest_prototype_accuracy": "nearest-prototype accuracy",
+    "head_accuracy": "linear head accuracy",
+}
+
+
+def prototype_ablation(df: pd.DataFrame) -> dict:
+    """The prototype-ablation page from its table (with geometry): ``values`` to glue and the
+    three comparisons, each against orthogonal prototypes at s = 1, k = 32 (``kind``, ``scale``:
+    ``stats.against_reference`` with geometry beside it) or against CE at each size (``size``,
+    with ``size_runs`` for the figure)."""
+    from .report import beyond_noise, describe_protocol, under_fitted, with_geometry
+    from .stats import against_reference
+
+    at_32 = (df["embed_dim"] == 32) & (df["scale"] == 1.0)
+    kind = df[at_32 & df["loss"].isin(["prototypes", "learned_prototypes"])].copy()
+    kind["prototypes"] = kind["prototypes"].where(kind["loss"] == "prototypes", "learned")
+    kind_table = against_reference(kind, "prototypes", "orthogonal")
+    orthogonal = (df["loss"] == "prototypes") & (df["prototypes"] == "orthogonal")
+    scale = df[orthogonal & (df["embed_dim"] == 32)].sort_values("scale")
+    scale_table = against_reference(scale, "scale", 1.0)
+    size = df[(df["scale"] == 1.0) & (df["prototypes"] == "orthogonal") & df["loss"].isin(["prototypes", "ce"])]
+    rows = []
+    for k, runs in size.groupby("embed_dim"):
+        means = runs.groupby("loss")["accuracy"].mean()
+        rows.append(
+            {
+                "embedding size k": k,
+                "cross-entropy %": f"{100 * means.get('ce', float('nan')):.1f}",
+                "prototypes %": f"{100 * means.get('prototypes', float('nan')):.1f}",
+                "prototypes − CE": describe_difference(paired_by_fold(runs, "accuracy", "prototypes", "ce", by="loss")),
+            }
+        )
+    size_table = pd.DataFrame(rows).set_index("embedding size k")
+    values = {
+        "ablation_protocol": describe_protocol(df, "ablation-prototypes"),
+        "construction_beyond_noise": beyond_noise(kind_table, "prototypes"),
+        "construction_under_fitted": under_fitted(kind_table, "prototypes"),
+        "scale_beyond_noise": beyond_noise(scale_table, "scale"),
+        "scale_under_fitted": under_fitted(scale_table, "scale"),
+    }
+    for k in (4, 8, 64):  # the sizes the page's text names; a size not stored yet says so
+        values[f"size_{k}"] = size_table["prototypes − CE"].get(k, "not run yet")
+    return {
+        "values": values,
+        "kind": with_geometry(kind_table, kind, "prototypes", ABLATION_GEOMETRY),
+        "scale": with_geometry(scale_table, scale, "scale", ABLATION_GEOMETRY),
+        "size": size_table,
+        "size_runs": size,
+    }
+
+
+def stored_runs() -> pd.DataFrame:
+    """Per sweep file: the profile shown, its runs, folds, seeds and epochs, the mean run time,
+    and the devices, commits and torch versions that produced them."""
+    from .report import CONFIGS, load_results
+    from .sweep import SWEEP_ORDER, load_sweep
+
+    rows = []
+    for sweep in SWEEP_ORDER:
+        df = load_results(sweep)
+        full = load_sweep(CONFIGS / f"{sweep}.yaml", "full")
+        # The full profile's cost from these runs' own times, scaled by epochs where they are
+        # the quick profile's (shorter) runs, on 2 workers.
+        per_epoch = (df["wall_time_s"] / df["epochs"]).mean()
+        hours = sum(r.settings["epochs"] for r in full) * per_epoch / 2 / 3600
+        rows.append(
+            {
+                "sweep": sweep,
+                "profile": df["profile"].iloc[0],
+                "runs": len(df),
+                "folds": df["fold"].nunique(),
+                "seeds": df["seed"].nunique(),
+                "epochs": ", ".join(str(e) for e in sorted(df["epochs"].unique())),
+                "mean run time (s)": round(df["wall_time_s"].mean(), 1),
+                "full profile, projected (h, 2 workers)": round(hours, 1),
+                "device": ", ".join(sorted(df["device"].unique())),
+                "commit": ", ".join(sorted(c[:10] for c in df["git_commit"].unique())),
+                "torch": ", ".join(sorted(df["torch_version"].unique())),
+            }
+        )
+    return pd.DataFrame(rows).set_index("sweep")
+
+
+def benchmarks() -> tuple[dict[str, str], pd.DataFrame]:
+    """The reproduce page's compute: glued sentences on the machine, workers and papermill's
+    overhead, and the sweep benchmark's table (``benchmarks/sweeps.csv``)."""
+    from .report import load_benchmark
+
+    sweeps = load_benchmark("sweeps")
+    meta = sweeps.iloc[0]
+    one = load_benchmark("sweeps-1-worker").iloc[0]
+    two = sweeps[sweeps["sweep"] == one["sweep"]].iloc[0]
+    overhead = load_benchmark("papermill_overhead")
+    values = {
+        "bench_total_h": f"{sweeps.loc[sweeps['sweep'] == 'total', 'projected_h'].iloc[0]:.1f} hours",
+        "bench_machine": f"{meta['cpus']} cores ({meta['cpu']}), {meta['workers']} workers x "
+        f"{meta['threads_per_run']} thread(s), each sweep measured when and at the commit the table gives",
+        "bench_workers": f"{two['runs_per_hour']:.0f} runs/hour with {two['workers']} workers of "
+        f"{two['threads_per_run']} thread against {one['runs_per_hour']:.0f} with {one['workers']} worker of "
+        f"{one['threads_per_run']} threads ({one['sweep']}, the same sample)",
+        "bench_overhead": f"{overhead['overhead_median_s'].iloc[0]:.1f} s (median of {len(overhead)} repeats; "
+        f"{overhead['papermill_s'].median():.1f} s as a notebook against "
+        f"{overhead['command_line_s'].median():.1f} s on the command line)",
+    }
+    columns = {
+        "sweep": "sweep",
+        "planned": "planned",
+        "distinct": "distinct runs",
+        "sampled": "sampled",
+        "sample_wall_s": "sample wall (s)",
+        "runs_per_hour": "runs / hour",
+        "projected_h": "projected (h)",
+        "commit": "commit",
+        "measured_at": "measured",
+    }
+    return values, sweeps[list(columns)].rename(columns=columns).set_index("sweep")
+
+
+def novel_classes(raw: pd.DataFrame, cells: pd.DataFrame) -> dict[str, str]:
+    """The novel-classes page's numbers: each prototype method against CE, and the predefined
+    prototypes against learned ones and against the control, at every number of shots and on
+    the classes seen in training, paired over (pair, speaker) cells."""
+    from .report import FEW_SHOT_COLUMNS, describe_protocol, planned_runs
+    from .verdicts import novel_answer
+
+    values = {
+        "novel_protocol": describe_protocol(raw, "novel-classes"),
+        "novel_cells": f"{cells['fold'].nunique()} (pair, speaker) cells",
+        "novel_answer": novel_answer(cells, planned_runs("novel-classes", "full")),
+    }
+
+    def against(column, method, baseline, name="cross-entropy"):
+        return describe_difference(paired_by_fold(cells, column, method, baseline), name, fold="cell")
+
+    for method in ("prototypes", "learned_prototypes", "zero_prototypes"):
+        values[f"novel_{method}_base"] = against("accuracy", method, "ce")
+        for k, column in FEW_SHOT_COLUMNS.items():
+            values[f"novel_{method}_{k}"] = against(column, method, "ce")
+    for k, column in FEW_SHOT_COLUMNS.items():
+        values[f"novel_fixed_vs_learned_{k}"] = against(
+            column, "prototypes", "learned_prototypes", "learned prototypes"
+        )
+        values[f"novel_fixed_vs_zero_{k}"] = against(
+            column, "prototypes", "zero_prototypes", "the zero-prototype control"
+        )
+    return values
+
+
+def intro(verdicts: dict) -> dict:
+    """The intro's verdict table cells (bold outcome, with the deciding difference where there is
+    one) as Markdown, and the evidence Claim 1 on FSDD rests on."""
+    from IPython.display import Markdown
+
+    values = {}
+    for key in ("fsdd_claim1", "emodb_claim1"):
+        v = verdicts[key]
+        values[key] = Markdown(f"**{v['verdict']}**" + (f" ({v['short']} points)" if v["short"] else ""))
+    for key in ("fsdd_speed", "emodb_speed"):
+        values[key] = Markdown(f"**{verdicts[key]['verdict']}**")
+    claim2 = verdicts["emodb_claim2"]
+    met = "; ".join(f"{name} {line.split(':')[0]}" for name, line in claim2["factors"].items())
+    values["emodb_claim2"] = Markdown(f"**{claim2['verdict']}** (met: {met})")
+    values["fsdd_claim1_evidence"] = verdicts["fsdd_claim1"]["evidence"]
+    return values
+
+
+def criteria_marks(tests: pd.DataFrame) -> pd.DataFrame:
+    """Claim 2's tests (``verdicts.claim2_verdict``'s ``tests``) as a factor x criterion table:
+    each cell a mark (✓ met, ✗ not met) with the difference and its Holm-level interval, or "not
+    tested" where the criterion has no test for that factor.
+
+    >>> tests = pd.DataFrame({"factor": ["loudness", "pitch spread"], "criterion": ["moved", "carried"],
+    ...                       "met": [True, False], "difference": ["+0.4 levels (+0.1 to +0.7)", "+1.0 points (-2 to +4)"]})
+    >>> criteria_marks(tests).loc["pitch spread", "moved"]
+    'not tested'
+    """
+    cells = tests.assign(cell=[f"{'✓' if r.met else '✗'} {r.difference}" for r in tests.itertuples()])
+    table = cells.pivot(index="factor", columns="criterion", values="cell")
+    order = [c for c in ("carried", "confined", "moved") if c in table.columns]
+    return table[order].reindex(list(dict.fromkeys(tests["factor"]))).fillna("not tested").rename_axis(None, axis=1)
+
+
+def case_study(df: pd.DataFrame, case: pd.DataFrame, verdict: dict) -> dict[str, str]:
+    """The case study's numbers: protocol, verdict, emotion accuracy per method (fold mean ±
+    std), the test fold sizes and the utterances the factor filter keeps."""
+    from .report import describe_protocol
+    from .stats import format_mean_std
+
+    values = {
+        "case_protocol": describe_protocol(df, "ablation-factors"),
+        "claim2_verdict": verdict["verdict"],
+        "case_test_sizes": f"{case['test_size'].min()} to {case['test_size'].max()}",
+        "case_kept": f"{(case['train_size'] + case['test_size']).min()} of 339",
+    }
+    for method in ("factor_prototypes", "ce", "prototypes"):
+        per_fold = case[case["method"] == method].groupby("fold")["accuracy"].mean()
+        values[f"case_accuracy_{method}"] = format_mean_std(per_fold.mean(), per_fold.std())
+    return values
+
+
+def contrast_shares(mean) -> dict[str, str]:
+    """The share of the predicted emotion's margin the factor blocks give together, and the
+    residual block's, averaged over emotions, from ``report_factors.contrast_by_emotion``'s mean
+    (rows: the factor blocks, the residual, the bias; columns: predicted emotions)."""
+    import numpy as np
+
+    from .report_factors import FACTORS
+
+    margin = np.nansum(mean, axis=0)  # per predicted emotion
+    factors = np.nansum(mean[: len(FACTORS)], axis=0)
+    return {
+        "factor_blocks_share": f"{100 * np.nanmean(factors / margin):.0f} %",
+        "residual_share": f"{100 * np.nanmean(mean[len(FACTORS)] / margin):.0f} %",
+    }

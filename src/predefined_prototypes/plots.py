@@ -56,11 +56,13 @@ def accuracy_against_shots(
     """Few-shot accuracy against the number of support examples k. Left: each method's mean over
     cells (the rows) with its 95 % t-interval; right: each method's difference to ``baseline``,
     paired by cell (``stats.paired_by_fold`` on the ``fold`` column), with its 95 % interval.
-    ``columns`` maps k to the column holding that k's accuracy; ``labels`` methods to names."""
+    ``columns`` maps k to the column holding that k's accuracy; ``labels`` methods to names (those
+    without runs are left out)."""
     from scipy import stats as scipy_stats
 
     from .stats import paired_by_fold
 
+    labels = {m: label for m, label in labels.items() if m in set(df["method"])}
     axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 3.8))[1]
     shots = sorted(columns)
     for i, (method, label) in enumerate(labels.items()):
@@ -268,3 +270,126 @@ def forest(rows, ax=None, unit: str = "accuracy points"):
     ax.set_ylim(y + 0.3, 0.2)
     ax.set_xlabel(unit)
     return ax
+
+
+def fold_differences(df, reference: str, labels: dict[str, str], ax=None, metric: str = "accuracy"):
+    """Each method's difference from ``reference`` in the unit the statistics use: one grey dot
+    per fold (seeds averaged within the fold) and the fold-paired mean with its 95 % t-interval
+    over folds (``stats.paired_by_fold``), in points; methods in ``labels``' order."""
+    from .stats import fold_differences as differences
+    from .stats import paired_by_fold
+
+    methods = [m for m in labels if m != reference and m in set(df["method"])]
+    ax = ax or plt.subplots(figsize=(7.5, 0.45 * len(methods) + 1))[1]
+    for y, method in enumerate(methods):
+        per_fold = 100 * differences(df, metric, method, reference)
+        ax.plot(per_fold, [y] * len(per_fold), "o", color="0.6", ms=4)
+        d = paired_by_fold(df, metric, method, reference)
+        decided = d["low"] > 0 or d["high"] < 0
+        colour = "tab:red" if decided else "tab:blue"
+        ax.plot([100 * d["low"], 100 * d["high"]], [y, y], color=colour, lw=2.5)
+        ax.plot([100 * d["mean"]], [y], "D", color=colour, ms=6)
+    ax.axvline(0, color="0.4", lw=1)
+    ax.set_yticks(range(len(methods)), [labels[m] for m in methods], fontsize=8)
+    ax.set_ylim(len(methods) - 0.5, -0.5)
+    ax.set_xlabel(f"{metric} minus {labels[reference]}, points")
+    return ax
+
+
+def curve_grid(curves: dict, labels: dict[str, str]):
+    """Training (left) and test (right) accuracy per epoch, one row per dataset of ``curves``
+    (name -> ``report.learning_curves``), folds averaged with a band of ± one std."""
+    fig, axes = plt.subplots(len(curves), 2, figsize=(8, 3 * len(curves)), constrained_layout=True, sharey="col")
+    for row, (name, c) in zip(np.atleast_2d(axes), curves.items()):
+        shown = {m: label for m, label in labels.items() if m in set(c["method"])}
+        mean_curves(c, "train_accuracy", shown, ax=row[0], scale=100)
+        mean_curves(c, "test_accuracy", shown, ax=row[1], scale=100)
+        row[0].set_ylabel(f"{name}\ntraining accuracy %")
+        row[1].set_ylabel("test accuracy %")
+    fig.legend(*np.atleast_2d(axes)[0][1].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=7)
+    return fig
+
+
+def _fold_mean(rows, by: str, column: str):
+    """Mean and std over folds of ``column`` per value of ``by`` (seeds averaged in each fold)."""
+    per_fold = rows.groupby([by, "fold"])[column].mean().groupby(by)
+    return per_fold.mean(), per_fold.std()
+
+
+def embedding_size(size, ax=None):
+    """Test accuracy against embedding size k for prototypes and CE (fold mean ± std)."""
+    ax = ax or plt.subplots(figsize=(6, 3.5), constrained_layout=True)[1]
+    for loss, label in [("prototypes", "predefined prototypes"), ("ce", "cross-entropy")]:
+        mean, std = _fold_mean(size[size["loss"] == loss], "embed_dim", "accuracy")
+        ax.errorbar(mean.index, 100 * mean, yerr=100 * std, marker="o", capsize=3, label=label)
+    ax.set_xscale("log", base=2)
+    ax.axvline(10, color="0.7", linestyle=":")
+    ax.text(10.3, ax.get_ylim()[0] + 1, "k = C", color="0.5", fontsize=8)
+    ax.set_xlabel("embedding size k (log scale)")
+    ax.set_ylabel("test accuracy % (fold mean ± std)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def factor_levels(runs, levels: list[int]):
+    """Emotion accuracy (left) and the balanced probes (right) against levels per factor, for
+    the factor-prototype runs of ``runs`` (``report_factors.probe_means``) with all three factors,
+    beside CE and plain prototypes; fold mean ± std."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    factor = runs[(runs["loss"] == "factor_prototypes") & (runs["factors"] == "pitch_median,pitch_std,loudness")]
+    mean, std = _fold_mean(factor, "factor_levels", "accuracy")
+    left.errorbar(mean.index, 100 * mean, 100 * std, fmt="-o", capsize=3, label="factor prototypes")
+    for method, style in [("ce", "--"), ("prototypes", ":")]:
+        reference = runs[runs["method"] == method].groupby("fold")["accuracy"].mean().mean()
+        left.axhline(100 * reference, linestyle=style, color="0.4", label=f"{method} (embed_dim 34)")
+    left.set_xlabel("levels per factor")
+    left.set_ylabel("emotion accuracy %")
+    left.legend(fontsize=8)
+    for column, label, style in [
+        ("own_block_probe", "own block", "-s"),
+        ("emotion_probe", "emotion label alone", "--^"),
+    ]:
+        mean, std = _fold_mean(factor, "factor_levels", column)
+        right.errorbar(mean.index, 100 * mean, 100 * std, fmt=style, capsize=3, label=label)
+    right.plot(levels, [100 / n for n in levels], ":", color="0.5", label="chance (1 / levels)")
+    right.set_xlabel("levels per factor")
+    right.set_ylabel("balanced probe accuracy %")
+    right.legend(fontsize=8)
+    return fig
+
+
+def forest_panels(rows: list[dict]):
+    """``forest`` with one panel per unit of ``rows`` (accuracy points, probe points, ...)."""
+    units = list(dict.fromkeys(r["unit"] for r in rows))
+    heights = [sum(r["unit"] == u for r in rows) + 1 for u in units]
+    fig, axes = plt.subplots(
+        len(units), 1, figsize=(7, 0.3 * len(rows) + 1.6 * len(units)), constrained_layout=True, height_ratios=heights
+    )
+    for ax, unit in zip(np.atleast_1d(axes), units):
+        forest([r for r in rows if r["unit"] == unit], ax, unit)
+    return fig
+
+
+def prototype_gallery(builders: dict, classes: int = 10, dims: tuple[int, ...] = (16, 6)):
+    """Cosines between the prototypes each builder makes for ``classes`` classes at each size in
+    ``dims`` (one row of panels per size); returns the figure and each set's geometry."""
+    import pandas as pd
+    import torch
+
+    from .prototypes import prototype_geometry
+
+    fig, axes = plt.subplots(len(dims), len(builders), figsize=(11, 2.8 * len(dims)), constrained_layout=True)
+    rows = []
+    for row, dim in zip(np.atleast_2d(axes), dims):
+        for ax, (name, build) in zip(row, builders.items()):
+            if name == "simplex_etf" and dim < classes - 1:
+                ax.set_axis_off()
+                ax.set_title(f"{name}, k={dim}\n(needs k ≥ C-1)", fontsize=9)
+                continue
+            m = torch.nn.functional.normalize(build(classes, dim, seed=0), dim=1)
+            image = ax.imshow((m @ m.T).numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
+            ax.set_title(f"{name}, k={dim}", fontsize=9)
+            ax.set_xticks([]), ax.set_yticks([])
+            rows.append({"prototypes": name, "k": dim, **prototype_geometry(m)})
+    fig.colorbar(image, ax=axes, shrink=0.6, label="cosine between class prototypes")
+    return fig, pd.DataFrame(rows)

@@ -375,3 +375,28 @@ def example_audio(example: dict, data_dir: str | None = None) -> dict | str:
     for edit in EDITS:
         versions[edit.name.replace("_", " ")] = apply_edit(wave, edit)[:samples]
     return versions
+
+
+def show_example(example: dict) -> None:
+    """The illustration's figure (its margin split into blocks, for the clip and each edit), then
+    an audio player per version with its measured factors, or the note saying how to hear them."""
+    import matplotlib.pyplot as plt
+    from IPython.display import HTML, Audio, display
+
+    from .plots import edit_explanations
+
+    labels = [LABELS[f] for f in example["factors"]]
+    title = (
+        f"{example['file']} (test speaker {example['fold']}, seed {example['seed']}): {example['emotion']} "
+        f"over {example['runner_up']}"
+    )
+    edit_explanations(example["versions"], [*labels, "residual", "bias"], title)
+    plt.show()
+    audio = example_audio(example)
+    if isinstance(audio, str):
+        print(audio)
+        return
+    for name, wave in audio.items():
+        measured = ", ".join(f"{label} {v:.1f}" for label, v in zip(labels, example["versions"][name][1]))
+        display(HTML(f"<b>{name}</b>: {measured} (pitch in Hz, loudness in LUFS)"))
+        display(Audio(wave.numpy(), rate=SAMPLE_RATE))

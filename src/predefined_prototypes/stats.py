@@ -70,6 +70,26 @@ def fold_means(df: pd.DataFrame, metric: str, by: str = "method") -> pd.DataFram
     return df.groupby([by, "fold"], sort=False)[metric].mean().reset_index()
 
 
+def _fold_pair(both: pd.DataFrame, metric: str, value: str, baseline: str, by: str) -> tuple[pd.Series, pd.Series]:
+    per_fold = fold_means(both, metric, by).pivot(index="fold", columns=by, values=metric)
+    a = per_fold[value] if value in per_fold else pd.Series(dtype=float)
+    b = per_fold[baseline] if baseline in per_fold else pd.Series(dtype=float)
+    return a, b
+
+
+def fold_differences(df: pd.DataFrame, metric: str, value: str, baseline: str, by: str = "method") -> pd.Series:
+    """Per fold, ``value``'s mean ``metric`` minus ``baseline``'s, each averaged over the seeds of
+    the (fold, seed) cells both ran: the independent units ``paired_by_fold`` tests.
+
+    >>> df = pd.DataFrame({"method": ["ce"] * 4 + ["p"] * 4, "fold": ["1", "1", "2", "2"] * 2,
+    ...                    "seed": [0, 1] * 4, "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8]})
+    >>> fold_differences(df, "accuracy", "p", "ce").round(3).to_dict()
+    {'1': 0.1, '2': 0.2}
+    """
+    a, b = _fold_pair(complete_cells(df[df[by].isin([value, baseline])], by), metric, value, baseline, by)
+    return (a - b).dropna()
+
+
 def paired_by_fold(
     df: pd.DataFrame, metric: str, value: str, baseline: str, by: str = "method", confidence: float = 0.95
 ) -> dict:
@@ -85,9 +105,7 @@ def paired_by_fold(
     (0.15, 2, 2, -0.485, 0.785, 2)
     """
     both = complete_cells(df[df[by].isin([value, baseline])], by)
-    per_fold = fold_means(both, metric, by).pivot(index="fold", columns=by, values=metric)
-    a = per_fold[value] if value in per_fold else pd.Series(dtype=float)
-    b = per_fold[baseline] if baseline in per_fold else pd.Series(dtype=float)
+    a, b = _fold_pair(both, metric, value, baseline, by)
     diff = (a - b).dropna()
     n = len(diff)
     result = {

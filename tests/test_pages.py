@@ -1,0 +1,43 @@
+"""The book's pages stay thin: prose and a few calls into the package, linted like the package."""
+
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from conftest import REPO
+from myst_nb.core.read import read_myst_markdown_notebook
+from myst_parser.config.main import MdParserConfig
+
+PAGES = sorted((REPO / "book").glob("*.md"))
+PAGE_CODE_LINES = 200  # across all pages
+
+
+def page_notebook(page):
+    notebook = read_myst_markdown_notebook(page.read_text(), MdParserConfig())
+    notebook.metadata["language_info"] = {"name": "python"}  # ruff skips a notebook not marked Python
+    return notebook
+
+
+def code_lines(page) -> list[str]:
+    cells = [c.source for c in page_notebook(page).cells if c.cell_type == "code"]
+    return [line for source in cells for line in source.splitlines() if line.strip()]
+
+
+def test_pages_hold_little_code_and_define_nothing():
+    lines = {page.name: code_lines(page) for page in PAGES}
+    assert sum(map(len, lines.values())) <= PAGE_CODE_LINES, {name: len(code) for name, code in lines.items()}
+    defined = [(name, line) for name, code in lines.items() for line in code if line.startswith(("def ", "class "))]
+    assert not defined, f"define these in src/predefined_prototypes, not on a page: {defined}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_page_code_passes_the_package_linter(page, tmp_path):
+    notebook = tmp_path / f"{page.stem}.ipynb"
+    nbformat.write(page_notebook(page), notebook)
+    done = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--config", str(REPO / "pyproject.toml"), str(notebook)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
