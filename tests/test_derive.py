@@ -2,11 +2,12 @@
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
 
-from predefined_prototypes.derive import derive
+from predefined_prototypes.derive import derive, probe_chance
 from predefined_prototypes.report import derived, learning_curves, load_results
 from predefined_prototypes.store import ResultsError, check_store
 
@@ -37,3 +38,13 @@ def test_derived_curves_hold_every_epoch_of_every_run_and_go_stale_with_their_ta
     assert any("stale" in line for line in check_store(results))
     derive("main-emodb", "full", results)
     assert derived("main-emodb", "curves", "full", results)["run_id"].nunique() == 5
+
+
+def test_probe_chance_is_one_over_the_levels_the_test_speaker_has(tmp_path):
+    folder = tmp_path / "s" / "runs" / "r1"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text("{}")
+    levels = np.array([[0, 1], [2, 1], [0, 1], [5, 1]])  # factor a: 3 levels present; b: 1
+    np.savez(folder / "embeddings.npz", factor_levels=levels, factor_names=np.array(["a", "b"]))
+    chance = probe_chance("s", pd.DataFrame({"run_id": ["r1"]}), tmp_path).iloc[0]
+    assert chance["factors_probe_chance_a"] == pytest.approx(1 / 3) and chance["factors_probe_chance_b"] == 1.0

@@ -112,12 +112,30 @@ def tsne(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def probe_chance(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """Per run and factor, the balanced accuracy of the best constant guess on its test speaker:
+    1 / the number of the factor's levels the speaker's clips have (not 1 / levels: a speaker
+    rarely spans every level), as ``factors_probe_chance_<factor>`` columns."""
+    rows = []
+    for run_id in runs["run_id"]:
+        _, emb = load_stored_run(sweep, run_id, results_dir)
+        if "factor_levels" not in emb:
+            continue
+        levels = emb["factor_levels"]
+        rows.append(
+            {"run_id": run_id}
+            | {f"factors_probe_chance_{n}": 1 / len(np.unique(levels[:, i])) for i, n in enumerate(emb["factor_names"])}
+        )
+    return pd.DataFrame(rows)
+
+
 Derivation = Callable[[str, pd.DataFrame, Path], pd.DataFrame]
 # sweep -> the tables its pages read, each computed by one function of (sweep, runs, results_dir).
 DERIVED: dict[str, dict[str, Derivation]] = {
     "main-fsdd": {"geometry": geometry, "curves": curves, "cosines": cosines, "tsne": tsne},
     "main-emodb": {"curves": curves},
     "ablation-prototypes": {"geometry": geometry},
+    "ablation-factors": {"chance": probe_chance},
 }
 
 

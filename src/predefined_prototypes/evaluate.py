@@ -121,7 +121,8 @@ def evaluate_factors(
     """Where factors are measured: how well the embedding carries each factor, and what editing
     the audio does to it (metrics, and the outputs to store).
 
-    Probes (balanced accuracy, chance 1 / levels) predict each factor's level on the test speaker
+    Probes (balanced accuracy; chance, the best constant guess, is 1 / the levels the test
+    speaker has) predict each factor's level on the test speaker
     from: the whole z; the emotion label alone (what a factor owes to the emotion); and with
     factor prototypes, each factor's block, the residual block, and the residual with the
     emotion label (the residual's information beyond emotion is that minus the label alone).
@@ -151,7 +152,9 @@ def evaluate_factors(
         test_split.factor_levels,
         names,
     )
-    metrics = {"probes": scores, "probe_chance": {n: 1 / config.factor_levels for n in names}}
+    # A constant guess scores 1 / (levels the test speaker has) in balanced accuracy, not 1 / levels.
+    present = [len(torch.unique(test_split.factor_levels[:, i])) for i in range(len(names))]
+    metrics = {"probes": scores, "probe_chance": {n: 1 / k for n, k in zip(names, present)}}
 
     discretizer = QuantileDiscretizer(config.factor_levels)
     discretizer.cut_points = [np.array(info["factor_cut_points"][n]) for n in names]

@@ -244,20 +244,56 @@ def prototype_ablation(df: pd.DataFrame) -> dict:
     }
 
 
+def projected_hours(sweep: str, df: pd.DataFrame, workers: int = 2) -> float:
+    """A sweep file's full profile in hours on ``workers`` parallel runs, from its stored runs'
+    own time per epoch (``df``; the quick profile's shorter runs where the full one is not stored)."""
+    from .report import CONFIGS
+    from .sweep import load_sweep
+
+    per_epoch = (df["wall_time_s"] / df["epochs"]).mean()
+    return sum(r.settings["epochs"] for r in load_sweep(CONFIGS / f"{sweep}.yaml", "full")) * per_epoch / workers / 3600
+
+
+def rerun(*sweeps: str):
+    """The 'Rerun this page' section: per sweep file, the command that completes its full profile,
+    the data it reads and the projected time on 2 cores; then the book command."""
+    from IPython.display import Markdown
+
+    from .report import CONFIGS, load_results
+    from .sweep import load_sweep
+
+    lines, datasets = [], set()
+    for sweep in sweeps:
+        runs = load_sweep(CONFIGS / f"{sweep}.yaml", "full")
+        reads = sorted({r.settings["dataset"] for r in runs})
+        datasets |= set(reads)
+        lines.append(
+            f"- `python -m predefined_prototypes sweep configs/{sweep}.yaml --profile full --workers 2`: "
+            f"{len(runs)} runs on {', '.join(f'`$PP_DATA_DIR/{d}`' for d in reads)}, about "
+            f"{projected_hours(sweep, load_results(sweep)):.1f} h on 2 cores."
+        )
+    lines.append("- `make book`: the pages whose tables changed run again, the others come from the cache.")
+    fetch = "; ".join(
+        f"`python -m predefined_prototypes data download {d} --to $PP_DATA_DIR/{d}`" for d in sorted(datasets)
+    )
+    return Markdown(
+        "Each sweep command completes its sweep file's full profile: runs already stored are skipped, and the "
+        "sweep derives the tables this page reads once its runs are stored.\n\n"
+        + "\n".join(lines)
+        + f"\n\nTimes are projected from the stored runs' own time per epoch. A missing dataset: {fetch}."
+    )
+
+
 def stored_runs() -> pd.DataFrame:
     """Per sweep file: the profile shown, its runs, folds, seeds and epochs, the mean run time,
     and the devices, commits and torch versions that produced them."""
-    from .report import CONFIGS, load_results
-    from .sweep import SWEEP_ORDER, load_sweep
+    from .report import load_results
+    from .sweep import SWEEP_ORDER
 
     rows = []
     for sweep in SWEEP_ORDER:
         df = load_results(sweep)
-        full = load_sweep(CONFIGS / f"{sweep}.yaml", "full")
-        # The full profile's cost from these runs' own times, scaled by epochs where they are
-        # the quick profile's (shorter) runs, on 2 workers.
-        per_epoch = (df["wall_time_s"] / df["epochs"]).mean()
-        hours = sum(r.settings["epochs"] for r in full) * per_epoch / 2 / 3600
+        hours = projected_hours(sweep, df)
         rows.append(
             {
                 "sweep": sweep,

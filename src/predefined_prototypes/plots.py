@@ -351,7 +351,9 @@ def factor_levels(runs, levels: list[int]):
     ]:
         mean, std = _fold_mean(factor, "factor_levels", column)
         right.errorbar(mean.index, 100 * mean, 100 * std, fmt=style, capsize=3, label=label)
-    right.plot(levels, [100 / n for n in levels], ":", color="0.5", label="chance (1 / levels)")
+    right.plot(
+        levels, [100 / n for n in levels], ":", color="0.5", label="1 / levels (chance, a speaker with every level)"
+    )
     right.set_xlabel("levels per factor")
     right.set_ylabel("balanced probe accuracy %")
     right.legend(fontsize=8)

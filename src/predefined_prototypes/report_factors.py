@@ -18,7 +18,7 @@ from .factors import FACTORS
 from .interventions import EDITS, apply_edit
 from .metrics import contrast_contributions, factor_contributions
 from .prototypes import FactorPrototypes
-from .report import load_stored_run
+from .report import derived, load_stored_run
 from .stats import against_reference, format_mean_std, paired_by_fold
 
 LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness"}
@@ -188,9 +188,18 @@ PROBE_COLUMNS = {
 }
 
 
+def with_probe_chance(df: pd.DataFrame, sweep: str) -> pd.DataFrame:
+    """``df`` with each run's probe chance from the derived table (``derive.probe_chance``: 1 / the
+    levels its test speaker has), in place of the 1 / levels that runs stored before it record."""
+    chance = derived(sweep, "chance", df["profile"].iloc[0])
+    stale = [c for c in chance.columns if c != "run_id" and c in df.columns]
+    return df.drop(columns=stale).merge(chance, on="run_id", how="left")
+
+
 def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTORS) -> pd.DataFrame:
     """Per factor: balanced accuracy (%) of the probe on the test speaker from each source, mean
-    ± std over folds, with chance (1 / levels). ``df``: the 6-level, three-factor runs and the
+    ± std over folds, with chance: the best constant guess, 1 / the levels the test speaker has
+    (mean over speakers, and its range). ``df``: the 6-level, three-factor runs and the
     CE and prototype references of the same folds and seeds."""
     rows = []
     for factor in factors:
@@ -199,8 +208,10 @@ def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTORS) -> pd.Data
         for source, header in PROBE_COLUMNS.items():
             values = long[long["method"] == source]
             row[header] = fold_summary(values, "value") if len(values) else "—"
-        chance = df[f"factors_probe_chance_{factor}"].dropna()
-        row["chance"] = f"{100 * chance.mean():.1f}"
+        chance = df.groupby("fold")[f"factors_probe_chance_{factor}"].mean().dropna()
+        row["chance (per speaker)"] = (
+            f"{100 * chance.mean():.1f} ({100 * chance.min():.1f} to {100 * chance.max():.1f})"
+        )
         rows.append(row)
     return pd.DataFrame(rows).set_index("factor")
 
