@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 # Tests, notebooks and the book read the datasets from here (never copied into the repository).
 export PP_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: install lint unit test book sweeps lock clean
+.PHONY: install lint unit test book data sweeps lock clean
 
 install: $(INSTALLED)
 
@@ -36,6 +36,13 @@ test: lint
 
 book: $(INSTALLED)
 	$(BIN)/jupyter-book build .
+
+# The two datasets the tests and sweeps read, into PP_DATA_DIR (each only if absent). FSDD's archive
+# is checked against its pinned SHA-256; EmoDB publishes none: give EMODB_SHA256=<the SHA-256 of a
+# copy you trust> (without it the download stops and says so).
+data: $(INSTALLED)
+	test -d "$(PP_DATA_DIR)/fsdd" || $(BIN)/python -m predefined_prototypes data download fsdd --to "$(PP_DATA_DIR)/fsdd"
+	test -d "$(PP_DATA_DIR)/emodb" || $(BIN)/python -m predefined_prototypes data download emodb --to "$(PP_DATA_DIR)/emodb" $(if $(EMODB_SHA256),--sha256 $(EMODB_SHA256))
 
 # The quick profile of every sweep (minutes on 2 cores); PROFILE=full for the real thing.
 PROFILE ?= quick

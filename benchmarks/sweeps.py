@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -29,18 +28,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from predefined_prototypes.provenance import git_commit
+from predefined_prototypes.provenance import cpu_name, git_commit
 from predefined_prototypes.store import finished_where, store, sweep_lock, write_table
 from predefined_prototypes.sweep import SWEEP_ORDER, _execute, _preflight, load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def short_commit() -> str:

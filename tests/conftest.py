@@ -16,14 +16,28 @@ def isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PP_CACHE_DIR", str(tmp_path / "cache"))
 
 
+# What a machine without the datasets is told, once, at the end of the run.
+FETCH = "make data (or set PP_DATA_DIR to a folder holding fsdd/ and emodb/)"
+NO_DATA = "no dataset here"
+
+
 def shared_dataset(name: str) -> Path:
     root = SHARED_DATA / name
     if not root.is_dir():
-        message = f"{root} is missing: set PP_DATA_DIR to the folder holding fsdd/ and emodb/"
+        message = f"{NO_DATA}: {root} is missing; fetch with {FETCH}"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
     return root
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line for every test skipped for want of a dataset, naming the command that fetches them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if NO_DATA in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} test(s) skipped: no datasets under {SHARED_DATA}; fetch them with {FETCH}", yellow=True
+        )
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from pathlib import Path
 
@@ -40,3 +41,12 @@ def git_commit() -> str:
 
 def provenance() -> dict:
     return {"package_version": __version__, "torch_version": torch.__version__, "git_commit": git_commit()}
+
+
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo where there is one), for benchmark tables."""
+    cpuinfo = Path("/proc/cpuinfo")
+    for line in cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
