@@ -443,3 +443,22 @@ def contrast_shares(mean) -> dict[str, str]:
         "factor_blocks_share": f"{100 * np.nanmean(factors / margin):.0f} %",
         "residual_share": f"{100 * np.nanmean(mean[len(FACTORS)] / margin):.0f} %",
     }
+
+
+def speedup_reading(table: pd.DataFrame, adopt_at: float = 1.3) -> str:
+    """What ``benchmarks/speedups.csv`` decides: the modes worth adopting (``adopt_at`` or faster
+    with metrics matching eager), or that none is.
+
+    >>> speedup_reading(pd.DataFrame({"mode": ["eager", "compile_cached"], "speedup": [1.0, 0.88],
+    ...                               "metrics_match_eager": [True, False]}))
+    'No mode reaches 1.3x with the metrics of eager mode (best: compile_cached, 0.88x): runs stay eager, as measured.'
+    """
+    others = table[table["mode"] != "eager"]
+    adopted = others[(others["speedup"] >= adopt_at) & others["metrics_match_eager"]]
+    if len(adopted):
+        return f"Worth adopting: {', '.join(adopted['mode'])} ({adopt_at}x or more, metrics matching eager)."
+    best = others.loc[others["speedup"].idxmax()]
+    return (
+        f"No mode reaches {adopt_at}x with the metrics of eager mode (best: {best['mode']}, {best['speedup']:.2f}x): "
+        "runs stay eager, as measured."
+    )
