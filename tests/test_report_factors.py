@@ -106,3 +106,22 @@ def test_confined_means_beyond_the_best_other_block_not_their_mean():
     df["factors_probes_loudness_block_pitch_median"] = 0.8
     verdict = claim2_verdict(df, complete=True)
     assert verdict["factors"]["loudness"].split(":")[0] == "carried, moved"
+
+
+def test_claim2_by_setting_reads_each_pull_strength_and_picks_the_strongest_trained_one():
+    from predefined_prototypes.plots import claim2_tradeoff
+    from predefined_prototypes.verdicts import claim2_by_setting, claim2_strongest
+
+    strong = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1).assign(lam=30.0, num_mel_bins=128)
+    weak = constructed(own=0.3, emotion=0.3, other=0.3, diagonal=0.0, off=0.0).assign(lam=1.0, num_mel_bins=40)
+    df = pd.concat([strong, weak[weak["loss"] == "factor_prototypes"]], ignore_index=True)
+    df["accuracy"], df["train_accuracy"] = 0.7, 0.99
+    settings = claim2_by_setting(df, complete=True)
+    assert len(settings) == 2 and settings["trained"].all()
+    chosen = claim2_strongest(settings)
+    assert chosen["strongest"]["lam"] == 30 and chosen["strongest"]["verdict"].startswith("reproduced")
+    assert chosen["paper_faithful"]["verdict"] == "not reproduced"
+    assert chosen["strongest"]["loudness: carried"] == pytest.approx(60, abs=1)  # 0.9 - 0.3, in points
+    df.loc[(df["lam"] == 30) & (df["loss"] == "factor_prototypes"), "train_accuracy"] = 0.9  # under-trained
+    assert claim2_strongest(claim2_by_setting(df, complete=True))["strongest"]["lam"] == 1
+    claim2_tradeoff(settings, ["pitch median", "pitch spread", "loudness"])

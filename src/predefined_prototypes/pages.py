@@ -392,6 +392,7 @@ def intro(verdicts: dict) -> dict:
     met = "; ".join(f"{name} {line.split(':')[0]}" for name, line in claim2["factors"].items())
     values["emodb_claim2"] = Markdown(f"**{claim2['verdict']}** (met: {met})")
     values["fsdd_claim1_evidence"] = verdicts["fsdd_claim1"]["evidence"]
+    values["emodb_claim2_evidence"] = claim2["evidence"]
     return values
 
 

@@ -395,3 +395,35 @@ def prototype_gallery(builders: dict, classes: int = 10, dims: tuple[int, ...] =
             rows.append({"prototypes": name, "k": dim, **prototype_geometry(m)})
     fig.colorbar(image, ax=axes, shrink=0.6, label="cosine between class prototypes")
     return fig, pd.DataFrame(rows)
+
+
+def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined")):
+    """Emotion accuracy against each factor's disentanglement margins across the factor-pull
+    settings (``verdicts.claim2_by_setting``): one panel per criterion, one marker per (factor,
+    setting), lambda written beside it; filled where every run of the setting trained."""
+    fig, axes = plt.subplots(1, len(criteria), figsize=(5 * len(criteria), 3.8), constrained_layout=True, sharey=True)
+    markers = {40: "o", 128: "s"}
+    for ax, criterion in zip(np.atleast_1d(axes), criteria):
+        for i, factor in enumerate(factors):
+            colour = plt.cm.tab10(i)
+            for row in settings.itertuples():
+                x = settings.loc[row.Index, f"{factor}: {criterion}"]
+                ax.plot(
+                    x,
+                    100 * row.accuracy,
+                    markers.get(row.num_mel_bins, "^"),
+                    color=colour,
+                    mfc=colour if row.trained else "none",
+                    label=f"{factor}" if row.Index == settings.index[0] else None,
+                )
+                ax.annotate(
+                    f"λ={row.lam:g}", (x, 100 * row.accuracy), fontsize=6, xytext=(3, 3), textcoords="offset points"
+                )
+        ax.axvline(0, color="0.5", lw=1)
+        ax.set_xlabel(
+            f"{criterion}: own block minus {'emotion label' if criterion == 'carried' else 'best other block'}, points"
+        )
+        ax.set_title(f"{criterion} (circles 40 mel bins, squares 128)", fontsize=9)
+    np.atleast_1d(axes)[0].set_ylabel("emotion accuracy % (fold mean)")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    return fig
