@@ -2,6 +2,7 @@
 
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import REPO
@@ -365,3 +366,25 @@ def test_claim1_on_tuned_baselines_compares_validation_choices():
     verdict = claim1_tuned_verdict(chosen, complete=True)
     assert verdict["verdict"] == "reproduced", verdict
     assert claim1_tuned_verdict(chosen, complete=False)["verdict"] == "pending"
+
+
+def test_calibration_reading_finds_a_constructed_ece_cost_and_its_removal_by_temperature():
+    from predefined_prototypes.pages import calibration_reading
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for fold in range(6):
+        for family, before in (("ce_weight_decay", 0.10), ("prototypes", 0.25), ("zero_prototypes", 0.10)):
+            rows.append(
+                {
+                    "family": family,
+                    "fold": str(fold),
+                    "ece": before + rng.normal(0, 0.01),
+                    "validation_test_ece_scaled": 0.12 + rng.normal(0, 0.01),
+                }
+            )
+    reading = calibration_reading(pd.DataFrame(rows), seeds=2)
+    prototypes, control = reading.split("Test ECE of the zero-prototype control")
+    before, after = prototypes.split("after it")
+    assert "worse calibrated than CE beyond" in before and "not distinguishable from CE" in after
+    assert "worse calibrated" not in control and "of 2 seeds" in control

@@ -149,6 +149,7 @@ def results(
     values["pull_reading"] = placement_reading(pull_strength(pull_runs), pull_complete)
     values["pull_status"] = profile_status(pull_runs, pull_complete)
     chosen = tuned_choice(tuned_runs.assign(family=tuned_runs.apply(tuned_family, axis=1)))
+    values["calibration_reading"] = calibration_reading(chosen, tuned_runs["seed"].nunique())
     verdict = claim1_tuned_verdict(chosen, tuned_complete)
     values["tuned_status"] = (
         f"Claim 1 on this evidence: {verdict['verdict']} ({verdict['reason']})."
@@ -463,3 +464,25 @@ def speedup_reading(table: pd.DataFrame, adopt_at: float = 1.3) -> str:
         f"No mode reaches {adopt_at}x with the metrics of eager mode (best: {best['mode']}, {best['speedup']:.2f}x): "
         "runs stay eager, as measured."
     )
+
+
+def calibration_reading(chosen: pd.DataFrame, seeds: int) -> str:
+    """What the norm penalty does to calibration and whether temperature scaling removes it: the
+    test ECE of the prototypes and of the control, each against CE with its validation-chosen
+    weight decay (the family that includes plain CE), before and after temperature scaling fitted
+    on the validation speaker, paired by test speaker (``report.tuned_choice``'s rows, each the
+    mean of ``seeds`` seeds)."""
+    rows = chosen.rename(columns={"family": "method"}).assign(seed=0)
+    parts = []
+    for method, name in (("prototypes", "the prototypes"), ("zero_prototypes", "the zero-prototype control")):
+        if not {method, "ce_weight_decay"} <= set(rows["method"]):
+            continue
+        said = []
+        for column, when in (("ece", "before temperature scaling"), ("validation_test_ece_scaled", "after it")):
+            d = paired_by_fold(rows, column, method, "ce_weight_decay") | {"seeds": seeds}
+            text = describe_difference(
+                d, "CE", above="worse calibrated than", below="better calibrated than", fold="test speaker"
+            )
+            said.append(f"{when}, {text}")
+        parts.append(f"Test ECE of {name} minus CE's: " + "; ".join(said) + ".")
+    return " ".join(parts)
