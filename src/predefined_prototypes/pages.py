@@ -390,8 +390,9 @@ def intro(verdicts: dict) -> dict:
     for key in ("fsdd_speed", "emodb_speed"):
         values[key] = Markdown(f"**{verdicts[key]['verdict']}**")
     claim2 = verdicts["emodb_claim2"]
-    met = "; ".join(f"{name} {line.split(':')[0]}" for name, line in claim2["factors"].items())
-    values["emodb_claim2"] = Markdown(f"**{claim2['verdict']}** (met: {met})")
+    tests = claim2["tests"]
+    met = ", ".join(f"{r.factor} {r.criterion}" for r in tests.itertuples() if r.met) or "none"
+    values["emodb_claim2"] = Markdown(f"**{claim2['verdict']}** (criteria met: {met}; of {len(tests)})")
     values["fsdd_claim1_evidence"] = verdicts["fsdd_claim1"]["evidence"]
     values["emodb_claim2_evidence"] = claim2["evidence"]
     return values
