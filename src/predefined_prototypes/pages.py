@@ -150,6 +150,7 @@ def results(
     values["pull_status"] = profile_status(pull_runs, pull_complete)
     chosen = tuned_choice(tuned_runs.assign(family=tuned_runs.apply(tuned_family, axis=1)))
     values["calibration_reading"] = calibration_reading(chosen, tuned_runs["seed"].nunique())
+    values["tuned_under_fitted"] = tuned_under_fitted(chosen)
     verdict = claim1_tuned_verdict(chosen, tuned_complete)
     values["tuned_status"] = (
         f"Claim 1 on this evidence: {verdict['verdict']} ({verdict['reason']})."
@@ -487,3 +488,23 @@ def calibration_reading(chosen: pd.DataFrame, seeds: int) -> str:
             said.append(f"{when}, {text}")
         parts.append(f"Test ECE of {name} minus CE's: " + "; ".join(said) + ".")
     return " ".join(parts)
+
+
+def tuned_under_fitted(chosen: pd.DataFrame) -> str:
+    """Which validation-chosen settings of the tuned-baselines sweep ended some run below 97 %
+    training accuracy (under-fitted at the sweep's epochs), and whether the best CE used one."""
+    from .report import TRAINED, TUNED_FAMILIES
+
+    if "min_train_accuracy" not in chosen:
+        return ""
+    lowest = chosen.groupby("family")["min_train_accuracy"].min()
+    short = [f for f in TUNED_FAMILIES if f in lowest and lowest[f] < TRAINED]
+    if not short:
+        return f"Every chosen setting's runs ended at or above {100 * TRAINED:.0f} % training accuracy."
+    names = ", ".join(f"{TUNED_FAMILIES[f][0]} (lowest {100 * lowest[f]:.1f} %)" for f in short)
+    used = chosen[(chosen["family"] == "tuned_ce") & chosen["knob"].astype(str).str.startswith(tuple(short))]
+    return f"Under-fitted at this budget (a run below {100 * TRAINED:.0f} % training accuracy): {names}; " + (
+        "the best CE never chose it, so the verdict does not rest on it."
+        if used.empty
+        else f"the best CE chose it for {len(used)} test speaker(s)."
+    )

@@ -369,7 +369,9 @@ def tuned_choice(df: pd.DataFrame) -> pd.DataFrame:
         knob = TUNED_FAMILIES.get(family, ("", "lam"))[1]
         settings = runs.groupby(knob, sort=False)[metrics].mean()
         best = settings["validation_accuracy"].idxmax()
-        rows.append({"family": family, "fold": fold, "knob": best, **settings.loc[best].to_dict()})
+        lowest = runs.groupby(knob, sort=False)["train_accuracy"].min() if "train_accuracy" in runs else None
+        trained = {"min_train_accuracy": lowest.loc[best]} if lowest is not None else {}
+        rows.append({"family": family, "fold": fold, "knob": best, **settings.loc[best].to_dict(), **trained})
     chosen = pd.DataFrame(rows)
     ce = chosen[chosen["family"].str.startswith("ce_")]
     if len(ce):
@@ -382,7 +384,8 @@ def tuned_choice(df: pd.DataFrame) -> pd.DataFrame:
 def tuned_table(chosen: pd.DataFrame) -> pd.DataFrame:
     """One row per family of ``tuned_choice``: the knobs the validation speakers chose (how many
     test speakers chose each), and over test speakers the mean ± std of test accuracy, test ECE
-    and test ECE after temperature scaling on the validation speaker."""
+    and test ECE after temperature scaling on the validation speaker, and the lowest training
+    accuracy of a chosen setting's runs (below 97 %: that family is under-fitted at this budget)."""
     rows = []
     for family in [*TUNED_FAMILIES, "tuned_ce"]:
         runs = chosen[chosen["family"] == family]
@@ -400,6 +403,11 @@ def tuned_table(chosen: pd.DataFrame) -> pd.DataFrame:
                     runs["validation_test_ece_scaled"].mean(), runs["validation_test_ece_scaled"].std()
                 ),
                 "test speakers": len(runs),
+                **(
+                    {"lowest training accuracy %": f"{100 * runs['min_train_accuracy'].min():.1f}"}
+                    if "min_train_accuracy" in runs
+                    else {}
+                ),
             }
         )
     return pd.DataFrame(rows).set_index("method")
