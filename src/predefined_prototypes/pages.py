@@ -419,7 +419,7 @@ def case_study(df: pd.DataFrame, case: pd.DataFrame, verdict: dict) -> dict[str,
     """The case study's numbers: protocol, verdict, emotion accuracy per method (fold mean ±
     std), the test fold sizes and the utterances the factor filter keeps."""
     from .report import describe_protocol
-    from .stats import format_mean_std
+    from .report_factors import fold_summary
 
     values = {
         "case_protocol": describe_protocol(df, "ablation-factors"),
@@ -428,8 +428,7 @@ def case_study(df: pd.DataFrame, case: pd.DataFrame, verdict: dict) -> dict[str,
         "case_kept": f"{(case['train_size'] + case['test_size']).min()} of 339",
     }
     for method in ("factor_prototypes", "ce", "prototypes"):
-        per_fold = case[case["method"] == method].groupby("fold")["accuracy"].mean()
-        values[f"case_accuracy_{method}"] = format_mean_std(per_fold.mean(), per_fold.std())
+        values[f"case_accuracy_{method}"] = fold_summary(case[case["method"] == method], "accuracy")
     return values
 
 

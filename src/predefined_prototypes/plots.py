@@ -312,7 +312,9 @@ def curve_grid(curves: dict, labels: dict[str, str]):
 
 def _fold_mean(rows, by: str, column: str):
     """Mean and std over folds of ``column`` per value of ``by`` (seeds averaged in each fold)."""
-    per_fold = rows.groupby([by, "fold"])[column].mean().groupby(by)
+    from .stats import fold_means
+
+    per_fold = fold_means(rows, column, by).groupby(by)[column]
     return per_fold.mean(), per_fold.std()
 
 
