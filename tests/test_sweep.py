@@ -230,6 +230,14 @@ def test_committed_runs_count_as_finished_in_a_dry_run():
         assert result.stdout.count("  to run  ") == len(plan) - finished
 
 
+def test_a_grid_entry_overrides_base_and_a_profile_base_overrides_both(tmp_path):
+    grid = [{"loss": ["ce"]}, {"loss": ["focal"], "epochs": [5]}]
+    profiles = {"quick": {"base": {"epochs": 1}}, "full": {}}
+    path = write_sweep(tmp_path / "order.yaml", {**TINY, "epochs": 2}, grid, profiles)
+    assert [r.settings["epochs"] for r in load_sweep(path, "full")] == [2, 5]
+    assert [r.settings["epochs"] for r in load_sweep(path, "quick")] == [1, 1]
+
+
 def test_tables_merge_by_run_id_and_only_prune_removes(tmp_path):
     profiles = {"quick": {"base": {"channels": 2}}, "full": {"grid": {"seed": [0, 1]}}}
     path = write_sweep(tmp_path / "merge.yaml", TINY, {"loss": ["ce", "focal"]}, profiles)

@@ -6,7 +6,7 @@ A sweep file::
     description: every loss on FSDD
     base: {dataset: fsdd, epochs: 15}          # RunConfig fields shared by every run
     grid: {loss: [ce, focal, prototypes]}       # every combination (or a list of such grids)
-    profiles:                                   # named overrides of base, and more grid keys
+    profiles:                                   # named overrides, and more grid keys
       quick: {base: {epochs: 3}, grid: {fold: [theo], seed: [0]}}
       full: {grid: {fold: [george, theo], seed: [0, 1, 2]}}
 
@@ -17,6 +17,10 @@ see ``store.py`` for the rules that keep them safe). A run stored under ``result
 every machine, so a fresh clone resumes where the committed results stop; a run killed halfway
 left no ``metrics.json`` and is simply run again. Every run's configuration, and every folder and
 dataset it needs, is checked before the first run starts.
+
+Precedence: a grid entry's values override ``base`` (a setting that needs more epochs says so in
+its entry), and a profile's ``base`` overrides both (the quick profile's few epochs shorten every
+run, whatever its entry asks for).
 """
 
 from __future__ import annotations
@@ -143,7 +147,8 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
     chosen = _mapping(profiles[profile], f"{path}: profile {profile!r}")
     if set(chosen) - PROFILE_KEYS:
         raise ConfigError(f"{path}: profile {profile!r} may only set {sorted(PROFILE_KEYS)}")
-    base = {**_mapping(spec.get("base"), f"{path}: base"), **_mapping(chosen.get("base"), f"{path}: {profile}.base")}
+    base = _mapping(spec.get("base"), f"{path}: base")
+    profile_base = _mapping(chosen.get("base"), f"{path}: {profile}.base")
     grids = spec.get("grid") or [{}]
     grids = [_mapping(g, f"{path}: grid") for g in (grids if isinstance(grids, list) else [grids])]
     profile_grid = _mapping(chosen.get("grid"), f"{path}: {profile}.grid")
@@ -158,7 +163,7 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
         # The profile's keys (folds, seeds) vary slowest, so an interrupted sweep has every
         # configuration on the same folds and seeds rather than some configurations on all.
         for combo in _grid_combinations({**profile_grid, **grid}, f"{path} ({profile})"):
-            settings = {**base, **combo}
+            settings = {**base, **combo, **profile_base}
             try:
                 config = RunConfig.from_dict(settings)
             except ConfigError as err:
