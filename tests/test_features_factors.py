@@ -10,7 +10,7 @@ from conftest import write_tone
 from predefined_prototypes import features as features_module
 from predefined_prototypes.data import get_dataset
 from predefined_prototypes.factors import (
-    FACTORS,
+    FACTOR_NAMES,
     QuantileDiscretizer,
     file_factors,
     is_valid,
@@ -221,7 +221,7 @@ def test_validity_filter():
 def test_dataset_factors_cached_and_filtered(tiny_fsdd):
     test = get_dataset("fsdd", tiny_fsdd, fold="bob", split="test")
     values, valid = file_factors(test.files, clip_samples=8000)
-    assert values.shape == (6, len(FACTORS))
+    assert values.shape == (6, len(FACTOR_NAMES))
     assert not valid.any()  # 300 Hz tones: median pitch above 275 Hz
     ann = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
     values, valid = file_factors(ann.files, clip_samples=8000)

@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from predefined_prototypes.factors import FACTORS, QuantileDiscretizer, measure_factors
+from predefined_prototypes.factors import QuantileDiscretizer, measure_factors
 from predefined_prototypes.features import FeatureSettings
-from predefined_prototypes.interventions import EDITS, apply_edit, edited_inputs, shift_pitch
+from predefined_prototypes.interventions import apply_edit, edited_inputs, shift_pitch
 from predefined_prototypes.metrics import factor_probes, mean_level_shift, nearest_codes
+from predefined_prototypes.schema import EDITS, FACTOR_NAMES
 
 
 def tone(freq: float, gain: float = 0.3, seconds: float = 1.0) -> torch.Tensor:
@@ -53,7 +54,7 @@ def test_edited_inputs_are_cached_per_file(tmp_path, monkeypatch):
     second = edited_inputs(files, FeatureSettings(num_mel_bins=32), clip_samples=16000)
     assert not calls
     for edit in EDITS:
-        assert first[edit.name]["values"].shape == (2, len(FACTORS))
+        assert first[edit.name]["values"].shape == (2, len(FACTOR_NAMES))
         assert torch.equal(first[edit.name]["frames"], second[edit.name]["frames"])
         assert len(first[edit.name]["offsets"]) == 3
     up = first["pitch_up"]["values"][:, 0] / first["pitch_down"]["values"][:, 0]

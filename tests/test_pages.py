@@ -41,3 +41,20 @@ def test_page_code_passes_the_package_linter(page, tmp_path):
         text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# Pages that compute with torch, and why; every other page reads tables only, so its kernel
+# starts without loading torch (seconds per page on a cold build).
+TORCH_PAGES = {
+    "method": "draws the prototype constructions themselves",
+    "disentanglement": "splits margins with each run's classifier and edits the example's audio",
+}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
+def test_a_page_that_reads_tables_does_not_load_torch(page):
+    imports = [line for line in code_lines(page) if line.startswith(("import ", "from "))]
+    probe = "\n".join([*imports, "import sys", "print('torch' in sys.modules)"])
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO / "book")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(page.stem in TORCH_PAGES), (page.stem, TORCH_PAGES.get(page.stem))

@@ -1,5 +1,5 @@
 """The torch-free configuration names exactly what the registries hold, so a loss, dataset,
-prototype construction, factor or backbone added to one cannot be missing from the other."""
+prototype construction or backbone added to one cannot be missing from the other."""
 
 import sys
 
@@ -7,7 +7,6 @@ import pytest
 
 from predefined_prototypes import config
 from predefined_prototypes.data import DATASETS, DatasetModule
-from predefined_prototypes.factors import FACTORS
 from predefined_prototypes.methods import LOSSES
 from predefined_prototypes.models import BACKBONES
 from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS
@@ -17,7 +16,6 @@ from predefined_prototypes.report import METHOD_NAMES
 def test_config_choices_are_the_registries():
     assert config.DATASETS == tuple(DATASETS)
     assert config.PROTOTYPES == tuple(PROTOTYPE_BUILDERS)
-    assert config.FACTOR_NAMES == FACTORS
     assert config.BACKBONES == tuple(BACKBONES)
 
 

@@ -5,8 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predefined_prototypes.factors import FACTORS
-from predefined_prototypes.interventions import EDITS
 from predefined_prototypes.report_factors import (
     ALL_FACTORS,
     edit_selectivity,
@@ -14,6 +12,7 @@ from predefined_prototypes.report_factors import (
     probe_table,
     shift_matrix,
 )
+from predefined_prototypes.schema import EDITS, FACTOR_NAMES
 from predefined_prototypes.verdicts import claim2_verdict
 
 
@@ -26,13 +25,13 @@ def constructed(own: float, emotion: float, other: float, diagonal: float, off: 
         for seed in (0, 1):
             for loss in ("factor_prototypes", "ce", "prototypes"):
                 row = {"loss": loss, "factors": ALL_FACTORS, "factor_levels": 6, "fold": f"{fold:02d}", "seed": seed}
-                for f in FACTORS:
+                for f in FACTOR_NAMES:
                     noise = lambda: rng.normal(0, 0.01)  # noqa: E731
                     row[f"factors_probe_chance_{f}"] = 1 / (6 - fold % 2)  # speakers with 6 or 5 levels
                     row[f"factors_probes_{f}_whole"] = own + noise()
                     row[f"factors_probes_{f}_emotion"] = emotion + noise()
                     if loss == "factor_prototypes":
-                        for g in FACTORS:
+                        for g in FACTOR_NAMES:
                             row[f"factors_probes_{f}_block_{g}"] = (own if g == f else other) + noise()
                         row[f"factors_probes_{f}_residual"] = emotion + noise()
                         row[f"factors_probes_{f}_residual_emotion"] = emotion + 0.02 + noise()
@@ -44,7 +43,7 @@ def constructed(own: float, emotion: float, other: float, diagonal: float, off: 
                     row[f"{prefix}_measured_change_pitch_median_semitones"] = (
                         e.amount if e.factor == "pitch_median" else 0.0
                     )
-                    for f in FACTORS:
+                    for f in FACTOR_NAMES:
                         moved = f == e.factor
                         row[f"{prefix}_measured_shift_{f}"] = sign * 2.0 if moved else 0.0
                         row[f"{prefix}_probe_shift_{f}"] = sign * 1.0 if moved else 0.0

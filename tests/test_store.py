@@ -11,14 +11,15 @@ import pytest
 from conftest import REPO
 
 from predefined_prototypes.config import RunConfig
+from predefined_prototypes.schema import SCHEMA_VERSION, metric_columns
 from predefined_prototypes.store import (
-    SCHEMA_VERSION,
     ResultsError,
     StoreRefused,
     check_store,
     migrate,
     read_table,
     store,
+    table_row,
 )
 from predefined_prototypes.sweep import Run
 
@@ -109,6 +110,34 @@ def test_a_finished_run_whose_settings_differ_from_its_id_is_refused(tmp_path):
     assert stored["config"]["out"] is None and stored["schema_version"] == SCHEMA_VERSION
 
 
+def test_a_metric_the_schema_does_not_declare_is_refused_and_named(tmp_path):
+    source = sorted((RESULTS / "main-fsdd" / "runs").iterdir())[0]
+    record = json.loads((source / "metrics.json").read_text())
+    config = RunConfig.from_dict(record["config"])
+    out = tmp_path / "runs" / config.run_id()
+    out.mkdir(parents=True)
+    record["metrics"]["geometry"]["wobble"] = 0.5  # a metric added to evaluate.py, not to schema.METRICS
+    (out / "metrics.json").write_text(json.dumps(record))
+    shutil.copy(source / "embeddings.npz", out / "embeddings.npz")
+    run = Run("s", "full", config.run_id(), {k: v for k, v in config.to_dict().items() if k != "out"}, str(out))
+    with pytest.raises(StoreRefused, match="geometry_wobble not declared in schema.METRICS"):
+        store(run, tmp_path / "results")
+    assert not (tmp_path / "results" / "s").exists()
+    stored = tmp_path / "results" / "s" / "runs" / config.run_id()
+    shutil.copytree(out, stored)  # written past the store, by hand
+    assert any("geometry_wobble not declared" in line for line in check_store(tmp_path / "results"))
+
+
+def test_a_table_row_holds_the_declared_metrics_in_declared_order():
+    source = sorted((RESULTS / "main-fsdd" / "runs").iterdir())[0]
+    record = json.loads((source / "metrics.json").read_text())
+    config = RunConfig.from_dict(record["config"])
+    row = table_row(Run("s", "full", config.run_id(), config.to_dict(), "unused"), record)
+    metrics = [c for c in row if c in metric_columns()]
+    assert metrics == [c for c in metric_columns() if c in row]
+    assert {"accuracy", "macro_f1", "train_accuracy", "geometry_silhouette"} <= set(metrics)
+
+
 def test_migrate_moves_old_ids_keeps_every_value_and_changes_nothing_on_disagreement(tmp_path):
     results = tmp_path / "results"
     shutil.copytree(RESULTS / "novel-classes", results / "novel-classes")
@@ -129,7 +158,8 @@ def test_migrate_moves_old_ids_keeps_every_value_and_changes_nothing_on_disagree
     assert any("1 moved to their id" in line for line in done)
     assert check_store(results) == []
     after = read_table(table)
-    assert after.drop(columns="run_id").equals(before.drop(columns="run_id"))
+    assert set(after.columns) == set(before.columns)  # in declared order now, every value the same
+    assert after[before.columns].drop(columns="run_id").equals(before.drop(columns="run_id"))
     migrated = json.loads((folder / "metrics.json").read_text())
     assert migrated["config"]["out"] is None and "cosine_centred_class_means" not in migrated["metrics"]["geometry"]
     # A table value the summary contradicts: migrate refuses and writes nothing.

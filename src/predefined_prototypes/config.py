@@ -20,13 +20,13 @@ import typing
 from dataclasses import dataclass, field
 
 from .methods import FACTOR_OPTIONS, LOSSES, loss_options
+from .schema import FACTOR_NAMES
 
 DATASETS = ("fsdd", "emodb", "esc50", "speech_commands", "iemocap")
 BACKBONES = ("cnn", "ecapa", "ast", "beats")
 PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical", "zero")
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "step")
-FACTOR_NAMES = ("pitch_median", "pitch_std", "loudness")
 DEVICES = ("auto", "cpu", "cuda")
 ON_ERROR = ("raise", "skip")
 CROPS = ("random", "start")

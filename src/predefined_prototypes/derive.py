@@ -25,6 +25,7 @@ import torch
 from .files import atomic_write
 from .metrics import accuracy, class_mean_cosines, collapse_geometry
 from .report import METHOD_NAMES, load_results, load_stored_run, table_digest
+from .schema import column
 from .stats import complete_cells
 
 
@@ -115,7 +116,7 @@ def tsne(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
 def probe_chance(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
     """Per run and factor, the balanced accuracy of the best constant guess on its test speaker:
     1 / the number of the factor's levels the speaker's clips have (not 1 / levels: a speaker
-    rarely spans every level), as ``factors_probe_chance_<factor>`` columns."""
+    rarely spans every level), as the ``probe_chance`` columns of ``schema.METRICS``."""
     rows = []
     for run_id in runs["run_id"]:
         _, emb = load_stored_run(sweep, run_id, results_dir)
@@ -124,7 +125,10 @@ def probe_chance(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFr
         levels = emb["factor_levels"]
         rows.append(
             {"run_id": run_id}
-            | {f"factors_probe_chance_{n}": 1 / len(np.unique(levels[:, i])) for i, n in enumerate(emb["factor_names"])}
+            | {
+                column("probe_chance", factor=n): 1 / len(np.unique(levels[:, i]))
+                for i, n in enumerate(emb["factor_names"])
+            }
         )
     return pd.DataFrame(rows)
 

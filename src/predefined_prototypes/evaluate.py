@@ -7,9 +7,9 @@ import torch
 from torch import Tensor, nn
 
 from .config import RunConfig
-from .factors import FACTORS, QuantileDiscretizer
+from .factors import QuantileDiscretizer
 from .features import ClipFeatures, FeatureSettings, Normalizer
-from .interventions import EDITS, edited_inputs
+from .interventions import edited_inputs
 from .metrics import (
     accuracy,
     class_means,
@@ -30,6 +30,7 @@ from .metrics import (
 )
 from .models import Model
 from .prototypes import FactorPrototypes
+from .schema import EDITS, FACTOR_NAMES, FEW_SHOT_K
 from .splits import Split
 
 
@@ -158,7 +159,7 @@ def evaluate_factors(
 
     discretizer = QuantileDiscretizer(config.factor_levels)
     discretizer.cut_points = [np.array(info["factor_cut_points"][n]) for n in names]
-    columns = [FACTORS.index(n) for n in names]
+    columns = [FACTOR_NAMES.index(n) for n in names]
     edited = embed_edited(model, test_split, config, info)
     metrics["interventions"], embeddings = {}, {}
     predicted = test_logits.argmax(dim=1)
@@ -234,7 +235,6 @@ def embed_edited(model: Model, test_split: Split, config: RunConfig, info: dict)
 
 
 # Support examples per novel class in the few-shot evaluation, and random support draws per k.
-FEW_SHOT_K = (1, 5, 20)
 FEW_SHOT_DRAWS = 200
 
 

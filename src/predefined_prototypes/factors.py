@@ -27,8 +27,8 @@ from tqdm import tqdm
 
 from .cache import cache_key, cached
 from .data.audio import SAMPLE_RATE, read_audio
+from .schema import FACTOR_NAMES
 
-FACTORS = ("pitch_median", "pitch_std", "loudness")
 # Changed whenever the code below changes what it measures: old cache entries are then not read.
 FACTORS_VERSION = 2
 FRAME_SECONDS, HOP_SECONDS = 0.048, 0.010
@@ -141,22 +141,22 @@ def is_valid(factors: dict[str, float]) -> bool:
 
 
 def factor_row(waveform: Tensor, clip_samples: int) -> list[float]:
-    """The factors of the first ``clip_samples`` of ``waveform`` in ``FACTORS`` order, then 1.0
+    """The factors of the first ``clip_samples`` of ``waveform`` in ``FACTOR_NAMES`` order, then 1.0
     if valid else 0.0: one row of what ``file_factors`` caches."""
     measured = measure_factors(waveform[:clip_samples], SAMPLE_RATE)
-    return [measured[name] for name in FACTORS] + [float(is_valid(measured))]
+    return [measured[name] for name in FACTOR_NAMES] + [float(is_valid(measured))]
 
 
 def file_factors(
     files: list[Path], clip_samples: int, cache: bool = True, desc: str = "factors"
 ) -> tuple[Tensor, Tensor]:
     """Factors of the first ``clip_samples`` of every file as a float tensor [N, 3] in
-    ``FACTORS`` order, and a bool mask [N] of the files that pass ``is_valid``. Cached like
+    ``FACTOR_NAMES`` order, and a bool mask [N] of the files that pass ``is_valid``. Cached like
     features."""
 
     def compute() -> dict[str, Tensor]:
         rows = [factor_row(read_audio(p), clip_samples) for p in tqdm(files, desc=desc, leave=False, mininterval=2.0)]
-        table = torch.tensor(rows, dtype=torch.float64).reshape(-1, len(FACTORS) + 1)
+        table = torch.tensor(rows, dtype=torch.float64).reshape(-1, len(FACTOR_NAMES) + 1)
         return {"values": table[:, :-1], "valid": table[:, -1].bool()}
 
     key = cache_key("factors", files, {**factor_cache_settings(), "clip_samples": clip_samples})
@@ -167,7 +167,7 @@ def file_factors(
 def factor_cache_settings() -> dict:
     """Everything that changes the measured factors besides the audio itself."""
     return {
-        "factors": FACTORS,
+        "factors": FACTOR_NAMES,
         "sample_rate": SAMPLE_RATE,
         "frame_seconds": FRAME_SECONDS,
         "hop_seconds": HOP_SECONDS,

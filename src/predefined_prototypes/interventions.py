@@ -12,7 +12,6 @@ measured on the edited audio shows the change actually made.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,29 +22,11 @@ from tqdm import tqdm
 
 from .cache import cache_key, cached
 from .data.audio import SAMPLE_RATE, read_audio
-from .factors import FACTORS, factor_cache_settings, factor_row, loudness
+from .factors import factor_cache_settings, factor_row, loudness
 from .features import FeatureSettings, fbank, feature_cache_settings
+from .schema import EDITS, FACTOR_NAMES, Edit
 
 N_FFT, HOP = 512, 128
-
-
-@dataclass(frozen=True)
-class Edit:
-    """One intervention: ``factor`` is the factor it aims to move, ``amount`` is in dB for
-    loudness and in semitones for pitch."""
-
-    name: str
-    factor: str
-    amount: float
-
-
-# The interventions every factor run reports, in display order.
-EDITS = (
-    Edit("louder", "loudness", 6.0),
-    Edit("quieter", "loudness", -6.0),
-    Edit("pitch_up", "pitch_median", 2.0),
-    Edit("pitch_down", "pitch_median", -2.0),
-)
 
 
 def pitch_ratio(semitones: float, max_denominator: int = 16) -> Fraction:
@@ -102,7 +83,7 @@ def edited_inputs(
 ) -> dict[str, dict[str, Tensor]]:
     """For every edit in ``EDITS``: the fbank features of each edited file (packed as
     ``frames`` + ``offsets``, like ``extract_features``) and its re-measured factors (``values``
-    [N, 3] in ``FACTORS`` order, ``valid`` [N]) on the first ``clip_samples``."""
+    [N, 3] in ``FACTOR_NAMES`` order, ``valid`` [N]) on the first ``clip_samples``."""
 
     def compute() -> dict[str, Tensor]:
         per_edit = {e.name: ([], []) for e in EDITS}
@@ -114,7 +95,7 @@ def edited_inputs(
                 per_edit[edit.name][1].append(factor_row(edited, clip_samples))
         entry = {}
         for name, (features, rows) in per_edit.items():
-            table = torch.tensor(rows, dtype=torch.float64).reshape(-1, len(FACTORS) + 1)
+            table = torch.tensor(rows, dtype=torch.float64).reshape(-1, len(FACTOR_NAMES) + 1)
             entry[f"{name}/frames"] = torch.cat(features)
             entry[f"{name}/offsets"] = torch.tensor([0] + [len(f) for f in features]).cumsum(0)
             entry[f"{name}/values"] = table[:, :-1]

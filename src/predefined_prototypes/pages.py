@@ -434,17 +434,17 @@ def case_study(df: pd.DataFrame, case: pd.DataFrame, verdict: dict) -> dict[str,
 
 def contrast_shares(mean) -> dict[str, str]:
     """The share of the predicted emotion's margin the factor blocks give together, and the
-    residual block's, averaged over emotions, from ``report_factors.contrast_by_emotion``'s mean
+    residual block's, averaged over emotions, from ``case_study.contrast_by_emotion``'s mean
     (rows: the factor blocks, the residual, the bias; columns: predicted emotions)."""
     import numpy as np
 
-    from .report_factors import FACTORS
+    from .schema import FACTOR_NAMES
 
     margin = np.nansum(mean, axis=0)  # per predicted emotion
-    factors = np.nansum(mean[: len(FACTORS)], axis=0)
+    factors = np.nansum(mean[: len(FACTOR_NAMES)], axis=0)
     return {
         "factor_blocks_share": f"{100 * np.nanmean(factors / margin):.0f} %",
-        "residual_share": f"{100 * np.nanmean(mean[len(FACTORS)] / margin):.0f} %",
+        "residual_share": f"{100 * np.nanmean(mean[len(FACTOR_NAMES)] / margin):.0f} %",
     }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .methods import METHODS, method_of
+from .schema import FEW_SHOT_K, column
 from .stats import format_mean_std, mean_std
 from .store import ResultsError, read_table
 
@@ -241,14 +242,14 @@ def metric_table(
     rows = []
     for m in order:
         row = {by: display_name(m)}
-        for column, label in columns.items():
-            mean, std = table.loc[m, f"{column}_mean"], table.loc[m, f"{column}_std"]
+        for name, label in columns.items():
+            mean, std = table.loc[m, f"{name}_mean"], table.loc[m, f"{name}_std"]
             row[label] = "—" if pd.isna(mean) else format_mean_std(mean, std, scale=scale, digits=digits)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-FEW_SHOT_COLUMNS = {1: "novel_few_shot_1_mean", 5: "novel_few_shot_5_mean", 20: "novel_few_shot_20_mean"}
+FEW_SHOT_COLUMNS = {k: column("few_shot", shots=k, stat="mean") for k in FEW_SHOT_K}
 
 
 def novel_table(df: pd.DataFrame) -> pd.DataFrame:

@@ -16,9 +16,9 @@ from torch import Tensor
 from .config import RunConfig
 from .data import dataset_root, folds, get_dataset
 from .data.audio import AudioDataset
-from .factors import FACTORS as ALL_FACTORS
 from .factors import QuantileDiscretizer, file_factors
 from .features import FeatureSettings, Normalizer, extract_features
+from .schema import FACTOR_NAMES as ALL_FACTORS
 
 
 @dataclass

@@ -31,21 +31,10 @@ import numpy as np
 import pandas as pd
 
 from .files import atomic_write, umask
+from .schema import REQUIRED_FIELDS, REQUIRED_METRICS, RETIRED_METRICS, SCHEMA_VERSION, metric_columns, undeclared
 
 if TYPE_CHECKING:
     from .sweep import Run
-
-
-# The layout of a stored summary (metrics.json). Version 2: run ids by ``RunConfig.run_id``
-# (the fields a run reads, away from their defaults), no machine path in the configuration, and
-# training-set fit (``metrics.fit``) where the run has prototypes. ``migrate`` brings older
-# summaries to it.
-SCHEMA_VERSION = 2
-REQUIRED_FIELDS = ("config", "data", "history", "metrics", "git_commit", "package_version", "wall_time_s")
-REQUIRED_METRICS = ("accuracy", "macro_f1", "ece", "train_accuracy")
-# Metrics that earlier versions wrote and nothing reads (not separation measures: see the
-# geometry page); ``migrate`` drops them from stored summaries and tables.
-RETIRED_METRICS = (("geometry", "cosine_centred_class_means"),)
 
 
 class ResultsError(ValueError):
@@ -133,6 +122,10 @@ def check_store(results_dir: str | Path) -> list[str]:
                 problems.append(str(err))
                 continue
             summaries.add(folder.name)
+            if names := undeclared(record["metrics"]):
+                problems.append(
+                    f"{folder / 'metrics.json'}: metric(s) {', '.join(names)} not declared in schema.METRICS"
+                )
             if config.run_id() != folder.name:
                 problems.append(
                     f"{folder}: its configuration hashes to {config.run_id()}, not to its folder's name "
@@ -232,6 +225,11 @@ def _checked_record(run: Run, path: Path) -> dict:
             f"(differs in {', '.join(f'{k}: {found.get(k)!r} for {planned.get(k)!r}' for k in fields)}); "
             "nothing was stored: remove that folder and run the sweep again"
         )
+    if names := undeclared(record["metrics"]):
+        raise StoreRefused(
+            f"{path}: metric(s) {', '.join(names)} not declared in schema.METRICS; nothing was stored: "
+            "declare each (its pattern and what it measures) there, then run the sweep again"
+        )
     record["config"]["out"] = None
     record["schema_version"] = SCHEMA_VERSION
     return record
@@ -280,7 +278,8 @@ def _flatten(prefix: str, value, row: dict) -> None:
 
 
 def table_row(run: Run, record: dict) -> dict:
-    """One results-table row: every config field, every scalar metric, provenance."""
+    """One results-table row: every config field, every declared metric (``schema.METRICS``) in
+    declaration order, provenance."""
     row = {"sweep": run.sweep, "profile": run.profile, "run_id": run.run_id}
     for k, v in record["config"].items():
         if k in ("out", "extra"):
@@ -294,7 +293,9 @@ def table_row(run: Run, record: dict) -> dict:
             else v
         )
     row["fold"] = record["data"]["fold"]
-    _flatten("", record["metrics"], row)
+    metrics = {}
+    _flatten("", record["metrics"], metrics)
+    row.update((name, metrics[name]) for name in metric_columns() if name in metrics)  # in declared order
     row.update(
         train_size=record["data"]["train_size"],
         test_size=record["data"]["test_size"],

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .factors import FACTORS
-from .interventions import EDITS
 from .report import FEW_SHOT_COLUMNS
 from .report_factors import LABELS, edit_selectivity, long_probes
+from .schema import EDITS, FACTOR_NAMES, column
 from .stats import compare_together, holm, paired_by_fold
 
 
@@ -221,7 +220,7 @@ def claim2_verdict(df: pd.DataFrame, complete: bool, alpha: float = 0.05) -> dic
     tests (factor, criterion, difference, interval, Holm p, met).
     """
     tests = []
-    for factor in FACTORS:
+    for factor in FACTOR_NAMES:
         probes = long_probes(df, factor)
         tests.append((factor, "carried", probes, "own_block", "emotion"))
         tests.append((factor, "confined", probes, "own_block", "best_other_block"))
@@ -251,7 +250,7 @@ def claim2_verdict(df: pd.DataFrame, complete: bool, alpha: float = 0.05) -> dic
         )
     table = pd.DataFrame(rows)
     lines, passed, untested = {}, [], []
-    for factor in FACTORS:
+    for factor in FACTOR_NAMES:
         mine = table[table["factor"] == LABELS[factor]]
         met = list(mine.loc[mine["met"], "criterion"])
         if "moved" not in set(mine["criterion"]):
@@ -350,8 +349,8 @@ def claim2_by_setting(df: pd.DataFrame, complete: bool) -> pd.DataFrame:
             "verdict": verdict["verdict"],
             "met": ", ".join(f"{r.factor} {r.criterion}" for r in verdict["tests"].itertuples() if r.met) or "none",
         }
-        for factor in FACTORS:
-            fit = f"fit_{factor}_level_match"
+        for factor in FACTOR_NAMES:
+            fit = column("fit_level_match", factor=factor)
             row[f"{LABELS[factor]} block fit"] = runs[fit].mean() if fit in runs else float("nan")
         for test in verdict["tests"].itertuples():
             row[f"{test.factor}: {test.criterion}"] = test.mean
