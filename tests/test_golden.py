@@ -40,7 +40,7 @@ CONFIGS = {
     "factor-prototypes-emodb": dict(
         dataset="emodb",
         fold="03",
-        classes=4,
+        dataset_options={"classes": 4},
         loss="factor_prototypes",
         factor_levels=2,
         embed_dim=8,

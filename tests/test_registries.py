@@ -1,6 +1,8 @@
 """The torch-free configuration names exactly what the registries hold, so a loss, dataset,
 prototype construction or backbone added to one cannot be missing from the other."""
 
+import dataclasses
+import subprocess
 import sys
 
 import pytest
@@ -14,7 +16,6 @@ from predefined_prototypes.report import METHOD_NAMES
 
 
 def test_config_choices_are_the_registries():
-    assert config.DATASETS == tuple(DATASETS)
     assert config.PROTOTYPES == tuple(PROTOTYPE_BUILDERS)
     assert config.BACKBONES == tuple(BACKBONES)
 
@@ -104,3 +105,19 @@ def test_a_new_loss_is_one_class_and_one_entry_each(fsdd_small, monkeypatch):
     )
     ax = mean_curves(curves, "train_accuracy", {k: m.label for k, m in methods.METHODS.items()})
     assert "halved CE" in [line.get_label() for line in ax.get_lines()]
+
+
+def test_dataset_options_are_declared_by_their_module_and_enter_ids_by_name():
+    fields = {f.name for f in dataclasses.fields(config.RunConfig)}
+    for name, module in DATASETS.items():
+        assert not set(module.OPTIONS) & fields, f"{name}: an option named like a RunConfig field"
+        for option, valid in module.OPTIONS.items():
+            default, other = valid[0], valid[1]
+            assert config.RunConfig(dataset=name, dataset_options={option: default}).dataset_options == {}
+            changed = config.RunConfig(dataset=name, dataset_options={option: other})
+            assert changed.identity()[option] == other and changed.run_id() != config.RunConfig(dataset=name).run_id()
+
+
+def test_checking_a_configuration_loads_no_torch():
+    probe = "import sys; from predefined_prototypes.config import RunConfig; RunConfig(dataset='emodb'); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"

@@ -49,8 +49,12 @@ def test_config_rejects_unknown_values_listing_valid_ones():
         RunConfig.from_args(["epochs=two"])
     with pytest.raises(ConfigError, match="factors"):
         RunConfig(factors=("pitch", "loudness"))
-    with pytest.raises(ConfigError, match="classes= applies to emodb"):
-        RunConfig(dataset="fsdd", classes=4)
+    with pytest.raises(ConfigError, match="dataset_options: fsdd has no option.*classes; its options: none"):
+        RunConfig(dataset="fsdd", dataset_options={"classes": 4})
+    with pytest.raises(ConfigError, match="emodb option classes=5 is not valid; valid: 7, 4"):
+        RunConfig(dataset="emodb", dataset_options={"classes": 5})
+    with pytest.raises(ConfigError, match="classes is now dataset_options"):
+        RunConfig.from_dict({"dataset": "emodb", "classes": 4})
     with pytest.raises(ConfigError, match="factor_prototypes needs"):
         RunConfig(dataset="fsdd", loss="factor_prototypes")
     with pytest.raises(ConfigError, match="mixup"):
@@ -62,14 +66,14 @@ def test_config_round_trips_through_command_line_text():
         [
             "dataset=emodb",
             "fold=03",
-            "classes=4",
+            'dataset_options={"classes": 4}',
             "specaugment=true",
             "scale=10",
             "data_dir=none",
             "factors=pitch_median,loudness",
         ]
     )
-    assert config.fold == "03" and config.classes == 4 and config.specaugment is True
+    assert config.fold == "03" and config.dataset_options == {"classes": 4} and config.specaugment is True
     assert config.scale == 10.0 and config.data_dir is None
     assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
@@ -320,7 +324,7 @@ def _emodb_factor_config(root, **overrides) -> RunConfig:
         dataset="emodb",
         data_dir=str(root),
         fold="03",
-        classes=4,
+        dataset_options={"classes": 4},
         loss="factor_prototypes",
         factors=("pitch_median", "pitch_std", "loudness"),
         factor_levels=2,

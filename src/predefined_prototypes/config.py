@@ -19,10 +19,12 @@ import types
 import typing
 from dataclasses import dataclass, field
 
+from .data import DATASETS as DATASET_MODULES
+from .data import check_options
 from .methods import FACTOR_OPTIONS, LOSSES, loss_options
 from .schema import FACTOR_NAMES
 
-DATASETS = ("fsdd", "emodb", "esc50", "speech_commands", "iemocap")
+DATASETS = tuple(DATASET_MODULES)
 BACKBONES = ("cnn", "ecapa", "ast", "beats")
 PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical", "zero")
 OPTIMIZERS = ("adam", "adamw")
@@ -37,6 +39,8 @@ MIN_CLIP_SECONDS, MAX_CLIP_SECONDS = 0.025, 600.0
 # Fields that never change a run's numbers: where its files go, free-form notes, and how often
 # test accuracy is logged (evaluation draws no random numbers and updates no statistics).
 NOT_IDENTIFYING = ("out", "extra", "eval_every")
+# Keys a stored or typed configuration may still use, and what replaced them.
+RENAMED = {"classes": 'dataset_options (e.g. dataset_options={"classes": 4} for EmoDB\'s four classes)'}
 
 
 class ConfigError(ValueError):
@@ -50,7 +54,10 @@ class RunConfig:
     data_dir: str | None = None  # default: $PP_DATA_DIR/<dataset>
     fold: str | None = None  # a fold id as text ("theo", "03", "1"); None: the dataset's first
     on_error: str = "raise"  # a bad audio file stops the run; "skip" leaves it out (listed in metrics.json)
-    classes: int | None = None  # EmoDB: 7 or 4 (IEMOCAP-like); None: the dataset's default
+    # The dataset's own options, checked by its module (``data/<name>.py`` OPTIONS): EmoDB
+    # classes 7 or 4 (IEMOCAP-like), ESC-50 esc10, IEMOCAP merge_excited. A run's id hashes each
+    # option away from its default by the option's own name, as if it were a field.
+    dataset_options: dict = field(default_factory=dict)
     clip_seconds: float | None = None  # None: the dataset's default
     # Where training takes each clip's clip_seconds: a random offset each time, or always the start,
     # which is what evaluation sees and what the acoustic factors are measured on.
@@ -153,7 +160,7 @@ class RunConfig:
             )
         if self.seed < 0:
             raise ConfigError(f"seed must be >= 0, got {self.seed}")
-        for key in ("extra", "backbone_options"):
+        for key in ("extra", "backbone_options", "dataset_options"):
             try:
                 json.dumps(getattr(self, key))
             except (TypeError, ValueError) as err:
@@ -186,10 +193,10 @@ class RunConfig:
             raise ConfigError(f"mixup is a probability in [0, 1], got {self.mixup}")
         if not 2 <= self.factor_levels <= 8:
             raise ConfigError(f"factor_levels must be between 2 and 8, got {self.factor_levels}")
-        if self.classes is not None and self.dataset != "emodb":
-            raise ConfigError(f"classes= applies to emodb only (7 or 4), not {self.dataset}")
-        if self.classes is not None and self.classes not in (4, 7):
-            raise ConfigError(f"classes={self.classes} is not valid for emodb; valid: 4, 7")
+        try:
+            self.dataset_options = check_options(self.dataset, self.dataset_options)
+        except ValueError as err:
+            raise ConfigError(f"dataset_options: {err}") from None
         if self.measures_factors and self.dataset not in ("emodb", "iemocap"):
             what = "probe_factors" if self.loss != "factor_prototypes" else "loss=factor_prototypes"
             raise ConfigError(f"{what} needs speech with pitch: dataset=emodb or iemocap")
@@ -215,6 +222,9 @@ class RunConfig:
         """Build from a mapping, rejecting unknown keys (with the list of valid ones)."""
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(values) - set(names))
+        renamed = [f"{key} is now {RENAMED[key]}" for key in unknown if key in RENAMED]
+        if renamed:
+            raise ConfigError("; ".join(renamed))
         if unknown:
             raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}")
         return cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
@@ -250,12 +260,15 @@ class RunConfig:
         True
         >>> RunConfig(scale=10, out="runs/x").identity()
         {'scale': 10.0}
+        >>> RunConfig(dataset="emodb", dataset_options={"classes": 4}).identity()
+        {'dataset': 'emodb', 'classes': 4}
         """
-        ignored = set(NOT_IDENTIFYING) | (loss_options() - set(LOSSES[self.loss].reads))
+        ignored = set(NOT_IDENTIFYING) | {"dataset_options"} | (loss_options() - set(LOSSES[self.loss].reads))
         if self.measures_factors:
             ignored -= set(FACTOR_OPTIONS)
         defaults = _defaults(type(self))
-        return {k: v for k, v in self.to_dict().items() if k not in ignored and v != defaults[k]}
+        fields = {k: v for k, v in self.to_dict().items() if k not in ignored and v != defaults[k]}
+        return fields | self.dataset_options  # already without the options at their default
 
     def run_id(self) -> str:
         """The run's id: a hash of ``identity()``, the same on every machine.

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 # The layout of a stored summary (metrics.json). Version 2: run ids by ``RunConfig.run_id``
 # (the fields a run reads, away from their defaults), no machine path in the configuration, and
-# training-set fit (``metrics.fit``) where the run has prototypes. ``store migrate`` brings older
-# summaries to it.
-SCHEMA_VERSION = 2
+# training-set fit (``metrics.fit``) where the run has prototypes. Version 3: the dataset's own
+# options in one mapping (``dataset_options``; EmoDB's ``classes`` was a field), ids unchanged.
+# ``store migrate`` brings older summaries to it.
+SCHEMA_VERSION = 3
 REQUIRED_FIELDS = ("config", "data", "history", "metrics", "git_commit", "package_version", "wall_time_s")
 REQUIRED_METRICS = ("accuracy", "macro_f1", "ece", "train_accuracy")
 # Metrics that earlier versions wrote and nothing reads (not separation measures: see the

@@ -134,7 +134,6 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
     speakers) the held-out classes, which training never sees (nor the feature normalisation)."""
     root = dataset_root(config.dataset, config.data_dir)
     fold = resolve_fold(config, root)
-    options = {"classes": config.classes} if config.classes is not None else {}
     splits = {
         name: get_dataset(
             config.dataset,
@@ -142,9 +141,8 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
             fold=fold,
             split=name,
             clip_seconds=config.clip_seconds,
-            seed=config.seed,
             on_error=config.on_error,
-            **options,
+            **config.dataset_options,
         )
         for name in ("train", "test")
     }

@@ -335,6 +335,27 @@ def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> 
     return table
 
 
+# Configuration fields that became dataset options (version 3): a migrated table's old column is
+# checked against the option.
+RENAMED_OPTIONS = ("classes",)
+
+
+def _upgrade(record: dict) -> None:
+    """One stored summary brought to ``SCHEMA_VERSION`` in place, whatever version wrote it."""
+    config = record["config"]
+    config["out"] = None
+    for path in RETIRED_METRICS:
+        record["metrics"].get(path[0], {}).pop(path[1], None)
+    for key in RENAMED_OPTIONS:
+        if key in config:
+            value = config.pop(key)
+            config["dataset_options"] = {
+                **config.get("dataset_options", {}),
+                **({key: value} if value is not None else {}),
+            }
+    record["schema_version"] = SCHEMA_VERSION
+
+
 def migrate(results_dir: str | Path) -> list[str]:
     """Bring a results folder to ``SCHEMA_VERSION`` in place, checked before anything is written:
     each summary loses its machine path and retired metrics and moves to the folder its
@@ -348,12 +369,11 @@ def migrate(results_dir: str | Path) -> list[str]:
         summaries = {}
         for folder in _folders(sweep / "runs"):
             record = read_summary(folder)
+            upgrade = record.get("schema_version") != SCHEMA_VERSION
+            if upgrade:
+                _upgrade(record)
             new_id = summary_config(record, folder / "metrics.json").run_id()
-            if record.get("schema_version") != SCHEMA_VERSION:
-                record["config"]["out"] = None
-                for path in RETIRED_METRICS:
-                    record["metrics"].get(path[0], {}).pop(path[1], None)
-                record["schema_version"] = SCHEMA_VERSION
+            if upgrade:
                 plans.append((folder, folder.parent / new_id, record))
             summaries[folder.name] = (new_id, record)
         targets = [new_id for new_id, _ in summaries.values()]
@@ -368,7 +388,8 @@ def migrate(results_dir: str | Path) -> list[str]:
                 new_id, record = summaries[row["run_id"]]
                 new = table_row(_StoredRun(sweep.name, row["profile"], new_id), record)
                 for key, value in row.items():
-                    if key not in retired | {"run_id"} and not _same(value, new.get(key)):
+                    now = json.loads(new["dataset_options"]).get(key) if key in RENAMED_OPTIONS else new.get(key)
+                    if key not in retired | {"run_id"} and not _same(value, now):
                         raise ResultsError(
                             f"{path}: run {row['run_id']}'s {key} would change ({value!r} -> {new.get(key)!r})"
                         )

@@ -270,16 +270,17 @@ def print_data(runs: list[Run]) -> None:
     seen = set()
     for run in runs:
         config = RunConfig.from_dict(run.settings)
-        key = (config.dataset, config.data_dir, config.fold, config.classes, config.on_error)
+        key = (config.dataset, config.data_dir, config.fold, json.dumps(config.dataset_options), config.on_error)
         if key in seen:
             continue
         seen.add(key)
         root = dataset_root(config.dataset, config.data_dir)
         fold = resolve_fold(config, root)
-        options = {"classes": config.classes} if config.classes is not None else {}
         counts, sizes = {}, {}
         for split in ("train", "test"):
-            ds = get_dataset(config.dataset, root, fold=fold, split=split, on_error=config.on_error, **options)
+            ds = get_dataset(
+                config.dataset, root, fold=fold, split=split, on_error=config.on_error, **config.dataset_options
+            )
             counts[split], sizes[split] = Counter(ds.classes[c.label] for c in ds.clips), len(ds)
             classes = ds.classes
         per_class = ", ".join(f"{c} {counts['train'][c]}/{counts['test'][c]}" for c in classes)

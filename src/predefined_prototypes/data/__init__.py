@@ -1,17 +1,23 @@
-"""Datasets in their official layouts, one module each, behind one entry point.
+"""Datasets in their official layouts, one module each, behind one entry point. Listing and
+checking need no torch (reading audio does: ``audio.py``).
 
 >>> sorted(DATASETS)
 ['emodb', 'esc50', 'fsdd', 'iemocap', 'speech_commands']
+>>> check_options("emodb", {"classes": 4}), check_options("emodb", {"classes": 7})
+({'classes': 4}, {})
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from . import emodb, esc50, fsdd, iemocap, speech_commands
-from .audio import SAMPLE_RATE, AudioDataset, Clip, check_clips
+from .clip import SAMPLE_RATE, Clip
+
+if TYPE_CHECKING:
+    from .audio import AudioDataset
 
 
 @runtime_checkable
@@ -22,6 +28,10 @@ class DatasetModule(Protocol):
     LAYOUT: str  # the official layout in words, for the error a wrong folder gets
     CLIP_SECONDS: float  # the default length every clip is cropped or padded to
     SPLITS: tuple[str, ...]  # the split names ``clips`` accepts
+    # The keyword options ``clips`` accepts (a run's ``dataset_options``), each with its valid
+    # values, the default first.
+    OPTIONS: dict[str, tuple]
+    OBTAIN: str | None  # how to get the data where it cannot be downloaded; None: ``data download``
 
     def folds(self, root: Path) -> list:
         """The protocol's fold ids (e.g. the held-out speaker of each fold)."""
@@ -45,6 +55,20 @@ def _module(name: str):
     return DATASETS[name]
 
 
+def check_options(name: str, options: dict) -> dict:
+    """A dataset's options checked against its module's ``OPTIONS`` (ValueError naming the
+    option and the valid values), without those at their default: what a run's id hashes."""
+    declared = _module(name).OPTIONS
+    unknown = sorted(set(options) - set(declared))
+    if unknown:
+        valid = ", ".join(declared) or "none"
+        raise ValueError(f"{name} has no option(s) {', '.join(unknown)}; its options: {valid}")
+    for key, value in options.items():
+        if value not in declared[key] or isinstance(value, bool) != isinstance(declared[key][0], bool):
+            raise ValueError(f"{name} option {key}={value!r} is not valid; valid: {', '.join(map(str, declared[key]))}")
+    return {key: value for key, value in options.items() if value != declared[key][0]}
+
+
 def default_root(name: str) -> Path:
     """``$PP_DATA_DIR/<name>`` when PP_DATA_DIR is set, else ``~/.cache/predefined_prototypes/<name>``."""
     if os.environ.get("PP_DATA_DIR"):
@@ -57,10 +81,7 @@ def dataset_root(name: str, root: str | Path | None = None) -> Path:
     module = _module(name)
     root = Path(root) if root is not None else default_root(name)
     if not (root / module.MARKER).exists():
-        if name == "iemocap":
-            how = "IEMOCAP needs a licence: request it at https://sail.usc.edu/iemocap/"
-        else:
-            how = f"download it with: python -m predefined_prototypes data download {name} --to {root}"
+        how = module.OBTAIN or f"download it with: python -m predefined_prototypes data download {name} --to {root}"
         raise FileNotFoundError(
             f"{name}: no dataset found at {root} (missing {module.MARKER}). Expected layout: "
             f"{module.LAYOUT}. Set PP_DATA_DIR or pass root=..., or {how}"
@@ -80,20 +101,21 @@ def get_dataset(
     fold=None,
     split: str = "train",
     clip_seconds: float | None = None,
-    random_crop: bool | None = None,
     on_error: str = "raise",
-    seed: int = 0,
     **options,
 ) -> AudioDataset:
     """One split of one fold of a dataset, as an ``AudioDataset`` of 16 kHz mono clips.
 
-    ``clip_seconds`` crops or pads each clip (default per dataset: FSDD and Speech Commands 1 s,
-    EmoDB 3 s, ESC-50 5 s, IEMOCAP 41,200 samples); ``random_crop`` defaults to True for the
-    training split. ``options`` go to the dataset (EmoDB ``classes=7|4``, ESC-50 ``esc10``,
-    IEMOCAP ``merge_excited``). Every listed file is checked first; ``on_error="skip"`` leaves
-    bad files out with a warning instead of failing (listed in ``.skipped``).
+    ``clip_seconds`` is the length each clip is cropped or padded to (default per dataset: FSDD
+    and Speech Commands 1 s, EmoDB 3 s, ESC-50 5 s, IEMOCAP 41,200 samples). ``options`` are the
+    dataset's own (its module's ``OPTIONS``: EmoDB ``classes=7|4``, ESC-50 ``esc10``, IEMOCAP
+    ``merge_excited``). Every listed file is checked first; ``on_error="skip"`` leaves bad files
+    out with a warning instead of failing (listed in ``.skipped``).
     """
+    from .audio import AudioDataset, check_clips  # torch, only where audio is read
+
     module = _module(name)
+    check_options(name, options)
     root = dataset_root(name, root)
     valid_folds = module.folds(root)
     if fold not in valid_folds:
@@ -108,10 +130,8 @@ def get_dataset(
         clips,
         classes,
         clip_samples=round(seconds * SAMPLE_RATE),
-        random_crop=(split == "train") if random_crop is None else random_crop,
-        seed=seed,
         skipped=skipped,
     )
 
 
-__all__ = ["DATASETS", "AudioDataset", "DatasetModule", "dataset_root", "default_root", "folds", "get_dataset"]
+__all__ = ["DATASETS", "DatasetModule", "check_options", "dataset_root", "default_root", "folds", "get_dataset"]

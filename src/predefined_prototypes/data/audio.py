@@ -8,7 +8,7 @@ not empty, finite samples), so a bad file is reported before any long work start
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,20 +17,7 @@ import torch
 import torchaudio
 from torch import Tensor
 
-SAMPLE_RATE = 16_000
-
-
-class AudioFileError(ValueError):
-    """A file the dataset lists is missing, unreadable, empty or holds non-finite samples."""
-
-
-@dataclass(frozen=True)
-class Clip:
-    """One labelled recording: where it is, its class index and its speaker (or source)."""
-
-    path: Path
-    label: int
-    speaker: str
+from .clip import SAMPLE_RATE, AudioFileError, Clip
 
 
 def read_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> Tensor:
@@ -109,38 +96,21 @@ def check_clips(clips: list[Clip], on_error: str = "raise") -> tuple[list[Clip],
     return kept, skipped
 
 
-class AudioDataset(torch.utils.data.Dataset):
-    """Labelled clips of one split of one fold. Items are dicts
-    ``{"audio": float32 [clip_samples] at 16 kHz, "label": int, "speaker": str, "path": str}``.
+@dataclass
+class AudioDataset:
+    """The labelled clips of one split of one fold, checked (``check_clips``), and the class
+    names; ``clip_samples`` is the length every clip is cropped or padded to, and ``skipped``
+    lists the files left out with ``on_error="skip"``. Training reads ``files`` into cached
+    features (``features.py``), so the dataset holds no audio itself."""
 
-    ``random_crop=True`` (training) crops long clips at a random, seeded offset; otherwise from
-    the start. ``skipped`` lists the files left out with ``on_error="skip"``.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        clips: list[Clip],
-        classes: list[str],
-        clip_samples: int,
-        random_crop: bool = False,
-        seed: int = 0,
-        skipped: list[str] | None = None,
-    ):
-        self.name = name
-        self.clips = clips
-        self.classes = classes
-        self.clip_samples = clip_samples
-        self.skipped = skipped or []
-        self._generator = torch.Generator().manual_seed(seed) if random_crop else None
+    name: str
+    clips: list[Clip]
+    classes: list[str]
+    clip_samples: int
+    skipped: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.clips)
-
-    def __getitem__(self, index: int) -> dict:
-        clip = self.clips[index]
-        audio = fix_length(read_audio(clip.path), self.clip_samples, self._generator)
-        return {"audio": audio, "label": clip.label, "speaker": clip.speaker, "path": str(clip.path)}
 
     @property
     def files(self) -> list[Path]:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .audio import AudioFileError, Clip
+from .clip import AudioFileError, Clip
 
 MARKER = "wav"
 LAYOUT = "wav/{speaker:2}{text:3}{emotion:1}{version:1}.wav (e.g. wav/03a01Fa.wav)"
 CLIP_SECONDS = 3.0
 SPLITS = ("train", "test")
+OBTAIN = None
 EMOTIONS = {  # German initials -> English names, in the dataset documentation's order
     "W": "anger",
     "L": "boredom",
@@ -29,6 +30,7 @@ CLASS_SETS = {
     7: list(EMOTIONS.values()),
     4: ["neutral", "happiness", "anger", "sadness"],  # IEMOCAP's neu, hap, ang, sad
 }
+OPTIONS = {"classes": tuple(CLASS_SETS)}  # 7 (every emotion, the default) or 4
 
 
 def _parse(root: Path) -> list[tuple[Path, str, str]]:
@@ -49,8 +51,6 @@ def folds(root: Path) -> list:
 
 
 def clips(root: Path, fold, split: str, classes: int = 7) -> tuple[list[Clip], list[str]]:
-    if classes not in CLASS_SETS:
-        raise ValueError(f"unknown EmoDB class set classes={classes!r}; valid: {sorted(CLASS_SETS)}")
     names = CLASS_SETS[classes]
     selected = [
         Clip(path, names.index(emotion), speaker)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .audio import Clip
+from .clip import Clip
 
 MARKER = "meta/esc50.csv"
 LAYOUT = "audio/*.wav and meta/esc50.csv (filename, fold, target, category, esc10, src_file, take)"
 CLIP_SECONDS = 5.0
 SPLITS = ("train", "test")
+OPTIONS = {"esc10": (False, True)}  # True: the ESC-10 subset only
+OBTAIN = None
 
 
 def _rows(root: Path, esc10: bool) -> list[dict]:

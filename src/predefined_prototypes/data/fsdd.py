@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .audio import AudioFileError, Clip
+from .clip import AudioFileError, Clip
 
 MARKER = "recordings"
 LAYOUT = "recordings/{digit}_{speaker}_{take}.wav"
 CLIP_SECONDS = 1.0
 SPLITS = ("train", "test")
+OPTIONS: dict[str, tuple] = {}
+OBTAIN = None
 CLASSES = [str(d) for d in range(10)]
 
 

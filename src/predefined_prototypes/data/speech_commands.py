@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .audio import Clip
+from .clip import Clip
 
 MARKER = "testing_list.txt"
 LAYOUT = "<word>/<speaker>_nohash_<n>.wav for 35 words, validation_list.txt, testing_list.txt"
 CLIP_SECONDS = 1.0
 SPLITS = ("train", "validation", "test")
+OPTIONS: dict[str, tuple] = {}
+OBTAIN = None
 NOISE = "_background_noise_"
 
 
