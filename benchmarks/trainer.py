@@ -19,13 +19,14 @@ import torch.nn.functional as F
 from predefined_prototypes.config import RunConfig
 from predefined_prototypes.models import Model, build_backbone
 from predefined_prototypes.prototypes import FixedPrototypes, orthogonal_prototypes
-from predefined_prototypes.splits import prepare_data
+from predefined_prototypes.splits import prepare_splits
 from predefined_prototypes.train import make_deterministic, train
 
 
 def bare_loop(config: RunConfig, epochs: int) -> list[float]:
     make_deterministic(config.seed, torch.device("cpu"))
-    train_split, _, info = prepare_data(config)
+    splits, info = prepare_splits(config)
+    train_split = splits["train"]
     classes, frames = len(info["classes"]), info["num_frames"]
     model = Model(
         build_backbone(config.backbone, config.num_mel_bins, frames, config.embed_dim, config.channels),

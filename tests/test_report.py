@@ -1,5 +1,6 @@
 """Reading stored results: a broken table is an error naming the file and the fix, never blanks."""
 
+import json
 import shutil
 
 import numpy as np
@@ -388,3 +389,36 @@ def test_calibration_reading_finds_a_constructed_ece_cost_and_its_removal_by_tem
     before, after = prototypes.split("after it")
     assert "worse calibrated than CE beyond" in before and "not distinguishable from CE" in after
     assert "worse calibrated" not in control and "of 2 seeds" in control
+
+
+def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_path):
+    import yaml
+
+    from predefined_prototypes.report import complete_settings
+    from predefined_prototypes.store import write_table
+    from predefined_prototypes.sweep import load_sweep
+
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    spec = {
+        "description": "two settings",
+        "base": {"dataset": "fsdd", "epochs": 1},
+        "grid": [{"loss": ["ce"]}, {"loss": ["prototypes"], "lam": [3]}],
+        "profiles": {"quick": {}, "full": {"grid": {"seed": [0, 1]}}},
+    }
+    (configs / "two.yaml").write_text(yaml.safe_dump(spec))
+    plan = load_sweep(configs / "two.yaml", "full")
+    source = sorted((REPO / "results" / "main-fsdd" / "runs").iterdir())[0]
+    for run in plan[:3]:  # both CE runs, one of the two prototype runs
+        record = json.loads((source / "metrics.json").read_text())
+        record["config"] = {**record["config"], **run.settings}
+        folder = results / "two" / "runs" / run.run_id
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(record))
+    write_table(plan, results)
+    table, status = complete_settings("two", ("loss", "lam"), results, configs)
+    assert set(table["loss"]) == {"ce"} and len(table) == 2
+    assert status[["loss", "stored", "planned", "complete"]].values.tolist() == [
+        ["ce", 2, 2, True],
+        ["prototypes", 1, 2, False],
+    ]

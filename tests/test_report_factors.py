@@ -111,16 +111,30 @@ def test_claim2_by_setting_reads_each_pull_strength_and_picks_the_strongest_trai
     from predefined_prototypes.plots import claim2_tradeoff
     from predefined_prototypes.verdicts import claim2_by_setting, claim2_strongest
 
-    strong = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1).assign(lam=30.0, num_mel_bins=128)
-    weak = constructed(own=0.3, emotion=0.3, other=0.3, diagonal=0.0, off=0.0).assign(lam=1.0, num_mel_bins=40)
+    strong = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1).assign(
+        lam=30.0, num_mel_bins=128, epochs=150
+    )
+    weak = constructed(own=0.3, emotion=0.3, other=0.3, diagonal=0.0, off=0.0).assign(
+        lam=1.0, num_mel_bins=40, epochs=60
+    )
     df = pd.concat([strong, weak[weak["loss"] == "factor_prototypes"]], ignore_index=True)
     df["accuracy"], df["train_accuracy"] = 0.7, 0.99
-    settings = claim2_by_setting(df, complete=True)
+    settings = claim2_by_setting(df)
     assert len(settings) == 2 and settings["trained"].all()
     chosen = claim2_strongest(settings)
     assert chosen["strongest"]["lam"] == 30 and chosen["strongest"]["verdict"].startswith("reproduced")
     assert chosen["paper_faithful"]["verdict"] == "not reproduced"
     assert chosen["strongest"]["loudness: carried"] == pytest.approx(60, abs=1)  # 0.9 - 0.3, in points
     df.loc[(df["lam"] == 30) & (df["loss"] == "factor_prototypes"), "train_accuracy"] = 0.9  # under-trained
-    assert claim2_strongest(claim2_by_setting(df, complete=True))["strongest"]["lam"] == 1
+    assert claim2_strongest(claim2_by_setting(df))["strongest"]["lam"] == 1
     claim2_tradeoff(settings, ["pitch median", "pitch spread", "loudness"])
+
+
+def test_the_factor_pull_readings_say_so_when_no_setting_is_complete():
+    from predefined_prototypes.report_factors import pull_fit_table
+    from predefined_prototypes.verdicts import claim2_by_setting, claim2_strongest
+
+    empty = constructed(own=0.5, emotion=0.3, other=0.2, diagonal=1.0, off=0.1).iloc[:0]
+    assert list(pull_fit_table(empty).index) == ["none complete yet"]
+    settings = claim2_by_setting(empty)
+    assert settings.empty and claim2_strongest(settings)["strongest"] is None

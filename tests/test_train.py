@@ -17,7 +17,7 @@ from predefined_prototypes.features import FeatureSettings, Normalizer
 from predefined_prototypes.metrics import accuracy
 from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
 from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS, FixedPrototypes, LearnedPrototypes
-from predefined_prototypes.splits import prepare_data, prepare_splits
+from predefined_prototypes.splits import prepare_splits
 from predefined_prototypes.train import NotLearned, TrainingDiverged, load_run, run, train
 
 
@@ -294,7 +294,8 @@ def test_learned_prototypes_move_and_fixed_do_not(fsdd_small):
 @pytest.mark.slow
 def test_mixup_mixes_waveforms_and_their_labels_alike(fsdd_small):
     config = tiny(data_dir=str(fsdd_small))
-    train_split, _, info = prepare_data(config)
+    splits, info = prepare_splits(config)
+    train_split = splits["train"]
     frames, classes = info["num_frames"], len(info["classes"])
     index = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(0))[:16]  # mixed digits
     labels, features = train_split.labels[index], train_split.batch(index, frames)

@@ -120,6 +120,17 @@ def profile_status(df: pd.DataFrame, complete: bool) -> str:
     )
 
 
+def settings_status(status: pd.DataFrame) -> str:
+    """What a sweep whose settings finish one by one has so far (``report.complete_settings``'
+    status), e.g. '3 of 7 settings complete (full profile); still running: ...'."""
+    from .verdicts import pending_settings
+
+    done = int(status["complete"].sum())
+    pending = status[~status["complete"]]
+    text = f"{done} of {len(status)} settings complete (full profile)" + (", shown below" if done else "")
+    return text + (f"; still running: {pending_settings(pending)}." if len(pending) else ".")
+
+
 def results(
     main: dict[str, tuple[str, pd.DataFrame, pd.DataFrame]],
     curves: dict[str, pd.DataFrame],

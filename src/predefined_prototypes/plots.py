@@ -419,7 +419,11 @@ def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined
                     label=f"{factor}" if row.Index == settings.index[0] else None,
                 )
                 ax.annotate(
-                    f"λ={row.lam:g}", (x, 100 * row.accuracy), fontsize=6, xytext=(3, 3), textcoords="offset points"
+                    f"λ={row.lam:g}, {row.epochs} ep.",
+                    (x, 100 * row.accuracy),
+                    fontsize=6,
+                    xytext=(3, 3),
+                    textcoords="offset points",
                 )
         ax.axvline(0, color="0.5", lw=1)
         ax.set_xlabel(
@@ -427,5 +431,8 @@ def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined
         )
         ax.set_title(f"{criterion} (circles 40 mel bins, squares 128)", fontsize=9)
     np.atleast_1d(axes)[0].set_ylabel("emotion accuracy % (fold mean)")
-    np.atleast_1d(axes)[0].legend(fontsize=7)
+    if len(settings):
+        np.atleast_1d(axes)[0].legend(fontsize=7)
+    else:
+        fig.suptitle("no setting complete yet", fontsize=9)
     return fig

@@ -116,6 +116,28 @@ def load_finished_profile(
     return load_profile(sweep, results_dir, configs_dir)[0]
 
 
+def complete_settings(
+    sweep: str, keys: tuple[str, ...], results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For a sweep whose settings finish one after another: the full profile's rows of every
+    setting (a combination of ``keys``' values) whose planned runs are all stored, and one row per
+    planned setting with how many of its runs are stored (``stored``, ``planned``, ``complete``).
+    Each complete setting is full-profile evidence on its own, whatever the others' state."""
+    from .sweep import load_sweep
+
+    plan = load_sweep(Path(configs_dir) / f"{sweep}.yaml", "full")
+    planned = pd.DataFrame([{**{k: r.settings[k] for k in keys}, "run_id": r.run_id} for r in plan])
+    path = Path(results_dir) / sweep / "full.csv"
+    table = (
+        load_results(sweep, "full", results_dir, configs_dir) if path.is_file() else pd.DataFrame(columns=["run_id"])
+    )
+    planned["stored"] = planned["run_id"].isin(set(table["run_id"]))
+    status = planned.groupby(list(keys), sort=False)["stored"].agg(stored="sum", planned="size").reset_index()
+    status["complete"] = status["stored"] == status["planned"]
+    done = planned[planned.groupby(list(keys), sort=False)["stored"].transform("all")]
+    return table[table["run_id"].isin(set(done["run_id"]))].reset_index(drop=True), status
+
+
 def load_benchmark(name: str, benchmarks_dir: str | Path = REPO / "benchmarks") -> pd.DataFrame:
     """A table a benchmark script wrote (``benchmarks/<name>.csv``); ResultsError if it is missing."""
     path = Path(benchmarks_dir) / f"{name}.csv"

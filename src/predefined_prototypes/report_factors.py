@@ -104,19 +104,26 @@ def ablation_table(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     return table.assign(method=table["method"].map(method_label)).set_index("method")
 
 
+# What tells the factor-pull sweep's settings apart (``report.complete_settings`` groups by it).
+PULL_SETTING = ("loss", "lam", "num_mel_bins", "epochs")
+
+
 def pull_fit_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd.DataFrame:
-    """One row per setting of the factor-pull sweep (loss, lambda, mel bins): emotion accuracy and
+    """One row per setting of the factor-pull sweep (``PULL_SETTING``): emotion accuracy and
     the lowest run's training accuracy, then per factor how often its block's nearest level code
     is the assigned level on the training clips (block fit; chance about 1 / levels) and the
     own-block probe on the test speaker, each mean ± std over folds (seeds averaged first)."""
+    if df.empty:
+        return pd.DataFrame({"setting": ["none complete yet"]}).set_index("setting")
     rows = []
-    for (loss, lam, mels), runs in df.groupby(["loss", "lam", "num_mel_bins"], sort=True):
+    for (loss, lam, mels, epochs), runs in df.groupby(list(PULL_SETTING), sort=True):
         factor_loss = loss == "factor_prototypes"
         row = {
             "setting": f"{method_label(factor_method(runs.iloc[0]))}, λ = {lam:g}"
             if factor_loss
             else method_label(loss),
             "mel bins": mels,
+            "epochs": epochs,
             "accuracy %": fold_summary(runs, "accuracy"),
             "lowest training accuracy %": f"{100 * runs['train_accuracy'].min():.1f}",
         }

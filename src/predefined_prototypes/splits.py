@@ -70,13 +70,6 @@ def resolve_fold(config: RunConfig, root: Path):
     raise ValueError(f"unknown fold {config.fold!r} for {config.dataset}; valid: {[str(f) for f in valid]}")
 
 
-def prepare_data(config: RunConfig) -> tuple[Split, Split, dict]:
-    """The training and test splits of the configured fold, with features normalised by training
-    statistics (``prepare_splits`` also gives the held-out classes' clips)."""
-    splits, info = prepare_splits(config)
-    return splits["train"], splits["test"], info
-
-
 def hold_out_classes(dataset: AudioDataset, novel: tuple[str, ...]) -> tuple[AudioDataset, AudioDataset]:
     """(base, novel): the clips of the classes not in ``novel`` and of those in it, each relabelled
     0..n-1 in the dataset's class order.

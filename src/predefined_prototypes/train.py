@@ -1,10 +1,10 @@
 """One configuration in, one trained model and its metrics out.
 
 ``run(config)`` loads the data (``splits.py``), builds the model and the loss
-(``methods.LOSSES``), trains with a warm-up then cosine schedule and augmentation (``augment.py``),
-evaluates (``evaluate.py``), and writes ``metrics.json`` and ``embeddings.npz`` to
-``config.out``. ``metrics.json`` is written last and atomically, so its presence means the run
-finished.
+(``methods.LOSSES``), trains with a warm-up then a cosine or step schedule and augmentation
+(``augment.py``), evaluates (``evaluate.py``), and writes ``model.safetensors``,
+``embeddings.npz`` and ``metrics.json`` to ``config.out``; ``load_run`` reads them back.
+``metrics.json`` is written last and atomically, so its presence means the run finished.
 """
 
 from __future__ import annotations

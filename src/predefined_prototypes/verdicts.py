@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .report import FEW_SHOT_COLUMNS
-from .report_factors import LABELS, edit_selectivity, long_probes
+from .report_factors import LABELS, edit_selectivity, long_probes, method_label
 from .schema import EDITS, FACTOR_NAMES, column
 from .stats import compare_together, holm, paired_by_fold
 
@@ -277,6 +277,7 @@ def book_verdicts() -> dict:
     the tuned baselines once that sweep is complete, else the main comparison, which says so),
     Claim 1b per dataset, and Claim 2 on EmoDB."""
     from .report import (
+        complete_settings,
         derived,
         learning_curves,
         load_finished_profile,
@@ -286,7 +287,7 @@ def book_verdicts() -> dict:
         tuned_choice,
         tuned_family,
     )
-    from .report_factors import with_methods
+    from .report_factors import PULL_SETTING, with_methods
     from .stats import complete_cells, epochs_to_reach
 
     out = {}
@@ -312,37 +313,53 @@ def book_verdicts() -> dict:
     complete = case["profile"].iloc[0] == "full" and len(factors) == planned_runs("ablation-factors", "full")
     out["emodb_claim2"] = claim2_verdict(case, complete)
     out["emodb_claim2"]["evidence"] = "the factor ablation (40 mel bins, λ = 1)"
-    pull, pull_complete = load_profile("factor-pull")
-    strongest = claim2_strongest(claim2_by_setting(pull, pull_complete))["strongest"] if pull_complete else None
-    if strongest:  # the strongest pull whose runs trained: where the factor pull acts most
+    pull, status = complete_settings("factor-pull", PULL_SETTING)
+    strongest = claim2_strongest(claim2_by_setting(pull))["strongest"] if len(pull) else None
+    if strongest:  # the strongest complete setting whose runs trained: where the factor pull acts most
         pull = with_methods(pull)
-        chosen = (pull["lam"] == strongest["lam"]) & (pull["num_mel_bins"] == strongest["num_mel_bins"])
-        runs = pull[(chosen & (pull["method"] == "factor_prototypes")) | pull["method"].isin(["ce", "prototypes"])]
-        out["emodb_claim2"] = claim2_verdict(runs, True)
+        chosen = (pull["method"] == "factor_prototypes") & (pull["lam"] == strongest["lam"])
+        chosen &= (pull["num_mel_bins"] == strongest["num_mel_bins"]) & (pull["epochs"] == strongest["epochs"])
+        out["emodb_claim2"] = claim2_verdict(pull[chosen], True)
+        pending = status[~status["complete"] & (status["loss"] == "factor_prototypes")]
         out["emodb_claim2"]["evidence"] = (
-            f"the factor-pull sweep's strongest trained setting (λ = {strongest['lam']:g}, "
-            f"{strongest['num_mel_bins']} mel bins)"
+            f"the factor-pull sweep's strongest trained setting so far (λ = {strongest['lam']:g}, "
+            f"{strongest['num_mel_bins']} mel bins, {strongest['epochs']} epochs)"
+            + (f"; still running: {pending_settings(pending)}" if len(pending) else "")
         )
     return out
 
 
-def claim2_by_setting(df: pd.DataFrame, complete: bool) -> pd.DataFrame:
-    """Claim 2 at every setting of the factor-pull sweep: for each (lambda, mel bins) of the
-    factor-prototype runs, ``claim2_verdict`` against the CE and plain-prototype references of
-    the same folds and seeds, with the lowest training accuracy of the setting's runs (``trained``:
-    all at ``report.TRAINED`` or above), each block's mean fit on the training clips, and each
-    factor x criterion difference (``<factor>: <criterion>`` columns) for the trade-off figure."""
+def pending_settings(status: pd.DataFrame) -> str:
+    """The factor-pull settings not yet complete (``report.complete_settings``' status rows), e.g.
+    'factor prototypes at λ = 10, 128 mel bins, 150 epochs (3 of 20 runs)'."""
+    return ", ".join(
+        (f"factor prototypes at λ = {r.lam:g}, " if r.loss == "factor_prototypes" else f"{method_label(r.loss)} at ")
+        + f"{r.num_mel_bins} mel bins, {r.epochs} epochs ({r.stored} of {r.planned} runs)"
+        for r in status.itertuples()
+    )
+
+
+def claim2_by_setting(df: pd.DataFrame) -> pd.DataFrame:
+    """Claim 2 at every setting of the factor-pull sweep in ``df`` (complete settings only:
+    ``report.complete_settings``): for each (lambda, mel bins, epochs) of the factor-prototype
+    runs, ``claim2_verdict`` (whose criteria read the factor runs alone), with the lowest training
+    accuracy of the setting's runs (``trained``: all at ``report.TRAINED`` or above), each block's
+    mean fit on the training clips, and each factor x criterion difference (``<factor>:
+    <criterion>`` columns) for the trade-off figure."""
     from .report import TRAINED
     from .report_factors import with_methods
 
+    columns = ["lam", "num_mel_bins", "epochs", "accuracy", "lowest_train_accuracy", "trained", "verdict", "met"]
+    if df.empty:
+        return pd.DataFrame(columns=columns)
     df = with_methods(df)
-    references = df[df["method"].isin(["ce", "prototypes"])]
     rows = []
-    for (lam, mels), runs in df[df["method"] == "factor_prototypes"].groupby(["lam", "num_mel_bins"]):
-        verdict = claim2_verdict(pd.concat([runs, references]), complete)
+    for (lam, mels, epochs), runs in df[df["method"] == "factor_prototypes"].groupby(["lam", "num_mel_bins", "epochs"]):
+        verdict = claim2_verdict(runs, True)
         row = {
             "lam": lam,
             "num_mel_bins": mels,
+            "epochs": epochs,
             "accuracy": runs.groupby("fold")["accuracy"].mean().mean(),
             "lowest_train_accuracy": runs["train_accuracy"].min(),
             "trained": bool(runs["train_accuracy"].min() >= TRAINED),
@@ -355,14 +372,15 @@ def claim2_by_setting(df: pd.DataFrame, complete: bool) -> pd.DataFrame:
         for test in verdict["tests"].itertuples():
             row[f"{test.factor}: {test.criterion}"] = test.mean
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=None if rows else columns)
 
 
 def claim2_strongest(settings: pd.DataFrame) -> dict:
     """From ``claim2_by_setting``: the strongest setting whose runs all trained (the largest
-    lambda, at the most mel bins), which the verdict rests on, and the paper-faithful one
-    (40 mel bins, lambda 1), kept beside it. None where no setting qualifies or is present."""
-    trained = settings[settings["trained"]].sort_values(["lam", "num_mel_bins"])
+    lambda, at the most mel bins, then the most epochs), which the verdict rests on, and the
+    paper-faithful one (40 mel bins, lambda 1), kept beside it. None where no setting qualifies or
+    is present."""
+    trained = settings[settings["trained"].astype(bool)].sort_values(["lam", "num_mel_bins", "epochs"])
     faithful = settings[(settings["lam"] == 1) & (settings["num_mel_bins"] == 40)]
     return {
         "strongest": trained.iloc[-1].to_dict() if len(trained) else None,
