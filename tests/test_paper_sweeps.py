@@ -3,6 +3,7 @@ end to end (papermill, results table) on small trees in each official layout."""
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import REPO, write_esc50_tree, write_iemocap_tree, write_speech_commands_tree
 
 from predefined_prototypes.sweep import load_sweep, run_sweep
@@ -45,9 +46,14 @@ def test_paper_sweeps_carry_the_authors_settings():
     assert {r.settings["mixup"] for r in commands} == {0.5}
 
 
-# Every dataset layout and both backbones run end to end; the other three files share their
-# dataset and backbone code and are planned and preflighted (dry run) only, which halves the time.
-END_TO_END = ("paper-esc50-ast", "paper-speech-commands-ecapa", "paper-iemocap-ast")
+# Every dataset layout and both backbones run end to end, through papermill to a results table,
+# with the loss that exercises most of each (the losses themselves are trained per loss in
+# test_train.py); every run of every quick profile is planned and preflighted (dry run).
+END_TO_END = {
+    "paper-esc50-ast": {"loss": ["opl"]},
+    "paper-speech-commands-ecapa": {"loss": ["prototypes"], "scale": [10.0], "bce": [True]},  # under mixup
+    "paper-iemocap-ast": {"loss": ["factor_prototypes"]},
+}
 
 
 @pytest.mark.slow
@@ -58,12 +64,14 @@ def test_paper_quick_profiles_run_end_to_end_on_small_trees(tmp_path, monkeypatc
     write_iemocap_tree(data).rename(data / "iemocap")
     monkeypatch.setenv("PP_DATA_DIR", str(data))
     assert {load_sweep(p, "quick")[0].settings["backbone"] for p in PAPER if p.stem in END_TO_END} == {"ast", "ecapa"}
+    results = tmp_path / "results"
     for path in PAPER:
-        results = tmp_path / "results"
-        if path.stem not in END_TO_END:
-            assert run_sweep(path, "quick", runs_dir=tmp_path / "runs", results_dir=results, dry_run=True) == 0, path
-            continue
-        code = run_sweep(path, "quick", workers=2, runs_dir=tmp_path / "runs", results_dir=results)
-        assert code == 0, path
-        table = pd.read_csv(results / path.stem / "quick.csv")
-        assert len(table) == len(load_sweep(path, "quick")) and table["accuracy"].between(0, 1).all(), path
+        assert run_sweep(path, "quick", runs_dir=tmp_path / "runs", results_dir=results, dry_run=True) == 0, path
+    for name, grid in END_TO_END.items():
+        spec = yaml.safe_load((REPO / "configs" / "paper" / f"{name}.yaml").read_text())
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump({**spec, "grid": [grid]}))  # the paper's settings, one of its runs
+        assert run_sweep(path, "quick", workers=1, runs_dir=tmp_path / "runs", results_dir=results) == 0, path
+        table = pd.read_csv(results / name / "quick.csv")
+        assert len(table) == 1 and table["accuracy"].between(0, 1).all(), path
+        assert table.iloc[0][list(grid)].tolist() == [values[0] for values in grid.values()], path

@@ -347,8 +347,10 @@ def test_fresh_clone_resumes_from_committed_results_and_a_quick_sweep_deletes_no
         {"quick": {"base": {"channels": 2}, "grid": {"seed": [5]}}, "full": {"grid": {"seed": [0]}}},
     )
     command = [sys.executable, "-m", "predefined_prototypes", "sweep", "story.yaml", "--notebook", NOTEBOOK]
-    first = subprocess.run(command + ["--profile", "full"], cwd=origin, capture_output=True, text=True)
-    assert first.returncode == 0, first.stderr
+    full = load_sweep(origin / "story.yaml", "full")
+    for run in full:  # the full profile, as a long sweep left it (its training is tested elsewhere)
+        fake_finished(run, origin / "results")
+    write_table(full, origin / "results")
     (origin / ".gitignore").write_text((REPO / ".gitignore").read_text())
     git("add", "-A", cwd=origin)
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "full profile", cwd=origin)
