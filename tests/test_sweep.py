@@ -410,3 +410,14 @@ def test_a_dry_run_counts_each_folds_clips_and_names_an_unreadable_file(tmp_path
     result = subprocess.run(command, capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 2 and f"cannot read audio file {broken}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+
+
+def test_runs_execute_in_the_sweep_files_order_not_by_length(tmp_path, monkeypatch):
+    import predefined_prototypes.sweep as sweep_module
+
+    grid = [{"loss": ["focal"]}, {"loss": ["ce"], "epochs": [3]}]  # the longer runs second
+    runs = load_sweep(write_sweep(tmp_path / "order.yaml", TINY, grid, {"quick": {}}), "quick")
+    order = []
+    monkeypatch.setattr(sweep_module, "execute_run", lambda run, notebook: order.append(run.run_id) or {})
+    sweep_module._execute(runs, "unused.ipynb", None, None, lambda run: None)
+    assert order == [r.run_id for r in runs] and runs[1].settings["epochs"] == 3

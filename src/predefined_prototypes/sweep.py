@@ -344,20 +344,11 @@ def _preflight(
             raise ConfigError(f"run {run.run_id} ({run.profile}): {err}") from None
 
 
-def longest_first(runs: list[Run]) -> list[Run]:
-    """Runs by expected length (their epoch count; a sweep file holds one dataset), longest
-    first, so the last runs of a sweep are short ones and no worker idles through a long tail.
-    Stable: runs of equal length keep the sweep file's order.
-
-    >>> runs = [Run("s", "p", str(i), {"epochs": e}, "") for i, e in enumerate([3, 15, 3, 60])]
-    >>> [r.run_id for r in longest_first(runs)]
-    ['3', '1', '0', '2']
-    """
-    return sorted(runs, key=lambda r: -r.settings["epochs"])
-
-
 def _execute(pending: list[Run], notebook: str, workers: int | None, scheduler: str | None, done) -> list[dict]:
-    pending, outcomes = longest_first(pending), []
+    # In the sweep file's order (its entries as listed, folds and seeds varying slowest within
+    # each): an interrupted sweep leaves the first entries complete, so a file lists what matters
+    # most first. (Longest-first packing would save at most one run's idle tail per sweep.)
+    outcomes = []
     if not (workers or scheduler):
         for run in tqdm(pending, desc="runs"):
             outcomes.append(execute_run(run, notebook))
