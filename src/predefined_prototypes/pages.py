@@ -120,11 +120,21 @@ def profile_status(df: pd.DataFrame, complete: bool) -> str:
     )
 
 
+def pending_settings(status: pd.DataFrame) -> str:
+    """The factor-pull settings not yet complete (``report.complete_settings``' status rows), e.g.
+    'factor prototypes at λ = 10, 128 mel bins, 150 epochs (3 of 20 runs)'."""
+    from .report_factors import method_label
+
+    return ", ".join(
+        (f"factor prototypes at λ = {r.lam:g}, " if r.loss == "factor_prototypes" else f"{method_label(r.loss)} at ")
+        + f"{r.num_mel_bins} mel bins, {r.epochs} epochs ({r.stored} of {r.planned} runs)"
+        for r in status.itertuples()
+    )
+
+
 def settings_status(status: pd.DataFrame) -> str:
     """What a sweep whose settings finish one by one has so far (``report.complete_settings``'
     status), e.g. '3 of 7 settings complete (full profile); still running: ...'."""
-    from .verdicts import pending_settings
-
     done = int(status["complete"].sum())
     pending = status[~status["complete"]]
     text = f"{done} of {len(status)} settings complete (full profile)" + (", shown below" if done else "")
@@ -449,7 +459,8 @@ def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
         "case_kept": f"{(case['train_size'] + case['test_size']).min()} of 339",
     }
     for method in ("factor_prototypes", "ce", "prototypes"):
-        values[f"case_accuracy_{method}"] = fold_summary(case[case["method"] == method], "accuracy")
+        accuracy = fold_summary(case[case["method"] == method], "accuracy")
+        values[f"case_accuracy_{method}"] = "not complete yet" if accuracy == "—" else f"{accuracy} %"
     return values
 
 
