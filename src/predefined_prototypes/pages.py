@@ -441,7 +441,8 @@ def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
     the verdict (and, where it rests on the factor-pull sweep, the paper-faithful factor
     ablation's beside it), emotion accuracy per method (fold mean ± std), the test fold sizes and
     the utterances the factor filter keeps."""
-    from .report_factors import fold_summary
+    from .report_factors import LABELS, fold_summary
+    from .schema import FACTOR_NAMES, column
     from .verdicts import claim2_evidence_paper_faithful
 
     case = evidence["runs"]
@@ -458,6 +459,20 @@ def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
         "case_test_sizes": f"{case['test_size'].min()} to {case['test_size'].max()}",
         "case_kept": f"{(case['train_size'] + case['test_size']).min()} of 339",
     }
+    fits = {LABELS[f]: column("fit_level_match", factor=f) for f in FACTOR_NAMES}
+    values["case_block_fit"] = "These runs predate the stored block fit; the factor-pull sweep's runs store it."
+    if all(c in factor_runs for c in fits.values()):
+        fit = {label: factor_runs[c].mean() for label, c in fits.items()}
+        values["case_block_fit"] = (
+            "On their training clips, each block's nearest level code is the assigned level "
+            + ", ".join(f"{label} {100 * value:.1f} %" for label, value in fit.items())
+            + " of the time (block fit, mean over runs; a block that ignored its factor would score about 1 / 6): "
+            + (
+                "the pull acts, so the criteria below test blocks that are fit."
+                if min(fit.values()) >= 0.9
+                else "the blocks are not fit, so the criteria below test a pull that barely acts."
+            )
+        )
     for method in ("factor_prototypes", "ce", "prototypes"):
         accuracy = fold_summary(case[case["method"] == method], "accuracy")
         values[f"case_accuracy_{method}"] = "not complete yet" if accuracy == "—" else f"{accuracy} %"
