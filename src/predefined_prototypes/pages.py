@@ -144,13 +144,14 @@ def settings_status(status: pd.DataFrame) -> str:
 def results(
     main: dict[str, tuple[str, pd.DataFrame, pd.DataFrame]],
     curves: dict[str, pd.DataFrame],
-    pull: tuple[pd.DataFrame, bool],
+    pull: tuple[pd.DataFrame, pd.DataFrame],
     tuned: tuple[pd.DataFrame, bool],
     threshold: float = 0.95,
 ) -> dict[str, str]:
     """The results page's numbers. ``main``: dataset name -> (sweep, its table, the complete
-    (fold, seed) cells of it); ``curves``: name -> ``report.learning_curves``; ``pull`` and
-    ``tuned``: ``report.load_profile`` of the pull-strength and tuned-baselines sweeps."""
+    (fold, seed) cells of it); ``curves``: name -> ``report.learning_curves``; ``pull``:
+    ``report.complete_settings`` of the pull-strength sweep (by λ and epochs); ``tuned``:
+    ``report.load_profile`` of the tuned-baselines sweep."""
     from .report import cells_description, describe_protocol, pull_strength, tuned_choice, tuned_family
     from .stats import seed_spread
     from .verdicts import claim1_tuned_verdict, placement_reading
@@ -166,9 +167,18 @@ def results(
         sizes = cells["test_size"]
         values[f"{name}_test_sizes"] = f"{sizes.min()} to {sizes.max()}"
         values[f"{name}_clip_points"] = f"{100 / sizes.max():.1f} to {100 / sizes.min():.1f}"
-    (pull_runs, pull_complete), (tuned_runs, tuned_complete) = pull, tuned
-    values["pull_reading"] = placement_reading(pull_strength(pull_runs), pull_complete)
-    values["pull_status"] = profile_status(pull_runs, pull_complete)
+    (pull_runs, pull_settings), (tuned_runs, tuned_complete) = pull, tuned
+    values["pull_reading"] = placement_reading(pull_strength(pull_runs), bool(pull_settings["complete"].any()))
+    pending = pull_settings[~pull_settings["complete"]]
+    values["pull_status"] = (
+        "Still running: "
+        + ", ".join(
+            f"λ = {r.lam:g} at {r.epochs} epochs ({r.stored} of {r.planned} runs)" for r in pending.itertuples()
+        )
+        + "; the table shows the λ values whose runs are all stored."
+        if len(pending)
+        else ""
+    )
     chosen = tuned_choice(tuned_runs.assign(family=tuned_runs.apply(tuned_family, axis=1)))
     values["calibration_reading"] = calibration_reading(chosen, tuned_runs["seed"].nunique())
     values["tuned_under_fitted"] = tuned_under_fitted(chosen)
@@ -201,6 +211,7 @@ def pull_table(table: pd.DataFrame) -> pd.DataFrame:
     )
     columns = [
         "lam",
+        "epochs",
         "prototypes − control, points",
         "p_holm",
         "nearest_prototype_accuracy",

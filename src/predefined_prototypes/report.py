@@ -325,6 +325,7 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
         rows.append(
             {
                 "lam": lam,
+                "epochs": ", ".join(str(e) for e in sorted(runs["epochs"].unique())),
                 "difference": d["mean"],
                 "low": d["low"],
                 "high": d["high"],

@@ -126,8 +126,8 @@ def placement_reading(table: pd.DataFrame, complete: bool, fit: float = 0.9) -> 
     """What the pull-strength sweep says about placement, from ``report.pull_strength``: at each
     lambda where every run trained and the prototypes are reached on the training clips
     (nearest-prototype accuracy at least ``fit``), whether prototypes beat the control (Holm),
-    and which lambdas decide nothing because a run under-trained. No reading before the full
-    profile is complete.
+    and which lambdas decide nothing because a run under-trained. ``complete``: whether ``table``
+    holds complete settings (no reading otherwise).
 
     >>> t = pd.DataFrame({"lam": [1.0, 10.0, 100.0], "difference": [0.0, -0.01, 0.4], "low": [-0.03, -0.07, 0.27],
     ...                   "high": [0.03, 0.04, 0.57], "p_holm": [0.9, 0.8, 0.0], "differs": [False, False, True],
@@ -136,7 +136,7 @@ def placement_reading(table: pd.DataFrame, complete: bool, fit: float = 0.9) -> 
     'Where every run trained and the prototypes are reached (λ = 10): prototypes − control -1.0 points (-7.0 to +4.0), not distinguishable from 0. Under-trained, deciding nothing: λ = 100.'
     """
     if not complete:
-        return "No reading yet: the pull-strength sweep's full profile is not complete."
+        return "No reading yet: no λ of the pull-strength sweep has all of its runs stored."
     reached = table[table["trained"] & (table["nearest_prototype_accuracy"] >= fit)]
     parts = []
     if len(reached):
