@@ -128,9 +128,8 @@ def complete_settings(
     plan = load_sweep(Path(configs_dir) / f"{sweep}.yaml", "full")
     planned = pd.DataFrame([{**{k: r.settings[k] for k in keys}, "run_id": r.run_id} for r in plan])
     path = Path(results_dir) / sweep / "full.csv"
-    table = (
-        load_results(sweep, "full", results_dir, configs_dir) if path.is_file() else pd.DataFrame(columns=["run_id"])
-    )
+    started = path.is_file() and bool(set(read_table(path)["run_id"]) & set(planned["run_id"]))
+    table = load_results(sweep, "full", results_dir, configs_dir) if started else pd.DataFrame(columns=["run_id"])
     planned["stored"] = planned["run_id"].isin(set(table["run_id"]))
     status = planned.groupby(list(keys), sort=False)["stored"].agg(stored="sum", planned="size").reset_index()
     status["complete"] = status["stored"] == status["planned"]

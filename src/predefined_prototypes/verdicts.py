@@ -318,7 +318,7 @@ def claim2_evidence() -> dict:
     (40 mel bins, λ = 1, random training crops). Keys: ``sweep``, ``runs`` (``method`` column,
     probe chance per test speaker), ``complete``, ``evidence`` (what the verdict rests on, and
     which settings are still running) and ``setup`` (how those runs were trained)."""
-    from .report import complete_settings, load_finished_profile, planned_runs
+    from .report import complete_settings
     from .report_factors import PULL_SETTING, with_methods, with_probe_chance
 
     pull, status = complete_settings("factor-pull", PULL_SETTING)
@@ -345,18 +345,26 @@ def claim2_evidence() -> dict:
             )
             + " (configs/factor-pull.yaml)",
         }
-    factors = with_methods(load_finished_profile("ablation-factors"))
-    case = factors[factors["method"].isin(["factor_prototypes", "ce", "prototypes"])]
+    case, complete = _factor_ablation_case()
     return {
         "sweep": "ablation-factors",
         "runs": with_probe_chance(case, "ablation-factors"),
-        "complete": bool(
-            case["profile"].iloc[0] == "full" and len(factors) == planned_runs("ablation-factors", "full")
-        ),
-        "evidence": "the factor ablation (40 mel bins, λ = 1): no factor-pull setting is complete yet",
+        "complete": complete,
+        "evidence": "the factor ablation (40 mel bins, λ = 1): no factor-pull setting is both complete and trained yet",
         "setup": "factor prototypes at λ = 1, 40 mel bins, 60 epochs, random 3 s training crops, the references "
         "likewise (configs/ablation-factors.yaml)",
     }
+
+
+def _factor_ablation_case() -> tuple[pd.DataFrame, bool]:
+    """The factor ablation's 6-level, three-factor runs and their references (the paper-faithful
+    setting), and whether its full profile is complete."""
+    from .report import load_finished_profile, planned_runs
+    from .report_factors import with_methods
+
+    factors = with_methods(load_finished_profile("ablation-factors"))
+    case = factors[factors["method"].isin(["factor_prototypes", "ce", "prototypes"])]
+    return case, bool(case["profile"].iloc[0] == "full" and len(factors) == planned_runs("ablation-factors", "full"))
 
 
 def claim2_evidence_paper_faithful(evidence: dict) -> str:
@@ -364,13 +372,7 @@ def claim2_evidence_paper_faithful(evidence: dict) -> str:
     factor ablation's verdict beside it (λ = 1, 40 mel bins, random crops); else ''."""
     if evidence["sweep"] == "ablation-factors":
         return ""
-    from .report import load_finished_profile, planned_runs
-    from .report_factors import with_methods
-
-    factors = with_methods(load_finished_profile("ablation-factors"))
-    case = factors[factors["method"].isin(["factor_prototypes", "ce", "prototypes"])]
-    complete = bool(case["profile"].iloc[0] == "full" and len(factors) == planned_runs("ablation-factors", "full"))
-    verdict = claim2_verdict(case, complete)
+    verdict = claim2_verdict(*_factor_ablation_case())
     met = ", ".join(f"{t.factor} {t.criterion}" for t in verdict["tests"].itertuples() if t.met) or "none"
     return (
         f"The paper-faithful setting (the factor ablation: λ = 1, 40 mel bins, 60 epochs, random training "
