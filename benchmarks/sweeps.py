@@ -1,6 +1,6 @@
 """Runs per hour of every sweep file's full profile on this machine, and what the whole thing costs.
 
-    PP_DATA_DIR=../shared/data python benchmarks/sweeps.py [--sample 6] [--workers 2]
+    PP_DATA_DIR=../shared/data python benchmarks/sweeps.py [--sample 6] [--workers 2] [--sweeps NAME ...]
 
 For each sweep file in configs/, a seeded random sample of its full profile's runs is executed the
 way a sweep executes them (papermill, on a local Dask cluster of ``--workers`` processes) and the
@@ -11,7 +11,9 @@ runs are trained again into a temporary folder and thrown away (results are neve
 The projection counts each distinct run once: a run that two sweep files plan (the same run id)
 is trained by the first and reused by the next, as ``make sweeps`` does. The table goes to
 ``benchmarks/sweeps.csv`` with the machine, workers, threads and commit, and the book's reproduce
-page reads it from there. Run it on an idle machine: anything running beside it slows the runs.
+page reads it from there; ``--sweeps`` measures some files and keeps the others' earlier rows (each
+row says when and at which commit it was measured). Run it on an idle machine: anything running
+beside it slows the runs.
 """
 
 from __future__ import annotations
@@ -85,19 +87,34 @@ def main() -> None:
         nargs="+",
         default=list(SWEEP_ORDER),
         choices=SWEEP_ORDER,
-        help="measure only these (the projection then covers only them)",
+        help="measure only these; the other sweep files keep their rows of the existing table",
     )
     args = parser.parse_args()
-    results = Path(args.results)
+    results, out = Path(args.results), Path(args.out)
+    kept = pd.read_csv(out).set_index("sweep") if out.is_file() else pd.DataFrame()
+    threads = max(1, (os.cpu_count() or 1) // args.workers)
+    machine = {
+        "workers": args.workers,
+        "threads_per_run": threads,
+        "cpus": os.cpu_count(),
+        "cpu": cpu_name(),
+        "commit": short_commit(),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     rows, seen = [], set()
     with tempfile.TemporaryDirectory(prefix="pp-benchmark-") as scratch:
-        for name in [n for n in SWEEP_ORDER if n in args.sweeps]:
+        for name in SWEEP_ORDER:  # every file, in order: a run two files plan is trained by the first
             sweep_file = REPO / "configs" / f"{name}.yaml"
-            row = measure(sweep_file, args.sample, args.workers, results, Path(scratch))
             ids = {r.run_id for r in load_sweep(sweep_file, "full")}
-            row["distinct"] = len(ids - seen)  # the runs a fresh machine trains for this sweep
+            distinct = len(ids - seen)  # the runs a fresh machine trains for this sweep
             seen |= ids
-            row["projected_h"] = round(row["distinct"] / row["runs_per_hour"], 2)
+            if name not in args.sweeps:
+                if name in kept.index:  # measured before, with its own machine, commit and date
+                    rows.append({"sweep": name, **kept.loc[name].to_dict()})
+                continue
+            row = measure(sweep_file, args.sample, args.workers, results, Path(scratch)) | machine
+            row["distinct"] = distinct
+            row["projected_h"] = round(distinct / row["runs_per_hour"], 2)
             rows.append(row)
             print(
                 f"{name}: {row['runs_per_hour']} runs/hour ({row['sampled']} sampled in {row['sample_wall_s']} s); "
@@ -112,17 +129,8 @@ def main() -> None:
         "sampled": table["sampled"].sum(),
         "projected_h": round(table["projected_h"].sum(), 2),
     }
-    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
-    threads = max(1, (os.cpu_count() or 1) // args.workers)
-    table = table.assign(
-        workers=args.workers,
-        threads_per_run=threads,
-        cpus=os.cpu_count(),
-        cpu=cpu_name(),
-        commit=short_commit(),
-        measured_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    )
-    table.to_csv(args.out, index=False)
+    table = pd.concat([table, pd.DataFrame([total | machine])], ignore_index=True)
+    table.to_csv(out, index=False)
     print(table.to_string(index=False))
     print(f"wrote {args.out}", file=sys.stderr)
 
