@@ -303,7 +303,7 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
     clips; the control's distance term, its mean ||z||^2 / k) and the lowest training accuracy
     of each arm, with whether every run reached ``TRAINED``.
 
-    >>> rows = [{"lam": l, "method": m, "fold": f, "seed": 0, "train_accuracy": 0.99, "fit_distance": 0.1,
+    >>> rows = [{"lam": l, "epochs": 20, "method": m, "fold": f, "seed": 0, "train_accuracy": 0.99, "fit_distance": 0.1,
     ...          "accuracy": a + (m == "prototypes") * (l / 100 + e), "fit_nearest_prototype_accuracy": 0.5,
     ...          "fit_cosine_to_own_prototype": 0.4}
     ...         for l in (1.0, 10.0) for m in ("prototypes", "zero_prototypes")
