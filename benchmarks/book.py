@@ -50,6 +50,8 @@ def main() -> None:
         subprocess.run(["git", "clone", "--quiet", "--local", str(REPO), str(clone)], check=True)
         (clone / ".venv").symlink_to(REPO / ".venv")  # the installed environment, as make expects it
         (clone / ".venv" / ".installed").touch(exist_ok=True)
+        # The environment's editable install points at this checkout; the copy's own code comes first.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(clone / "src"), env.get("PYTHONPATH")]))
         jobs = [("cold book", ["jupyter-book", "build", ".", "--warningiserror"])]
         jobs.append(("warm book", jobs[0][1]))
         if args.with_tests:
