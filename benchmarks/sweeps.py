@@ -9,7 +9,9 @@ yet: those are real runs and are stored under results/ like any sweep's. When fe
 runs are trained again into a temporary folder and thrown away (results are never replaced).
 
 The projection counts each distinct run once: a run that two sweep files plan (the same run id)
-is trained by the first and reused by the next, as ``make sweeps`` does. The table goes to
+is trained by the first and reused by the next, as ``make sweeps`` does. It scales the sample's
+time per epoch to the epochs of those runs (a file's settings may train for different numbers of
+epochs; settings that differ in cost per epoch, such as more mel bins, make it rough). The table goes to
 ``benchmarks/sweeps.csv`` with the machine, workers, threads and commit, and the book's reproduce
 page reads it from there; ``--sweeps`` measures some files and keeps the others' earlier rows (each
 row says when and at which commit it was measured). Run it on an idle machine: anything running
@@ -73,6 +75,7 @@ def measure(sweep_file: Path, sample_size: int, workers: int, results: Path, scr
         "sample_new": len(sample) - len(again),
         "sample_wall_s": round(wall, 1),
         "runs_per_hour": round(len(sample) / wall * 3600, 1),
+        "epochs_per_hour": round(sum(r.settings["epochs"] for r in sample) / wall * 3600, 1),
     }
 
 
@@ -105,16 +108,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pp-benchmark-") as scratch:
         for name in SWEEP_ORDER:  # every file, in order: a run two files plan is trained by the first
             sweep_file = REPO / "configs" / f"{name}.yaml"
-            ids = {r.run_id for r in load_sweep(sweep_file, "full")}
-            distinct = len(ids - seen)  # the runs a fresh machine trains for this sweep
-            seen |= ids
+            plan = {r.run_id: r.settings["epochs"] for r in load_sweep(sweep_file, "full")}
+            distinct = [rid for rid in plan if rid not in seen]  # the runs a fresh machine trains for this sweep
+            seen |= set(plan)
             if name not in args.sweeps:
                 if name in kept.index:  # measured before, with its own machine, commit and date
                     rows.append({"sweep": name, **kept.loc[name].to_dict()})
                 continue
             row = measure(sweep_file, args.sample, args.workers, results, Path(scratch)) | machine
-            row["distinct"] = distinct
-            row["projected_h"] = round(distinct / row["runs_per_hour"], 2)
+            row["distinct"] = len(distinct)
+            # By epochs: a sweep's settings may train for different numbers of epochs.
+            row["projected_h"] = round(sum(plan[rid] for rid in distinct) / row["epochs_per_hour"], 2)
             rows.append(row)
             print(
                 f"{name}: {row['runs_per_hour']} runs/hour ({row['sampled']} sampled in {row['sample_wall_s']} s); "
