@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import REPO
@@ -90,16 +91,25 @@ def test_a_malformed_table_line_is_an_error_naming_the_file_and_line(tmp_path):
         read_table(path)
 
 
-def test_a_finished_run_whose_settings_differ_from_its_id_is_refused(tmp_path):
+def finished_copy(tmp_path, change) -> tuple[Run, RunConfig, dict]:
+    """A committed run's outputs copied into ``tmp_path/runs`` as if just trained, with ``change``
+    applied to its summary first; the planned run, its configuration and the summary written."""
     source = sorted((RESULTS / "main-fsdd" / "runs").iterdir())[0]
     record = json.loads((source / "metrics.json").read_text())
     planned = RunConfig.from_dict(record["config"])
     out = tmp_path / "runs" / planned.run_id()
     out.mkdir(parents=True)
-    record["config"]["lr"] = 0.03  # trained with another lr into the planned run's folder
+    change(record)
     (out / "metrics.json").write_text(json.dumps(record))
     shutil.copy(source / "embeddings.npz", out / "embeddings.npz")
     run = Run("s", "full", planned.run_id(), {k: v for k, v in planned.to_dict().items() if k != "out"}, str(out))
+    return run, planned, record
+
+
+def test_a_finished_run_whose_settings_differ_from_its_id_is_refused(tmp_path):
+    # Trained with another lr into the planned run's folder.
+    run, planned, record = finished_copy(tmp_path, lambda r: r["config"].update(lr=0.03))
+    out = Path(run.out)
     with pytest.raises(StoreRefused, match=r"differs in lr: 0.03 for None"):
         store(run, tmp_path / "results")
     assert not (tmp_path / "results" / "s" / "runs" / planned.run_id()).exists()
@@ -111,15 +121,9 @@ def test_a_finished_run_whose_settings_differ_from_its_id_is_refused(tmp_path):
 
 
 def test_a_metric_the_schema_does_not_declare_is_refused_and_named(tmp_path):
-    source = sorted((RESULTS / "main-fsdd" / "runs").iterdir())[0]
-    record = json.loads((source / "metrics.json").read_text())
-    config = RunConfig.from_dict(record["config"])
-    out = tmp_path / "runs" / config.run_id()
-    out.mkdir(parents=True)
-    record["metrics"]["geometry"]["wobble"] = 0.5  # a metric added to evaluate.py, not to schema.METRICS
-    (out / "metrics.json").write_text(json.dumps(record))
-    shutil.copy(source / "embeddings.npz", out / "embeddings.npz")
-    run = Run("s", "full", config.run_id(), {k: v for k, v in config.to_dict().items() if k != "out"}, str(out))
+    # A metric added to evaluate.py, not to schema.METRICS.
+    run, config, _ = finished_copy(tmp_path, lambda r: r["metrics"]["geometry"].update(wobble=0.5))
+    out = Path(run.out)
     with pytest.raises(StoreRefused, match="geometry_wobble not declared in schema.METRICS"):
         store(run, tmp_path / "results")
     assert not (tmp_path / "results" / "s").exists()
