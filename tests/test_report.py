@@ -49,7 +49,7 @@ def test_missing_empty_and_malformed_tables_name_the_file(results):
         load_results("main-fsdd", results_dir=results)
     table.head(0).to_csv(path, index=False)
     with pytest.raises(ResultsError, match="full.csv has no rows"):
-        load_results("main-fsdd", results_dir=results)
+        load_results("main-fsdd", "full", results_dir=results)
     path.write_text("")
     with pytest.raises(ResultsError, match="full.csv is empty"):
         load_results("main-fsdd", results_dir=results)
@@ -391,6 +391,46 @@ def test_calibration_reading_finds_a_constructed_ece_cost_and_its_removal_by_tem
     assert "worse calibrated" not in control and "of 2 seeds" in control
 
 
+def store_copies(plan, results):
+    """Store a committed run's summary as each run of ``plan``, with that run's settings."""
+    source = sorted((REPO / "results" / "main-fsdd" / "runs").iterdir())[0]
+    for run in plan:
+        record = json.loads((source / "metrics.json").read_text())
+        record["config"] = {**record["config"], **run.settings}
+        folder = results / run.sweep / "runs" / run.run_id
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps(record))
+
+
+def test_load_profile_falls_back_to_quick_when_the_full_table_holds_only_an_earlier_plan(tmp_path):
+    import yaml
+
+    from predefined_prototypes.report import load_profile, load_results
+    from predefined_prototypes.store import write_table
+    from predefined_prototypes.sweep import load_sweep
+
+    configs, results = tmp_path / "configs", tmp_path / "results"
+    configs.mkdir()
+    spec = {
+        "description": "one setting",
+        "base": {"dataset": "fsdd", "epochs": 15},
+        "grid": [{"loss": ["ce"]}],
+        "profiles": {"quick": {"base": {"epochs": 1}}, "full": {"grid": {"seed": [0, 1]}}},
+    }
+    (configs / "one.yaml").write_text(yaml.safe_dump(spec))
+    for profile in ("quick", "full"):
+        plan = load_sweep(configs / "one.yaml", profile)
+        store_copies(plan, results)
+        write_table(plan, results)
+    table, complete = load_profile("one", results, configs)
+    assert complete and len(table) == 2
+    spec["base"]["epochs"] = 40  # a new full plan: the stored full runs are an earlier one's
+    (configs / "one.yaml").write_text(yaml.safe_dump(spec))
+    table, complete = load_profile("one", results, configs)
+    assert not complete and table["profile"].eq("quick").all()
+    assert load_results("one", None, results, configs)["profile"].eq("quick").all()
+
+
 def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_path):
     import yaml
 
@@ -408,13 +448,7 @@ def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_p
     }
     (configs / "two.yaml").write_text(yaml.safe_dump(spec))
     plan = load_sweep(configs / "two.yaml", "full")
-    source = sorted((REPO / "results" / "main-fsdd" / "runs").iterdir())[0]
-    for run in plan[:3]:  # both CE runs, one of the two prototype runs
-        record = json.loads((source / "metrics.json").read_text())
-        record["config"] = {**record["config"], **run.settings}
-        folder = results / "two" / "runs" / run.run_id
-        folder.mkdir(parents=True)
-        (folder / "metrics.json").write_text(json.dumps(record))
+    store_copies(plan[:3], results)  # both CE runs, one of the two prototype runs
     write_table(plan, results)
     table, status = complete_settings("two", ("loss", "lam"), results, configs)
     assert set(table["loss"]) == {"ce"} and len(table) == 2

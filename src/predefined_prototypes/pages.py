@@ -181,7 +181,7 @@ def results(
     )
     chosen = tuned_choice(tuned_runs.assign(family=tuned_runs.apply(tuned_family, axis=1)))
     values["calibration_reading"] = calibration_reading(chosen, tuned_runs["seed"].nunique())
-    values["tuned_under_fitted"] = tuned_under_fitted(chosen)
+    values["tuned_under_fitted"] = tuned_under_fitted(chosen) if tuned_complete else ""
     verdict = claim1_tuned_verdict(chosen, tuned_complete)
     values["tuned_status"] = (
         f"Claim 1 on this evidence: {verdict['verdict']} ({verdict['reason']})."
@@ -427,6 +427,7 @@ def intro(verdicts: dict) -> dict:
     met = ", ".join(f"{r.factor} {r.criterion}" for r in tests.itertuples() if r.met) or "none"
     values["emodb_claim2"] = Markdown(f"**{claim2['verdict']}** (criteria met: {met}; of {len(tests)})")
     values["fsdd_claim1_evidence"] = verdicts["fsdd_claim1"]["evidence"]
+    values["fsdd_placement"] = verdicts["fsdd_claim1"]["placement"]
     values["emodb_claim2_evidence"] = claim2["evidence"]
     return values
 

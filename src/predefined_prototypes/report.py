@@ -68,7 +68,7 @@ def load_results(
     """
     folder = Path(results_dir) / sweep
     if profile is None:
-        profile = "full" if (folder / "full.csv").is_file() else "quick"
+        profile = "full" if holds_plan(sweep, "full", results_dir, configs_dir) else "quick"
     path = folder / f"{profile}.csv"
     rerun = f"python -m predefined_prototypes sweep configs/{sweep}.yaml --profile {profile}"
     if not path.is_file():
@@ -101,11 +101,23 @@ def load_profile(
     """``(table, complete)``: the full profile's table when every run it plans is stored (then
     ``complete`` is True), else the quick profile's, so a page can show what is there and say
     whether it is a finding."""
-    if (Path(results_dir) / sweep / "full.csv").is_file():
+    if holds_plan(sweep, "full", results_dir, configs_dir):
         full = load_results(sweep, "full", results_dir, configs_dir)
         if len(full) == planned_runs(sweep, "full", configs_dir):
             return full, True
     return load_results(sweep, "quick", results_dir, configs_dir), False
+
+
+def holds_plan(sweep: str, profile: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS) -> bool:
+    """Whether ``results/<sweep>/<profile>.csv`` holds a run of the profile's current plan: a table
+    holding only an earlier plan's runs (say, at other epochs) is a profile not yet started."""
+    path = Path(results_dir) / sweep / f"{profile}.csv"
+    sweep_file = Path(configs_dir) / f"{sweep}.yaml"
+    if not path.is_file() or not sweep_file.is_file():
+        return path.is_file()
+    from .sweep import load_sweep
+
+    return bool({r.run_id for r in load_sweep(sweep_file, profile)} & set(read_table(path)["run_id"]))
 
 
 def load_finished_profile(
@@ -127,8 +139,7 @@ def complete_settings(
 
     plan = load_sweep(Path(configs_dir) / f"{sweep}.yaml", "full")
     planned = pd.DataFrame([{**{k: r.settings[k] for k in keys}, "run_id": r.run_id} for r in plan])
-    path = Path(results_dir) / sweep / "full.csv"
-    started = path.is_file() and bool(set(read_table(path)["run_id"]) & set(planned["run_id"]))
+    started = holds_plan(sweep, "full", results_dir, configs_dir)
     table = load_results(sweep, "full", results_dir, configs_dir) if started else pd.DataFrame(columns=["run_id"])
     planned["stored"] = planned["run_id"].isin(set(table["run_id"]))
     status = planned.groupby(list(keys), sort=False)["stored"].agg(stored="sum", planned="size").reset_index()

@@ -277,11 +277,13 @@ def book_verdicts() -> dict:
     the tuned baselines once that sweep is complete, else the main comparison, which says so),
     Claim 1b per dataset, and Claim 2 on EmoDB."""
     from .report import (
+        complete_settings,
         derived,
         learning_curves,
         load_profile,
         load_results,
         planned_runs,
+        pull_strength,
         tuned_choice,
         tuned_family,
     )
@@ -297,9 +299,12 @@ def book_verdicts() -> dict:
                 verdict = claim1_tuned_verdict(
                     tuned_choice(tuned.assign(family=tuned.apply(tuned_family, axis=1))), True
                 )
-                verdict["evidence"] = "tuned baselines"
+                verdict["evidence"] = "tuned baselines, each method's λ or regulariser chosen on a validation speaker"
             else:
                 verdict["evidence"] = "main comparison (the tuned-baselines sweep is not complete)"
+            # placement where the pull reaches the prototypes: beside the verdict, not part of its rule
+            pull, status = complete_settings("pull-strength", ("lam", "epochs"))
+            verdict["placement"] = placement_reading(pull_strength(pull), bool(status["complete"].any()))
         out[f"{name}_claim1"] = verdict
         complete = df["profile"].iloc[0] == "full" and len(df) == planned
         history = derived(sweep, "curves", df["profile"].iloc[0])
