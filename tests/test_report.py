@@ -264,16 +264,19 @@ def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp
 
 
 @pytest.mark.slow
-def test_paper_sweeps_show_results_once_a_reader_stores_them(tmp_path):
-    from predefined_prototypes.report import paper_sweeps_table
+def test_paper_and_gpu_sweeps_show_results_once_a_reader_stores_them(tmp_path):
+    from predefined_prototypes.report import folder_sweeps_table
     from predefined_prototypes.sweep import load_sweep
 
-    assert set(paper_sweeps_table(results_dir=tmp_path)["results"]) == {"no results stored"}
+    assert set(folder_sweeps_table(results_dir=tmp_path)["results"]) == {"no results stored"}
+    assert folder_sweeps_table("gpu", results_dir=tmp_path).loc["ecapa-fsdd", "full profile runs"] == 60
     runs = load_sweep(REPO / "configs" / "paper" / "paper-esc50-ecapa.yaml", "full")[:2]
     (tmp_path / "paper-esc50-ecapa").mkdir()
     write_stored_table(tmp_path / "paper-esc50-ecapa" / "full.csv", runs, "full", "esc50", "1", 0.9)
-    table = paper_sweeps_table(results_dir=tmp_path)
+    table = folder_sweeps_table(results_dir=tmp_path)
     assert table.loc["paper-esc50-ecapa", "cross-entropy"] == "90.0"
+    assert table.loc["paper-esc50-ecapa", "runs per hour (one worker)"] == round(3600 / 0.9, 1)
+    assert table.loc["paper-esc50-ecapa", "device"] == "cuda"
     assert table.loc["paper-esc50-ast", "results"] == "no results stored"
 
 
@@ -294,6 +297,7 @@ def write_stored_table(path, runs, profile, dataset, fold, accuracy):
             "seed": 0,
             "prototypes": "orthogonal",
             "scale": 1.0,
+            "device": "cuda",
         }
         for r in runs
     ]

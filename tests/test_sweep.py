@@ -421,3 +421,19 @@ def test_runs_execute_in_the_sweep_files_order_not_by_length(tmp_path, monkeypat
     monkeypatch.setattr(sweep_module, "execute_run", lambda run, notebook: order.append(run.run_id) or {})
     sweep_module._execute(runs, "unused.ipynb", None, None, lambda run: None)
     assert order == [r.run_id for r in runs] and runs[1].settings["epochs"] == 3
+
+
+@pytest.mark.slow
+def test_gpu_sweeps_plan_a_cpu_quick_profile_and_a_cuda_full_one(tmp_path):
+    # configs/gpu: full profiles for a reader with a GPU, each in its own results table; the
+    # quick profile is planned and preflighted here (reading the real data) on a CPU.
+    for path in sorted((REPO / "configs" / "gpu").glob("*.yaml")):
+        assert path.stem not in SWEEP_ORDER, path  # never a table the CPU sweeps write
+        assert {r.settings["device"] for r in load_sweep(path, "full")} == {"cuda"}, path
+        assert {r.settings["device"] for r in load_sweep(path, "quick")} == {"cpu"}, path
+        assert run_sweep(path, "quick", runs_dir=tmp_path / "runs", results_dir=tmp_path, dry_run=True) == 0
+    ecapa = load_sweep(REPO / "configs" / "gpu" / "ecapa-fsdd.yaml", "full")
+    assert {
+        (r.settings["loss"], r.settings["prototypes"], r.settings["lam"]) for r in ecapa if r.settings["loss"] != "ce"
+    } == {("prototypes", p, lam) for p in ("zero", "orthogonal") for lam in (1.0, 30.0)}
+    assert len(ecapa) == 5 * 6 * 2 and {r.settings["backbone"] for r in ecapa} == {"ecapa"}

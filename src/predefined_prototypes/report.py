@@ -156,19 +156,25 @@ def load_benchmark(name: str, benchmarks_dir: str | Path = REPO / "benchmarks") 
     return pd.read_csv(path)
 
 
-def paper_sweeps_table(configs_dir: str | Path = CONFIGS, results_dir: str | Path = RESULTS) -> pd.DataFrame:
-    """One row per sweep file in ``configs/paper``: its full profile's size and, where a reader has
-    stored results, accuracy per method (mean ± std over runs); "no results stored" otherwise."""
+def folder_sweeps_table(
+    folder: str = "paper", configs_dir: str | Path = CONFIGS, results_dir: str | Path = RESULTS
+) -> pd.DataFrame:
+    """One row per sweep file in ``configs/<folder>`` (``paper``: the authors' set-ups; ``gpu``:
+    sweeps whose full profile needs a GPU): its full profile's size and, where a reader has stored
+    results, accuracy per method (mean ± std over runs), runs per hour and the device; "no results
+    stored" otherwise."""
     from .sweep import load_sweep
 
     rows = []
-    for path in sorted((Path(configs_dir) / "paper").glob("*.yaml")):
+    for path in sorted((Path(configs_dir) / folder).glob("*.yaml")):
         row = {"sweep": path.stem, "full profile runs": len(load_sweep(path, "full"))}
-        table = Path(results_dir) / path.stem / "full.csv"
-        if table.is_file():
-            df = load_results(path.stem, "full", results_dir, Path(configs_dir) / "paper")
+        if holds_plan(path.stem, "full", results_dir, path.parent):
+            df = load_results(path.stem, "full", results_dir, path.parent)
+            row["stored"] = len(df)
             for name, runs in df.groupby("method"):
                 row[display_name(name)] = format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std())
+            row["runs per hour (one worker)"] = round(3600 / df["wall_time_s"].mean(), 1)
+            row["device"] = ", ".join(sorted(df["device"].unique()))
         else:
             row["results"] = "no results stored"
         rows.append(row)
