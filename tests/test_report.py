@@ -460,3 +460,36 @@ def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_p
         ["ce", 2, 2, True],
         ["prototypes", 1, 2, False],
     ]
+
+
+def test_a_gap_between_the_arms_names_the_arm_that_moved_from_the_weaker_lambda():
+    import numpy as np
+
+    from predefined_prototypes.report import pull_strength
+    from predefined_prototypes.verdicts import placement_reading
+
+    def runs(control_drop, prototypes_gain):
+        # 6 folds, 2 seeds; at lambda 30 and 100 (same epochs) the arms tie, at 100 one moves
+        rng, rows = np.random.default_rng(0), []
+        for lam in (30.0, 100.0):
+            for f in range(6):
+                for seed in (0, 1):
+                    base = 0.7 + 0.02 * f + 0.005 * seed
+                    for method, shift in (("prototypes", prototypes_gain), ("zero_prototypes", -control_drop)):
+                        wobble = rng.normal(0, 0.005)
+                        rows.append(
+                            {"lam": lam, "epochs": 60, "method": method, "fold": str(f), "seed": seed,
+                             "accuracy": base + wobble + (shift if lam == 100.0 else 0.0), "train_accuracy": 0.99,
+                             "fit_distance": 0.01, "fit_nearest_prototype_accuracy": 0.99,
+                             "fit_cosine_to_own_prototype": 0.9}
+                        )  # fmt: skip
+        return pd.DataFrame(rows)
+
+    table = pull_strength(runs(control_drop=0.08, prototypes_gain=0.0))
+    assert table["weaker_lam"].tolist()[1] == 30.0 and round(table["control_change"].iloc[1], 2) == -0.08
+    text = placement_reading(table, True)
+    assert round(table["difference"].iloc[1], 2) == 0.08 and table["differs"].tolist() == [False, True]
+    assert "the control falling while the prototypes hold" in text
+    text = placement_reading(pull_strength(runs(control_drop=0.0, prototypes_gain=0.08)), True)
+    assert "the prototypes rising while the control holds" in text
+    assert "gap comes from" not in placement_reading(pull_strength(runs(0.0, 0.0)), True)

@@ -200,18 +200,23 @@ def accuracy_table(cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def pull_table(table: pd.DataFrame) -> pd.DataFrame:
-    """``report.pull_strength`` as the results page shows it: the difference in points with its
-    interval, Holm's p, the fit and each arm's lowest training accuracy, by lambda."""
+    """``report.pull_strength`` as the results page shows it: each arm's accuracy, the difference
+    in points with its interval, Holm's p, the fit and each arm's lowest training accuracy, by
+    lambda."""
     shown = table.assign(
         **{
             "prototypes − control, points": [
                 f"{100 * r.difference:+.1f} ({100 * r.low:+.1f} to {100 * r.high:+.1f})" for r in table.itertuples()
-            ]
+            ],
+            "prototypes accuracy %": (100 * table["prototypes_accuracy"]).round(1),
+            "control accuracy %": (100 * table["control_accuracy"]).round(1),
         }
     )
     columns = [
         "lam",
         "epochs",
+        "prototypes accuracy %",
+        "control accuracy %",
         "prototypes − control, points",
         "p_holm",
         "nearest_prototype_accuracy",

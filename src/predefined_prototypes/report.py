@@ -318,7 +318,10 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
     intervals at 1 - 0.05 / m, Holm's decisions), how well each arm fits (the prototypes'
     nearest-prototype accuracy, cosine to their own prototype and distance term on the training
     clips; the control's distance term, its mean ||z||^2 / k) and the lowest training accuracy
-    of each arm, with whether every run reached ``TRAINED``.
+    of each arm, with whether every run reached ``TRAINED``. Each arm's accuracy (mean of fold
+    means) and, against the next weaker lambda trained for the same epochs (``weaker_lam``), its
+    fold-paired change at 95 % (``control_change``, ``prototypes_change`` and their ``_low`` /
+    ``_high``): a gap between the arms can come from either arm moving.
 
     >>> rows = [{"lam": l, "epochs": 20, "method": m, "fold": f, "seed": 0, "train_accuracy": 0.99, "fit_distance": 0.1,
     ...          "accuracy": a + (m == "prototypes") * (l / 100 + e), "fit_nearest_prototype_accuracy": 0.5,
@@ -329,15 +332,24 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
     >>> t[["lam", "difference", "folds", "differs", "trained"]].round(3).to_dict("records")
     [{'lam': 1.0, 'difference': 0.015, 'folds': 4, 'differs': False, 'trained': True}, {'lam': 10.0, 'difference': 0.105, 'folds': 4, 'differs': True, 'trained': True}]
     """
-    from .stats import compare_together
+    from .stats import compare_together, paired_by_fold
 
     lambdas = sorted(df["lam"].unique())
     arm = df.assign(method=df["method"] + "@" + df["lam"].astype(str))
     pairs = [(f"prototypes@{lam}", f"zero_prototypes@{lam}") for lam in lambdas]
+    epochs = {lam: set(df.loc[df["lam"] == lam, "epochs"]) for lam in lambdas}
     rows = []
     for lam, d in zip(lambdas, compare_together(arm, pairs, margin=margin)):
         runs = df[df["lam"] == lam]
         protos, control = runs[runs["method"] == "prototypes"], runs[runs["method"] == "zero_prototypes"]
+        weaker = [w for w in lambdas if w < lam and epochs[w] == epochs[lam]]
+        change = {}
+        for name, method in (("prototypes", "prototypes"), ("control", "zero_prototypes")):
+            rows_of = runs[runs["method"] == method]
+            change[f"{name}_accuracy"] = rows_of.groupby("fold")["accuracy"].mean().mean()
+            c = paired_by_fold(arm, "accuracy", f"{method}@{lam}", f"{method}@{weaker[-1]}") if weaker else {}
+            for key, field in (("", "mean"), ("_low", "low"), ("_high", "high")):
+                change[f"{name}_change{key}"] = c.get(field, float("nan"))
         rows.append(
             {
                 "lam": lam,
@@ -356,6 +368,8 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
                 "prototypes_min_train_accuracy": protos["train_accuracy"].min(),
                 "control_min_train_accuracy": control["train_accuracy"].min(),
                 "trained": bool(runs["train_accuracy"].min() >= TRAINED),
+                "weaker_lam": weaker[-1] if weaker else float("nan"),
+                **change,
             }
         )
     return pd.DataFrame(rows)
