@@ -324,7 +324,7 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
     ``_high``): a gap between the arms can come from either arm moving.
 
     >>> rows = [{"lam": l, "epochs": 20, "method": m, "fold": f, "seed": 0, "train_accuracy": 0.99, "fit_distance": 0.1,
-    ...          "accuracy": a + (m == "prototypes") * (l / 100 + e), "fit_nearest_prototype_accuracy": 0.5,
+    ...          "accuracy": a + (m == "prototypes") * (l / 100 + e) + (l == 10.0) * e / 2, "fit_nearest_prototype_accuracy": 0.5,
     ...          "fit_cosine_to_own_prototype": 0.4}
     ...         for l in (1.0, 10.0) for m in ("prototypes", "zero_prototypes")
     ...         for f, a, e in zip("abcd", (.5, .6, .55, .65), (.01, -.01, .02, 0))]
