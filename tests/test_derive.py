@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from predefined_prototypes.derive import derive, probe_chance
+from predefined_prototypes.derive import derive, derive_all, input_probes, probe_chance
 from predefined_prototypes.report import derived, learning_curves, load_results
 from predefined_prototypes.store import ResultsError, check_store
 
@@ -48,3 +48,21 @@ def test_probe_chance_is_one_over_the_levels_the_test_speaker_has(tmp_path):
     np.savez(folder / "embeddings.npz", factor_levels=levels, factor_names=np.array(["a", "b"]))
     chance = probe_chance("s", pd.DataFrame({"run_id": ["r1"]}), tmp_path).iloc[0]
     assert chance["factors_probe_chance_a"] == pytest.approx(1 / 3) and chance["factors_probe_chance_b"] == 1.0
+
+
+def test_derive_all_redoes_only_what_is_missing_or_stale_unless_asked_for_every_table(results):
+    assert [p.name for p in derive_all(results)] == ["full-curves.csv"]
+    assert derive_all(results) == []  # fresh: nothing recomputed
+    assert [p.name for p in derive_all(results, every=True)] == ["full-curves.csv"]
+
+
+@pytest.mark.slow
+def test_the_input_probe_reads_pitch_from_the_log_mel_bands_once_per_fold_and_front_end(emodb_root, monkeypatch):
+    monkeypatch.setenv("PP_DATA_DIR", str(emodb_root.parent))
+    runs = load_results("factor-pull", "full")
+    runs = runs[(runs["fold"].astype(str) == "09") & (runs["num_mel_bins"] == 40)].head(3)
+    table = input_probes("factor-pull", runs, REPO / "results")
+    assert list(table["run_id"]) == list(runs["run_id"])
+    assert table.drop(columns="run_id").nunique().max() == 1  # the same data, the same probe
+    chance = runs["factors_probe_chance_pitch_median"].iloc[0]
+    assert table["input_probe_pitch_median"].iloc[0] > chance + 0.2  # F0 shows in the bands

@@ -1,12 +1,16 @@
 """The disentanglement tables and the Claim 2 verdict on constructed results tables, where the
 answer is known: blocks that copy their factor pass, blocks that only echo the emotion fail."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from predefined_prototypes.pages import input_reading
 from predefined_prototypes.report_factors import (
     ALL_FACTORS,
+    block_against_input,
     edit_selectivity,
     intervention_table,
     probe_table,
@@ -138,3 +142,23 @@ def test_the_factor_pull_readings_say_so_when_no_setting_is_complete():
     assert list(pull_fit_table(empty).index) == ["none complete yet"]
     settings = claim2_by_setting(empty)
     assert settings.empty and claim2_strongest(settings)["strongest"] is None
+
+
+def test_a_block_is_read_against_what_the_input_carries():
+    df = constructed(own=0.6, emotion=0.3, other=0.2, diagonal=1.5, off=0.1)
+    factor_runs = df["loss"] == "factor_prototypes"
+    rng = np.random.default_rng(1)
+    # The input carries pitch median better than its block, pitch spread as well, loudness worse.
+    for factor, level in (("pitch_median", 0.8), ("pitch_std", 0.6), ("loudness", 0.3)):
+        df.loc[factor_runs, f"input_probe_{factor}"] = level + rng.normal(0, 0.01, factor_runs.sum())
+    rows = {r["factor"]: r for r in block_against_input(df)}
+    assert rows["pitch_median"]["high"] < 0 and rows["loudness"]["low"] > 0
+    assert rows["pitch_std"]["low"] < 0 < rows["pitch_std"]["high"]
+    assert all(r["tests"] == 3 for r in rows.values())  # read together
+    text = input_reading(df.assign(method=np.where(factor_runs, "factor_prototypes", df["loss"])))
+    assert "pitch median 80.0 ± " in text
+    assert (
+        re.search(r"pitch median -(19|20)\.\d points \(98\.3 % CI", text) and "holds less than the input probe" in text
+    )
+    assert re.search(r"loudness \+(29|30)\.\d points", text) and "holds more than the input probe" in text
+    assert re.search(r"pitch spread [+-]0\.\d points", text) and "not distinguishable from the input probe" in text

@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     store.add_argument(
         "action",
         choices=("check", "migrate", "derive"),
-        help="check: one line per problem, exit 1 if any; derive: the tables the book reads (derive.DERIVED)",
+        help="check: one line per problem, exit 1 if any; derive: the tables the book reads (derive.DERIVED) where missing or stale",
     )
     store.add_argument("--results", default="results", help="the results folder")
 

@@ -133,13 +133,52 @@ def probe_chance(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+# The fields of a run's config that change what the input probe sees: its data, split and levels.
+INPUT_PROBE_FIELDS = (
+    "dataset",
+    "dataset_options",
+    "data_dir",
+    "fold",
+    "validation",
+    "clip_seconds",
+    "num_mel_bins",
+    "factors",
+    "factor_levels",
+    "novel_classes",
+    "on_error",
+)
+
+
+def input_probes(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """Per factor run, how well each factor's level is read from the input itself
+    (``evaluate.input_factor_probes``: the embeddings' probe on pooled log-mel frames), as
+    ``input_probe_<factor>`` columns: the reference a block's probe is read against. It depends
+    on the data only, so it is computed once per fold and front end and shared by their runs;
+    it reads the datasets (``PP_DATA_DIR``)."""
+    from .config import RunConfig
+    from .evaluate import input_factor_probes
+
+    by_data, rows = {}, []
+    for run_id in runs["run_id"]:
+        record, _ = load_stored_run(sweep, run_id, results_dir)
+        config = RunConfig.from_dict(record["config"])
+        if not config.measures_factors:
+            continue
+        data = json.dumps({name: getattr(config, name) for name in INPUT_PROBE_FIELDS}, sort_keys=True)
+        if data not in by_data:
+            by_data[data] = input_factor_probes(config)
+        rows.append({"run_id": run_id} | {f"input_probe_{n}": v for n, v in by_data[data].items()})
+    return pd.DataFrame(rows)
+
+
 Derivation = Callable[[str, pd.DataFrame, Path], pd.DataFrame]
 # sweep -> the tables its pages read, each computed by one function of (sweep, runs, results_dir).
 DERIVED: dict[str, dict[str, Derivation]] = {
     "main-fsdd": {"geometry": geometry, "curves": curves, "cosines": cosines, "tsne": tsne},
     "main-emodb": {"curves": curves},
     "ablation-prototypes": {"geometry": geometry},
-    "ablation-factors": {"chance": probe_chance},
+    "ablation-factors": {"chance": probe_chance, "input_probes": input_probes},
+    "factor-pull": {"input_probes": input_probes},
 }
 
 
@@ -163,10 +202,15 @@ def derive(sweep: str, profile: str, results_dir: str | Path) -> list[Path]:
     return written
 
 
-def derive_all(results_dir: str | Path) -> list[Path]:
-    """Every stored profile's derived tables."""
+def derive_all(results_dir: str | Path, every: bool = False) -> list[Path]:
+    """The derived tables of every stored profile whose tables are missing or stale (``every``:
+    of every stored profile, as after a migration rewrote the runs)."""
+    from .store import stale_derived_tables
+
     written = []
     for sweep in sorted(DERIVED):
-        for table in sorted((Path(results_dir) / sweep).glob("*.csv")):
+        folder = Path(results_dir) / sweep
+        tables = sorted(folder.glob("*.csv")) if every else stale_derived_tables(folder)
+        for table in tables:
             written += derive(sweep, table.stem, results_dir)
     return written

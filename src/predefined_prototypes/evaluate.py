@@ -31,7 +31,7 @@ from .metrics import (
 from .models import Model
 from .prototypes import FactorPrototypes
 from .schema import EDITS, FACTOR_NAMES, FEW_SHOT_K
-from .splits import Split
+from .splits import Split, prepare_splits
 
 
 @torch.inference_mode()
@@ -214,6 +214,37 @@ def evaluate_factors(
         train_factor_values=train_split.factor_values.numpy(),
     )
     return metrics, embeddings
+
+
+def pooled_input(split: Split, num_frames: int) -> Tensor:
+    """Each clip's mean and standard deviation over time of the normalised log-mel frames the
+    model is evaluated on (its first ``num_frames``, padding excluded): [N, 2 * mel].
+
+    >>> split = Split(None, torch.tensor([[[1.0], [3.0], [0.0]], [[2.0], [2.0], [2.0]]]), torch.tensor([2, 3]), torch.tensor([0, 1]))
+    >>> pooled_input(split, 3).tolist()
+    [[2.0, 1.0], [2.0, 0.0]]
+    """
+    frames = split.batch(torch.arange(len(split)), num_frames)
+    inside = (torch.arange(num_frames)[None, :] < split.lengths[:, None]).unsqueeze(-1)
+    count = inside.sum(dim=1).clamp(min=1)
+    mean = (frames * inside).sum(dim=1) / count
+    spread = (((frames - mean[:, None]) ** 2 * inside).sum(dim=1) / count).sqrt()
+    return torch.cat([mean, spread], dim=1)
+
+
+def input_factor_probes(config: RunConfig) -> dict[str, float]:
+    """How well each factor's level can be read from the input itself, by the probe the
+    embeddings get (``metrics.factor_probes``) on the pooled log-mel frames (``pooled_input``) of
+    the run's data: what the front end hands the network, before any training. A block that reads
+    its factor worse than this has lost what a linear read of the input finds; a factor this probe
+    cannot read is hard to read from a summary of the input, whatever the method."""
+    splits, info = prepare_splits(config)
+    train_x, test_x = (pooled_input(splits[name], info["num_frames"]) for name in ("train", "test"))
+    names = list(config.factors)
+    scores, _ = factor_probes(
+        {"input": train_x}, {"input": test_x}, splits["train"].factor_levels, splits["test"].factor_levels, names
+    )
+    return {name: scores[name]["input"] for name in names}
 
 
 def embed_edited(model: Model, test_split: Split, config: RunConfig, info: dict) -> dict[str, tuple]:

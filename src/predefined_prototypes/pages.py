@@ -490,10 +490,33 @@ def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
                 else "the blocks are not fit, so the criteria below test a pull that barely acts."
             )
         )
+    values["case_input_reading"] = input_reading(case)
     for method in ("factor_prototypes", "ce", "prototypes"):
         accuracy = fold_summary(case[case["method"] == method], "accuracy")
         values[f"case_accuracy_{method}"] = "not complete yet" if accuracy == "—" else f"{accuracy} %"
     return values
+
+
+def input_reading(case: pd.DataFrame) -> str:
+    """What the input carries, in words: the input probe per factor (fold mean ± std) and each
+    own block against it (``report_factors.block_against_input``, Holm over the factors)."""
+    from .report_factors import LABELS, block_against_input, fold_summary
+    from .stats import describe_difference
+
+    rows = block_against_input(case)
+    if not rows:
+        return "The input probe has not been derived for these runs (python -m predefined_prototypes store derive)."
+    factor_runs = case[case["method"] == "factor_prototypes"]
+    read = ", ".join(f"{LABELS[r['factor']]} {fold_summary(factor_runs, 'input_probe_' + r['factor'])} %" for r in rows)
+    against = "; ".join(
+        f"{LABELS[r['factor']]} "
+        + describe_difference(r, against="the input probe", above="holds more than", below="holds less than")
+        for r in rows
+    )
+    return (
+        f"The input probe reads {read}. Own block minus input probe, paired by fold and corrected together "
+        f"over the {len(rows)} factors: {against}."
+    )
 
 
 def contrast_shares(mean) -> dict[str, str]:

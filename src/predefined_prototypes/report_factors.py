@@ -13,7 +13,7 @@ import pandas as pd
 
 from .report import derived
 from .schema import EDITS, FACTOR_NAMES, PLACEHOLDERS, column
-from .stats import against_reference, format_mean_std, paired_by_fold
+from .stats import against_reference, compare_together, format_mean_std, paired_by_fold
 
 LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness"}
 ALL_FACTORS = ",".join(FACTOR_NAMES)
@@ -197,6 +197,12 @@ def with_probe_chance(df: pd.DataFrame, sweep: str) -> pd.DataFrame:
     return df.drop(columns=stale).merge(chance, on="run_id", how="left")
 
 
+def with_input_probes(df: pd.DataFrame, sweep: str) -> pd.DataFrame:
+    """``df`` with each run's input probes from the derived table (``derive.input_probes``: how
+    well each factor's level is read from the pooled log-mel input of its data)."""
+    return df.merge(derived(sweep, "input_probes", df["profile"].iloc[0]), on="run_id", how="left")
+
+
 def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd.DataFrame:
     """Per factor: balanced accuracy (%) of the probe on the test speaker from each source, mean
     ± std over folds, with chance: the best constant guess, 1 / the levels the test speaker has
@@ -209,12 +215,44 @@ def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd
         for source, header in PROBE_COLUMNS.items():
             values = long[long["method"] == source]
             row[header] = fold_summary(values, "value") if len(values) else "—"
+        inputs = with_methods(df).query("method == 'factor_prototypes'")
+        if f"input_probe_{factor}" in inputs.columns:  # what a linear read of the input finds
+            row["input (pooled log-mel)"] = fold_summary(inputs, f"input_probe_{factor}")
         chance = df.groupby("fold")[column("probe_chance", factor=factor)].mean().dropna()
         row["chance (per speaker)"] = (
             f"{100 * chance.mean():.1f} ({100 * chance.min():.1f} to {100 * chance.max():.1f})"
         )
         rows.append(row)
     return pd.DataFrame(rows).set_index("factor")
+
+
+def block_against_input(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> list[dict]:
+    """Per factor, the factor prototypes' own-block probe minus the input probe of the same data
+    (``with_input_probes``), paired by fold (seeds averaged within a fold) and read together over
+    the factors (``stats.compare_together``: Holm). Below zero, the block holds less of its factor
+    than a linear read of the pooled input finds.
+
+    >>> own = column("probe", factor="pitch_median", source="block_pitch_median")
+    >>> runs = pd.DataFrame({"loss": "factor_prototypes", "factor_levels": 6, "factors": ALL_FACTORS,
+    ...                      "fold": list("abcd"), "seed": 0, own: [.5, .6, .5, .6],
+    ...                      "input_probe_pitch_median": [.3, .3, .35, .3]})
+    >>> (row,) = block_against_input(runs, ("pitch_median",))
+    >>> round(row["mean"], 3), row["differs"]
+    (0.237, True)
+    """
+    runs = with_methods(df).query("method == 'factor_prototypes'")
+    rows = []
+    for factor in factors:
+        own, source = column("probe", factor=factor, source=f"block_{factor}"), f"input_probe_{factor}"
+        if {own, source} <= set(runs.columns):
+            rows.append(runs[["fold", "seed"]].assign(method=f"{factor}:own", value=runs[own]))
+            rows.append(runs[["fold", "seed"]].assign(method=f"{factor}:input", value=runs[source]))
+    if not rows:
+        return []
+    long = pd.concat(rows, ignore_index=True)
+    read = [f for f in factors if f"{f}:own" in set(long["method"])]
+    results = compare_together(long, [(f"{f}:own", f"{f}:input") for f in read], metric="value")
+    return [r | {"factor": f} for f, r in zip(read, results)]
 
 
 def largest_other_shift(runs: pd.DataFrame, edit) -> pd.Series:

@@ -179,7 +179,7 @@ def describe_difference(
     if d["folds"] < 2:
         return f"{value} from a single {fold}: no interval, so no conclusion"
     interval = (
-        f"{value} ({100 * d.get('confidence', 0.95):g} % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} {fold}s "
+        f"{value} ({100 * d.get('confidence', 0.95):.3g} % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} {fold}s "
         f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} {fold}s; "
         f"Wilcoxon p = {d['p_wilcoxon']:.2g})"
     )

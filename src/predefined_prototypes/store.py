@@ -159,22 +159,28 @@ def check_store(results_dir: str | Path) -> list[str]:
 
 
 def _stale_derived(sweep: Path) -> list[str]:
-    """The profiles of a sweep whose derived tables (``derive.DERIVED``) are missing or were
+    """One problem per profile of a sweep whose derived tables are missing or stale."""
+    return [
+        f"{table}: its derived tables are missing or stale; run python -m predefined_prototypes store derive"
+        for table in stale_derived_tables(sweep)
+    ]
+
+
+def stale_derived_tables(sweep: Path) -> list[Path]:
+    """The profile tables of a sweep whose derived tables (``derive.DERIVED``) are missing or were
     computed from another version of the profile's table."""
     from .derive import DERIVED  # torch, only where derived tables are checked
 
     if sweep.name not in DERIVED:
         return []
-    problems = []
+    stale = []
     for table in sorted(sweep.glob("*.csv")):
         record = sweep / "derived" / f"{table.stem}.json"
         kinds = [sweep / "derived" / f"{table.stem}-{kind}.csv" for kind in DERIVED[sweep.name]]
         digest = json.loads(record.read_text())["table_sha256"] if record.is_file() else None
         if digest != hashlib.sha256(table.read_bytes()).hexdigest() or not all(p.is_file() for p in kinds):
-            problems.append(
-                f"{table}: its derived tables are missing or stale; run python -m predefined_prototypes store derive"
-            )
-    return problems
+            stale.append(table)
+    return stale
 
 
 def stored_elsewhere(run: Run, results_dir: str | Path) -> Path | None:
@@ -409,7 +415,7 @@ def migrate(results_dir: str | Path) -> list[str]:
         atomic_write(path, lambda f, table=table: table.to_csv(f, index=False))
     from .derive import derive_all  # the rewritten tables' derived tables, from the migrated runs
 
-    return done + [f"derived {path}" for path in derive_all(results_dir)]
+    return done + [f"derived {path}" for path in derive_all(results_dir, every=True)]
 
 
 @dataclass(frozen=True)
