@@ -1,5 +1,6 @@
 """Derived tables: computed once from the stored runs, read by the pages, refused when stale."""
 
+import json
 import shutil
 
 import numpy as np
@@ -7,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from predefined_prototypes.derive import derive, derive_all, input_probes, probe_chance
+from predefined_prototypes.derive import derive, derive_all, held_out_block_fit, input_probes, probe_chance
 from predefined_prototypes.report import derived, learning_curves, load_results
 from predefined_prototypes.store import ResultsError, check_store
 
@@ -66,3 +67,19 @@ def test_the_input_probe_reads_pitch_from_the_log_mel_bands_once_per_fold_and_fr
     assert table.drop(columns="run_id").nunique().max() == 1  # the same data, the same probe
     chance = runs["factors_probe_chance_pitch_median"].iloc[0]
     assert table["input_probe_pitch_median"].iloc[0] > chance + 0.2  # F0 shows in the bands
+
+
+def test_held_out_block_fit_is_one_where_each_block_sits_on_its_code_and_near_chance_for_noise(tmp_path):
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 6, size=(600, 2))
+    codes = np.concatenate([np.eye(6)[levels[:, 0]], np.eye(6)[levels[:, 1]], np.zeros((600, 4))], axis=1)
+    config = {"dataset": "emodb", "loss": "factor_prototypes", "factors": ["pitch_median", "loudness"], "embed_dim": 16}
+    for run_id, z in (("fit", codes), ("noise", rng.normal(size=codes.shape))):
+        folder = tmp_path / "s" / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "metrics.json").write_text(json.dumps({"config": config}))
+        names = np.array(["pitch_median", "loudness"])
+        np.savez(folder / "embeddings.npz", z=z.astype(np.float16), factor_levels=levels, factor_names=names)
+    table = held_out_block_fit("s", pd.DataFrame({"run_id": ["fit", "noise"]}), tmp_path).set_index("run_id")
+    assert (table.loc["fit"] == 1.0).all()
+    assert table.loc["noise"].between(1 / 6 - 0.06, 1 / 6 + 0.06).all()

@@ -171,14 +171,37 @@ def input_probes(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
+def held_out_block_fit(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """Per factor-prototype run, the block fit on its test speaker's clips (``metrics.factor_fit``
+    on the stored test embeddings): how often each block's nearest level code is the clip's
+    measured level, as ``held_out_<factor>_level_match``. The training clips' fit, stored by the
+    run, says the pull acts; this one says whether it holds for a voice the run never heard."""
+    from .config import RunConfig
+    from .metrics import factor_fit
+    from .prototypes import FactorPrototypes
+
+    rows = []
+    for run_id in runs["run_id"]:
+        record, emb = load_stored_run(sweep, run_id, results_dir)
+        config = RunConfig.from_dict(record["config"])
+        if config.loss != "factor_prototypes":
+            continue
+        names = [str(n) for n in emb["factor_names"]]
+        layout = FactorPrototypes([config.factor_levels] * len(names), config.embed_dim, config.scale)
+        z, levels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["factor_levels"])
+        fit = factor_fit(z, levels, layout.blocks, names, config.scale)
+        rows.append({"run_id": run_id} | {f"held_out_{n}_level_match": fit[n]["level_match"] for n in names})
+    return pd.DataFrame(rows)
+
+
 Derivation = Callable[[str, pd.DataFrame, Path], pd.DataFrame]
 # sweep -> the tables its pages read, each computed by one function of (sweep, runs, results_dir).
 DERIVED: dict[str, dict[str, Derivation]] = {
     "main-fsdd": {"geometry": geometry, "curves": curves, "cosines": cosines, "tsne": tsne},
     "main-emodb": {"curves": curves},
     "ablation-prototypes": {"geometry": geometry},
-    "ablation-factors": {"chance": probe_chance, "input_probes": input_probes},
-    "factor-pull": {"input_probes": input_probes},
+    "ablation-factors": {"chance": probe_chance, "input_probes": input_probes, "held_out_fit": held_out_block_fit},
+    "factor-pull": {"input_probes": input_probes, "held_out_fit": held_out_block_fit},
 }
 
 

@@ -490,6 +490,18 @@ def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
                 else "the blocks are not fit, so the criteria below test a pull that barely acts."
             )
         )
+        held_out = {label: f"held_out_{f}_level_match" for f, label in LABELS.items() if label in fits}
+        if all(c in factor_runs for c in held_out.values()):
+            match = {label: factor_runs[c].mean() for label, c in held_out.items()}
+            values["case_block_fit"] += (
+                " On the test speaker's clips the same match is "
+                + ", ".join(f"{label} {100 * value:.1f} %" for label, value in match.items())
+                + (
+                    ": the fit carries over to a voice the run never heard."
+                    if min(match.values()) >= 0.9
+                    else ": what the pull fits on the training voices carries over to a new voice only in part."
+                )
+            )
     values["case_input_reading"] = input_reading(case)
     for method in ("factor_prototypes", "ce", "prototypes"):
         accuracy = fold_summary(case[case["method"] == method], "accuracy")

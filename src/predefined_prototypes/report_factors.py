@@ -111,8 +111,9 @@ PULL_SETTING = ("loss", "lam", "num_mel_bins", "epochs")
 def pull_fit_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd.DataFrame:
     """One row per setting of the factor-pull sweep (``PULL_SETTING``): emotion accuracy and
     the lowest run's training accuracy, then per factor how often its block's nearest level code
-    is the assigned level on the training clips (block fit; chance about 1 / levels) and the
-    own-block probe on the test speaker, each mean ± std over folds (seeds averaged first)."""
+    is the assigned level on the training clips (block fit; chance about 1 / levels), the same on
+    the test speaker's clips where ``df`` has it (``with_factor_reads``), and the own-block probe
+    on the test speaker, each mean ± std over folds (seeds averaged first)."""
     if df.empty:
         return pd.DataFrame({"setting": ["none complete yet"]}).set_index("setting")
     rows = []
@@ -130,6 +131,10 @@ def pull_fit_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) ->
         for factor in factors:
             fit = column("fit_level_match", factor=factor)
             row[f"{LABELS[factor]}: block fit %"] = fold_summary(runs, fit) if factor_loss and fit in runs else "—"
+            held_out = f"held_out_{factor}_level_match"
+            row[f"{LABELS[factor]}: on the test speaker %"] = (
+                fold_summary(runs, held_out) if factor_loss and held_out in runs else "—"
+            )
             probe = column("probe", factor=factor, source=f"block_{factor}")
             row[f"{LABELS[factor]}: own-block probe %"] = (
                 fold_summary(runs, probe) if factor_loss and probe in runs else "—"
@@ -197,10 +202,13 @@ def with_probe_chance(df: pd.DataFrame, sweep: str) -> pd.DataFrame:
     return df.drop(columns=stale).merge(chance, on="run_id", how="left")
 
 
-def with_input_probes(df: pd.DataFrame, sweep: str) -> pd.DataFrame:
-    """``df`` with each run's input probes from the derived table (``derive.input_probes``: how
-    well each factor's level is read from the pooled log-mel input of its data)."""
-    return df.merge(derived(sweep, "input_probes", df["profile"].iloc[0]), on="run_id", how="left")
+def with_factor_reads(df: pd.DataFrame, sweep: str) -> pd.DataFrame:
+    """``df`` with each run's derived factor reads: its input probes (``derive.input_probes``: how
+    well each factor's level is read from the pooled log-mel input of its data) and, for factor
+    prototypes, its blocks' fit on the test speaker (``derive.held_out_block_fit``)."""
+    for kind in ("input_probes", "held_out_fit"):
+        df = df.merge(derived(sweep, kind, df["profile"].iloc[0]), on="run_id", how="left")
+    return df
 
 
 def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd.DataFrame:
@@ -227,7 +235,7 @@ def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd
 
 
 def input_probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd.DataFrame:
-    """Per factor, the input probe (``with_input_probes``) at each front end of ``df``'s runs
+    """Per factor, the input probe (``with_factor_reads``) at each front end of ``df``'s runs
     (balanced accuracy %, mean ± std over folds; it depends on the data only, so each fold counts
     once), and with two front ends, the finer minus the coarser paired by fold and read together
     over the factors (``stats.compare_together``: the interval at the Bonferroni level, Holm's
@@ -266,7 +274,7 @@ def input_probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES)
 
 def block_against_input(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> list[dict]:
     """Per factor, the factor prototypes' own-block probe minus the input probe of the same data
-    (``with_input_probes``), paired by fold (seeds averaged within a fold) and read together over
+    (``with_factor_reads``), paired by fold (seeds averaged within a fold) and read together over
     the factors (``stats.compare_together``: Holm). Below zero, the block holds less of its factor
     than a linear read of the pooled input finds.
 

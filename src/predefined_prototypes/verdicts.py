@@ -355,7 +355,7 @@ def claim2_evidence() -> dict:
     probe chance per test speaker), ``complete``, ``evidence`` (what the verdict rests on, and
     which settings are still running) and ``setup`` (how those runs were trained)."""
     from .report import complete_settings
-    from .report_factors import PULL_SETTING, with_input_probes, with_methods, with_probe_chance
+    from .report_factors import PULL_SETTING, with_factor_reads, with_methods, with_probe_chance
 
     pull, status = complete_settings("factor-pull", PULL_SETTING)
     strongest = claim2_strongest(claim2_by_setting(pull))["strongest"] if len(pull) else None
@@ -368,7 +368,7 @@ def claim2_evidence() -> dict:
         references = pull[pull["method"].isin(["ce", "prototypes"])]
         return {
             "sweep": "factor-pull",
-            "runs": with_input_probes(pd.concat([pull[chosen], references]), "factor-pull"),
+            "runs": with_factor_reads(pd.concat([pull[chosen], references]), "factor-pull"),
             "complete": True,
             "evidence": f"the factor-pull sweep's strongest setting whose runs all trained ({setting})"
             + (f"; {len(pending)} other factor settings still running" if len(pending) else ""),
@@ -384,7 +384,7 @@ def claim2_evidence() -> dict:
     case, complete = _factor_ablation_case()
     return {
         "sweep": "ablation-factors",
-        "runs": with_input_probes(with_probe_chance(case, "ablation-factors"), "ablation-factors"),
+        "runs": with_factor_reads(with_probe_chance(case, "ablation-factors"), "ablation-factors"),
         "complete": complete,
         "evidence": "the factor ablation (40 mel bins, λ = 1): no factor-pull setting is both complete and trained yet",
         "setup": "factor prototypes at λ = 1, 40 mel bins, 60 epochs, random 3 s training crops, the references "
