@@ -434,6 +434,7 @@ def intro(verdicts: dict) -> dict:
     values["fsdd_claim1_evidence"] = verdicts["fsdd_claim1"]["evidence"]
     values["fsdd_placement"] = verdicts["fsdd_claim1"]["placement"]
     values["emodb_claim2_evidence"] = claim2["evidence"]
+    values["emodb_claim2_fit"] = claim2.get("fit", "")
     return values
 
 
