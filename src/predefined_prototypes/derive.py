@@ -1,12 +1,14 @@
 """Tables derived from stored runs once, so that the book reads small tables and trains nothing.
 
-Geometry from each run's stored embeddings, learning curves from each run's history, and the
-pictures of one run per method (class-mean cosines, t-SNE) take minutes to compute from hundreds of
-stored runs; the pages read them from ``results/<sweep>/derived/<profile>-<kind>.csv`` instead.
+Geometry from each run's stored embeddings, learning curves from each run's history, the
+pictures of one run per method (class-mean cosines, t-SNE), and for the factor sweeps the blocks'
+fit on the test speaker and the input probes (these read the datasets) take minutes to compute
+from hundreds of stored runs; the pages read them from
+``results/<sweep>/derived/<profile>-<kind>.csv`` instead.
 ``derived/<profile>.json`` records the digest of the profile's table they were computed from:
 ``report.derived`` refuses a stale one, and ``store check`` lists it. A sweep re-derives its
 tables when it has stored its runs; ``python -m predefined_prototypes store derive`` does it for
-every sweep.
+every sweep whose tables are missing or stale.
 
 >>> sorted(DERIVED["main-fsdd"])
 ['cosines', 'curves', 'geometry', 'tsne']
