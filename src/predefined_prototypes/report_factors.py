@@ -216,14 +216,13 @@ def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd
     ± std over folds, with chance: the best constant guess, 1 / the levels the test speaker has
     (mean over speakers, and its range). ``df``: the 6-level, three-factor runs and the
     CE and prototype references of the same folds and seeds."""
-    rows = []
+    rows, inputs = [], with_methods(df).query("method == 'factor_prototypes'")
     for factor in factors:
         long = long_probes(df, factor)
         row = {"factor": LABELS[factor]}
         for source, header in PROBE_COLUMNS.items():
             values = long[long["method"] == source]
             row[header] = fold_summary(values, "value") if len(values) else "—"
-        inputs = with_methods(df).query("method == 'factor_prototypes'")
         if f"input_probe_{factor}" in inputs.columns:  # what a linear read of the input finds
             row["input (pooled log-mel)"] = fold_summary(inputs, f"input_probe_{factor}")
         chance = df.groupby("fold")[column("probe_chance", factor=factor)].mean().dropna()
