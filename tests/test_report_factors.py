@@ -134,6 +134,19 @@ def test_claim2_by_setting_reads_each_pull_strength_and_picks_the_strongest_trai
     claim2_tradeoff(settings, ["pitch median", "pitch spread", "loudness"])
 
 
+def test_setting_labels_are_spread_apart_in_order_and_isolated_ones_stay_put():
+    from predefined_prototypes.plots import spread_labels
+
+    positions = np.array([84.4, 87.5, 83.5, 87.2, 87.4, 80.0])
+    placed = spread_labels(positions, gap=0.5)
+    assert (np.argsort(placed, kind="stable") == np.argsort(positions, kind="stable")).all()
+    assert np.diff(np.sort(placed)).min() >= 0.5 - 1e-9
+    assert placed[5] == 80.0 and placed[0] == 84.4  # nothing near them: not moved
+    crowded = [1, 3, 4]  # 87.2, 87.4, 87.5: one group, centred on its points
+    assert placed[crowded].mean() == pytest.approx(positions[crowded].mean())
+    assert spread_labels([], gap=1.0).size == 0
+
+
 def test_the_factor_pull_readings_say_so_when_no_setting_is_complete():
     from predefined_prototypes.report_factors import pull_fit_table
     from predefined_prototypes.verdicts import claim2_by_setting, claim2_strongest

@@ -399,40 +399,74 @@ def prototype_gallery(builders: dict, classes: int = 10, dims: tuple[int, ...] =
     return fig, pd.DataFrame(rows)
 
 
+def spread_labels(positions, gap: float) -> np.ndarray:
+    """Label positions moved apart, in the same order, until neighbours are at least ``gap``
+    apart, each group of crowded labels centred on the points it labels.
+
+    >>> spread_labels([1.0, 1.1, 5.0], gap=1.0).round(2).tolist()
+    [0.55, 1.55, 5.0]
+    """
+    positions = np.asarray(positions, dtype=float)
+    order = np.argsort(positions, kind="stable")
+    groups = [[positions[i]] for i in order]  # labels placed together, gap apart, about their mean
+
+    def extent(group):  # lowest and highest label of a group
+        half = gap * (len(group) - 1) / 2
+        return np.mean(group) - half, np.mean(group) + half
+
+    i = 0
+    while i < len(groups) - 1:
+        if extent(groups[i + 1])[0] - extent(groups[i])[1] < gap:  # overlap: merge, then look back
+            groups[i : i + 2] = [groups[i] + groups[i + 1]]
+            i = max(i - 1, 0)
+        else:
+            i += 1
+    placed = [extent(g)[0] + gap * np.arange(len(g)) for g in groups]
+    out = np.empty_like(positions)
+    out[order] = np.concatenate(placed) if placed else positions
+    return out
+
+
 def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined")):
     """Emotion accuracy against each factor's disentanglement margins across the factor-pull
-    settings (``verdicts.claim2_by_setting``): one panel per criterion, one marker per (factor,
-    setting), lambda written beside it; filled where every run of the setting trained."""
-    fig, axes = plt.subplots(1, len(criteria), figsize=(5 * len(criteria), 3.8), constrained_layout=True, sharey=True)
+    settings (``verdicts.claim2_by_setting``): one panel per criterion; each setting is a row at
+    its accuracy, one marker per factor (circle 40 mel bins, square 128; filled where every run of
+    the setting trained) joined by a grey line, its name written once at the right."""
+    fig, axes = plt.subplots(1, len(criteria), figsize=(5.2 * len(criteria), 4.2), constrained_layout=True, sharey=True)
+    axes = np.atleast_1d(axes)
     markers = {40: "o", 128: "s"}
-    for ax, criterion in zip(np.atleast_1d(axes), criteria):
-        for i, factor in enumerate(factors):
-            colour = plt.cm.tab10(i)
-            for row in settings.itertuples():
-                x = settings.loc[row.Index, f"{factor}: {criterion}"]
-                ax.plot(
-                    x,
-                    100 * row.accuracy,
-                    markers.get(row.num_mel_bins, "^"),
-                    color=colour,
-                    mfc=colour if row.trained else "none",
-                    label=f"{factor}" if row.Index == settings.index[0] else None,
-                )
-                ax.annotate(
-                    f"λ={row.lam:g}, {row.epochs} ep.",
-                    (x, 100 * row.accuracy),
-                    fontsize=6,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
+    for ax, criterion in zip(axes, criteria):
+        for row in settings.itertuples():
+            xs = [settings.loc[row.Index, f"{factor}: {criterion}"] for factor in factors]
+            ax.plot([min(xs), max(xs)], [100 * row.accuracy] * 2, color="0.8", lw=1, zorder=1)
+            for i, x in enumerate(xs):
+                colour = plt.cm.tab10(i)
+                mfc = colour if row.trained else "none"
+                ax.plot(x, 100 * row.accuracy, markers.get(row.num_mel_bins, "^"), color=colour, mfc=mfc, zorder=2)
         ax.axvline(0, color="0.5", lw=1)
-        ax.set_xlabel(
-            f"{criterion}: own block minus {'emotion label' if criterion == 'carried' else 'best other block'}, points"
-        )
-        ax.set_title(f"{criterion} (circles 40 mel bins, squares 128)", fontsize=9)
-    np.atleast_1d(axes)[0].set_ylabel("emotion accuracy % (fold mean)")
-    if len(settings):
-        np.atleast_1d(axes)[0].legend(fontsize=7)
-    else:
+        against = "emotion label" if criterion == "carried" else "best other block"
+        ax.set_xlabel(f"{criterion}: own block minus {against}, points")
+        ax.set_title(criterion, fontsize=10)
+    axes[0].set_ylabel("emotion accuracy % (fold mean)")
+    if not len(settings):
         fig.suptitle("no setting complete yet", fontsize=9)
+        return fig
+    low, high = axes[-1].get_ylim()
+    labels = spread_labels(100 * settings["accuracy"].to_numpy(), gap=0.06 * (high - low))
+    for row, y in zip(settings.itertuples(), labels):
+        axes[-1].annotate(
+            f"λ={row.lam:g}, {row.num_mel_bins} mel, {row.epochs} ep.",
+            xy=(1.0, 100 * row.accuracy),
+            xycoords=("axes fraction", "data"),
+            xytext=(1.04, y),
+            textcoords=("axes fraction", "data"),
+            fontsize=7,
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
+        )
+    handles = [plt.Line2D([], [], ls="", marker="o", color=plt.cm.tab10(i), label=f) for i, f in enumerate(factors)]
+    handles += [
+        plt.Line2D([], [], ls="", marker=m, color="0.3", mfc="none", label=f"{n} mel bins") for n, m in markers.items()
+    ]
+    axes[0].legend(handles=handles, fontsize=7)
     return fig
