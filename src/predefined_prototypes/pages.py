@@ -532,6 +532,53 @@ def input_reading(case: pd.DataFrame) -> str:
     )
 
 
+def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
+    """What the verdict's setting costs in emotion accuracy, in words: the strongest trained
+    factor-pull setting (``verdicts.claim2_strongest`` over ``claim2_by_setting``) against the
+    paper-faithful one (40 mel bins, lambda 1) and against the next weaker lambda at the same mel
+    bins and epochs (which separates the pull from the training length), paired by fold and
+    corrected together; until the strongest and another setting are complete, says so."""
+    from .report_factors import with_methods
+    from .stats import compare_together
+    from .verdicts import claim2_strongest
+
+    keys = ["lam", "num_mel_bins", "epochs"]
+    chosen = claim2_strongest(settings)
+    strong, faithful = chosen["strongest"], chosen["paper_faithful"]
+    waiting = "The accuracy cost of the pull is read once a trained setting and another are complete."
+    if not strong:
+        return waiting
+    same_length = settings[
+        (settings["num_mel_bins"] == strong["num_mel_bins"])
+        & (settings["epochs"] == strong["epochs"])
+        & (settings["lam"] < strong["lam"])
+    ].sort_values("lam")
+    others = {}
+    if faithful and any(faithful[k] != strong[k] for k in keys):
+        others["the paper-faithful setting"] = faithful
+    if len(same_length):
+        weaker = same_length.iloc[-1].to_dict()
+        others[f"λ = {weaker['lam']:g} at the same mel bins and epochs"] = weaker
+    if not others:
+        return waiting
+
+    def name(setting: dict) -> str:
+        return f"λ = {setting['lam']:g}, {setting['num_mel_bins']} mel bins, {setting['epochs']} epochs"
+
+    runs = with_methods(pull)
+    runs = runs[runs["method"] == "factor_prototypes"]
+    runs = runs.assign(setting=[name(dict(zip(keys, row))) for row in runs[keys].itertuples(index=False)])
+    rows = compare_together(runs, [(name(strong), name(other)) for other in others.values()], by="setting")
+    readings = "; ".join(
+        f"against {label}, " + describe_difference(row, against="it", above="higher than", below="lower than")
+        for label, row in zip(others, rows)
+    )
+    return (
+        f"Emotion accuracy at the verdict's setting ({name(strong)}), paired by fold and corrected together "
+        f"over the {len(rows)} comparisons: {readings}."
+    )
+
+
 def contrast_shares(mean) -> dict[str, str]:
     """The share of the predicted emotion's margin the factor blocks give together, and the
     residual block's, averaged over emotions, from ``case_study.contrast_by_emotion``'s mean
