@@ -430,9 +430,11 @@ def spread_labels(positions, gap: float) -> np.ndarray:
 def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined")):
     """Emotion accuracy against each factor's disentanglement margins across the factor-pull
     settings (``verdicts.claim2_by_setting``): one panel per criterion; each setting is a row at
-    its accuracy, one marker per factor (circle 40 mel bins, square 128; filled where every run of
-    the setting trained) joined by a grey line, its name written once at the right."""
-    fig, axes = plt.subplots(1, len(criteria), figsize=(5.2 * len(criteria), 4.2), constrained_layout=True, sharey=True)
+    its accuracy, one marker per factor (circle 40 mel bins, square 128; hollow where a run of the
+    setting ended below ``report.TRAINED``) joined by a grey line, its name written once at the right."""
+    from .report import TRAINED
+
+    fig, axes = plt.subplots(1, len(criteria), figsize=(5.2 * len(criteria), 4.5), layout="constrained", sharey=True)
     axes = np.atleast_1d(axes)
     markers = {40: "o", 128: "s"}
     for ax, criterion in zip(axes, criteria):
@@ -465,8 +467,11 @@ def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined
             arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
         )
     handles = [plt.Line2D([], [], ls="", marker="o", color=plt.cm.tab10(i), label=f) for i, f in enumerate(factors)]
-    handles += [
-        plt.Line2D([], [], ls="", marker=m, color="0.3", mfc="none", label=f"{n} mel bins") for n, m in markers.items()
-    ]
-    axes[0].legend(handles=handles, fontsize=7)
+    handles += [plt.Line2D([], [], ls="", marker=m, color="0.4", label=f"{n} mel bins") for n, m in markers.items()]
+    handles.append(
+        plt.Line2D(
+            [], [], ls="", marker="o", color="0.4", mfc="none", label=f"a run below {100 * TRAINED:g} % training acc."
+        )
+    )
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=len(handles), frameon=False)
     return fig
