@@ -532,6 +532,33 @@ def input_reading(case: pd.DataFrame) -> str:
     )
 
 
+def untrained_settings(settings: pd.DataFrame) -> str:
+    """Which factor-pull settings (``verdicts.claim2_by_setting``) had a run end below
+    ``report.TRAINED`` training accuracy, in words; those are shown but no verdict rests on them.
+
+    >>> rows = pd.DataFrame({"lam": [1.0, 30.0], "num_mel_bins": [40, 128], "epochs": [60, 150],
+    ...                      "lowest_train_accuracy": [1.0, 0.925], "trained": [True, False]})
+    >>> untrained_settings(rows)
+    'A run ended below 97 % training accuracy at λ = 30, 128 mel bins, 150 epochs (lowest 92.5 %): shown, but no verdict rests on it.'
+    >>> untrained_settings(rows.iloc[:1])
+    'Every run of every complete setting reached 97 % training accuracy.'
+    >>> untrained_settings(rows.iloc[:0])
+    'No setting is complete yet.'
+    """
+    from .report import TRAINED
+
+    if settings.empty:
+        return "No setting is complete yet."
+    short = settings[~settings["trained"].astype(bool)]
+    if short.empty:
+        return f"Every run of every complete setting reached {100 * TRAINED:g} % training accuracy."
+    names = "; ".join(
+        f"λ = {r.lam:g}, {r.num_mel_bins} mel bins, {r.epochs} epochs (lowest {100 * r.lowest_train_accuracy:.1f} %)"
+        for r in short.itertuples()
+    )
+    return f"A run ended below {100 * TRAINED:g} % training accuracy at {names}: shown, but no verdict rests on {'it' if len(short) == 1 else 'them'}."
+
+
 def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
     """What the verdict's setting costs in emotion accuracy, in words: the strongest trained
     factor-pull setting (``verdicts.claim2_strongest`` over ``claim2_by_setting``) against the
