@@ -151,6 +151,9 @@ def test_the_cost_of_the_strongest_pull_is_read_against_the_faithful_and_the_sam
     differences = [float(d) for d in re.findall(r"([-+]\d+\.\d) points \(", text)]
     assert differences == pytest.approx([-5.0, -5.0], abs=0.5) and text.count("lower than it beyond fold noise") == 2
     assert "over the 2 comparisons" in text and "λ = 10 at the same mel bins and epochs" in text
+    short = df[df["lam"] != 10.0].assign(epochs=60)  # the weaker pull at the same length is the faithful one
+    text = pull_cost(short, claim2_by_setting(short))
+    assert "paired by fold: against the paper-faithful setting, -" in text and "same mel bins" not in text
     alone = df[df["lam"] == 30.0]  # nothing to compare with
     assert pull_cost(alone, claim2_by_setting(alone)).startswith("The accuracy cost of the pull is read once")
 

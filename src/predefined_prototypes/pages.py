@@ -583,8 +583,8 @@ def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
     others = {}
     if faithful and any(faithful[k] != strong[k] for k in keys):
         others["the paper-faithful setting"] = faithful
-    if len(same_length):
-        weaker = same_length.iloc[-1].to_dict()
+    weaker = same_length.iloc[-1].to_dict() if len(same_length) else None
+    if weaker and not (faithful and all(weaker[k] == faithful[k] for k in keys)):  # not the same comparison twice
         others[f"λ = {weaker['lam']:g} at the same mel bins and epochs"] = weaker
     if not others:
         return waiting
@@ -600,10 +600,8 @@ def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
         f"against {label}, " + describe_difference(row, against="it", above="higher than", below="lower than")
         for label, row in zip(others, rows)
     )
-    return (
-        f"Emotion accuracy at the verdict's setting ({name(strong)}), paired by fold and corrected together "
-        f"over the {len(rows)} comparisons: {readings}."
-    )
+    together = f" and corrected together over the {len(rows)} comparisons" if len(rows) > 1 else ""
+    return f"Emotion accuracy at the verdict's setting ({name(strong)}), paired by fold{together}: {readings}."
 
 
 def contrast_shares(mean) -> dict[str, str]:
