@@ -546,6 +546,7 @@ def untrained_settings(settings: pd.DataFrame) -> str:
     'No setting is complete yet.'
     """
     from .report import TRAINED
+    from .report_factors import setting_name
 
     if settings.empty:
         return "No setting is complete yet."
@@ -553,8 +554,7 @@ def untrained_settings(settings: pd.DataFrame) -> str:
     if short.empty:
         return f"Every run of every complete setting reached {100 * TRAINED:g} % training accuracy."
     names = "; ".join(
-        f"λ = {r.lam:g}, {r.num_mel_bins} mel bins, {r.epochs} epochs (lowest {100 * r.lowest_train_accuracy:.1f} %)"
-        for r in short.itertuples()
+        f"{setting_name(r)} (lowest {100 * r['lowest_train_accuracy']:.1f} %)" for r in short.to_dict("records")
     )
     return f"A run ended below {100 * TRAINED:g} % training accuracy at {names}: shown, but no verdict rests on {'it' if len(short) == 1 else 'them'}."
 
@@ -565,11 +565,11 @@ def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
     paper-faithful one (40 mel bins, lambda 1) and against the next weaker lambda at the same mel
     bins and epochs (which separates the pull from the training length), paired by fold and
     corrected together; until the strongest and another setting are complete, says so."""
-    from .report_factors import with_methods
+    from .report_factors import PULL_SETTING, at_setting, setting_name, with_methods
     from .stats import compare_together
     from .verdicts import claim2_strongest
 
-    keys = ["lam", "num_mel_bins", "epochs"]
+    keys = PULL_SETTING[1:]
     chosen = claim2_strongest(settings)
     strong, faithful = chosen["strongest"], chosen["paper_faithful"]
     waiting = "The accuracy cost of the pull is read once a trained setting and another are complete."
@@ -589,19 +589,18 @@ def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
     if not others:
         return waiting
 
-    def name(setting: dict) -> str:
-        return f"λ = {setting['lam']:g}, {setting['num_mel_bins']} mel bins, {setting['epochs']} epochs"
-
     runs = with_methods(pull)
-    runs = runs[runs["method"] == "factor_prototypes"]
-    runs = runs.assign(setting=[name(dict(zip(keys, row))) for row in runs[keys].itertuples(index=False)])
-    rows = compare_together(runs, [(name(strong), name(other)) for other in others.values()], by="setting")
+    runs = runs[runs["method"] == "factor_prototypes"].assign(setting="")
+    for setting in [strong, *others.values()]:
+        runs.loc[at_setting(runs, setting), "setting"] = setting_name(setting)
+    pairs = [(setting_name(strong), setting_name(other)) for other in others.values()]
+    rows = compare_together(runs, pairs, by="setting")
     readings = "; ".join(
         f"against {label}, " + describe_difference(row, against="it", above="higher than", below="lower than")
         for label, row in zip(others, rows)
     )
     together = f" and corrected together over the {len(rows)} comparisons" if len(rows) > 1 else ""
-    return f"Emotion accuracy at the verdict's setting ({name(strong)}), paired by fold{together}: {readings}."
+    return f"Emotion accuracy at the verdict's setting ({setting_name(strong)}), paired by fold{together}: {readings}."
 
 
 def contrast_shares(mean) -> dict[str, str]:

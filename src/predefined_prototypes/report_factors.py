@@ -108,6 +108,22 @@ def ablation_table(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
 PULL_SETTING = ("loss", "lam", "num_mel_bins", "epochs")
 
 
+def setting_name(setting) -> str:
+    """A factor-pull setting (anything holding its ``lam``, ``num_mel_bins`` and ``epochs`` by
+    key) in words.
+
+    >>> setting_name({"lam": 30.0, "num_mel_bins": 40, "epochs": 150})
+    'λ = 30, 40 mel bins, 150 epochs'
+    """
+    return f"λ = {setting['lam']:g}, {setting['num_mel_bins']} mel bins, {setting['epochs']} epochs"
+
+
+def at_setting(runs: pd.DataFrame, setting) -> pd.Series:
+    """Which of ``runs`` share the factor-pull ``setting``'s lambda, mel bins and epochs."""
+    keys = list(PULL_SETTING[1:])
+    return (runs[keys] == pd.Series({k: setting[k] for k in keys})).all(axis=1)
+
+
 def pull_fit_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd.DataFrame:
     """One row per setting of the factor-pull sweep (``PULL_SETTING``): emotion accuracy and
     the lowest run's training accuracy, then per factor how often its block's nearest level code

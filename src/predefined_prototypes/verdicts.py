@@ -378,16 +378,22 @@ def claim2_evidence() -> dict:
     probe chance per test speaker), ``complete``, ``evidence`` (what the verdict rests on, and
     which settings are still running) and ``setup`` (how those runs were trained)."""
     from .report import complete_settings
-    from .report_factors import PULL_SETTING, with_factor_reads, with_methods, with_probe_chance
+    from .report_factors import (
+        PULL_SETTING,
+        at_setting,
+        setting_name,
+        with_factor_reads,
+        with_methods,
+        with_probe_chance,
+    )
 
     pull, status = complete_settings("factor-pull", PULL_SETTING)
     strongest = claim2_strongest(claim2_by_setting(pull))["strongest"] if len(pull) else None
     if strongest:  # where the factor pull acts most, among settings that trained
         pull = with_methods(pull)
-        chosen = (pull["method"] == "factor_prototypes") & (pull["lam"] == strongest["lam"])
-        chosen &= (pull["num_mel_bins"] == strongest["num_mel_bins"]) & (pull["epochs"] == strongest["epochs"])
+        chosen = (pull["method"] == "factor_prototypes") & at_setting(pull, strongest)
         pending = status[~status["complete"] & (status["loss"] == "factor_prototypes")]
-        setting = f"λ = {strongest['lam']:g}, {strongest['num_mel_bins']} mel bins, {strongest['epochs']} epochs"
+        setting = setting_name(strongest)
         references = pull[pull["method"].isin(["ce", "prototypes"])]
         return {
             "sweep": "factor-pull",
