@@ -12,6 +12,7 @@ import pytest
 from conftest import REPO
 
 from predefined_prototypes.config import RunConfig
+from predefined_prototypes.manifest import record_files, stored_files
 from predefined_prototypes.schema import SCHEMA_VERSION, metric_columns
 from predefined_prototypes.store import (
     ResultsError,
@@ -156,6 +157,7 @@ def test_migrate_moves_old_ids_keeps_every_value_and_changes_nothing_on_disagree
     table = results / "novel-classes" / "full.csv"
     table.write_text(table.read_text().replace(folder.name, "0000deadbeef"))
     folder.rename(runs / "0000deadbeef")
+    reseal(results / "novel-classes")  # a store written so, before this version
     assert check_store(results)  # the old id is a problem
     before = read_table(table)
     done = migrate(results)
@@ -178,6 +180,13 @@ def test_migrate_moves_old_ids_keeps_every_value_and_changes_nothing_on_disagree
         rec = json.loads((path / "metrics.json").read_text())
         del rec["schema_version"]
         (path / "metrics.json").write_text(json.dumps(rec))
+    reseal(results / "novel-classes")
     with pytest.raises(ResultsError, match="would change"):
         migrate(results)
     assert all("schema_version" not in json.loads((p / "metrics.json").read_text()) for p in runs.iterdir())
+
+
+def reseal(sweep):
+    """Record a hand-made store's files as the store's own (what an older version wrote)."""
+    (sweep / "manifest.json").unlink()
+    record_files(sweep, stored_files(sweep))

@@ -363,8 +363,12 @@ def test_fresh_clone_resumes_from_committed_results_and_a_quick_sweep_deletes_no
     quick = subprocess.run(command + ["--profile", "quick"], cwd=clone, capture_output=True, text=True)
     assert quick.returncode == 0, quick.stderr
     status = git("status", "--porcelain", "--untracked-files=all", "results/", cwd=clone).stdout.splitlines()
-    assert status and all(line.startswith("??") for line in status), status  # additions only
+    # Additions only: new files, and new entries in the manifest (every committed entry kept).
+    assert status and all(line.startswith("??") or line.endswith("manifest.json") for line in status), status
     assert any(line.endswith("results/story/quick.csv") for line in status)
+    committed = json.loads(git("show", "HEAD:results/story/manifest.json", cwd=clone).stdout)["files"]
+    now = json.loads((clone / "results" / "story" / "manifest.json").read_text())["files"]
+    assert committed.items() <= now.items() and len(now) > len(committed)
 
 
 @pytest.mark.slow

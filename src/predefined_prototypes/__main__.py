@@ -20,7 +20,20 @@ def _data(args: argparse.Namespace) -> int:
             return 2
     else:
         try:
-            print("\n".join(str(f) for f in folds(args.name, args.root)))
+            options = {}
+            for pair in args.option or []:
+                key, _, value = pair.partition("=")
+                options[key] = int(value) if value.isdigit() else value
+            if args.manifest:
+                import pandas as pd
+
+                from .data import fold_manifest
+
+                table = pd.DataFrame(fold_manifest(args.name, args.root, **options))
+                table.to_csv(args.manifest, index=False)
+                print(f"wrote {args.manifest}: {len(table)} speakers in {table['fold'].nunique()} folds")
+            else:
+                print("\n".join(str(f) for f in folds(args.name, args.root, **options)))
         except (FileNotFoundError, ValueError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
@@ -83,30 +96,41 @@ def _sweep(args: argparse.Namespace) -> int:
     except OSError as err:  # a full disk or a folder gone: every write was atomic, so nothing is half-written
         where = f" {err.filename}" if err.filename else ""
         print(
-            f"error: cannot write{where} ({err.strerror or err}); nothing stored was changed: free space or "
-            "pass other --results/--runs folders, then run the sweep again",
+            f"error: cannot write{where} ({err.strerror or err}); every run stored before it has its table row, "
+            "and a run being stored was taken back out: free space or pass other --results/--runs folders, "
+            "then run the sweep again",
             file=sys.stderr,
         )
         return 2
 
 
 def _store(args: argparse.Namespace) -> int:
-    from .store import ResultsError, check_store, migrate
+    from .store import ResultsError, SweepLocked, check_store, migrate, seal
 
     if not Path(args.results).is_dir():
         print(f"error: no results folder at {args.results}; pass --results", file=sys.stderr)
         return 2
-    if args.action in ("migrate", "derive"):
+    if args.action in ("migrate", "derive", "seal"):
         try:
-            if args.action == "migrate":
-                print("\n".join(migrate(args.results)))
+            if args.action == "seal":
+                print("\n".join(seal(args.results)) or "every stored file was already recorded")
             else:
-                from .derive import derive_all
+                if args.action == "migrate":
+                    print("\n".join(migrate(args.results)) or "every stored summary is at the current schema")
+                from .derive import derive_all  # the tables derived from what a migration moved
 
                 print("\n".join(f"derived {path}" for path in derive_all(args.results)))
-        except ResultsError as err:
+        except (ResultsError, SweepLocked) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
+        except OSError as err:
+            where = f" {err.filename}" if err.filename else ""
+            print(
+                f"error: cannot write{where} ({err.strerror or err}); the store is as it was before "
+                "(a migration swaps a checked copy in): make the results folder writable, then run again",
+                file=sys.stderr,
+            )
+            return 2
     problems = check_store(args.results)
     for problem in problems:
         print(problem)
@@ -124,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     data = commands.add_parser("data", help="download datasets, list folds")
     actions = data.add_subparsers(dest="action", required=True)
     get = actions.add_parser("download", help="download and unpack a public dataset")
-    get.add_argument("name", help="fsdd, emodb, esc50, speech_commands (iemocap: prints how to get it)")
+    get.add_argument("name", help="a dataset's name (those without a download print how to get them)")
     get.add_argument("--to", required=True, help="folder to create with the dataset's layout")
     get.add_argument("--url", help="another archive URL (then pass its --sha256)")
     get.add_argument("--sha256", help="expected SHA-256 of the archive")
@@ -132,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     fold_list = actions.add_parser("folds", help="list a dataset's fold ids")
     fold_list.add_argument("name")
     fold_list.add_argument("--root", help="dataset folder (default: $PP_DATA_DIR/<name>)")
+    fold_list.add_argument("--option", action="append", help="a dataset option, e.g. folds=10 (repeatable)")
+    fold_list.add_argument("--manifest", help="write every speaker's fold and clip count to this CSV file")
 
     train = commands.add_parser("train", help="train one configuration: key=value ...")
     train.add_argument("settings", nargs="*", help="RunConfig fields, e.g. dataset=fsdd fold=theo loss=prototypes")
@@ -163,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     store.add_argument(
         "action",
-        choices=("check", "migrate", "derive"),
-        help="check: one line per problem, exit 1 if any; derive: the tables the book reads (derive.DERIVED) where missing or stale",
+        choices=("check", "migrate", "derive", "seal"),
+        help="check: one line per problem, exit 1 if any; derive: the tables the book reads (derive.DERIVED) where "
+        "missing or stale; seal: record the digests of stored files a store written before manifests holds, "
+        "once every other check passes",
     )
     store.add_argument("--results", default="results", help="the results folder")
 

@@ -34,11 +34,17 @@ ON_ERROR = ("raise", "skip")
 CROPS = ("random", "start")
 VALIDATION = ("none", "next_speaker")
 MAX_MEL_BINS = 256
-MIN_CLIP_SECONDS, MAX_CLIP_SECONDS = 0.025, 600.0
+MIN_CLIP_SECONDS, MAX_CLIP_SECONDS = 0.025, 30.0  # the longest clip of any dataset here: 9 s (EmoDB)
+# Bounds that keep a typo from asking for hundreds of gigabytes or centuries of training: each is
+# far above what any sweep here or in the paper uses (ECAPA's 512 channels is channels=32).
+MAX_SIZES = {"embed_dim": 4096, "channels": 256, "batch_size": 4096, "epochs": 10_000, "eval_every": 10_000}
+MAX_SEED = 2**32 - 1  # numpy's seeds
 
-# Fields that never change a run's numbers: where its files go, free-form notes, and how often
-# test accuracy is logged (evaluation draws no random numbers and updates no statistics).
-NOT_IDENTIFYING = ("out", "extra", "eval_every")
+# Fields that never enter a run's id: where its files go, free-form notes, how often test accuracy
+# is logged (evaluation draws no random numbers and updates no statistics), and what is particular
+# to a machine (where the dataset lies, which device runs it), so that a run finished on one
+# machine counts as finished on every other.
+NOT_IDENTIFYING = ("out", "extra", "eval_every", "data_dir", "device")
 # Keys a stored or typed configuration may still use, and what replaced them.
 RENAMED = {"classes": 'dataset_options (e.g. dataset_options={"classes": 4} for EmoDB\'s four classes)'}
 
@@ -158,8 +164,11 @@ class RunConfig:
             raise ConfigError(
                 f"num_mel_bins must be at most {MAX_MEL_BINS} (the paper uses 128), got {self.num_mel_bins}"
             )
-        if self.seed < 0:
-            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"seed must be between 0 and {MAX_SEED} (2^32 - 1), got {self.seed}")
+        for key, most in MAX_SIZES.items():
+            if getattr(self, key) > most:
+                raise ConfigError(f"{key} must be at most {most}, got {getattr(self, key)}")
         for key in ("extra", "backbone_options", "dataset_options"):
             try:
                 json.dumps(getattr(self, key))
@@ -197,9 +206,10 @@ class RunConfig:
             self.dataset_options = check_options(self.dataset, self.dataset_options)
         except ValueError as err:
             raise ConfigError(f"dataset_options: {err}") from None
-        if self.measures_factors and self.dataset not in ("emodb", "iemocap"):
+        if self.measures_factors and not DATASET_MODULES[self.dataset].SPEECH_WITH_PITCH:
             what = "probe_factors" if self.loss != "factor_prototypes" else "loss=factor_prototypes"
-            raise ConfigError(f"{what} needs speech with pitch: dataset=emodb or iemocap")
+            speech = [name for name, module in DATASET_MODULES.items() if module.SPEECH_WITH_PITCH]
+            raise ConfigError(f"{what} needs speech with pitch: dataset={' or '.join(speech)}")
         block = self.factor_levels * len(self.factors)
         if self.loss == "factor_prototypes" and block > self.embed_dim:
             raise ConfigError(
@@ -237,6 +247,10 @@ class RunConfig:
             key, sep, value = arg.partition("=")
             if not sep:
                 raise ConfigError(f"expected key=value, got {arg!r}")
+            if key.strip() in values:
+                raise ConfigError(
+                    f"{key.strip()} is given twice ({values[key.strip()]!r} and {value.strip()!r}); keep one"
+                )
             values[key.strip()] = value.strip()
         return cls.from_dict(values)
 
@@ -258,7 +272,7 @@ class RunConfig:
         {'loss': 'ce', 'epochs': 3}
         >>> RunConfig(loss="ce", scale=10).identity() == RunConfig(loss="ce").identity()
         True
-        >>> RunConfig(scale=10, out="runs/x").identity()
+        >>> RunConfig(scale=10, out="runs/x", data_dir="/data/fsdd", device="cpu").identity()
         {'scale': 10.0}
         >>> RunConfig(dataset="emodb", dataset_options={"classes": 4}).identity()
         {'dataset': 'emodb', 'classes': 4}

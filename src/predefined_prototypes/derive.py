@@ -16,6 +16,8 @@ every sweep whose tables are missing or stale.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +27,12 @@ import pandas as pd
 import torch
 
 from .files import atomic_write
+from .manifest import read_manifest, record_files
 from .metrics import accuracy, class_mean_cosines, collapse_geometry
 from .report import METHOD_NAMES, load_results, load_stored_run, table_digest
 from .schema import column
 from .stats import complete_cells
+from .store import ResultsError, check_sweep
 
 
 def geometry(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
@@ -100,13 +104,15 @@ def cosines(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
 
 
 def tsne(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
-    """A 2-D t-SNE map (perplexity 30, PCA start, seed 0) of each shown run's test embeddings."""
+    """A 2-D t-SNE map (perplexity 30, PCA start, seeded from the run id) of each shown run's test
+    embeddings."""
     from sklearn.manifold import TSNE
 
     frames = []
     for run in shown_runs(runs).itertuples():
         _, emb = load_stored_run(sweep, run.run_id, results_dir)
-        xy = TSNE(perplexity=30, init="pca", random_state=0).fit_transform(emb["z"].astype(np.float32))
+        seed = int(run.run_id[:8], 16)  # from the run: the same map on every re-derivation
+        xy = TSNE(perplexity=30, init="pca", random_state=seed).fit_transform(emb["z"].astype(np.float32))
         frames.append(
             pd.DataFrame(
                 {"run_id": run.run_id, "method": run.method, "x": xy[:, 0], "y": xy[:, 1], "label": emb["labels"]}
@@ -207,35 +213,98 @@ DERIVED: dict[str, dict[str, Derivation]] = {
 }
 
 
+# Kinds with rows of their own per run: a run whose stored files did not change keeps its rows as
+# written, so re-deriving changes nothing already published (the pictures' kinds are recomputed
+# whole, from seeded computations, when any of their inputs changed).
+PER_RUN = ("geometry", "curves", "chance", "input_probes", "held_out_fit")
+
+
+def run_inputs(sweep: str, runs: pd.DataFrame, results_dir: Path) -> dict[str, str]:
+    """Per run, the digest of its stored files as the store recorded them (summary, embeddings):
+    what its derived rows are a function of."""
+    recorded = read_manifest(results_dir / sweep)
+    return {
+        rid: hashlib.sha256(
+            "".join(recorded.get(f"runs/{rid}/{name}", "") for name in ("metrics.json", "embeddings.npz")).encode()
+        ).hexdigest()
+        for rid in runs["run_id"]
+    }
+
+
 def derive(sweep: str, profile: str, results_dir: str | Path) -> list[Path]:
-    """Compute and write a sweep profile's derived tables (none if the sweep has none); the
-    record of the table they came from is written last, so a crash leaves them stale, not wrong."""
+    """Compute and write a sweep profile's derived tables (none if the sweep has none).
+
+    The sweep's stored content is checked first (``store.check_sweep``): an edited table or
+    summary is an error, never a reason to derive again. The record ``derived/<profile>.json``
+    holds the digests of the inputs (the table, each run's stored files) and is written last, so a
+    crash leaves the tables stale, not wrong. Rows of runs whose inputs did not change are kept as
+    written: deriving again is byte-identical unless an input changed."""
     results_dir = Path(results_dir)
     if sweep not in DERIVED:
         return []
+    # Its own outputs aside (a lost or stale derived table is what deriving rebuilds).
+    own = f"{results_dir / sweep / 'derived'}/"
+    if problems := [p for p in check_sweep(results_dir / sweep) if not p.startswith(own)]:
+        raise ResultsError(
+            f"{len(problems)} problem(s) in {results_dir / sweep}, nothing derived; first: {problems[0]}"
+        )
     runs = load_results(sweep, profile, results_dir)
     folder = results_dir / sweep / "derived"
     folder.mkdir(exist_ok=True)
+    inputs = run_inputs(sweep, runs, results_dir)
+    record_path = folder / f"{profile}.json"
+    old = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    unchanged = {rid for rid, digest in inputs.items() if old.get("inputs", {}).get(rid) == digest}
     written = []
     for kind, function in DERIVED[sweep].items():
-        table = function(sweep, runs, results_dir)
         path = folder / f"{profile}-{kind}.csv"
-        atomic_write(path, lambda f, table=table: table.to_csv(f, index=False))
+        if path.is_file() and unchanged == set(inputs) and set(old.get("inputs", {})) == set(inputs):
+            continue  # every input as before: the table as before
+        if path.is_file() and kind in PER_RUN and unchanged:
+            kept = pd.read_csv(path, dtype=str, keep_default_na=False)
+            kept = kept[kept["run_id"].isin(unchanged)]
+            changed = runs[~runs["run_id"].isin(unchanged)]
+            fresh = function(sweep, changed, results_dir) if len(changed) else pd.DataFrame(columns=kept.columns)
+            fresh = pd.read_csv(io.StringIO(fresh.to_csv(index=False)), dtype=str, keep_default_na=False)
+            both = pd.concat([kept, fresh], ignore_index=True)
+            order = {rid: i for i, rid in enumerate(runs["run_id"])}
+            table = both.iloc[sorted(range(len(both)), key=lambda i: order.get(both["run_id"].iloc[i], -1))]
+        else:
+            table = function(sweep, runs, results_dir)
+        text = table.to_csv(index=False).encode()
+        record_files(
+            folder.parent, [path], {path.relative_to(folder.parent).as_posix(): hashlib.sha256(text).hexdigest()}
+        )
+        atomic_write(path, lambda f, text=text: f.write(text))
         written.append(path)
-    record = {"table": f"{profile}.csv", "table_sha256": table_digest(sweep, profile, results_dir)}
-    atomic_write(folder / f"{profile}.json", lambda f: f.write(json.dumps(record, indent=1).encode()))
+    record = {
+        "table": f"{profile}.csv",
+        "table_sha256": table_digest(sweep, profile, results_dir),
+        "inputs": inputs,
+    }
+    text = json.dumps(record, indent=1).encode()
+    record_files(
+        folder.parent,
+        [record_path],
+        {record_path.relative_to(folder.parent).as_posix(): hashlib.sha256(text).hexdigest()},
+    )
+    atomic_write(record_path, lambda f: f.write(text))
     return written
 
 
 def derive_all(results_dir: str | Path, every: bool = False) -> list[Path]:
     """The derived tables of every stored profile whose tables are missing or stale (``every``:
-    of every stored profile, as after a migration rewrote the runs)."""
-    from .store import stale_derived_tables
+    every stored profile is looked at; rows whose inputs did not change are still kept), each
+    sweep under its lock. Returns the tables written."""
+    from .store import stale_derived_tables, sweep_lock
 
     written = []
     for sweep in sorted(DERIVED):
         folder = Path(results_dir) / sweep
-        tables = sorted(folder.glob("*.csv")) if every else stale_derived_tables(folder)
-        for table in tables:
-            written += derive(sweep, table.stem, results_dir)
+        if not folder.is_dir():
+            continue
+        with sweep_lock(results_dir, sweep):
+            tables = sorted(folder.glob("*.csv")) if every else stale_derived_tables(folder)
+            for table in tables:
+                written += derive(sweep, table.stem, results_dir)
     return written

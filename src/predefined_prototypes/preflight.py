@@ -15,6 +15,7 @@ predefined_prototypes.config.ConfigError: out=/proc/no-such-place is not writabl
 
 from __future__ import annotations
 
+import json
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -35,11 +36,11 @@ def writable(folder: str | Path, what: str) -> None:
 
 
 @cache
-def _folds(dataset: str, data_dir: str | None) -> tuple[str, ...]:
+def _folds(dataset: str, data_dir: str | None, options: str = "{}") -> tuple[str, ...]:
     from .data import dataset_root, folds
 
     try:
-        return tuple(str(f) for f in folds(dataset, dataset_root(dataset, data_dir)))
+        return tuple(str(f) for f in folds(dataset, dataset_root(dataset, data_dir), **json.loads(options)))
     except FileNotFoundError as err:
         raise ConfigError(str(err)) from None
 
@@ -73,7 +74,7 @@ def check(config: RunConfig) -> None:
     device_available(config.device)
     if config.backbone == "beats":
         beats_available(config.backbone_options.get("code"), config.pretrained)
-    valid = _folds(config.dataset, config.data_dir)
+    valid = _folds(config.dataset, config.data_dir, json.dumps(config.dataset_options, sort_keys=True))
     if config.fold is not None and config.fold not in valid:
         raise ConfigError(f"fold={config.fold!r} is not a fold of {config.dataset} here; valid: {', '.join(valid)}")
     if config.out:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -184,9 +185,18 @@ def folder_sweeps_table(
 def load_stored_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
     """A run's metrics.json record and its (slim) test embeddings."""
     folder = Path(results_dir) / sweep / "runs" / run_id
-    record = json.loads((folder / "metrics.json").read_text())
-    with np.load(folder / "embeddings.npz") as npz:
-        embeddings = {k: npz[k] for k in npz.files}
+    try:
+        record = json.loads((folder / "metrics.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ResultsError(f"{folder / 'metrics.json'} cannot be read ({err}); restore it from git") from None
+    try:
+        with np.load(folder / "embeddings.npz") as npz:
+            embeddings = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ResultsError(
+            f"{folder / 'embeddings.npz'} cannot be read ({type(err).__name__}: {err}); restore it from git "
+            "or remove the run's folder and run its sweep again"
+        ) from None
     return record, embeddings
 
 

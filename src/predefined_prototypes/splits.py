@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from .config import RunConfig
-from .data import dataset_root, folds, get_dataset
+from .data import DATASETS, dataset_root, folds, get_dataset
 from .data.audio import AudioDataset
 from .factors import QuantileDiscretizer, file_factors
 from .features import FeatureSettings, Normalizer, extract_features
@@ -61,7 +61,7 @@ class Split:
 
 
 def resolve_fold(config: RunConfig, root: Path):
-    valid = folds(config.dataset, root)
+    valid = folds(config.dataset, root, **config.dataset_options)
     if config.fold is None:
         return valid[0]
     for fold in valid:
@@ -120,6 +120,29 @@ def hold_out_speaker(dataset: AudioDataset, fold_ids: list, test_fold) -> tuple[
     return keep(False), keep(True)
 
 
+def hold_out_group(
+    dataset: AudioDataset, fold_of: dict, fold_ids: list, test_fold
+) -> tuple[AudioDataset, AudioDataset]:
+    """(train, validation): the clips of ``dataset`` (a training split) without and with the
+    speakers of the fold after ``test_fold`` (in ``fold_ids`` order, wrapping), where folds are
+    groups of speakers (``fold_of``: speaker -> fold id).
+
+    >>> from predefined_prototypes.data.audio import Clip
+    >>> ds = AudioDataset("d", [Clip(Path(f"{i}.wav"), 0, s) for i, s in enumerate("abcd")], ["x"], 16000)
+    >>> train, validation = hold_out_group(ds, {"a": 1, "b": 2, "c": 2, "d": 3, "e": 1}, ["1", "2", "3"], "1")
+    >>> [c.speaker for c in train.clips], [c.speaker for c in validation.clips]
+    (['a', 'd'], ['b', 'c'])
+    """
+    ids = [str(f) for f in fold_ids]
+    chosen = ids[(ids.index(str(test_fold)) + 1) % len(ids)]
+
+    def keep(inside: bool) -> AudioDataset:
+        clips = [c for c in dataset.clips if (str(fold_of[c.speaker]) == chosen) == inside]
+        return AudioDataset(dataset.name, clips, dataset.classes, dataset.clip_samples, skipped=dataset.skipped)
+
+    return keep(False), keep(True)
+
+
 def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
     """The fold's splits by name: "train" and "test"; with ``validation=next_speaker``,
     "validation" holds one training speaker out of "train"; with ``novel_classes``, those hold
@@ -140,7 +163,13 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
         for name in ("train", "test")
     }
     if config.validation == "next_speaker":
-        splits["train"], splits["validation"] = hold_out_speaker(splits["train"], folds(config.dataset, root), fold)
+        fold_ids = folds(config.dataset, root, **config.dataset_options)
+        module = DATASETS[config.dataset]
+        if getattr(module, "GROUPED", False):  # folds are groups of speakers: hold out the next group
+            group = module.fold_of_speaker(root, **config.dataset_options)
+            splits["train"], splits["validation"] = hold_out_group(splits["train"], group, fold_ids, fold)
+        else:
+            splits["train"], splits["validation"] = hold_out_speaker(splits["train"], fold_ids, fold)
     if config.novel_classes:
         (splits["train"], splits["novel_support"]) = hold_out_classes(splits["train"], config.novel_classes)
         (splits["test"], splits["novel_query"]) = hold_out_classes(splits["test"], config.novel_classes)
@@ -168,8 +197,12 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
         _add_factor_levels(config, ready, {n: (values[r], valid[r]) for n, r in rows.items()}, info)
     info.update(train_size=len(ready["train"]), test_size=len(ready["test"]))
     if "validation" in ready:
+        validation_speakers = sorted({c.speaker for c in ready["validation"].dataset.clips})
         info.update(
-            validation_speaker=ready["validation"].dataset.clips[0].speaker, validation_size=len(ready["validation"])
+            validation_speaker=validation_speakers[0]
+            if len(validation_speakers) == 1
+            else ",".join(validation_speakers),
+            validation_size=len(ready["validation"]),
         )
     if config.novel_classes:
         info.update(

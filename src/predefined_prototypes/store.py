@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .files import atomic_write, umask
+from .manifest import file_digest, forget_files, read_manifest, record_files, stored_files, verify_files
 from .schema import REQUIRED_FIELDS, REQUIRED_METRICS, RETIRED_METRICS, SCHEMA_VERSION, metric_columns, undeclared
 
 if TYPE_CHECKING:
@@ -58,11 +59,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
     malformed or cut line) raises ResultsError naming the file and the line, rather than being
     dropped or failing inside pandas."""
     path = Path(path)
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ResultsError(
+            f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); rebuild it with the sweep's --aggregate-only"
+        ) from None
     if not text.strip():
         raise ResultsError(f"{path} is empty: rebuild it with the sweep's --aggregate-only")
+    text = text.rstrip("\r\n") + "\n"  # blank lines at the end (an editor's) hold no rows
     reader = csv.reader(io.StringIO(text))
     header = next(reader)
+    if "run_id" not in header:
+        raise ResultsError(f"{path} has no run_id column; rebuild it with the sweep's --aggregate-only")
     while True:
         start = reader.line_num + 1  # where the record begins (an open quote runs on)
         record = next(reader, None)
@@ -76,6 +85,17 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), dtype={"fold": str, "run_id": str})
 
 
+def table_ids(path: str | Path, sweep: str, profile: str) -> list[str]:
+    """The run ids a profile's table lists, read line by line even where the table no longer
+    parses (a cut or edited line): what ``--aggregate-only`` rebuilds it from."""
+    ids = []
+    for line in Path(path).read_bytes().decode("utf-8", errors="replace").splitlines()[1:]:
+        fields = line.split(",")
+        if len(fields) > 2 and fields[0] == sweep and fields[1] == profile:
+            ids.append(fields[2])
+    return ids
+
+
 def read_summary(folder: str | Path) -> dict:
     """A stored run's metrics.json, checked against the schema: ResultsError naming the file when
     it does not parse or lacks a required field."""
@@ -86,6 +106,7 @@ def read_summary(folder: str | Path) -> dict:
         raise ResultsError(f"{path} cannot be read ({err}); remove its folder and run the sweep again") from None
     missing = [k for k in REQUIRED_FIELDS if k not in record] if isinstance(record, dict) else ["all"]
     missing += [f"metrics.{k}" for k in REQUIRED_METRICS if k not in record.get("metrics", {})] if not missing else []
+    missing += ["data.fold"] if not missing and "fold" not in (record.get("data") or {}) else []
     if missing:
         raise ResultsError(f"{path} lacks {', '.join(missing)}; remove its folder and run the sweep again")
     return record
@@ -107,54 +128,68 @@ def _folders(parent: Path) -> list[Path]:
 
 
 def check_store(results_dir: str | Path) -> list[str]:
-    """Every problem of a results folder, one line each (none: the store is sound): a summary
-    that does not parse or lacks a field, or is stored under another id than its configuration
-    hashes to; a table that does not parse; a table row without its summary, or a summary no
-    table of its sweep holds."""
-    problems = []
-    for sweep in _folders(Path(results_dir)):
-        summaries = set()
-        for folder in _folders(sweep / "runs"):
-            try:
-                record = read_summary(folder)
-                config = summary_config(record, folder / "metrics.json")
-            except ResultsError as err:
-                problems.append(str(err))
-                continue
-            summaries.add(folder.name)
-            if names := undeclared(record["metrics"]):
-                problems.append(
-                    f"{folder / 'metrics.json'}: metric(s) {', '.join(names)} not declared in schema.METRICS"
-                )
-            if config.run_id() != folder.name:
-                problems.append(
-                    f"{folder}: its configuration hashes to {config.run_id()}, not to its folder's name "
-                    "(a renamed folder, or a default changed since it was stored)"
-                )
-            if record.get("schema_version") != SCHEMA_VERSION:
-                problems.append(
-                    f"{folder / 'metrics.json'}: schema version {record.get('schema_version')}, "
-                    f"not {SCHEMA_VERSION}; run python -m predefined_prototypes store migrate"
-                )
-            if not (folder / "embeddings.npz").is_file():
-                problems.append(f"{folder}: no embeddings.npz")
-        in_tables = set()
-        for path in sorted(sweep.glob("*.csv")):
-            try:
-                table = read_table(path)
-            except ResultsError as err:
-                problems.append(str(err))
-                continue
-            ids = list(table["run_id"]) if "run_id" in table else []
-            in_tables |= set(ids)
-            problems += [f"{path}: row {rid} has no stored summary" for rid in ids if rid not in summaries]
-            problems += [
-                f"{path}: run {rid} has {n} rows" for rid, n in table["run_id"].value_counts().items() if n > 1
-            ]
-        problems += [
-            f"{sweep / 'runs' / rid}: no table of {sweep.name} holds it" for rid in sorted(summaries - in_tables)
-        ]
-        problems += _stale_derived(sweep)
+    """Every problem of a results folder, one line each (none: the store is sound), as ``git
+    fsck`` checks a repository: a symbolic link, each sweep's ``check_sweep`` problems, and
+    derived tables missing or computed from another version of their table."""
+    results_dir = Path(results_dir)
+    problems = [
+        f"{p}: a symbolic link (to {p.resolve()}); the store holds plain folders and files only: replace it"
+        for p in sorted(results_dir.iterdir())
+        if p.is_symlink()
+    ]
+    for sweep in _folders(results_dir):
+        if not sweep.is_symlink():
+            problems += check_sweep(sweep) + _stale_derived(sweep)
+    return problems
+
+
+def check_sweep(sweep: Path) -> list[str]:
+    """Every problem of one sweep's stored content: a symbolic link; a file whose SHA-256 is not
+    the one the store recorded when it wrote it (``manifest.py``), or that the store never wrote;
+    a summary that does not parse or lacks a field, or is stored under another id than its
+    configuration hashes to; a table that does not parse, or whose cells are not those its rows
+    rebuild to from their summaries (every cell, as written); a table row without its summary, or
+    a summary no table of the sweep holds."""
+    problems = verify_files(sweep)
+    summaries = set()
+    for folder in _folders(sweep / "runs"):
+        if folder.is_symlink():
+            continue  # named by verify_files
+        try:
+            record = read_summary(folder)
+            config = summary_config(record, folder / "metrics.json")
+        except ResultsError as err:
+            problems.append(str(err))
+            continue
+        summaries.add(folder.name)
+        if names := undeclared(record["metrics"]):
+            problems.append(f"{folder / 'metrics.json'}: metric(s) {', '.join(names)} not declared in schema.METRICS")
+        if config.run_id() != folder.name:
+            problems.append(
+                f"{folder}: its configuration hashes to {config.run_id()}, not to its folder's name "
+                "(a renamed folder, or a default changed since it was stored)"
+            )
+        if record.get("schema_version") != SCHEMA_VERSION:
+            problems.append(
+                f"{folder / 'metrics.json'}: schema version {record.get('schema_version')}, "
+                f"not {SCHEMA_VERSION}; run python -m predefined_prototypes store migrate"
+            )
+        if not (folder / "embeddings.npz").is_file():
+            problems.append(f"{folder}: no embeddings.npz")
+    in_tables = set()
+    for path in sorted(sweep.glob("*.csv")):
+        try:
+            table = read_table(path)
+        except ResultsError as err:
+            problems.append(str(err))
+            continue
+        ids = list(table["run_id"])
+        in_tables |= set(ids)
+        problems += [f"{path}: row {rid} has no stored summary" for rid in ids if rid not in summaries]
+        problems += [f"{path}: run {rid} has {n} rows" for rid, n in table["run_id"].value_counts().items() if n > 1]
+        if all(rid in summaries for rid in ids):
+            problems += rows_disagree(path)
+    problems += [f"{sweep / 'runs' / rid}: no table of {sweep.name} holds it" for rid in sorted(summaries - in_tables)]
     return problems
 
 
@@ -164,6 +199,53 @@ def _stale_derived(sweep: Path) -> list[str]:
         f"{table}: its derived tables are missing or stale; run python -m predefined_prototypes store derive"
         for table in stale_derived_tables(sweep)
     ]
+
+
+def rebuilt_rows(path: Path, ids: list[str]) -> pd.DataFrame:
+    """The rows a profile's table holds for ``ids``, rebuilt from their stored summaries and read
+    back as the text the table would hold (every cell a string, as written)."""
+    sweep = path.parent
+    rows = [
+        table_row(_StoredRun(sweep.name, path.stem, rid), read_summary(stored_dir(sweep.parent, sweep.name, rid)))
+        for rid in ids
+    ]
+    text = pd.DataFrame(rows).to_csv(index=False)
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+def rows_disagree(path: str | Path, limit: int = 3) -> list[str]:
+    """One line per way a profile's table differs from the rows its summaries rebuild to: a
+    column added or removed, or a cell whose text is not the rebuilt one (a float is compared as
+    written, so a digit cut or changed is found). The first ``limit`` cells are named."""
+    path = Path(path)
+    table = pd.read_csv(io.StringIO(read_table_text(path)), dtype=str, keep_default_na=False)
+    rebuilt = rebuilt_rows(path, list(table["run_id"]))
+    fix = "rebuild it with the sweep's --aggregate-only (it is rebuilt from the stored summaries)"
+    problems = []
+    if extra := sorted(set(table.columns) - set(rebuilt.columns)):
+        problems.append(f"{path}: column(s) {', '.join(extra)} that no summary holds; {fix}")
+    if gone := sorted(set(rebuilt.columns) - set(table.columns)):
+        problems.append(f"{path}: column(s) {', '.join(gone)} missing; {fix}")
+    cells = [
+        (rid, column, mine, theirs)
+        for column in table.columns
+        if column in rebuilt
+        for rid, mine, theirs in zip(table["run_id"], table[column], rebuilt[column])
+        if mine != theirs
+    ]
+    if cells:
+        named = "; ".join(
+            f"run {rid} {column} {mine!r} where its summary gives {theirs!r}"
+            for rid, column, mine, theirs in cells[:limit]
+        )
+        problems.append(f"{path}: {len(cells)} cell(s) disagree with the stored summaries ({named}); {fix}")
+    return problems
+
+
+def read_table_text(path: Path) -> str:
+    """A table's text as ``read_table`` parses it (checked first: ResultsError naming the fix)."""
+    read_table(path)
+    return path.read_text(encoding="utf-8").rstrip("\r\n") + "\n"
 
 
 def stale_derived_tables(sweep: Path) -> list[Path]:
@@ -255,6 +337,7 @@ def store(run: Run, results_dir: str | Path) -> bool:
         return False
     source = local if (local / "metrics.json").is_file() else other
     record = _checked_record(run, source / "metrics.json")
+    refuse_links(results_dir, run.sweep)
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{run.run_id}-"))
     try:
@@ -269,10 +352,43 @@ def store(run: Run, results_dir: str | Path) -> bool:
             shutil.copy(other / "embeddings.npz", staging / "embeddings.npz")
         if final.exists():  # a folder without metrics.json: an incomplete copy made by hand
             shutil.rmtree(final)
+        # Recorded before the folder appears: a crash in between leaves an entry whose file is
+        # missing (the sweep stores the run again, byte for byte), never a file without its entry.
+        sweep_dir = final.parent.parent
+        record_files(
+            sweep_dir,
+            [final / name for name in ("metrics.json", "embeddings.npz")],
+            {f"runs/{run.run_id}/{name}": file_digest(staging / name) for name in ("metrics.json", "embeddings.npz")},
+        )
         os.rename(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return True
+
+
+def unstore(run: Run, results_dir: str | Path) -> None:
+    """Take a just-stored run back out (its folder and manifest entries): what a sweep does when
+    the run's table row cannot be written, so that no stored run is left without its row."""
+    folder = stored_dir(results_dir, run.sweep, run.run_id)
+    forget_files(folder.parent.parent, [f"runs/{run.run_id}"])
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def seal(results_dir: str | Path) -> list[str]:
+    """Record in each sweep's manifest the files the store holds but has not recorded (a store
+    written before manifests existed), after checking everything else: refused with ResultsError
+    while ``check_store`` finds any other problem, so nothing wrong is ever sealed."""
+    others = [p for p in check_store(results_dir) if "no entry in manifest.json" not in p]
+    if others:
+        raise ResultsError(f"{len(others)} problem(s) besides unrecorded files, first: {others[0]}; nothing sealed")
+    done = []
+    for sweep in _folders(Path(results_dir)):
+        recorded = read_manifest(sweep)
+        new = [p for p in stored_files(sweep) if p.relative_to(sweep).as_posix() not in recorded]
+        if new:
+            record_files(sweep, new)
+            done.append(f"{sweep}: {len(new)} file(s) recorded in manifest.json")
+    return done
 
 
 def _flatten(prefix: str, value, row: dict) -> None:
@@ -322,23 +438,44 @@ def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> 
     this plan does not hold are kept unless ``keep=False``. Replaced atomically."""
     sweep, profile = runs[0].sweep, runs[0].profile
     path = table_path(results_dir, sweep, profile)
+    refuse_links(results_dir, sweep)
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = {}
     if keep and path.is_file() and path.stat().st_size > 0:
-        rows = {r["run_id"]: r for r in read_table(path).to_dict("records")}
+        # Rows of earlier plans, rebuilt from their summaries too (never carried over from the
+        # table's text, which may have been edited), even when the table no longer parses.
+        for rid in table_ids(path, sweep, profile):
+            if (stored_dir(results_dir, sweep, rid) / "metrics.json").is_file():
+                rows[rid] = table_row(
+                    _StoredRun(sweep, profile, rid), read_summary(stored_dir(results_dir, sweep, rid))
+                )
     for run in runs:
         metrics = stored_dir(results_dir, sweep, run.run_id) / "metrics.json"
         if metrics.is_file():
-            rows[run.run_id] = table_row(run, json.loads(metrics.read_text()))
+            rows[run.run_id] = table_row(run, read_summary(metrics.parent))
     planned = {r.run_id for r in runs}
     # Planned runs first, in plan order, then kept rows of earlier plans.
     order = [r.run_id for r in runs if r.run_id in rows] + [k for k in rows if k not in planned]
     table = pd.DataFrame([rows[k] for k in order])
     if len(table):
-        atomic_write(path, lambda f: table.to_csv(f, index=False))
+        text = table.to_csv(index=False).encode()
+        record_files(path.parent, [path], {path.name: hashlib.sha256(text).hexdigest()})
+        atomic_write(path, lambda f: f.write(text))
     elif not keep:
         path.unlink(missing_ok=True)  # pruned to nothing
+        forget_files(path.parent, [path.name])
     return table
+
+
+def refuse_links(results_dir: str | Path, sweep: str) -> None:
+    """ResultsError when the results folder, the sweep's folder or its runs folder is a symbolic
+    link: the store writes only inside the results folder it was given."""
+    for folder in (Path(results_dir) / sweep, Path(results_dir) / sweep / "runs"):
+        if folder.is_symlink():
+            raise ResultsError(
+                f"{folder} is a symbolic link (to {folder.resolve()}); the store writes only into plain "
+                "folders under the results folder: replace the link with a folder"
+            )
 
 
 # Configuration fields that became dataset options (version 3): a migrated table's old column is
@@ -362,60 +499,118 @@ def _upgrade(record: dict) -> None:
     record["schema_version"] = SCHEMA_VERSION
 
 
-def migrate(results_dir: str | Path) -> list[str]:
-    """Bring a results folder to ``SCHEMA_VERSION`` in place, checked before anything is written:
-    each summary loses its machine path and retired metrics and moves to the folder its
-    configuration hashes to; each table's rows are rebuilt from the migrated summaries and must
-    hold the same value in every column the old row had (but the run id and retired metrics).
-    Any disagreement raises ResultsError and changes nothing. Summaries already at the version
-    are left alone. Returns what it did."""
+def _migration_plan(sweep: Path) -> tuple[list, list, list[str]] | None:
+    """What migrating one sweep writes: (summaries to write and move, tables to write, what it
+    did), checked against every stored value first (ResultsError on any disagreement); None when
+    every summary is already at ``SCHEMA_VERSION``."""
     plans, tables, done = [], [], []
     retired = {"_".join(p) for p in RETIRED_METRICS}
-    for sweep in _folders(Path(results_dir)):
-        summaries = {}
-        for folder in _folders(sweep / "runs"):
-            record = read_summary(folder)
-            upgrade = record.get("schema_version") != SCHEMA_VERSION
-            if upgrade:
-                _upgrade(record)
-            new_id = summary_config(record, folder / "metrics.json").run_id()
-            if upgrade:
-                plans.append((folder, folder.parent / new_id, record))
-            summaries[folder.name] = (new_id, record)
-        targets = [new_id for new_id, _ in summaries.values()]
-        if len(set(targets)) < len(targets):
-            twice = sorted({t for t in targets if targets.count(t) > 1})
-            raise ResultsError(f"{sweep / 'runs'}: more than one stored summary is run {', '.join(twice)}; keep one")
-        for path in sorted(sweep.glob("*.csv")):
-            rows = []
-            for row in read_table(path).to_dict("records"):
-                if row["run_id"] not in summaries:
-                    raise ResultsError(f"{path}: row {row['run_id']} has no stored summary")
-                new_id, record = summaries[row["run_id"]]
-                new = table_row(_StoredRun(sweep.name, row["profile"], new_id), record)
-                for key, value in row.items():
-                    now = json.loads(new["dataset_options"]).get(key) if key in RENAMED_OPTIONS else new.get(key)
-                    if key not in retired | {"run_id"} and not _same(value, now):
-                        raise ResultsError(
-                            f"{path}: run {row['run_id']}'s {key} would change ({value!r} -> {new.get(key)!r})"
-                        )
-                rows.append(new)
-            tables.append((path, pd.DataFrame(rows)))
-            done.append(f"{path}: {len(rows)} rows, every value unchanged")
-        moved = sum(k != v for k, (v, _) in summaries.items())
-        done.append(
-            f"{sweep / 'runs'}: {len(summaries)} summaries at schema {SCHEMA_VERSION}, {moved} moved to their id"
-        )
-    for folder, target, record in plans:
-        text = json.dumps(record, indent=1, sort_keys=True).encode()
-        atomic_write(folder / "metrics.json", lambda f, text=text: f.write(text))
-        if target != folder:
-            os.rename(folder, target)
-    for path, table in tables:
-        atomic_write(path, lambda f, table=table: table.to_csv(f, index=False))
-    from .derive import derive_all  # the rewritten tables' derived tables, from the migrated runs
+    summaries = {}
+    for folder in _folders(sweep / "runs"):
+        record = read_summary(folder)
+        upgrade = record.get("schema_version") != SCHEMA_VERSION
+        if upgrade:
+            _upgrade(record)
+        new_id = summary_config(record, folder / "metrics.json").run_id()
+        if upgrade:
+            plans.append((folder.name, new_id, record))
+        summaries[folder.name] = (new_id, record)
+    if not plans:
+        return None
+    targets = [new_id for new_id, _ in summaries.values()]
+    if len(set(targets)) < len(targets):
+        twice = sorted({t for t in targets if targets.count(t) > 1})
+        raise ResultsError(f"{sweep / 'runs'}: more than one stored summary is run {', '.join(twice)}; keep one")
+    for path in sorted(sweep.glob("*.csv")):
+        rows = []
+        for row in read_table(path).to_dict("records"):
+            if row["run_id"] not in summaries:
+                raise ResultsError(f"{path}: row {row['run_id']} has no stored summary")
+            new_id, record = summaries[row["run_id"]]
+            new = table_row(_StoredRun(sweep.name, row["profile"], new_id), record)
+            for key, value in row.items():
+                now = json.loads(new["dataset_options"]).get(key) if key in RENAMED_OPTIONS else new.get(key)
+                if key not in retired | {"run_id"} and not _same(value, now):
+                    raise ResultsError(
+                        f"{path}: run {row['run_id']}'s {key} would change ({value!r} -> {new.get(key)!r})"
+                    )
+            rows.append(new)
+        tables.append((path.name, pd.DataFrame(rows)))
+        done.append(f"{path}: {len(rows)} rows, every value unchanged")
+    moved = sum(old != new for old, new, _ in plans)
+    done.append(f"{sweep / 'runs'}: {len(summaries)} summaries at schema {SCHEMA_VERSION}, {moved} moved to their id")
+    return plans, tables, done
 
-    return done + [f"derived {path}" for path in derive_all(results_dir, every=True)]
+
+def migrate(results_dir: str | Path) -> list[str]:
+    """Bring a results folder to ``SCHEMA_VERSION``, one sweep at a time, as a transaction: each
+    summary loses its machine path and retired metrics and moves to the folder its configuration
+    hashes to; each table's rows are rebuilt and must hold the same value in every column the old
+    row had (but the run id and retired metrics), else ResultsError and nothing is written.
+
+    A sweep is written aside (``results/.migrate/<sweep>``: a copy with the new summaries, folders,
+    tables and manifest), checked there with ``check_sweep``, and only then swapped in, under the
+    sweep's lock: an interruption before the swap leaves the old store untouched (the copy is
+    discarded by the next migrate), one during the two renames of the swap is finished by the next
+    migrate from the checked copy. A sweep already at the version is only read. Derived tables are
+    the caller's (``store migrate`` re-derives what the moved runs changed). Returns what it did."""
+    results_dir = Path(results_dir)
+    aside = results_dir / ".migrate"
+    done = _finish_swaps(results_dir, aside)
+    for sweep in _folders(results_dir):
+        with sweep_lock(results_dir, sweep.name):
+            if problems := verify_files(sweep):
+                raise ResultsError(f"{len(problems)} problem(s) in {sweep}, nothing migrated; first: {problems[0]}")
+            plan = _migration_plan(sweep)
+            if plan is None:
+                continue
+            plans, tables, did = plan
+            staged = aside / sweep.name
+            shutil.rmtree(staged, ignore_errors=True)
+            shutil.copytree(sweep, staged, ignore=shutil.ignore_patterns(".*"), symlinks=True)
+            try:
+                for old, new, record in plans:
+                    text = json.dumps(record, indent=1, sort_keys=True).encode()
+                    atomic_write(staged / "runs" / old / "metrics.json", lambda f, text=text: f.write(text))
+                    if new != old:
+                        os.rename(staged / "runs" / old, staged / "runs" / new)
+                for name, table in tables:
+                    atomic_write(staged / name, lambda f, table=table: table.to_csv(f, index=False))
+                forget_files(staged, [f"runs/{old}" for old, _, _ in plans] + [name for name, _ in tables])
+                record_files(
+                    staged,
+                    [staged / "runs" / new / n for _, new, _ in plans for n in ("metrics.json", "embeddings.npz")]
+                    + [staged / name for name, _ in tables],
+                )
+                if problems := check_sweep(staged):
+                    raise ResultsError(f"the migrated copy of {sweep} fails its check, nothing changed: {problems[0]}")
+            except BaseException:
+                shutil.rmtree(aside, ignore_errors=True)  # nothing swapped yet: only this copy is there
+                raise
+            os.rename(sweep, aside / f"{sweep.name}.old")
+            os.rename(staged, sweep)
+            shutil.rmtree(aside / f"{sweep.name}.old")
+            done += did
+    shutil.rmtree(aside, ignore_errors=True)
+    return done
+
+
+def _finish_swaps(results_dir: Path, aside: Path) -> list[str]:
+    """Finish a swap an earlier migrate was interrupted in (the old sweep moved aside, the checked
+    copy not yet in place), and discard copies that never reached their swap."""
+    done = []
+    for old in sorted(aside.glob("*.old")) if aside.is_dir() else []:
+        name = old.name.removesuffix(".old")
+        if not (results_dir / name).exists():
+            if (aside / name).is_dir():
+                os.rename(aside / name, results_dir / name)
+                done.append(f"{results_dir / name}: the interrupted migration's checked copy swapped in")
+            else:
+                os.rename(old, results_dir / name)
+                done.append(f"{results_dir / name}: restored from before the interrupted migration")
+        shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(aside, ignore_errors=True)
+    return done
 
 
 @dataclass(frozen=True)

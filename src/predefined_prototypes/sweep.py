@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import re
 import shutil
@@ -41,6 +42,7 @@ from tqdm import tqdm
 
 from .config import ConfigError, RunConfig
 from .files import atomic_write
+from .manifest import forget_files
 from .store import (
     finished_where,
     read_summary,
@@ -48,7 +50,9 @@ from .store import (
     store,
     stored_dir,
     sweep_lock,
+    table_ids,
     table_path,
+    unstore,
     write_table,
 )
 
@@ -64,8 +68,14 @@ SWEEP_ORDER = (
     "pull-strength",
     "tuned-baselines",
     "factor-pull",
+    "claim1-speech-commands-pilot",
+    "claim1-speech-commands",
+    "claim1-ravdess-pilot",
 )
 PROFILE_KEYS = {"base", "grid"}
+# More runs than any sweep of this project plans by a factor of 20: a larger grid is a typo (and
+# would be expanded in memory before anything else is checked).
+MAX_RUNS = 10_000
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,10 @@ def _grid_combinations(grid: dict, where: str) -> list[dict]:
             raise ConfigError(f"{where}: grid key {key!r} has no values; give at least one or remove it")
         values.append(value)
     return [dict(zip(grid, combo)) for combo in itertools.product(*values)]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def _mapping(value, where: str) -> dict:
@@ -140,6 +154,11 @@ def read_sweep_file(path: str | Path) -> dict:
 def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") -> list[Run]:
     """Expand a sweep file's profile into runs, validating every configuration first."""
     path = Path(path)
+    if not SWEEP_NAME.fullmatch(profile):
+        raise ConfigError(
+            f"profile {profile!r}: a profile's name becomes a table's name under results/<sweep>/; use letters, "
+            "digits, '-' and '_' (e.g. quick, full)"
+        )
     spec = read_sweep_file(path)
     profiles = _mapping(spec.get("profiles"), f"{path}: profiles")
     if profile not in profiles:
@@ -153,7 +172,23 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
     grids = [_mapping(g, f"{path}: grid") for g in (grids if isinstance(grids, list) else [grids])]
     profile_grid = _mapping(chosen.get("grid"), f"{path}: {profile}.grid")
     sweep, runs, seen = path.stem, [], set()
+    for where, values in (
+        [("base", base), (f"{profile}.base", profile_base)]
+        + [("grid", g) for g in grids]
+        + [(f"{profile}.grid", profile_grid)]
+    ):
+        if "fold" in values and (values["fold"] is None or values["fold"] == [] or None in _as_list(values["fold"])):
+            raise ConfigError(
+                f"{path}: {where} has an empty fold (YAML null); name the fold(s), or leave the key out for the "
+                "dataset's first fold"
+            )
     for grid in grids:
+        size = math.prod(len(_as_list(v)) for v in {**profile_grid, **grid}.values())
+        if size > MAX_RUNS:
+            raise ConfigError(
+                f"{path} ({profile}): a grid of {size:,} runs (the product of its value counts) is more than "
+                f"{MAX_RUNS:,}; split the sweep"
+            )
         clash = sorted(set(grid) & set(profile_grid))
         if clash:
             raise ConfigError(
@@ -254,7 +289,7 @@ def print_plan(runs: list[Run], results_dir: str | Path, list_pending: bool = Tr
         print(f"  broken  {run.run_id}  {stored_dir(results_dir, sweep, run.run_id) / 'metrics.json'} does not read")
     path = table_path(results_dir, sweep, profile)
     if path.is_file() and path.stat().st_size > 0:
-        extra = set(read_table(path)["run_id"]) - set(where)
+        extra = set(table_ids(path, sweep, profile)) - set(where)
         if extra:
             print(f"  {len(extra)} row(s) of {path} are not in this plan (kept; --prune removes them)")
 
@@ -317,6 +352,7 @@ def prune(runs: list[Run], results_dir: str | Path) -> None:
     for rid in going:
         folder = stored_dir(results_dir, sweep, rid)
         if rid not in others and folder.is_dir():
+            forget_files(folder.parent.parent, [f"runs/{rid}"])
             shutil.rmtree(folder)
             removed += 1
     print(
@@ -381,6 +417,17 @@ def _execute(pending: list[Run], notebook: str, workers: int | None, scheduler: 
     return outcomes
 
 
+def table_or_unstore(runs: list[Run], stored: list[Run], results_dir: str | Path) -> None:
+    """Write the profile's table with the just-stored runs, or, if it cannot be written (a full
+    disk), take those runs back out before raising: no stored run is ever left without its row."""
+    try:
+        write_table(runs, results_dir)
+    except OSError:
+        for run in stored:
+            unstore(run, results_dir)
+        raise
+
+
 def run_sweep(
     path: str | Path,
     profile: str,
@@ -421,15 +468,17 @@ def run_sweep(
         pending = [r for r in runs if finished_where(r, results_dir) is None]
         if pending and not aggregate_only:
             _preflight(pending, notebook, runs_dir, results_dir)
-        for run in runs:  # finished here but not stored yet (an interrupted sweep), or stored by another sweep
-            store(run, results_dir)
+        # Finished here but not stored yet (an interrupted sweep), or stored by another sweep.
+        newly = [run for run in runs if store(run, results_dir)]
+        if newly:
+            table_or_unstore(runs, newly, results_dir)
         print_plan(runs, results_dir, list_pending=False)
         outcomes = []
         if pending and not aggregate_only:
 
             def done(run: Run) -> None:  # store at once, so a commit at any moment holds every finished run
                 if store(run, results_dir):
-                    write_table(runs, results_dir)
+                    table_or_unstore(runs, [run], results_dir)
 
             outcomes = _execute(pending, notebook, workers, scheduler, done)
         table = write_table(runs, results_dir)

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -142,8 +143,10 @@ def build_model(config: RunConfig, num_classes: int, num_frames: int) -> tuple[M
     return model, LOSSES[config.loss].objective_class().from_config(config, num_classes)
 
 
-def train(config: RunConfig, progress: bool = True) -> dict:
-    """Train and evaluate one configuration; returns the record that ``run`` writes."""
+def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
+    """Train and evaluate one configuration; returns the record that ``run`` writes.
+    ``on_step(step, values)``, if given, sees every optimiser step's loss terms (the golden tests
+    compare the first ones across machines)."""
     started = time.perf_counter()
     device = choose_device(config.device)
     make_deterministic(config.seed, device)
@@ -214,6 +217,8 @@ def train(config: RunConfig, progress: bool = True) -> dict:
             step += 1
             values = {k: v.item() for k, v in {"loss": loss, **terms}.items()}
             first_terms = first_terms or values
+            if on_step is not None:
+                on_step(step, values)
             check_growth(first_terms, values, epoch + 1, step, config)
             for k, v in values.items():
                 totals[k] = totals.get(k, 0.0) + v * len(index)
@@ -283,7 +288,7 @@ def run(config: RunConfig, progress: bool = True) -> dict:
     if config.out:
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
-        state = save({k: v.detach().cpu().contiguous() for k, v in weights.items()})
+        state = save({k: v.detach().cpu().contiguous() for k, v in weights.items()}, metadata=model_metadata(result))
         atomic_write(out / MODEL_FILE, lambda f: f.write(state))
         atomic_write(out / "embeddings.npz", lambda f: np.savez_compressed(f, **embeddings))
         text = json.dumps(result, indent=1, sort_keys=True).encode()
@@ -293,6 +298,30 @@ def run(config: RunConfig, progress: bool = True) -> dict:
 
 
 MODEL_FILE = "model.safetensors"
+
+
+class WrongModel(ValueError):
+    """A run folder's weights are not the weights of the run its summary describes."""
+
+
+def model_metadata(record: dict) -> dict[str, str]:
+    """What a model file carries of the run that trained it (safetensors' text header): the run
+    id, the digest of the configuration's identity and the training commit.
+
+    >>> meta = model_metadata({"config": RunConfig(loss="ce").to_dict(), "git_commit": "abc"})
+    >>> meta["run_id"] == RunConfig(loss="ce").run_id(), meta["git_commit"]
+    (True, 'abc')
+    """
+    config = RunConfig.from_dict(record["config"])
+    return {
+        "run_id": config.run_id(),
+        "config_sha256": config_digest(config),
+        "git_commit": str(record.get("git_commit", "unknown")),
+    }
+
+
+def config_digest(config: RunConfig) -> str:
+    return hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode()).hexdigest()
 
 
 class TrainedRun(NamedTuple):
@@ -308,21 +337,61 @@ def load_run(path: str | Path) -> TrainedRun:
 
     Weights are kept in the git-ignored run folder (not under results/): rerun the run's
     configuration (``python -m predefined_prototypes train <config>``, or its sweep) to get them.
+
+    It verifies that the weights are this run's: the model file's header names the run id and
+    configuration digest of the summary beside it (and of the folder, when named by an id), and
+    every fixed buffer (the prototypes) is the one the configuration builds. Any mismatch raises
+    WrongModel naming the file.
     """
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     from .store import read_summary
 
     path = Path(path)
-    if not (path / MODEL_FILE).is_file():
+    model_file = path / MODEL_FILE
+    if not model_file.is_file():
         raise FileNotFoundError(
             f"no {MODEL_FILE} in {path}: weights stay in the run's own folder (runs/<sweep>/<id>/), "
             "not under results/; train the run again to get them"
         )
     record = read_summary(path)
     config = RunConfig.from_dict(record["config"])
+    retrain = "train the run again (its sweep, or python -m predefined_prototypes train ...)"
+    try:
+        with safe_open(model_file, "pt") as f:
+            header = f.metadata() or {}
+        state = load_file(model_file)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise WrongModel(f"{model_file} cannot be read as safetensors ({err}); {retrain}") from None
+    expected = model_metadata(record)
+    for key in ("run_id", "config_sha256"):
+        if header.get(key) != expected[key]:
+            raise WrongModel(
+                f"{model_file}: its header says {key} {header.get(key)!r}, but the summary beside it is "
+                f"{expected[key]!r}: these weights belong to another run; {retrain}"
+            )
+    if _looks_like_id(path.name) and path.name != expected["run_id"]:
+        raise WrongModel(f"{model_file}: the weights of run {expected['run_id']} in the folder of run {path.name}")
     model, objective = build_model(config, len(record["data"]["classes"]), record["data"]["num_frames"])
-    state = load_file(path / MODEL_FILE)
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-    objective.load_state_dict({k.removeprefix("objective."): v for k, v in state.items() if k.startswith("objective.")})
+    built = {name: buffer.clone() for name, buffer in objective.named_buffers()}  # loading copies in place
+    try:
+        model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
+        objective.load_state_dict(
+            {k.removeprefix("objective."): v for k, v in state.items() if k.startswith("objective.")}
+        )
+    except RuntimeError as err:
+        raise WrongModel(
+            f"{model_file}: its tensors do not fit the configured model ({str(err)[:300]}); {retrain}"
+        ) from None
+    for name, buffer in objective.named_buffers():
+        if not torch.equal(buffer, built[name]):
+            raise WrongModel(
+                f"{model_file}: its objective.{name} is not the one the configuration builds "
+                f"(scale={config.scale}, prototypes={config.prototypes}); {retrain}"
+            )
     return TrainedRun(config, model.eval(), objective.eval(), record)
+
+
+def _looks_like_id(name: str) -> bool:
+    return len(name) == 12 and all(c in "0123456789abcdef" for c in name)

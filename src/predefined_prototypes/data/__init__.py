@@ -2,9 +2,9 @@
 checking need no torch (reading audio does: ``audio.py``).
 
 >>> sorted(DATASETS)
-['emodb', 'esc50', 'fsdd', 'iemocap', 'speech_commands']
->>> check_options("emodb", {"classes": 4}), check_options("emodb", {"classes": 7})
-({'classes': 4}, {})
+['emodb', 'esc50', 'fsdd', 'iemocap', 'ravdess', 'speech_commands', 'speech_commands_test']
+>>> check_options("emodb", {"classes": 4}), check_options("emodb", {"classes": 7}), check_options("emodb", {"classes": 4.0})
+({'classes': 4}, {}, {'classes': 4})
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from . import emodb, esc50, fsdd, iemocap, speech_commands
+from . import emodb, esc50, fsdd, iemocap, ravdess, speech_commands, speech_commands_test
 from .clip import SAMPLE_RATE, Clip
 
 if TYPE_CHECKING:
@@ -28,12 +28,13 @@ class DatasetModule(Protocol):
     LAYOUT: str  # the official layout in words, for the error a wrong folder gets
     CLIP_SECONDS: float  # the default length every clip is cropped or padded to
     SPLITS: tuple[str, ...]  # the split names ``clips`` accepts
+    SPEECH_WITH_PITCH: bool  # whether the acoustic factors (pitch, loudness) can be measured on it
     # The keyword options ``clips`` accepts (a run's ``dataset_options``), each with its valid
     # values, the default first.
     OPTIONS: dict[str, tuple]
     OBTAIN: str | None  # how to get the data where it cannot be downloaded; None: ``data download``
 
-    def folds(self, root: Path) -> list:
+    def folds(self, root: Path, **options) -> list:
         """The protocol's fold ids (e.g. the held-out speaker of each fold)."""
 
     def clips(self, root: Path, fold, split: str, **options) -> tuple[list[Clip], list[str]]:
@@ -45,7 +46,9 @@ DATASETS: dict[str, DatasetModule] = {
     "emodb": emodb,
     "esc50": esc50,
     "speech_commands": speech_commands,
+    "speech_commands_test": speech_commands_test,
     "iemocap": iemocap,
+    "ravdess": ravdess,
 }
 
 
@@ -63,17 +66,20 @@ def check_options(name: str, options: dict) -> dict:
     if unknown:
         valid = ", ".join(declared) or "none"
         raise ValueError(f"{name} has no option(s) {', '.join(unknown)}; its options: {valid}")
+    normalised = {}
     for key, value in options.items():
         if value not in declared[key] or isinstance(value, bool) != isinstance(declared[key][0], bool):
             raise ValueError(f"{name} option {key}={value!r} is not valid; valid: {', '.join(map(str, declared[key]))}")
-    return {key: value for key, value in options.items() if value != declared[key][0]}
+        normalised[key] = declared[key][declared[key].index(value)]  # 4.0 is 4: one value, one run id
+    return {key: value for key, value in normalised.items() if value != declared[key][0]}
 
 
 def default_root(name: str) -> Path:
     """``$PP_DATA_DIR/<name>`` when PP_DATA_DIR is set, else ``~/.cache/predefined_prototypes/<name>``."""
+    folder = getattr(_module(name), "FOLDER", name)  # a module may name the archive's own folder
     if os.environ.get("PP_DATA_DIR"):
-        return Path(os.environ["PP_DATA_DIR"]) / name
-    return Path.home() / ".cache" / "predefined_prototypes" / name
+        return Path(os.environ["PP_DATA_DIR"]) / folder
+    return Path.home() / ".cache" / "predefined_prototypes" / folder
 
 
 def dataset_root(name: str, root: str | Path | None = None) -> Path:
@@ -89,10 +95,28 @@ def dataset_root(name: str, root: str | Path | None = None) -> Path:
     return root
 
 
-def folds(name: str, root: str | Path | None = None) -> list:
+def folds(name: str, root: str | Path | None = None, **options) -> list:
     """The fold ids of a dataset's protocol (FSDD speakers and 'official', EmoDB speaker ids,
-    ESC-50 and IEMOCAP 1-5, Speech Commands [None])."""
-    return _module(name).folds(dataset_root(name, root))
+    ESC-50 and IEMOCAP 1-5, Speech Commands [None], its test archive's speaker groups 1-10)."""
+    check_options(name, options)
+    return _module(name).folds(dataset_root(name, root), **options)
+
+
+def fold_manifest(name: str, root: str | Path | None = None, **options) -> list[dict]:
+    """For a dataset whose folds are groups of speakers: every speaker (or speaker-less unit, such
+    as a noise clip) with its fold and its number of clips, the table a sweep's folds are cited by.
+    ValueError for a dataset whose folds are fixed by the dataset itself."""
+    module = _module(name)
+    if not getattr(module, "GROUPED", False):
+        raise ValueError(f"{name}'s folds are the dataset's own (one speaker or official fold each): no manifest")
+    options = {**{k: v[0] for k, v in module.OPTIONS.items()}, **check_options(name, options)}
+    root = dataset_root(name, root)
+    fold_of = module.fold_of_speaker(root, **{k: v for k, v in options.items() if k == "folds"})
+    counts: dict[str, int] = {}
+    for fold in module.folds(root, **options):
+        for clip in module.clips(root, fold, "test", **options)[0]:
+            counts[clip.speaker] = counts.get(clip.speaker, 0) + 1
+    return [{"speaker": s, "fold": str(fold_of[s]), "clips": counts.get(s, 0)} for s in sorted(fold_of)]
 
 
 def get_dataset(
@@ -117,7 +141,7 @@ def get_dataset(
     module = _module(name)
     check_options(name, options)
     root = dataset_root(name, root)
-    valid_folds = module.folds(root)
+    valid_folds = module.folds(root, **options)
     if fold not in valid_folds:
         raise ValueError(f"unknown fold {fold!r} for {name}; valid: {valid_folds}")
     if split not in module.SPLITS:
@@ -134,4 +158,13 @@ def get_dataset(
     )
 
 
-__all__ = ["DATASETS", "DatasetModule", "check_options", "dataset_root", "default_root", "folds", "get_dataset"]
+__all__ = [
+    "DATASETS",
+    "DatasetModule",
+    "check_options",
+    "dataset_root",
+    "default_root",
+    "fold_manifest",
+    "folds",
+    "get_dataset",
+]

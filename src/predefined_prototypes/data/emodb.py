@@ -16,6 +16,7 @@ MARKER = "wav"
 LAYOUT = "wav/{speaker:2}{text:3}{emotion:1}{version:1}.wav (e.g. wav/03a01Fa.wav)"
 CLIP_SECONDS = 3.0
 SPLITS = ("train", "test")
+SPEECH_WITH_PITCH = True  # the acoustic factors (pitch, loudness) are measured on it
 OBTAIN = None
 EMOTIONS = {  # German initials -> English names, in the dataset documentation's order
     "W": "anger",
@@ -46,7 +47,7 @@ def _parse(root: Path) -> list[tuple[Path, str, str]]:
     return rows
 
 
-def folds(root: Path) -> list:
+def folds(root: Path, **options) -> list:  # no option changes the folds
     return sorted({speaker for _, speaker, _ in _parse(root)})
 
 

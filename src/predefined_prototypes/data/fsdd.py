@@ -15,6 +15,7 @@ MARKER = "recordings"
 LAYOUT = "recordings/{digit}_{speaker}_{take}.wav"
 CLIP_SECONDS = 1.0
 SPLITS = ("train", "test")
+SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are measured on it
 OPTIONS: dict[str, tuple] = {}
 OBTAIN = None
 CLASSES = [str(d) for d in range(10)]
@@ -34,7 +35,7 @@ def _parse(root: Path) -> list[tuple[Path, int, str, int]]:
     return rows
 
 
-def folds(root: Path) -> list:
+def folds(root: Path, **options) -> list:  # no option changes the folds
     return sorted({speaker for _, _, speaker, _ in _parse(root)}) + ["official"]
 
 

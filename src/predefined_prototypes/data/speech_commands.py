@@ -16,12 +16,13 @@ MARKER = "testing_list.txt"
 LAYOUT = "<word>/<speaker>_nohash_<n>.wav for 35 words, validation_list.txt, testing_list.txt"
 CLIP_SECONDS = 1.0
 SPLITS = ("train", "validation", "test")
+SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are measured on it
 OPTIONS: dict[str, tuple] = {}
 OBTAIN = None
 NOISE = "_background_noise_"
 
 
-def folds(root: Path) -> list:
+def folds(root: Path, **options) -> list:  # no option changes the folds
     return [None]
 
 

@@ -1,0 +1,111 @@
+"""Speech Commands v0.02's test archive and RAVDESS: their layouts (WAV or FLAC), their folds of
+whole speakers, proved from the committed fold manifests and, where the data is here, from the
+loaders themselves."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+from conftest import REPO, shared_dataset
+
+from predefined_prototypes.config import RunConfig
+from predefined_prototypes.data import fold_manifest, folds, get_dataset
+from predefined_prototypes.data import ravdess as ravdess_module
+from predefined_prototypes.data.audio import read_audio
+from predefined_prototypes.splits import prepare_splits
+
+MANIFESTS = {
+    "speech_commands_test": (REPO / "configs" / "folds" / "speech_commands_test-10.csv", {"folds": 10}),
+    "ravdess": (REPO / "configs" / "folds" / "ravdess-24.csv", {"folds": 24}),
+    "ravdess-6": (REPO / "configs" / "folds" / "ravdess-6.csv", {"folds": 6}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MANIFESTS))
+def test_the_committed_fold_manifest_puts_every_speaker_in_one_fold(name):
+    path, options = MANIFESTS[name]
+    table = pd.read_csv(path, dtype=str)
+    assert table["speaker"].is_unique  # one row, so one fold, per speaker
+    assert table["fold"].nunique() == options["folds"]
+    clips = table.assign(clips=table["clips"].astype(int)).groupby("fold")["clips"].sum()
+    # balanced: folds differ by less than the largest speaker's clips
+    assert clips.max() - clips.min() <= table["clips"].astype(int).max()
+
+
+@pytest.mark.parametrize("name", sorted(MANIFESTS))
+def test_the_loader_gives_the_committed_folds(name):
+    path, options = MANIFESTS[name]
+    dataset = name.split("-")[0]
+    shared_dataset("speech_commands_test_v0.02" if dataset == "speech_commands_test" else dataset)
+    now = pd.DataFrame(fold_manifest(dataset, **options))
+    assert now.astype(str).equals(pd.read_csv(path, dtype=str))
+
+
+def test_ravdess_groups_hold_as_many_women_as_men():
+    table = pd.read_csv(MANIFESTS["ravdess-6"][0], dtype=str)
+    men = table.assign(male=table["speaker"].astype(int) % 2).groupby("fold")["male"].sum()
+    assert (men == 2).all()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset, fold, options", [("speech_commands_test", "3", {}), ("ravdess", "2", {"folds": 6})])
+def test_a_folds_speakers_are_never_in_its_training_or_validation_sets(dataset, fold, options):
+    shared_dataset("speech_commands_test_v0.02" if dataset == "speech_commands_test" else dataset)
+    config = RunConfig(dataset=dataset, fold=fold, validation="next_speaker", dataset_options=options, num_mel_bins=16)
+    splits, info = prepare_splits(config)
+    speakers = {name: {c.speaker for c in split.dataset.clips} for name, split in splits.items()}
+    assert speakers["test"] and speakers["validation"] and speakers["train"]
+    assert not speakers["test"] & speakers["train"] and not speakers["test"] & speakers["validation"]
+    assert not speakers["validation"] & speakers["train"]
+    assert info["validation_size"] == len(splits["validation"])
+
+
+def tone(path, seconds=1.0, rate=16000):
+    t = np.arange(int(seconds * rate)) / rate
+    # 16-bit samples given as integers: both encoders store them exactly (floats they round apart)
+    sf.write(path, (3000 * np.sin(2 * np.pi * 220 * t)).astype(np.int16), rate, subtype="PCM_16")
+
+
+def test_speech_commands_test_layout_reads_wav_and_flac_alike(tmp_path):
+    from predefined_prototypes.data import speech_commands_test as sct
+
+    for label in sct.CLASSES:
+        (tmp_path / label).mkdir()
+    for i, speaker in enumerate(["0a0a0a0a", "1b1b1b1b", "2c2c2c2c", "3d3d3d3d"]):
+        suffix = ".wav" if i % 2 else ".flac"
+        for word in sct.KEYWORDS:
+            tone(tmp_path / word / f"{speaker}_nohash_0{suffix}")
+        tone(tmp_path / "_unknown_" / f"bed_{speaker}_nohash_1{suffix}")
+        tone(tmp_path / "_silence_" / f"{100 + i}{suffix}")
+    assert folds("speech_commands_test", tmp_path, folds=5) == ["1", "2", "3", "4", "5"]
+    test = get_dataset("speech_commands_test", tmp_path, fold="1", split="test", folds=5)
+    train = get_dataset("speech_commands_test", tmp_path, fold="1", split="train", folds=5)
+    assert len(test) + len(train) == 4 * 12
+    assert {c.path.suffix for c in train.clips} == {".wav", ".flac"}
+    assert not {c.speaker for c in test.clips} & {c.speaker for c in train.clips}
+    flac, wav = (next(c.path for c in train.clips if c.path.suffix == s) for s in (".flac", ".wav"))
+    assert torch.equal(read_audio(flac), read_audio(wav))  # the same tone, read alike
+
+
+def test_ravdess_names_its_fields_and_refuses_a_stray_file(tmp_path):
+    (tmp_path / "Actor_01").mkdir()
+    tone(tmp_path / "Actor_01" / "03-01-05-02-01-01-01.flac")
+    assert ravdess_module.intensity_of(tmp_path / "Actor_01" / "03-01-05-02-01-01-01.flac") == "strong"
+    tone(tmp_path / "Actor_01" / "notes.wav")
+    with pytest.raises(ValueError, match="unexpected RAVDESS file name"):
+        folds("ravdess", tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sweep", ["claim1-speech-commands-pilot", "claim1-ravdess-pilot"])
+def test_a_new_corpus_quick_profile_runs_from_the_shared_data(sweep, tmp_path):
+    from predefined_prototypes.report import load_results
+    from predefined_prototypes.sweep import run_sweep
+
+    shared_dataset("speech_commands_test_v0.02" if "speech" in sweep else "ravdess")
+    path = REPO / "configs" / f"{sweep}.yaml"
+    assert run_sweep(path, "quick", workers=None, runs_dir=tmp_path / "runs", results_dir=tmp_path / "results") == 0
+    runs = load_results(sweep, "quick", tmp_path / "results", REPO / "configs")
+    assert len(runs) == 2 and set(runs["loss"]) == {"ce", "prototypes"}
+    assert runs["test_size"].gt(0).all() and runs["train_size"].gt(runs["test_size"]).all()
