@@ -37,8 +37,8 @@ def test_the_committed_fold_manifest_puts_every_speaker_in_one_fold(name):
 def test_the_loader_gives_the_committed_folds(name):
     path, options = MANIFESTS[name]
     dataset = name.split("-")[0]
-    shared_dataset("speech_commands_test_v0.02" if dataset == "speech_commands_test" else dataset)
-    now = pd.DataFrame(fold_manifest(dataset, **options))
+    root = shared_dataset("speech_commands_test_v0.02" if dataset == "speech_commands_test" else dataset)
+    now = pd.DataFrame(fold_manifest(dataset, root, **options))
     assert now.astype(str).equals(pd.read_csv(path, dtype=str))
 
 
@@ -51,8 +51,15 @@ def test_ravdess_groups_hold_as_many_women_as_men():
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset, fold, options", [("speech_commands_test", "3", {}), ("ravdess", "2", {"folds": 6})])
 def test_a_folds_speakers_are_never_in_its_training_or_validation_sets(dataset, fold, options):
-    shared_dataset("speech_commands_test_v0.02" if dataset == "speech_commands_test" else dataset)
-    config = RunConfig(dataset=dataset, fold=fold, validation="next_speaker", dataset_options=options, num_mel_bins=16)
+    root = shared_dataset("speech_commands_test_v0.02" if dataset == "speech_commands_test" else dataset)
+    config = RunConfig(
+        dataset=dataset,
+        data_dir=str(root),
+        fold=fold,
+        validation="next_speaker",
+        dataset_options=options,
+        num_mel_bins=16,
+    )
     splits, info = prepare_splits(config)
     speakers = {name: {c.speaker for c in split.dataset.clips} for name, split in splits.items()}
     assert speakers["test"] and speakers["validation"] and speakers["train"]

@@ -133,6 +133,10 @@ class RunConfig:
         for key, valid in choices.items():
             if getattr(self, key) not in valid:
                 raise ConfigError(f"{key}={getattr(self, key)!r} is not valid; valid values: {', '.join(valid)}")
+        if unknown := sorted(set(LOSSES[self.loss].reads) - {f.name for f in dataclasses.fields(self)}):
+            raise ConfigError(
+                f"loss {self.loss} declares it reads {', '.join(unknown)}, which RunConfig has no field for"
+            )
         if isinstance(self.betas, str):
             self.betas = tuple(b for b in self.betas.split(",") if b)
         try:
@@ -148,7 +152,7 @@ class RunConfig:
         if isinstance(self.novel_classes, str):
             self.novel_classes = tuple(c for c in self.novel_classes.split(",") if c)
         self.novel_classes = tuple(str(c) for c in self.novel_classes)
-        if self.novel_classes and self.loss == "factor_prototypes":
+        if self.novel_classes and LOSSES[self.loss].factor_blocks:
             raise ConfigError(
                 "novel_classes holds classes out for few-shot evaluation; factor_prototypes does not use it"
             )
@@ -196,8 +200,11 @@ class RunConfig:
             )
         if not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"label_smoothing is a probability in [0, 1), got {self.label_smoothing}")
-        if self.label_smoothing and (self.loss != "ce" or self.bce):
-            raise ConfigError("label_smoothing applies to loss=ce (its cross-entropy term), without bce")
+        if self.label_smoothing and (not LOSSES[self.loss].label_smoothing or self.bce):
+            smoothing = [name for name, loss in LOSSES.items() if loss.label_smoothing]
+            raise ConfigError(
+                f"label_smoothing applies to loss={' or '.join(smoothing)} (its cross-entropy term), without bce"
+            )
         if not 0 <= self.mixup <= 1:
             raise ConfigError(f"mixup is a probability in [0, 1], got {self.mixup}")
         if not 2 <= self.factor_levels <= 8:
@@ -207,16 +214,16 @@ class RunConfig:
         except ValueError as err:
             raise ConfigError(f"dataset_options: {err}") from None
         if self.measures_factors and not DATASET_MODULES[self.dataset].SPEECH_WITH_PITCH:
-            what = "probe_factors" if self.loss != "factor_prototypes" else "loss=factor_prototypes"
+            what = "probe_factors" if not LOSSES[self.loss].factor_blocks else f"loss={self.loss}"
             speech = [name for name, module in DATASET_MODULES.items() if module.SPEECH_WITH_PITCH]
             raise ConfigError(f"{what} needs speech with pitch: dataset={' or '.join(speech)}")
         block = self.factor_levels * len(self.factors)
-        if self.loss == "factor_prototypes" and block > self.embed_dim:
+        if LOSSES[self.loss].factor_blocks and block > self.embed_dim:
             raise ConfigError(
                 f"factor_levels={self.factor_levels} x {len(self.factors)} factor(s) = {block} dimensions "
                 f"exceeds embed_dim={self.embed_dim}: raise embed_dim or lower factor_levels"
             )
-        if self.bce and self.loss not in ("ce", "prototypes", "learned_prototypes", "factor_prototypes"):
+        if self.bce and not LOSSES[self.loss].cross_entropy:
             raise ConfigError(f"bce replaces the cross-entropy term, which loss={self.loss} does not have")
         if self.validation != "none" and self.novel_classes:
             raise ConfigError("validation holds out a speaker and novel_classes holds out classes: use one")
@@ -224,8 +231,8 @@ class RunConfig:
             raise ConfigError(
                 "crop=start trains on the start of each clip, but mixup crops waveforms at random: use one"
             )
-        if self.loss == "opl" and self.mixup > 0:
-            raise ConfigError("loss=opl compares hard labels and cannot be combined with mixup")
+        if self.mixup > 0 and not LOSSES[self.loss].soft_labels:
+            raise ConfigError(f"loss={self.loss} compares hard labels and cannot be combined with mixup")
 
     @classmethod
     def from_dict(cls, values: dict) -> RunConfig:
@@ -257,7 +264,7 @@ class RunConfig:
     @property
     def measures_factors(self) -> bool:
         """Whether the run measures the factors (and keeps only utterances valid for them)."""
-        return self.loss == "factor_prototypes" or self.probe_factors
+        return LOSSES[self.loss].factor_blocks or self.probe_factors
 
     def to_dict(self) -> dict:
         """Every field, lists for tuples: what metrics.json records and a notebook parameter carries."""

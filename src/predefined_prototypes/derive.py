@@ -28,6 +28,7 @@ import torch
 
 from .files import atomic_write
 from .manifest import read_manifest, record_files
+from .methods import LOSSES
 from .metrics import accuracy, class_mean_cosines, collapse_geometry
 from .report import METHOD_NAMES, load_results, load_stored_run, table_digest
 from .schema import column
@@ -192,7 +193,7 @@ def held_out_block_fit(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.
     for run_id in runs["run_id"]:
         record, emb = load_stored_run(sweep, run_id, results_dir)
         config = RunConfig.from_dict(record["config"])
-        if config.loss != "factor_prototypes":
+        if not LOSSES[config.loss].factor_blocks:
             continue
         names = [str(n) for n in emb["factor_names"]]
         layout = FactorPrototypes([config.factor_levels] * len(names), config.embed_dim, config.scale)

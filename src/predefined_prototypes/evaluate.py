@@ -10,6 +10,7 @@ from .config import RunConfig
 from .factors import QuantileDiscretizer
 from .features import ClipFeatures, FeatureSettings, Normalizer
 from .interventions import edited_inputs
+from .methods import LOSSES
 from .metrics import (
     accuracy,
     class_means,
@@ -75,7 +76,7 @@ def evaluate(
             test_z,
             test_split.labels,
             num_classes,
-            matrix if config.loss in ("prototypes", "learned_prototypes") else None,
+            matrix if LOSSES[config.loss].class_prototypes else None,
         ),
     }
     if validation is not None:

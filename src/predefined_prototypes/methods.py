@@ -30,6 +30,13 @@ class Loss:
     objective: str  # "module:Class"; a module starting with "." is one of this package's
     display: str
     reads: tuple[str, ...] = ()  # RunConfig fields the loss reads that not every loss reads
+    # What the loss can do, which the configuration, the evaluation and the derived tables ask of
+    # its entry (never of its name):
+    class_prototypes: bool = False  # one prototype per class: the geometry is measured against them
+    factor_blocks: bool = False  # z's blocks pulled to factor-level codes: the factors are measured
+    cross_entropy: bool = True  # has a cross-entropy term, which bce=true replaces
+    label_smoothing: bool = False  # its cross-entropy accepts label_smoothing
+    soft_labels: bool = True  # trains on label probabilities, as mixup gives
 
     def objective_class(self) -> type:
         """The ``Objective`` subclass (imports torch)."""
@@ -40,13 +47,20 @@ class Loss:
 PROTOTYPE_OPTIONS = ("prototypes", "scale", "lam", "bce")
 
 LOSSES: dict[str, Loss] = {
-    "ce": Loss(".losses:CrossEntropyObjective", "cross-entropy", ("bce", "label_smoothing")),
-    "focal": Loss(".losses:FocalObjective", "focal loss", ("focal_gamma",)),
-    "opl": Loss(".losses:OPLObjective", "CE + OPL", ("opl_gamma", "opl_weight")),
-    "prototypes": Loss(".losses:PrototypeObjective", "predefined prototypes", PROTOTYPE_OPTIONS),
-    "learned_prototypes": Loss(".losses:LearnedPrototypeObjective", "learned prototypes", PROTOTYPE_OPTIONS),
+    "ce": Loss(".losses:CrossEntropyObjective", "cross-entropy", ("bce", "label_smoothing"), label_smoothing=True),
+    "focal": Loss(".losses:FocalObjective", "focal loss", ("focal_gamma",), cross_entropy=False),
+    "opl": Loss(
+        ".losses:OPLObjective", "CE + OPL", ("opl_gamma", "opl_weight"), cross_entropy=False, soft_labels=False
+    ),
+    "prototypes": Loss(".losses:PrototypeObjective", "predefined prototypes", PROTOTYPE_OPTIONS, class_prototypes=True),
+    "learned_prototypes": Loss(
+        ".losses:LearnedPrototypeObjective", "learned prototypes", PROTOTYPE_OPTIONS, class_prototypes=True
+    ),
     "factor_prototypes": Loss(
-        ".losses:FactorPrototypeObjective", "factor prototypes", ("scale", "lam", "bce", *FACTOR_OPTIONS)
+        ".losses:FactorPrototypeObjective",
+        "factor prototypes",
+        ("scale", "lam", "bce", *FACTOR_OPTIONS),
+        factor_blocks=True,
     ),
 }
 

@@ -68,3 +68,27 @@ def folds_for(sd: float, margin: float, alpha: float, power: float = POWER, most
         if equivalence_power(sd, folds, margin, alpha) >= power:
             return folds
     return None
+
+
+def design_power(differences, alpha: float, margin: float, folds: int | None = None) -> dict:
+    """What a design of ``folds`` folds (default: as many as ``differences``) can decide, from the
+    fold-paired differences a pilot (or the run itself) measured: their SD, the minimum detectable
+    difference, the chance of showing equivalence within ``margin`` at no true difference, and
+    the folds that chance would need to reach 80 %.
+
+    >>> d = design_power([0.01, -0.02, 0.03, 0.0, 0.015, -0.01], alpha=0.05 / 3, margin=0.02, folds=10)
+    >>> round(d["sd"], 4), round(d["mdd"], 3), d["folds"], d["folds_for_equivalence"]
+    (0.018, 0.022, 10, 12)
+    """
+    values = [float(v) for v in differences]
+    folds = folds or len(values)
+    sd = float(stats.tstd(values)) if len(values) > 1 else float("nan")
+    return {
+        "sd": sd,
+        "folds": folds,
+        "alpha": alpha,
+        "margin": margin,
+        "mdd": minimum_detectable_difference(sd, folds, alpha),
+        "equivalence_power": equivalence_power(sd, folds, margin, alpha),
+        "folds_for_equivalence": folds_for(sd, margin, alpha),
+    }

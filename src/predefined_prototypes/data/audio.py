@@ -97,11 +97,26 @@ def check_clips(clips: list[Clip], on_error: str = "raise") -> tuple[list[Clip],
 
 
 @dataclass
-class AudioDataset:
+class AudioDataset(torch.utils.data.Dataset):
     """The labelled clips of one split of one fold, checked (``check_clips``), and the class
     names; ``clip_samples`` is the length every clip is cropped or padded to, and ``skipped``
-    lists the files left out with ``on_error="skip"``. Training reads ``files`` into cached
-    features (``features.py``), so the dataset holds no audio itself."""
+    lists the files left out with ``on_error="skip"``.
+
+    A ``torch.utils.data.Dataset``: ``dataset[i]`` is clip i's waveform (16 kHz mono, cut or
+    zero-padded from its start to ``clip_samples``) and its label, read from disk, so a
+    ``DataLoader`` batches it for a reader's own model. The package's training reads ``files``
+    into cached features instead (``features.py``); the dataset holds no audio itself.
+
+    >>> import tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "tone.wav")
+    >>> sf.write(f, np.ones(8000, dtype="float32") / 4, 16000)
+    >>> ds = AudioDataset("d", [Clip(Path(f), 1, "s")], ["a", "b"], clip_samples=16000)
+    >>> wave, label = ds[0]
+    >>> wave.shape, label, float(wave[-1])
+    (torch.Size([16000]), 1, 0.0)
+    >>> len(next(iter(torch.utils.data.DataLoader(ds, batch_size=1)))[0][0])
+    16000
+    """
 
     name: str
     clips: list[Clip]
@@ -111,6 +126,10 @@ class AudioDataset:
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        clip = self.clips[index]
+        return fix_length(read_audio(clip.path), self.clip_samples), clip.label
 
     @property
     def files(self) -> list[Path]:
