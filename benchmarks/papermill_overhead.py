@@ -24,8 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from predefined_prototypes.config import RunConfig
+from predefined_prototypes.plan import Run
 from predefined_prototypes.provenance import git_commit
-from predefined_prototypes.sweep import Run, execute_run
+from predefined_prototypes.sweep import execute_run
 
 REPO = Path(__file__).resolve().parents[1]
 

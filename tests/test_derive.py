@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from predefined_prototypes.derive import derive, derive_all, held_out_block_fit, input_probes, probe_chance
+from predefined_prototypes.derive import check_all, derive, derive_all, held_out_block_fit, input_probes, probe_chance
 from predefined_prototypes.manifest import forget_files
 from predefined_prototypes.report import derived, learning_curves, load_results
-from predefined_prototypes.store import ResultsError, _StoredRun, check_store
+from predefined_prototypes.store import ResultsError, _StoredRun
 from predefined_prototypes.sweep import prune
 
 
@@ -23,11 +23,11 @@ def results(tmp_path):
 
 
 def test_derived_curves_hold_every_epoch_of_every_run_and_go_stale_with_their_table(results):
-    assert "main-emodb/full.csv: its derived tables are missing" in "\n".join(check_store(results))
+    assert "main-emodb/full.csv: its derived tables are missing" in "\n".join(check_all(results))
     with pytest.raises(ResultsError, match="store derive"):
         derived("main-emodb", "curves", "full", results)
     derive("main-emodb", "full", results)
-    assert not check_store(results)
+    assert not check_all(results)
     runs = load_results("main-emodb", "full", results)
     curves = learning_curves(runs, derived("main-emodb", "curves", "full", results))
     assert set(curves["run_id"]) == set(runs["run_id"])
@@ -39,7 +39,7 @@ def test_derived_curves_hold_every_epoch_of_every_run_and_go_stale_with_their_ta
     prune([_StoredRun("main-emodb", "full", rid) for rid in first], results)  # a sweep pruned it
     with pytest.raises(ResultsError, match="another version of main-emodb/full.csv: run python -m"):
         derived("main-emodb", "curves", "full", results)
-    assert any("stale" in line for line in check_store(results))
+    assert any("stale" in line for line in check_all(results))
     derive("main-emodb", "full", results)
     assert derived("main-emodb", "curves", "full", results)["run_id"].nunique() == 5
 

@@ -23,9 +23,9 @@ from test_cli_errors import TINY, assert_one_line_error, cli
 
 from predefined_prototypes.config import ConfigError, RunConfig
 from predefined_prototypes.derive import derive, derive_all, geometry
+from predefined_prototypes.plan import load_sweep
 from predefined_prototypes.report import derived, load_results
 from predefined_prototypes.store import ResultsError, check_store, migrate, read_table
-from predefined_prototypes.sweep import load_sweep
 
 PLAIN = "novel-classes"  # a sweep without derived tables
 DERIVED_SWEEP = "main-emodb"  # a sweep with one

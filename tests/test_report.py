@@ -239,8 +239,8 @@ def test_training_speed_verdict_follows_constructed_epoch_counts():
 def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp_path):
     import yaml
 
+    from predefined_prototypes.plan import load_sweep
     from predefined_prototypes.report import load_finished_profile
-    from predefined_prototypes.sweep import load_sweep
 
     configs, results = tmp_path / "configs", tmp_path / "results"
     configs.mkdir()
@@ -265,8 +265,8 @@ def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp
 
 @pytest.mark.slow
 def test_paper_and_gpu_sweeps_show_results_once_a_reader_stores_them(tmp_path):
+    from predefined_prototypes.plan import load_sweep
     from predefined_prototypes.report import folder_sweeps_table
-    from predefined_prototypes.sweep import load_sweep
 
     assert set(folder_sweeps_table(results_dir=tmp_path)["results"]) == {"no results stored"}
     assert folder_sweeps_table("gpu", results_dir=tmp_path).loc["ecapa-fsdd", "full profile runs"] == 60
@@ -409,9 +409,9 @@ def store_copies(plan, results):
 def test_load_profile_falls_back_to_quick_when_the_full_table_holds_only_an_earlier_plan(tmp_path):
     import yaml
 
+    from predefined_prototypes.plan import load_sweep
     from predefined_prototypes.report import load_profile, load_results
     from predefined_prototypes.store import write_table
-    from predefined_prototypes.sweep import load_sweep
 
     configs, results = tmp_path / "configs", tmp_path / "results"
     configs.mkdir()
@@ -438,9 +438,9 @@ def test_load_profile_falls_back_to_quick_when_the_full_table_holds_only_an_earl
 def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_path):
     import yaml
 
+    from predefined_prototypes.plan import load_sweep
     from predefined_prototypes.report import complete_settings
     from predefined_prototypes.store import write_table
-    from predefined_prototypes.sweep import load_sweep
 
     configs, results = tmp_path / "configs", tmp_path / "results"
     configs.mkdir()

@@ -13,6 +13,7 @@ from conftest import REPO
 
 from predefined_prototypes.config import RunConfig
 from predefined_prototypes.manifest import record_files, stored_files
+from predefined_prototypes.plan import Run
 from predefined_prototypes.schema import SCHEMA_VERSION, metric_columns
 from predefined_prototypes.store import (
     ResultsError,
@@ -23,7 +24,6 @@ from predefined_prototypes.store import (
     store,
     table_row,
 )
-from predefined_prototypes.sweep import Run
 
 RESULTS = REPO / "results"
 

@@ -24,9 +24,9 @@ from predefined_prototypes.cache import cached
 from predefined_prototypes.config import ConfigError, RunConfig
 from predefined_prototypes.data.audio import AudioFileError, Clip, check_clips
 from predefined_prototypes.data.download import DownloadError, download
+from predefined_prototypes.plan import load_sweep, read_sweep_file
 from predefined_prototypes.report import load_results
 from predefined_prototypes.store import ResultsError, stored_dir, write_table
-from predefined_prototypes.sweep import load_sweep, read_sweep_file
 
 STORED = REPO / "results" / "main-fsdd"
 
@@ -260,8 +260,8 @@ def test_rewrites_keep_permissions_and_new_folders_follow_the_umask(tmp_path):
     finished(runs[1], results)
     write_table(runs, results)
     assert stat.S_IMODE(table.stat().st_mode) == 0o644 and len(pd.read_csv(table)) == 2
+    from predefined_prototypes.plan import Run
     from predefined_prototypes.store import store
-    from predefined_prototypes.sweep import Run
 
     old = os.umask(0o022)
     try:

@@ -15,8 +15,9 @@ import yaml
 from conftest import REPO, fsdd_subset
 
 from predefined_prototypes.config import ConfigError
+from predefined_prototypes.plan import SWEEP_ORDER, load_sweep
 from predefined_prototypes.store import store, stored_dir, sweep_lock, write_table
-from predefined_prototypes.sweep import SWEEP_ORDER, load_sweep, prune, run_sweep
+from predefined_prototypes.sweep import prune, run_sweep
 
 NOTEBOOK = str(REPO / "notebooks" / "train.ipynb")
 TINY = {

@@ -105,7 +105,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
-    from .store import ResultsError, SweepLocked, check_store, migrate, seal
+    from .store import ResultsError, SweepLocked, migrate, seal
 
     if not Path(args.results).is_dir():
         print(f"error: no results folder at {args.results}; pass --results", file=sys.stderr)
@@ -131,7 +131,9 @@ def _store(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    problems = check_store(args.results)
+    from .derive import check_all  # the stored content, and the tables derived from it
+
+    problems = check_all(args.results)
     for problem in problems:
         print(problem)
     if not problems:

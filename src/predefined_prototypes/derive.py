@@ -33,7 +33,7 @@ from .metrics import accuracy, class_mean_cosines, collapse_geometry
 from .report import METHOD_NAMES, load_results, load_stored_run, table_digest
 from .schema import column
 from .stats import complete_cells
-from .store import ResultsError, check_sweep
+from .store import ResultsError, check_store, check_sweep, sweep_lock
 
 
 def geometry(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
@@ -293,12 +293,39 @@ def derive(sweep: str, profile: str, results_dir: str | Path) -> list[Path]:
     return written
 
 
+def stale_derived_tables(sweep: Path) -> list[Path]:
+    """The profile tables of a sweep whose derived tables (``derive.DERIVED``) are missing or were
+    computed from another version of the profile's table."""
+    if sweep.name not in DERIVED:
+        return []
+    stale = []
+    for table in sorted(sweep.glob("*.csv")):
+        record = sweep / "derived" / f"{table.stem}.json"
+        kinds = [sweep / "derived" / f"{table.stem}-{kind}.csv" for kind in DERIVED[sweep.name]]
+        digest = json.loads(record.read_text())["table_sha256"] if record.is_file() else None
+        if digest != hashlib.sha256(table.read_bytes()).hexdigest() or not all(p.is_file() for p in kinds):
+            stale.append(table)
+    return stale
+
+
+def check_all(results_dir: str | Path) -> list[str]:
+    """What ``store check`` reports: every problem of the stored content (``store.check_store``)
+    and every profile whose derived tables are missing or were computed from another version of
+    its table."""
+    problems = check_store(results_dir)
+    for sweep in sorted(DERIVED):
+        if (Path(results_dir) / sweep).is_dir():
+            problems += [
+                f"{table}: its derived tables are missing or stale; run python -m predefined_prototypes store derive"
+                for table in stale_derived_tables(Path(results_dir) / sweep)
+            ]
+    return problems
+
+
 def derive_all(results_dir: str | Path, every: bool = False) -> list[Path]:
     """The derived tables of every stored profile whose tables are missing or stale (``every``:
     every stored profile is looked at; rows whose inputs did not change are still kept), each
     sweep under its lock. Returns the tables written."""
-    from .store import stale_derived_tables, sweep_lock
-
     written = []
     for sweep in sorted(DERIVED):
         folder = Path(results_dir) / sweep

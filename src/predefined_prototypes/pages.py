@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .plan import SWEEP_ORDER, load_sweep
 from .stats import describe_difference, paired_by_fold
 
 # Embedding geometry (derive.geometry), by column, as the geometry and ablation pages label it.
@@ -287,7 +288,6 @@ def projected_hours(sweep: str, df: pd.DataFrame, workers: int = 2) -> float:
     """A sweep file's full profile in hours on ``workers`` parallel runs, from its stored runs'
     own time per epoch (``df``; the quick profile's shorter runs where the full one is not stored)."""
     from .report import CONFIGS
-    from .sweep import load_sweep
 
     per_epoch = (df["wall_time_s"] / df["epochs"]).mean()
     return sum(r.settings["epochs"] for r in load_sweep(CONFIGS / f"{sweep}.yaml", "full")) * per_epoch / workers / 3600
@@ -299,7 +299,6 @@ def rerun(*sweeps: str):
     from IPython.display import Markdown
 
     from .report import CONFIGS, load_results
-    from .sweep import load_sweep
 
     lines, datasets = [], set()
     for sweep in sweeps:
@@ -327,7 +326,6 @@ def stored_runs() -> pd.DataFrame:
     """Per sweep file: the profile shown, its runs, folds, seeds and epochs, the mean run time,
     and the devices, commits and torch versions that produced them."""
     from .report import load_results
-    from .sweep import SWEEP_ORDER
 
     rows = []
     for sweep in SWEEP_ORDER:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .methods import METHODS, method_of
+from .plan import load_sweep
 from .schema import FEW_SHOT_K, column
 from .stats import format_mean_std, mean_std
 from .store import ResultsError, read_table
@@ -80,8 +81,6 @@ def load_results(
         raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}: rebuild it with {rerun} --aggregate-only")
     sweep_file = Path(configs_dir) / f"{sweep}.yaml"
     if sweep_file.is_file():
-        from .sweep import load_sweep
-
         table = table[table["run_id"].isin({r.run_id for r in load_sweep(sweep_file, profile)})]
     if table.empty:
         raise ResultsError(f"{path} has no rows of the current plan of {sweep_file.name}: run {rerun}")
@@ -116,8 +115,6 @@ def holds_plan(sweep: str, profile: str, results_dir: str | Path = RESULTS, conf
     sweep_file = Path(configs_dir) / f"{sweep}.yaml"
     if not path.is_file() or not sweep_file.is_file():
         return path.is_file()
-    from .sweep import load_sweep
-
     return bool({r.run_id for r in load_sweep(sweep_file, profile)} & set(read_table(path)["run_id"]))
 
 
@@ -136,8 +133,6 @@ def complete_settings(
     setting (a combination of ``keys``' values) whose planned runs are all stored, and one row per
     planned setting with how many of its runs are stored (``stored``, ``planned``, ``complete``).
     Each complete setting is full-profile evidence on its own, whatever the others' state."""
-    from .sweep import load_sweep
-
     plan = load_sweep(Path(configs_dir) / f"{sweep}.yaml", "full")
     planned = pd.DataFrame([{**{k: r.settings[k] for k in keys}, "run_id": r.run_id} for r in plan])
     started = holds_plan(sweep, "full", results_dir, configs_dir)
@@ -164,8 +159,6 @@ def folder_sweeps_table(
     sweeps whose full profile needs a GPU): its full profile's size and, where a reader has stored
     results, accuracy per method (mean ± std over runs), runs per hour and the device; "no results
     stored" otherwise."""
-    from .sweep import load_sweep
-
     rows = []
     for path in sorted((Path(configs_dir) / folder).glob("*.yaml")):
         row = {"sweep": path.stem, "full profile runs": len(load_sweep(path, "full"))}
@@ -508,16 +501,12 @@ def with_geometry(table: pd.DataFrame, runs: pd.DataFrame, by: str, columns: dic
 
 def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:
     """How many runs the sweep file's profile plans."""
-    from .sweep import load_sweep
-
     return len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
 
 
 def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CONFIGS) -> str:
     """What a results table holds, against what its sweep profile plans, e.g. 'full profile:
     6 fold(s) x 2 seed(s), 15 epochs; 52 of the profile's 90 runs'."""
-    from .sweep import load_sweep
-
     profile = df["profile"].iloc[0]
     planned = len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
     epochs = ", ".join(str(e) for e in sorted(df["epochs"].unique()))

@@ -12,6 +12,8 @@ import math
 import pandas as pd
 from scipy import stats
 
+from .power import equivalence_power, folds_for, minimum_detectable_difference
+
 
 def epochs_to_reach(curves: pd.DataFrame, threshold: float, column: str = "train_accuracy") -> pd.DataFrame:
     """Per run, the first epoch at which ``column`` reaches ``threshold`` (NaN if it never does),
@@ -119,6 +121,7 @@ def paired_by_fold(
         "losses": int((diff < 0).sum()),
         "p_t": math.nan,
         "confidence": confidence,
+        "sd": float(diff.std(ddof=1)) if n >= 2 else math.nan,  # of the fold differences: the design's noise
     }
     if n >= 2:
         test = stats.ttest_rel(a[diff.index], b[diff.index])
@@ -278,10 +281,14 @@ def compare_together(
     rows = [paired_by_fold(df, metric, v, b, by, confidence=1 - alpha / m) for v, b in pairs]
     for (value, baseline), row, p in zip(pairs, rows, holm([r["p_t"] for r in rows])):
         row.update(value=value, baseline=baseline, p_holm=p, differs=bool(p < alpha), tests=m)
+        # The design's power at its strictest level: the difference it finds 4 times in 5.
+        row["mdd"] = minimum_detectable_difference(row["sd"], row["folds"], alpha / m)
         if margin is not None:
             tost = paired_by_fold(df, metric, value, baseline, by, confidence=1 - 2 * alpha / m)
             row["equivalent"] = bool(tost["folds"] >= 2 and -margin < tost["low"] and tost["high"] < margin)
             row["margin"] = margin
+            row["equivalence_power"] = equivalence_power(row["sd"], row["folds"], margin, alpha / m)
+            row["folds_for_equivalence"] = folds_for(row["sd"], margin, alpha / m)
     return rows
 
 

@@ -25,17 +25,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .files import atomic_write, umask
 from .manifest import file_digest, forget_files, read_manifest, record_files, stored_files, verify_files
+from .plan import Run
 from .schema import REQUIRED_FIELDS, REQUIRED_METRICS, RETIRED_METRICS, SCHEMA_VERSION, metric_columns, undeclared
-
-if TYPE_CHECKING:
-    from .sweep import Run
 
 
 class ResultsError(ValueError):
@@ -128,9 +125,10 @@ def _folders(parent: Path) -> list[Path]:
 
 
 def check_store(results_dir: str | Path) -> list[str]:
-    """Every problem of a results folder, one line each (none: the store is sound), as ``git
-    fsck`` checks a repository: a symbolic link, each sweep's ``check_sweep`` problems, and
-    derived tables missing or computed from another version of their table."""
+    """Every problem of a results folder's stored content, one line each (none: the store is
+    sound), as ``git fsck`` checks a repository: a symbolic link, and each sweep's
+    ``check_sweep`` problems. (Whether the tables derived from it are up to date is
+    ``derive.check_all``'s question: the store does not know what is derived from it.)"""
     results_dir = Path(results_dir)
     problems = [
         f"{p}: a symbolic link (to {p.resolve()}); the store holds plain folders and files only: replace it"
@@ -139,7 +137,7 @@ def check_store(results_dir: str | Path) -> list[str]:
     ]
     for sweep in _folders(results_dir):
         if not sweep.is_symlink():
-            problems += check_sweep(sweep) + _stale_derived(sweep)
+            problems += check_sweep(sweep)
     return problems
 
 
@@ -193,14 +191,6 @@ def check_sweep(sweep: Path) -> list[str]:
     return problems
 
 
-def _stale_derived(sweep: Path) -> list[str]:
-    """One problem per profile of a sweep whose derived tables are missing or stale."""
-    return [
-        f"{table}: its derived tables are missing or stale; run python -m predefined_prototypes store derive"
-        for table in stale_derived_tables(sweep)
-    ]
-
-
 def rebuilt_rows(path: Path, ids: list[str]) -> pd.DataFrame:
     """The rows a profile's table holds for ``ids``, rebuilt from their stored summaries and read
     back as the text the table would hold (every cell a string, as written)."""
@@ -246,23 +236,6 @@ def read_table_text(path: Path) -> str:
     """A table's text as ``read_table`` parses it (checked first: ResultsError naming the fix)."""
     read_table(path)
     return path.read_text(encoding="utf-8").rstrip("\r\n") + "\n"
-
-
-def stale_derived_tables(sweep: Path) -> list[Path]:
-    """The profile tables of a sweep whose derived tables (``derive.DERIVED``) are missing or were
-    computed from another version of the profile's table."""
-    from .derive import DERIVED  # torch, only where derived tables are checked
-
-    if sweep.name not in DERIVED:
-        return []
-    stale = []
-    for table in sorted(sweep.glob("*.csv")):
-        record = sweep / "derived" / f"{table.stem}.json"
-        kinds = [sweep / "derived" / f"{table.stem}-{kind}.csv" for kind in DERIVED[sweep.name]]
-        digest = json.loads(record.read_text())["table_sha256"] if record.is_file() else None
-        if digest != hashlib.sha256(table.read_bytes()).hexdigest() or not all(p.is_file() for p in kinds):
-            stale.append(table)
-    return stale
 
 
 def stored_elsewhere(run: Run, results_dir: str | Path) -> Path | None:

@@ -86,8 +86,17 @@ def claim1_outcome(vs_ce: dict, control_vs_ce: dict, vs_control: dict) -> dict:
         verdict = "not reproduced"
     else:
         verdict = "undetermined"
+    if verdict == "undetermined":
+        numbers += f". {power_sentence(vs_ce)}"
     comparisons = [
-        {"label": label, "mean": d["mean"], "low": d["low"], "high": d["high"], "margin": EQUIVALENCE_MARGIN}
+        {
+            "label": label,
+            "mean": d["mean"],
+            "low": d["low"],
+            "high": d["high"],
+            "margin": EQUIVALENCE_MARGIN,
+            "mdd": d.get("mdd"),
+        }
         for label, d in (
             ("prototypes − CE", vs_ce),
             ("control − CE", control_vs_ce),
@@ -102,6 +111,26 @@ def claim1_outcome(vs_ce: dict, control_vs_ce: dict, vs_control: dict) -> dict:
         "short": short,
         "comparisons": comparisons,
     }
+
+
+def power_sentence(row: dict) -> str:
+    """What a comparison's design could decide, in words: the smallest difference it finds with
+    80 % power at its corrected level, and how many folds equivalence within the margin would
+    need at the fold SD it showed.
+
+    >>> power_sentence({"mdd": 0.073, "folds": 6, "sd": 0.039, "folds_for_equivalence": 45, "margin": 0.02})
+    'This design (6 folds, fold SD 3.9 points) detects a difference of 7.3 points with 80 % power; equivalence within ±2 points would need about 45 folds at that SD'
+    """
+    need = row.get("folds_for_equivalence")
+    equivalence = (
+        f"equivalence within ±{100 * row['margin']:g} points would need about {need} folds at that SD"
+        if need
+        else f"equivalence within ±{100 * row['margin']:g} points is out of reach at that SD"
+    )
+    return (
+        f"This design ({row['folds']} folds, fold SD {100 * row['sd']:.1f} points) detects a difference of "
+        f"{100 * row['mdd']:.1f} points with 80 % power; {equivalence}"
+    )
 
 
 def claim1_verdict(df: pd.DataFrame, planned: int, prototypes: str = "prototypes") -> dict:
