@@ -367,3 +367,16 @@ def test_aggregate_only_rebuilds_a_table_that_no_longer_parses(store):
     assert result.returncode == 0, result.stderr
     assert check_store(store) == []
     assert read_table(table).equals(read_table(REPO / "results" / PLAIN / "full.csv")[read_table(table).columns])
+
+
+def test_migrate_on_a_read_only_filesystem_is_one_line(store, monkeypatch, capsys):
+    from predefined_prototypes import __main__
+    from predefined_prototypes import store as store_module
+
+    def read_only(results_dir):
+        raise OSError(30, "Read-only file system", f"{results_dir}/.migrate")
+
+    monkeypatch.setattr(store_module, "migrate", read_only)
+    code = __main__.main(["store", "migrate", "--results", str(store)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Read-only file system" in err[0] and "as it was before" in err[0]

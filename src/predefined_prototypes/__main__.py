@@ -141,6 +141,44 @@ def _store(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _verdicts(args: argparse.Namespace) -> int:
+    import json
+
+    import pandas as pd
+
+    from .store import ResultsError
+    from .verdicts import book_verdicts
+
+    try:
+        verdicts = book_verdicts()
+    except ResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+    def plain(value):
+        if isinstance(value, pd.DataFrame):
+            return value.to_dict("records")
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value.item() if hasattr(value, "item") else value
+
+    if args.json:
+        print(json.dumps(plain(verdicts), indent=1, default=str))
+        return 0
+    for name, verdict in verdicts.items():
+        print(f"{name}: {verdict['verdict']}")
+        if verdict.get("reason"):
+            print(f"  {verdict['reason']}")
+        for row in verdict.get("comparisons", []):
+            print(
+                f"  {row['label']}: {100 * row['mean']:+.1f} ({100 * row['low']:+.1f} to {100 * row['high']:+.1f}) points"
+                + (f"; the design detects {100 * row['mdd']:.1f} with 80 % power" if row.get("mdd") else "")
+            )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     # Piped into head or less: end quietly when the reader stops, as other command-line tools do.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
@@ -198,8 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     store.add_argument("--results", default="results", help="the results folder")
 
+    verdicts = commands.add_parser("verdicts", help="every verdict on the paper's claims, from the stored results")
+    verdicts.add_argument("--json", action="store_true", help="as JSON, every comparison with its numbers")
+
     args = parser.parse_args(argv)
-    return {"data": _data, "train": _train, "sweep": _sweep, "store": _store}[args.command](args)
+    return {"data": _data, "train": _train, "sweep": _sweep, "store": _store, "verdicts": _verdicts}[args.command](args)
 
 
 if __name__ == "__main__":

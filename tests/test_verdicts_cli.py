@@ -1,0 +1,24 @@
+"""``python -m predefined_prototypes verdicts``: every verdict from the stored results, without
+torch, as the pages state them."""
+
+import json
+import subprocess
+import sys
+
+from predefined_prototypes.verdicts import book_verdicts
+
+
+def test_verdicts_json_agrees_with_the_book_and_needs_no_torch():
+    code = (
+        "import sys, runpy; sys.argv = ['p', 'verdicts', '--json'];"
+        "exec(\"try:\\n runpy.run_module('predefined_prototypes', run_name='__main__')\\nexcept SystemExit: pass\");"
+        "print('TORCH', 'torch' in sys.modules, file=sys.stderr)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "TORCH False" in result.stderr
+    printed = json.loads(result.stdout)
+    book = book_verdicts()
+    assert {k: v["verdict"] for k, v in printed.items()} == {k: v["verdict"] for k, v in book.items()}
+    assert printed["fsdd_claim1"]["reason"] == book["fsdd_claim1"]["reason"]
+    assert all(row["mdd"] > 0 for row in printed["fsdd_claim1"]["comparisons"])
