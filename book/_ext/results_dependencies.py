@@ -34,9 +34,16 @@ def inputs_digest(srcdir: str) -> str:
     folders = [results_dir(srcdir), *(root / name for name in INPUTS)]
     digest = hashlib.sha256()
     for folder in folders:
-        files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix not in (".lock", ".pyc"))
+        files = sorted(
+            p for p in folder.rglob("*") if p.is_file() and p.suffix != ".pyc" and not p.name.startswith(".")
+        )
         for path in files:
             digest.update(str(path.relative_to(folder.parent)).encode() + b"\0" + path.read_bytes())
+    # Which datasets a build can read (the case study plays its example only where EmoDB is): a
+    # page built without them must not be served from the cache to a build that has them.
+    data = Path(os.environ.get("PP_DATA_DIR") or Path.home() / ".cache" / "predefined_prototypes")
+    present = sorted(p.name for p in data.iterdir() if p.is_dir()) if data.is_dir() else []
+    digest.update(f"data: {data} {present}".encode())
     return digest.hexdigest()[:16]
 
 
