@@ -380,3 +380,15 @@ def test_migrate_on_a_read_only_filesystem_is_one_line(store, monkeypatch, capsy
     code = __main__.main(["store", "migrate", "--results", str(store)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "Read-only file system" in err[0] and "as it was before" in err[0]
+
+
+def test_dotted_overrides_reach_mapping_fields_and_keep_the_typed_checks():
+    assert RunConfig.from_args(["dataset=emodb", "dataset_options.classes=4"]).dataset_options == {"classes": 4}
+    same = RunConfig.from_args(["dataset=emodb", 'dataset_options={"classes": 4}'])
+    assert same.run_id() == RunConfig.from_args(["dataset=emodb", "dataset_options.classes=4"]).run_id()
+    with pytest.raises(ConfigError, match="emodb option classes=5 is not valid"):
+        RunConfig.from_args(["dataset=emodb", "dataset_options.classes=5"])
+    with pytest.raises(ConfigError, match="only mapping fields take dotted keys"):
+        RunConfig.from_args(["epochs.x=4"])
+    with pytest.raises(ConfigError, match="given twice"):
+        RunConfig.from_args(["dataset_options.classes=4", "dataset_options.classes=7"])

@@ -46,7 +46,7 @@ MAX_SEED = 2**32 - 1  # numpy's seeds
 # machine counts as finished on every other.
 NOT_IDENTIFYING = ("out", "extra", "eval_every", "data_dir", "device")
 # Keys a stored or typed configuration may still use, and what replaced them.
-RENAMED = {"classes": 'dataset_options (e.g. dataset_options={"classes": 4} for EmoDB\'s four classes)'}
+RENAMED = {"classes": "dataset_options (e.g. dataset_options.classes=4 for EmoDB's four classes)"}
 
 
 class ConfigError(ValueError):
@@ -248,17 +248,25 @@ class RunConfig:
 
     @classmethod
     def from_args(cls, args: list[str]) -> RunConfig:
-        """Build from ``key=value`` strings, as the command line gives them."""
-        values = {}
+        """Build from ``key=value`` strings, as the command line gives them. A mapping field's
+        entries are written with dots, as OmegaConf and Hydra write them
+        (``dataset_options.classes=4``), and parsed by OmegaConf's dotlist; every value then
+        meets the same typed checks.
+
+        >>> RunConfig.from_args(["dataset=emodb", "dataset_options.classes=4"]).dataset_options
+        {'classes': 4}
+        """
+        values, dotted = {}, {}
         for arg in args:
             key, sep, value = arg.partition("=")
+            key = key.strip()
             if not sep:
                 raise ConfigError(f"expected key=value, got {arg!r}")
-            if key.strip() in values:
-                raise ConfigError(
-                    f"{key.strip()} is given twice ({values[key.strip()]!r} and {value.strip()!r}); keep one"
-                )
-            values[key.strip()] = value.strip()
+            if key in values or key in dotted:
+                raise ConfigError(f"{key} is given twice; keep one")
+            (dotted if "." in key else values)[key] = value.strip()
+        if dotted:
+            values.update(_dotted(dotted, values))
         return cls.from_dict(values)
 
     @property
@@ -298,6 +306,26 @@ class RunConfig:
         True
         """
         return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _dotted(items: dict[str, str], flat: dict) -> dict:
+    """``a.b=v`` overrides as nested mappings (OmegaConf's dotlist, which types ``v`` as YAML does),
+    each under a mapping field of RunConfig: ConfigError naming any other."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    hints = _type_hints(RunConfig)
+    mappings = [k for k, hint in hints.items() if hint is dict]
+    for key in items:
+        head = key.partition(".")[0]
+        if head not in mappings:
+            raise ConfigError(f"{key}: only mapping fields take dotted keys ({', '.join(mappings)})")
+        if head in flat:
+            raise ConfigError(f"{head} is given both whole and by dotted keys; use one")
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist([f"{k}={v}" for k, v in items.items()]))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"cannot read {', '.join(items)}: {str(err).splitlines()[0]}") from None
 
 
 def _check_type(cls: type, key: str, value):
