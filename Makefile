@@ -16,10 +16,12 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
-# Lint and format check (ruff), the CI workflow checked by actionlint.
+# Lint and format check (ruff), the package's layers (import-linter's contract in pyproject.toml),
+# the CI workflow checked by actionlint.
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/actionlint .github/workflows/*.yml
 
 # The inner loop: doctests and the tests not marked slow (no training, no book), in seconds.

@@ -208,7 +208,7 @@ def two_seeds(tmp_path_factory, fsdd_small):
 
 @pytest.mark.slow
 def test_another_seeds_weights_in_a_folder_are_refused(two_seeds, tmp_path):
-    from predefined_prototypes.train import WrongModel, load_run
+    from predefined_prototypes.run_folder import WrongModel, load_run
 
     seed0, seed1 = two_seeds
     copy = tmp_path / seed0.name
@@ -224,7 +224,7 @@ def test_prototypes_scaled_in_the_weights_are_refused(two_seeds, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from predefined_prototypes.train import WrongModel, load_run
+    from predefined_prototypes.run_folder import WrongModel, load_run
 
     copy = tmp_path / two_seeds[0].name
     shutil.copytree(two_seeds[0], copy)

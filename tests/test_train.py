@@ -17,8 +17,9 @@ from predefined_prototypes.features import FeatureSettings, Normalizer
 from predefined_prototypes.metrics import accuracy
 from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
 from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS, FixedPrototypes, LearnedPrototypes
+from predefined_prototypes.run_folder import load_run
 from predefined_prototypes.splits import prepare_splits
-from predefined_prototypes.train import NotLearned, TrainingDiverged, load_run, run, train
+from predefined_prototypes.train import NotLearned, TrainingDiverged, run, train
 
 
 def tiny(**overrides):

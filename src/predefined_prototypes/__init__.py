@@ -19,7 +19,7 @@ _EXPORTS = {
     "orthogonal_prototypes": "prototypes",
     "simplex_etf_prototypes": "prototypes",
     "RunConfig": "config",
-    "load_run": "train",
+    "load_run": "run_folder",
 }
 
 __all__ = sorted(_EXPORTS)
