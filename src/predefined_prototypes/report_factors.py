@@ -8,12 +8,15 @@ speakers), the independent units. Column names follow ``store.table_row``'s flat
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
-from .report import derived
+from .report import RESULTS, derived
 from .schema import EDITS, FACTOR_NAMES, PLACEHOLDERS, column
 from .stats import against_reference, compare_together, format_mean_std, paired_by_fold
+from .store import read_table
 
 LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness"}
 ALL_FACTORS = ",".join(FACTOR_NAMES)
@@ -401,3 +404,13 @@ def selectivity_interval(df: pd.DataFrame, factor: str) -> dict:
     """``edit_selectivity`` of ``factor`` against 0, as ``paired_by_fold`` reports a difference."""
     rows = edit_selectivity(df, factor)
     return paired_by_fold(pd.concat([rows, rows.assign(method="zero", value=0.0)]), "value", "selectivity", "zero")
+
+
+def short_schedule_training(sweep: str = "factor-pull", results_dir=None) -> str:
+    """The training accuracy that 60 epochs left at λ = 10 and 30: the factor-pull runs an earlier
+    plan of the sweep trained for 60 epochs, kept in its table outside the current plan (the
+    reason those settings now train for 150), as "lowest–highest % (n runs)"."""
+    table = read_table(Path(results_dir or RESULTS) / sweep / "full.csv")
+    short = table[(table["loss"] == "factor_prototypes") & table["lam"].isin([10.0, 30.0]) & (table["epochs"] == 60)]
+    accuracy = 100 * short["train_accuracy"]
+    return f"{accuracy.min():.1f}–{accuracy.max():.1f} % ({len(short)} runs)"
