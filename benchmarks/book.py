@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from predefined_prototypes.provenance import cpu_name, git_commit
+from predefined_prototypes.run.provenance import cpu_name, git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 TARGETS_S = {"cold book": 90, "warm book": 15, "make test": 600}  # what the project aims for, idle 2 cores

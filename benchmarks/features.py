@@ -13,7 +13,7 @@ import time
 import torch
 
 from predefined_prototypes.data import folds, get_dataset
-from predefined_prototypes.features import FeatureSettings, extract_features
+from predefined_prototypes.run.features import FeatureSettings, extract_features
 
 
 def every_clip(name: str) -> list:

@@ -9,8 +9,8 @@ import time
 
 import torch
 
-from predefined_prototypes.config import RunConfig
-from predefined_prototypes.train import train
+from predefined_prototypes.run.config import RunConfig
+from predefined_prototypes.run.train import train
 
 CASES = {
     "cnn": dict(backbone="cnn"),

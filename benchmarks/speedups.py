@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from predefined_prototypes.provenance import cpu_name, git_commit
+from predefined_prototypes.run.provenance import cpu_name, git_commit
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = ["dataset=fsdd", "fold=theo", "loss=prototypes", "epochs=15", "batch_size=64", "eval_every=5"]
@@ -32,9 +32,9 @@ DEFAULT = ["dataset=fsdd", "fold=theo", "loss=prototypes", "epochs=15", "batch_s
 ONE_RUN = """
 import json, sys, time
 import torch
-import predefined_prototypes.models as models
-import predefined_prototypes.train as train
-from predefined_prototypes.config import RunConfig
+import predefined_prototypes.run.models as models
+import predefined_prototypes.run.train as train
+from predefined_prototypes.run.config import RunConfig
 
 mode, fields = sys.argv[1], sys.argv[2:]
 build = train.build_model

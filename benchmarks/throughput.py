@@ -34,11 +34,11 @@ import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.flop_counter import FlopCounterMode
 
-from predefined_prototypes.config import RunConfig
-from predefined_prototypes.features import FeatureSettings
-from predefined_prototypes.provenance import cpu_name, git_commit
-from predefined_prototypes.splits import Split
-from predefined_prototypes.train import build_model
+from predefined_prototypes.run.config import RunConfig
+from predefined_prototypes.run.features import FeatureSettings
+from predefined_prototypes.run.provenance import cpu_name, git_commit
+from predefined_prototypes.run.splits import Split
+from predefined_prototypes.run.train import build_model
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 64

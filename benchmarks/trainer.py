@@ -16,11 +16,11 @@ import time
 import torch
 import torch.nn.functional as F
 
-from predefined_prototypes.config import RunConfig
-from predefined_prototypes.models import Model, build_backbone
-from predefined_prototypes.prototypes import FixedPrototypes, orthogonal_prototypes
-from predefined_prototypes.splits import prepare_splits
-from predefined_prototypes.train import make_deterministic, train
+from predefined_prototypes.method.prototypes import FixedPrototypes, orthogonal_prototypes
+from predefined_prototypes.run.config import RunConfig
+from predefined_prototypes.run.models import Model, build_backbone
+from predefined_prototypes.run.splits import prepare_splits
+from predefined_prototypes.run.train import make_deterministic, train
 
 
 def bare_loop(config: RunConfig, epochs: int) -> list[float]:

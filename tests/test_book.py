@@ -14,8 +14,8 @@ import yaml
 from bs4 import BeautifulSoup
 from conftest import REPO
 
-from predefined_prototypes.report import METHOD_NAMES, load_results, summary_table
-from predefined_prototypes.stats import complete_cells
+from predefined_prototypes.reading.tables import METHOD_NAMES, summary_table
+from predefined_prototypes.storage.results import complete_cells, load_results
 
 HTML = REPO / "_build" / "html"
 # Every test here reads a book built by `make test` (or builds one): not for `make unit`.
@@ -216,7 +216,7 @@ kernelspec:
 
 ```{code-cell} ipython3
 import uuid
-from predefined_prototypes.report import load_results
+from predefined_prototypes.storage.results import load_results
 print(f"ROWS={len(load_results('main-fsdd'))} RUN={uuid.uuid4().hex}")
 ```
 """

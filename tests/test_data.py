@@ -80,8 +80,8 @@ def test_esc50_layout(esc50_tree):
 
 
 def test_a_runs_dataset_options_reach_its_splits(esc50_tree):
-    from predefined_prototypes.config import RunConfig
-    from predefined_prototypes.splits import prepare_splits
+    from predefined_prototypes.run.config import RunConfig
+    from predefined_prototypes.run.splits import prepare_splits
 
     config = RunConfig(dataset="esc50", data_dir=str(esc50_tree), fold="1", dataset_options={"esc10": True})
     splits, info = prepare_splits(config)

@@ -8,11 +8,19 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from predefined_prototypes.derive import check_all, derive, derive_all, held_out_block_fit, input_probes, probe_chance
-from predefined_prototypes.manifest import forget_files
-from predefined_prototypes.report import derived, learning_curves, load_results
-from predefined_prototypes.store import ResultsError, _StoredRun
-from predefined_prototypes.sweep import prune
+from predefined_prototypes.reading.tables import learning_curves
+from predefined_prototypes.storage.derive import (
+    check_all,
+    derive,
+    derive_all,
+    held_out_block_fit,
+    input_probes,
+    probe_chance,
+)
+from predefined_prototypes.storage.manifest import forget_files
+from predefined_prototypes.storage.results import derived, load_results
+from predefined_prototypes.storage.store import ResultsError, _StoredRun
+from predefined_prototypes.storage.sweep import prune
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import soundfile as sf
 import torch
 from conftest import write_tone
 
-from predefined_prototypes import features as features_module
 from predefined_prototypes.data import get_dataset
-from predefined_prototypes.factors import (
+from predefined_prototypes.run import features as features_module
+from predefined_prototypes.run.factors import (
     FACTOR_NAMES,
     QuantileDiscretizer,
     file_factors,
@@ -17,7 +17,7 @@ from predefined_prototypes.factors import (
     measure_factors,
     track_pitch,
 )
-from predefined_prototypes.features import FeatureSettings, Normalizer, extract_features, fbank
+from predefined_prototypes.run.features import FeatureSettings, Normalizer, extract_features, fbank
 
 
 @pytest.fixture
@@ -86,8 +86,8 @@ def test_corrupt_cache_entry_is_rebuilt(tiny_fsdd, count_fbank, tmp_path):
 
 
 def test_every_option_that_changes_features_or_factors_changes_the_cache_key(tiny_fsdd, monkeypatch):
-    from predefined_prototypes import factors as factors_module
-    from predefined_prototypes.cache import cache_key
+    from predefined_prototypes.run import factors as factors_module
+    from predefined_prototypes.run.cache import cache_key
 
     files = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test").files
     keys = {}

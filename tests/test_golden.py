@@ -28,9 +28,9 @@ import pytest
 import torch
 from conftest import fsdd_subset, synthetic_emodb
 
-from predefined_prototypes import train as training
-from predefined_prototypes.config import RunConfig
-from predefined_prototypes.splits import prepare_splits
+from predefined_prototypes.run import train as training
+from predefined_prototypes.run.config import RunConfig
+from predefined_prototypes.run.splits import prepare_splits
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CONFIGS = {

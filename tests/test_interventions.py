@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from predefined_prototypes.factors import QuantileDiscretizer, measure_factors
-from predefined_prototypes.features import FeatureSettings
-from predefined_prototypes.interventions import apply_edit, edited_inputs, shift_pitch
-from predefined_prototypes.metrics import factor_probes, mean_level_shift, nearest_codes
-from predefined_prototypes.schema import EDITS, FACTOR_NAMES
+from predefined_prototypes.run.factors import QuantileDiscretizer, measure_factors
+from predefined_prototypes.run.features import FeatureSettings
+from predefined_prototypes.run.interventions import apply_edit, edited_inputs, shift_pitch
+from predefined_prototypes.run.metrics import factor_probes, mean_level_shift, nearest_codes
+from predefined_prototypes.run.schema import EDITS, FACTOR_NAMES
 
 
 def tone(freq: float, gain: float = 0.3, seconds: float = 1.0) -> torch.Tensor:
@@ -44,7 +44,7 @@ def test_gain_moves_loudness_only():
 def test_edited_inputs_are_cached_per_file(tmp_path, monkeypatch):
     from conftest import write_tone
 
-    from predefined_prototypes import interventions
+    from predefined_prototypes.run import interventions
 
     files = [write_tone(tmp_path / f"{f}.wav", seconds=1.0, freq=f) for f in (120, 160)]
     monkeypatch.setenv("PP_CACHE_DIR", str(tmp_path / "cache"))

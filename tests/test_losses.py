@@ -168,8 +168,8 @@ def test_prototype_loss_rejects_negative_lambda():
 def test_bce_replaces_the_cross_entropy_term_under_soft_targets():
     import torch.nn.functional as F
 
-    from predefined_prototypes.config import ConfigError, RunConfig
-    from predefined_prototypes.losses import CrossEntropyObjective, PrototypeObjective
+    from predefined_prototypes.method.losses import CrossEntropyObjective, PrototypeObjective
+    from predefined_prototypes.run.config import ConfigError, RunConfig
 
     logits, z = torch.randn(6, 4), torch.randn(6, 8)
     soft = torch.softmax(torch.randn(6, 4), dim=1)  # mixed labels

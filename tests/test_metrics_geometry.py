@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from predefined_prototypes.metrics import collapse_geometry
-from predefined_prototypes.prototypes import orthogonal_prototypes, simplex_etf_prototypes
+from predefined_prototypes.method.prototypes import orthogonal_prototypes, simplex_etf_prototypes
+from predefined_prototypes.run.metrics import collapse_geometry
 
 C, K, N = 5, 16, 400
 LABELS = torch.arange(N) % C
@@ -52,7 +52,7 @@ def test_unequal_norms_and_the_zero_control():
 
 
 def test_few_shot_accuracy_is_perfect_on_clustered_classes_and_chance_on_noise():
-    from predefined_prototypes.metrics import few_shot_accuracy
+    from predefined_prototypes.run.metrics import few_shot_accuracy
 
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(200) % 2
@@ -66,7 +66,7 @@ def test_few_shot_accuracy_is_perfect_on_clustered_classes_and_chance_on_noise()
 
 
 def test_few_shot_accuracy_refuses_too_few_support_examples():
-    from predefined_prototypes.metrics import few_shot_accuracy
+    from predefined_prototypes.run.metrics import few_shot_accuracy
 
     labels = torch.tensor([0, 0, 1])
     with pytest.raises(ValueError, match=r"5-shot needs 5 support examples per class; class\(es\) \{0: 2, 1: 1\}"):
@@ -74,7 +74,7 @@ def test_few_shot_accuracy_refuses_too_few_support_examples():
 
 
 def test_span_energy_of_directions_inside_outside_and_at_random():
-    from predefined_prototypes.metrics import span_energy
+    from predefined_prototypes.run.metrics import span_energy
 
     basis = torch.eye(4, 16)  # prototypes span the first 4 of 16 dimensions
     assert span_energy(torch.randn(10, 16) * torch.cat([torch.ones(4), torch.zeros(12)]), basis) == pytest.approx(1.0)
@@ -84,14 +84,14 @@ def test_span_energy_of_directions_inside_outside_and_at_random():
 
 
 def test_silhouette_is_undefined_with_one_sample_per_class_not_an_error():
-    from predefined_prototypes.metrics import embedding_geometry
+    from predefined_prototypes.run.metrics import embedding_geometry
 
     geometry = embedding_geometry(torch.randn(3, 4), torch.tensor([0, 1, 2]), 3)
     assert math.isnan(geometry["silhouette"]) and not math.isnan(geometry["distance_ratio"])
 
 
 def test_contrast_terms_sum_to_the_contrast_and_ignore_shifts_common_to_every_logit():
-    from predefined_prototypes.metrics import contrast_contributions, factor_contributions
+    from predefined_prototypes.run.metrics import contrast_contributions, factor_contributions
 
     generator = torch.Generator().manual_seed(0)
     weight, bias = torch.randn(4, 10, generator=generator), torch.randn(4, generator=generator)

@@ -9,11 +9,11 @@ import soundfile as sf
 import torch
 from conftest import REPO, shared_dataset
 
-from predefined_prototypes.config import RunConfig
 from predefined_prototypes.data import fold_manifest, folds, get_dataset
 from predefined_prototypes.data import ravdess as ravdess_module
 from predefined_prototypes.data.audio import read_audio
-from predefined_prototypes.splits import prepare_splits
+from predefined_prototypes.run.config import RunConfig
+from predefined_prototypes.run.splits import prepare_splits
 
 MANIFESTS = {
     "speech_commands_test": (REPO / "configs" / "folds" / "speech_commands_test-10.csv", {"folds": 10}),
@@ -107,8 +107,8 @@ def test_ravdess_names_its_fields_and_refuses_a_stray_file(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("sweep", ["claim1-speech-commands-pilot", "claim1-ravdess-pilot"])
 def test_a_new_corpus_quick_profile_runs_from_the_shared_data(sweep, tmp_path):
-    from predefined_prototypes.report import load_results
-    from predefined_prototypes.sweep import run_sweep
+    from predefined_prototypes.storage.results import load_results
+    from predefined_prototypes.storage.sweep import run_sweep
 
     shared_dataset("speech_commands_test_v0.02" if "speech" in sweep else "ravdess")
     path = REPO / "configs" / f"{sweep}.yaml"

@@ -21,11 +21,11 @@ import yaml
 from conftest import REPO
 from test_cli_errors import TINY, assert_one_line_error, cli
 
-from predefined_prototypes.config import ConfigError, RunConfig
-from predefined_prototypes.derive import derive, derive_all, geometry
-from predefined_prototypes.plan import load_sweep
-from predefined_prototypes.report import derived, load_results
-from predefined_prototypes.store import ResultsError, check_store, migrate, read_table
+from predefined_prototypes.run.config import ConfigError, RunConfig
+from predefined_prototypes.storage.derive import derive, derive_all, geometry
+from predefined_prototypes.storage.plan import load_sweep
+from predefined_prototypes.storage.results import derived, load_results
+from predefined_prototypes.storage.store import ResultsError, check_store, migrate, read_table
 
 PLAIN = "novel-classes"  # a sweep without derived tables
 DERIVED_SWEEP = "main-emodb"  # a sweep with one
@@ -163,11 +163,11 @@ def test_derived_rows_recomputed_from_scratch_match_the_committed_ones():
 
 
 def test_an_interrupted_migrate_leaves_the_store_as_it_was(store, monkeypatch):
-    from predefined_prototypes import store as store_module
+    from predefined_prototypes.storage import store as store_module
 
     folder = first_run(store)
     edit_summary(folder, lambda r: r.pop("schema_version"))  # a summary an older version wrote
-    from predefined_prototypes.manifest import record_files
+    from predefined_prototypes.storage.manifest import record_files
 
     record_files(store / PLAIN, [folder / "metrics.json"])
     before = {p: p.read_bytes() for p in (store / PLAIN).rglob("*") if p.is_file() and p.name != ".lock"}
@@ -194,7 +194,7 @@ def test_an_interrupted_migrate_leaves_the_store_as_it_was(store, monkeypatch):
 
 @pytest.fixture(scope="module")
 def two_seeds(tmp_path_factory, fsdd_small):
-    from predefined_prototypes.train import run
+    from predefined_prototypes.run.train import run
 
     out = tmp_path_factory.mktemp("runs")
     folders = []
@@ -208,7 +208,7 @@ def two_seeds(tmp_path_factory, fsdd_small):
 
 @pytest.mark.slow
 def test_another_seeds_weights_in_a_folder_are_refused(two_seeds, tmp_path):
-    from predefined_prototypes.run_folder import WrongModel, load_run
+    from predefined_prototypes.storage.run_folder import WrongModel, load_run
 
     seed0, seed1 = two_seeds
     copy = tmp_path / seed0.name
@@ -224,7 +224,7 @@ def test_prototypes_scaled_in_the_weights_are_refused(two_seeds, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from predefined_prototypes.run_folder import WrongModel, load_run
+    from predefined_prototypes.storage.run_folder import WrongModel, load_run
 
     copy = tmp_path / two_seeds[0].name
     shutil.copytree(two_seeds[0], copy)
@@ -331,7 +331,7 @@ def test_a_table_without_run_id_or_not_utf8_is_named(store):
 
 
 def test_a_damaged_embeddings_file_in_derive_names_the_file(store):
-    from predefined_prototypes.report import load_stored_run
+    from predefined_prototypes.storage.results import load_stored_run
 
     path = store / DERIVED_SWEEP / "runs" / first_run(store, DERIVED_SWEEP).name / "embeddings.npz"
     path.write_bytes(b"PK\x03\x04 damaged")
@@ -371,7 +371,7 @@ def test_aggregate_only_rebuilds_a_table_that_no_longer_parses(store):
 
 def test_migrate_on_a_read_only_filesystem_is_one_line(store, monkeypatch, capsys):
     from predefined_prototypes import __main__
-    from predefined_prototypes import store as store_module
+    from predefined_prototypes.storage import store as store_module
 
     def read_only(results_dir):
         raise OSError(30, "Read-only file system", f"{results_dir}/.migrate")

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import stats
 
-from predefined_prototypes.power import equivalence_power, minimum_detectable_difference
+from predefined_prototypes.reading.power import equivalence_power, minimum_detectable_difference
 
 
 def rejection_rate(difference, sd, folds, alpha, draws=4000):

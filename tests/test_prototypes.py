@@ -13,7 +13,7 @@ from predefined_prototypes import (
     orthogonal_prototypes,
     simplex_etf_prototypes,
 )
-from predefined_prototypes.prototypes import jl_distortion_bound
+from predefined_prototypes.method.prototypes import jl_distortion_bound
 
 BUILDERS = [orthogonal_prototypes, gaussian_prototypes, simplex_etf_prototypes, hyperspherical_prototypes]
 
@@ -211,8 +211,8 @@ def test_factor_prototypes_errors():
 def test_zero_prototypes_turn_the_prototype_loss_into_a_norm_penalty():
     import torch.nn.functional as F
 
-    from predefined_prototypes.losses import PrototypeLoss
-    from predefined_prototypes.prototypes import FixedPrototypes, zero_prototypes
+    from predefined_prototypes.method.losses import PrototypeLoss
+    from predefined_prototypes.method.prototypes import FixedPrototypes, zero_prototypes
 
     logits, z, y = torch.randn(6, 4), torch.randn(6, 8), torch.tensor([0, 1, 2, 3, 0, 1])
     loss = PrototypeLoss(FixedPrototypes(zero_prototypes(4, 8)), lam=0.5)(logits, z, y)
@@ -221,7 +221,7 @@ def test_zero_prototypes_turn_the_prototype_loss_into_a_norm_penalty():
 
 
 def test_the_config_names_exactly_the_registered_prototypes():
-    from predefined_prototypes.config import PROTOTYPES
-    from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS
+    from predefined_prototypes.method.prototypes import PROTOTYPE_BUILDERS
+    from predefined_prototypes.run.config import PROTOTYPES
 
     assert PROTOTYPES == tuple(PROTOTYPE_BUILDERS)

@@ -7,12 +7,12 @@ import sys
 
 import pytest
 
-from predefined_prototypes import config
 from predefined_prototypes.data import DATASETS, DatasetModule
-from predefined_prototypes.methods import LOSSES
-from predefined_prototypes.models import BACKBONES
-from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS
-from predefined_prototypes.report import METHOD_NAMES
+from predefined_prototypes.method.prototypes import PROTOTYPE_BUILDERS
+from predefined_prototypes.method.registry import LOSSES
+from predefined_prototypes.reading.tables import METHOD_NAMES
+from predefined_prototypes.run import config
+from predefined_prototypes.run.models import BACKBONES
 
 
 def test_config_choices_are_the_registries():
@@ -21,7 +21,7 @@ def test_config_choices_are_the_registries():
 
 
 def test_every_loss_has_a_display_name_and_the_book_uses_it():
-    from predefined_prototypes.losses import Objective
+    from predefined_prototypes.method.losses import Objective
 
     assert all(LOSSES[name].display for name in LOSSES)
     assert all(issubclass(LOSSES[name].objective_class(), Objective) for name in LOSSES)
@@ -65,12 +65,12 @@ def test_a_new_loss_is_one_class_and_one_entry_each(fsdd_small, monkeypatch):
     import pandas as pd
     import torch.nn.functional as F
 
-    from predefined_prototypes import methods
-    from predefined_prototypes.config import RunConfig
-    from predefined_prototypes.losses import Objective
-    from predefined_prototypes.plots import mean_curves
-    from predefined_prototypes.report import summary_table
-    from predefined_prototypes.train import train
+    from predefined_prototypes.method import registry as methods
+    from predefined_prototypes.method.losses import Objective
+    from predefined_prototypes.reading.figures import mean_curves
+    from predefined_prototypes.reading.tables import summary_table
+    from predefined_prototypes.run.config import RunConfig
+    from predefined_prototypes.run.train import train
 
     class Halved(Objective):
         def forward(self, logits, z, target, labels, factors):
@@ -119,5 +119,5 @@ def test_dataset_options_are_declared_by_their_module_and_enter_ids_by_name():
 
 
 def test_checking_a_configuration_loads_no_torch():
-    probe = "import sys; from predefined_prototypes.config import RunConfig; RunConfig(dataset='emodb'); print('torch' in sys.modules)"
+    probe = "import sys; from predefined_prototypes.run.config import RunConfig; RunConfig(dataset='emodb'); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"

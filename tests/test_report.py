@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
-from predefined_prototypes.report import REQUIRED_COLUMNS, ResultsError, load_results
+from predefined_prototypes.reading.tables import ResultsError
+from predefined_prototypes.storage.results import REQUIRED_COLUMNS, load_results
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def constructed(shifts, seeds=3, noise=0.0):
 
 
 def test_fold_level_statistics_on_constructed_results():
-    from predefined_prototypes.stats import paired_by_fold
+    from predefined_prototypes.reading.stats import paired_by_fold
 
     better = paired_by_fold(constructed([0.04, 0.05, 0.06, 0.05, 0.04, 0.06]), "accuracy", "p", "ce")
     assert better["folds"] == 6 and better["seeds"] == 3 and better["wins"] == 6
@@ -122,7 +123,7 @@ def main_comparison(prototypes_gain, control_gain, noise=0.005, seeds=3):
 
 
 def test_claim1_verdicts_on_constructed_comparisons():
-    from predefined_prototypes.verdicts import CLAIM1_RULES, claim1_verdict
+    from predefined_prototypes.reading.claims import CLAIM1_RULES, claim1_verdict
 
     def verdict(prototypes_gain, control_gain, noise=0.005, seeds=3):
         return claim1_verdict(main_comparison(prototypes_gain, control_gain, noise, seeds), 18 * seeds)
@@ -162,7 +163,9 @@ def stored_history(results, run_id, method, fold, tested_every, accuracies):
 
 
 def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(tmp_path):
-    from predefined_prototypes import derive, report, stats
+    from predefined_prototypes.reading import stats
+    from predefined_prototypes.reading import tables as report
+    from predefined_prototypes.storage import derive
 
     runs = pd.DataFrame(
         [
@@ -208,13 +211,13 @@ def test_against_reference_finds_a_constructed_shift_and_only_it():
 
 
 def report_against(df):
-    from predefined_prototypes.stats import against_reference
+    from predefined_prototypes.reading.stats import against_reference
 
     return against_reference(df, "setting", "reference").set_index("setting")
 
 
 def test_training_speed_verdict_follows_constructed_epoch_counts():
-    from predefined_prototypes.verdicts import training_speed_verdict
+    from predefined_prototypes.reading.claims import training_speed_verdict
 
     def reached(shift):
         rows = [
@@ -239,8 +242,8 @@ def test_training_speed_verdict_follows_constructed_epoch_counts():
 def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp_path):
     import yaml
 
-    from predefined_prototypes.plan import load_sweep
-    from predefined_prototypes.report import load_finished_profile
+    from predefined_prototypes.storage.plan import load_sweep
+    from predefined_prototypes.storage.results import load_profile
 
     configs, results = tmp_path / "configs", tmp_path / "results"
     configs.mkdir()
@@ -258,15 +261,15 @@ def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp
     table("quick", load_sweep(configs / "s.yaml", "quick"))
     full = load_sweep(configs / "s.yaml", "full")
     table("full", full[:1])
-    assert set(load_finished_profile("s", results, configs)["profile"]) == {"quick"}
+    assert set(load_profile("s", results, configs)[0]["profile"]) == {"quick"}
     table("full", full)
-    assert set(load_finished_profile("s", results, configs)["profile"]) == {"full"}
+    assert set(load_profile("s", results, configs)[0]["profile"]) == {"full"}
 
 
 @pytest.mark.slow
 def test_paper_and_gpu_sweeps_show_results_once_a_reader_stores_them(tmp_path):
-    from predefined_prototypes.plan import load_sweep
-    from predefined_prototypes.report import folder_sweeps_table
+    from predefined_prototypes.reading.tables import folder_sweeps_table
+    from predefined_prototypes.storage.plan import load_sweep
 
     assert set(folder_sweeps_table(results_dir=tmp_path)["results"]) == {"no results stored"}
     assert folder_sweeps_table("gpu", results_dir=tmp_path).loc["ecapa-fsdd", "full profile runs"] == 60
@@ -305,7 +308,7 @@ def write_stored_table(path, runs, profile, dataset, fold, accuracy):
 
 
 def test_the_new_classes_answer_follows_constructed_cells():
-    from predefined_prototypes.verdicts import novel_answer
+    from predefined_prototypes.reading.claims import novel_answer
 
     rows = []
     for cell in range(10):
@@ -335,8 +338,8 @@ def test_the_new_classes_answer_follows_constructed_cells():
 
 
 def test_claim1_on_tuned_baselines_compares_validation_choices():
-    from predefined_prototypes.report import tuned_choice
-    from predefined_prototypes.verdicts import claim1_tuned_verdict
+    from predefined_prototypes.reading.claims import claim1_tuned_verdict
+    from predefined_prototypes.reading.tables import tuned_choice
 
     rows = []
     for f in range(6):
@@ -374,7 +377,7 @@ def test_claim1_on_tuned_baselines_compares_validation_choices():
 
 
 def test_calibration_reading_finds_a_constructed_ece_cost_and_its_removal_by_temperature():
-    from predefined_prototypes.pages import calibration_reading
+    from predefined_prototypes.reading.pages.results import calibration_reading
 
     rng = np.random.default_rng(0)
     rows = []
@@ -409,9 +412,9 @@ def store_copies(plan, results):
 def test_load_profile_falls_back_to_quick_when_the_full_table_holds_only_an_earlier_plan(tmp_path):
     import yaml
 
-    from predefined_prototypes.plan import load_sweep
-    from predefined_prototypes.report import load_profile, load_results
-    from predefined_prototypes.store import write_table
+    from predefined_prototypes.storage.plan import load_sweep
+    from predefined_prototypes.storage.results import load_profile, load_results
+    from predefined_prototypes.storage.store import write_table
 
     configs, results = tmp_path / "configs", tmp_path / "results"
     configs.mkdir()
@@ -438,9 +441,9 @@ def test_load_profile_falls_back_to_quick_when_the_full_table_holds_only_an_earl
 def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_path):
     import yaml
 
-    from predefined_prototypes.plan import load_sweep
-    from predefined_prototypes.report import complete_settings
-    from predefined_prototypes.store import write_table
+    from predefined_prototypes.storage.plan import load_sweep
+    from predefined_prototypes.storage.results import complete_settings
+    from predefined_prototypes.storage.store import write_table
 
     configs, results = tmp_path / "configs", tmp_path / "results"
     configs.mkdir()
@@ -465,8 +468,8 @@ def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_p
 def test_a_gap_between_the_arms_names_the_arm_that_moved_from_the_weaker_lambda():
     import numpy as np
 
-    from predefined_prototypes.report import pull_strength
-    from predefined_prototypes.verdicts import placement_reading
+    from predefined_prototypes.reading.claims import placement_reading
+    from predefined_prototypes.reading.tables import pull_strength
 
     def runs(control_drop, prototypes_gain):
         # 6 folds, 2 seeds; at lambda 30 and 100 (same epochs) the arms tie, at 100 one moves

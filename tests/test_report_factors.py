@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predefined_prototypes.pages import input_reading
-from predefined_prototypes.report_factors import (
+from predefined_prototypes.reading.claims import claim2_verdict
+from predefined_prototypes.reading.factor_tables import (
     ALL_FACTORS,
     block_against_input,
     edit_selectivity,
@@ -16,8 +16,8 @@ from predefined_prototypes.report_factors import (
     probe_table,
     shift_matrix,
 )
-from predefined_prototypes.schema import EDITS, FACTOR_NAMES
-from predefined_prototypes.verdicts import claim2_verdict
+from predefined_prototypes.reading.pages.disentanglement import input_reading
+from predefined_prototypes.run.schema import EDITS, FACTOR_NAMES
 
 
 def constructed(own: float, emotion: float, other: float, diagonal: float, off: float, folds: int = 10) -> pd.DataFrame:
@@ -112,8 +112,8 @@ def test_confined_means_beyond_the_best_other_block_not_their_mean():
 
 
 def test_claim2_by_setting_reads_each_pull_strength_and_picks_the_strongest_trained_one():
-    from predefined_prototypes.plots import claim2_tradeoff
-    from predefined_prototypes.verdicts import claim2_by_setting, claim2_strongest
+    from predefined_prototypes.reading.claims import claim2_by_setting, claim2_strongest
+    from predefined_prototypes.reading.figures import claim2_tradeoff
 
     strong = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1).assign(
         lam=30.0, num_mel_bins=128, epochs=150
@@ -135,8 +135,8 @@ def test_claim2_by_setting_reads_each_pull_strength_and_picks_the_strongest_trai
 
 
 def test_the_cost_of_the_strongest_pull_is_read_against_the_faithful_and_the_same_length_settings():
-    from predefined_prototypes.pages import pull_cost
-    from predefined_prototypes.verdicts import claim2_by_setting
+    from predefined_prototypes.reading.claims import claim2_by_setting
+    from predefined_prototypes.reading.pages.ablation_factors import pull_cost
 
     base = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1)
     base = base[base["loss"] == "factor_prototypes"]
@@ -159,7 +159,7 @@ def test_the_cost_of_the_strongest_pull_is_read_against_the_faithful_and_the_sam
 
 
 def test_setting_labels_are_spread_apart_in_order_and_isolated_ones_stay_put():
-    from predefined_prototypes.plots import spread_labels
+    from predefined_prototypes.reading.figures import spread_labels
 
     positions = np.array([84.4, 87.5, 83.5, 87.2, 87.4, 80.0])
     placed = spread_labels(positions, gap=0.5)
@@ -172,8 +172,8 @@ def test_setting_labels_are_spread_apart_in_order_and_isolated_ones_stay_put():
 
 
 def test_the_factor_pull_readings_say_so_when_no_setting_is_complete():
-    from predefined_prototypes.report_factors import pull_fit_table
-    from predefined_prototypes.verdicts import claim2_by_setting, claim2_strongest
+    from predefined_prototypes.reading.claims import claim2_by_setting, claim2_strongest
+    from predefined_prototypes.reading.factor_tables import pull_fit_table
 
     empty = constructed(own=0.5, emotion=0.3, other=0.2, diagonal=1.0, off=0.1).iloc[:0]
     assert list(pull_fit_table(empty).index) == ["none complete yet"]

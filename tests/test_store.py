@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from predefined_prototypes.config import RunConfig
-from predefined_prototypes.manifest import record_files, stored_files
-from predefined_prototypes.plan import Run
-from predefined_prototypes.schema import SCHEMA_VERSION, metric_columns
-from predefined_prototypes.store import (
+from predefined_prototypes.run.config import RunConfig
+from predefined_prototypes.run.schema import SCHEMA_VERSION, metric_columns
+from predefined_prototypes.storage.manifest import record_files, stored_files
+from predefined_prototypes.storage.plan import Run
+from predefined_prototypes.storage.store import (
     ResultsError,
     StoreRefused,
     check_store,

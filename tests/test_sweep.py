@@ -14,10 +14,10 @@ import pytest
 import yaml
 from conftest import REPO, fsdd_subset
 
-from predefined_prototypes.config import ConfigError
-from predefined_prototypes.plan import SWEEP_ORDER, load_sweep
-from predefined_prototypes.store import store, stored_dir, sweep_lock, write_table
-from predefined_prototypes.sweep import prune, run_sweep
+from predefined_prototypes.run.config import ConfigError
+from predefined_prototypes.storage.plan import SWEEP_ORDER, load_sweep
+from predefined_prototypes.storage.store import store, stored_dir, sweep_lock, write_table
+from predefined_prototypes.storage.sweep import prune, run_sweep
 
 NOTEBOOK = str(REPO / "notebooks" / "train.ipynb")
 TINY = {
@@ -418,7 +418,7 @@ def test_a_dry_run_counts_each_folds_clips_and_names_an_unreadable_file(tmp_path
 
 
 def test_runs_execute_in_the_sweep_files_order_not_by_length(tmp_path, monkeypatch):
-    import predefined_prototypes.sweep as sweep_module
+    import predefined_prototypes.storage.sweep as sweep_module
 
     grid = [{"loss": ["focal"]}, {"loss": ["ce"], "epochs": [3]}]  # the longer runs second
     runs = load_sweep(write_sweep(tmp_path / "order.yaml", TINY, grid, {"quick": {}}), "quick")

@@ -10,16 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from predefined_prototypes.augment import Mixer, spec_augment
-from predefined_prototypes.config import LOSSES, ConfigError, RunConfig
-from predefined_prototypes.evaluate import embed
-from predefined_prototypes.features import FeatureSettings, Normalizer
-from predefined_prototypes.metrics import accuracy
-from predefined_prototypes.models import AST, CNN, ECAPA, Model, build_backbone
-from predefined_prototypes.prototypes import PROTOTYPE_BUILDERS, FixedPrototypes, LearnedPrototypes
-from predefined_prototypes.run_folder import load_run
-from predefined_prototypes.splits import prepare_splits
-from predefined_prototypes.train import NotLearned, TrainingDiverged, run, train
+from predefined_prototypes.method.prototypes import PROTOTYPE_BUILDERS, FixedPrototypes, LearnedPrototypes
+from predefined_prototypes.run.augment import Mixer, spec_augment
+from predefined_prototypes.run.config import LOSSES, ConfigError, RunConfig
+from predefined_prototypes.run.evaluate import embed
+from predefined_prototypes.run.features import FeatureSettings, Normalizer
+from predefined_prototypes.run.metrics import accuracy
+from predefined_prototypes.run.models import AST, CNN, ECAPA, Model, build_backbone
+from predefined_prototypes.run.splits import prepare_splits
+from predefined_prototypes.run.train import NotLearned, TrainingDiverged, run, train
+from predefined_prototypes.storage.run_folder import load_run
 
 
 def tiny(**overrides):
@@ -190,7 +190,7 @@ def test_beats_wraps_the_readers_clone_and_checkpoint(tmp_path):
 
 
 def test_beats_without_code_or_checkpoint_says_what_to_fetch(tmp_path):
-    from predefined_prototypes.preflight import check
+    from predefined_prototypes.run.preflight import check
 
     with pytest.raises(ConfigError, match=r"no BEATs.py in None\): clone https://github.com/microsoft/unilm"):
         check(RunConfig(backbone="beats", pretrained="x.pt"))
@@ -239,7 +239,7 @@ def test_two_epoch_run_per_loss(loss, fsdd_small, tmp_path):
 
 @pytest.mark.slow
 def test_crop_start_trains_on_the_crop_that_is_evaluated_and_measured(fsdd_small, monkeypatch):
-    from predefined_prototypes.splits import Split
+    from predefined_prototypes.run.splits import Split
 
     random_crops, original = [], Split.batch
 
@@ -551,7 +551,7 @@ def test_a_validation_speaker_is_held_out_and_scores_the_run(fsdd_small):
 def test_label_smoothing_is_cross_entropys_and_only_for_ce():
     import torch.nn.functional as F
 
-    from predefined_prototypes.losses import CrossEntropyObjective
+    from predefined_prototypes.method.losses import CrossEntropyObjective
 
     logits, y = torch.randn(8, 4), torch.randint(0, 4, (8,))
     loss, _ = CrossEntropyObjective.from_config(tiny(loss="ce", label_smoothing=0.1), 4)(logits, None, y, y, None)

@@ -5,7 +5,7 @@ import json
 import subprocess
 import sys
 
-from predefined_prototypes.verdicts import book_verdicts
+from predefined_prototypes.reading.claims import book_verdicts
 
 
 def test_verdicts_json_agrees_with_the_book_and_needs_no_torch():

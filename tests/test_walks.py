@@ -7,10 +7,10 @@ import pytest
 import torch
 from test_cli_errors import TINY
 
-from predefined_prototypes import methods
-from predefined_prototypes.config import ConfigError, RunConfig
-from predefined_prototypes.losses import PrototypeObjective
-from predefined_prototypes.methods import LOSSES, Loss, Method, method_of
+from predefined_prototypes.method import registry as methods
+from predefined_prototypes.method.losses import PrototypeObjective
+from predefined_prototypes.method.registry import LOSSES, Loss, Method, method_of
+from predefined_prototypes.run.config import ConfigError, RunConfig
 
 
 class L1PrototypeObjective(PrototypeObjective):
@@ -44,8 +44,8 @@ def test_a_toy_loss_with_prototypes_is_configured_trained_measured_and_plotted(t
     matplotlib.use("Agg")
     import pandas as pd
 
-    from predefined_prototypes.plots import fold_differences
-    from predefined_prototypes.train import train
+    from predefined_prototypes.reading.figures import fold_differences
+    from predefined_prototypes.run.train import train
 
     config = RunConfig(**TINY, loss="l1_prototypes", lam=0.1, data_dir=str(fsdd_small), fail_at_chance=False)
     assert config.identity()["lam"] == 0.1  # its options enter its id

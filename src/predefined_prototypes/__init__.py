@@ -8,18 +8,18 @@ __version__ = "0.1.0"
 # Names are imported on first use, so that the command line can reject a bad configuration
 # before torch (~2 s) is loaded.
 _EXPORTS = {
-    "FocalLoss": "losses",
-    "OrthogonalProjectionLoss": "losses",
-    "PrototypeLoss": "losses",
-    "FactorPrototypes": "prototypes",
-    "FixedPrototypes": "prototypes",
-    "LearnedPrototypes": "prototypes",
-    "gaussian_prototypes": "prototypes",
-    "hyperspherical_prototypes": "prototypes",
-    "orthogonal_prototypes": "prototypes",
-    "simplex_etf_prototypes": "prototypes",
-    "RunConfig": "config",
-    "load_run": "run_folder",
+    "FocalLoss": "method.losses",
+    "OrthogonalProjectionLoss": "method.losses",
+    "PrototypeLoss": "method.losses",
+    "FactorPrototypes": "method.prototypes",
+    "FixedPrototypes": "method.prototypes",
+    "LearnedPrototypes": "method.prototypes",
+    "gaussian_prototypes": "method.prototypes",
+    "hyperspherical_prototypes": "method.prototypes",
+    "orthogonal_prototypes": "method.prototypes",
+    "simplex_etf_prototypes": "method.prototypes",
+    "RunConfig": "run.config",
+    "load_run": "storage.run_folder",
 }
 
 __all__ = sorted(_EXPORTS)

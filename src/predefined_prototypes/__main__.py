@@ -41,14 +41,14 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .config import ConfigError, RunConfig
+    from .run.config import ConfigError, RunConfig
 
     try:
         config = RunConfig.from_args(args.settings)  # validated before torch is even imported
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from .train import TrainingFailed, run
+    from .run.train import TrainingFailed, run
 
     try:
         result = run(config)
@@ -69,10 +69,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from .config import ConfigError
     from .data.audio import AudioFileError
-    from .store import ResultsError, SweepLocked
-    from .sweep import run_sweep
+    from .run.config import ConfigError
+    from .storage.store import ResultsError, SweepLocked
+    from .storage.sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:
         print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
@@ -105,7 +105,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
-    from .store import ResultsError, SweepLocked, migrate, seal
+    from .storage.store import ResultsError, SweepLocked, migrate, seal
 
     if not Path(args.results).is_dir():
         print(f"error: no results folder at {args.results}; pass --results", file=sys.stderr)
@@ -117,7 +117,7 @@ def _store(args: argparse.Namespace) -> int:
             else:
                 if args.action == "migrate":
                     print("\n".join(migrate(args.results)) or "every stored summary is at the current schema")
-                from .derive import derive_all  # the tables derived from what a migration moved
+                from .storage.derive import derive_all  # the tables derived from what a migration moved
 
                 print("\n".join(f"derived {path}" for path in derive_all(args.results)))
         except (ResultsError, SweepLocked) as err:
@@ -131,7 +131,7 @@ def _store(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    from .derive import check_all  # the stored content, and the tables derived from it
+    from .storage.derive import check_all  # the stored content, and the tables derived from it
 
     problems = check_all(args.results)
     for problem in problems:
@@ -146,8 +146,8 @@ def _verdicts(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from .store import ResultsError
-    from .verdicts import book_verdicts
+    from .reading.claims import book_verdicts
+    from .storage.store import ResultsError
 
     try:
         verdicts = book_verdicts()

@@ -1,0 +1,108 @@
+"""What a pilot sweep measured about the design of the full one, before the full one is read: the
+fold-to-fold SD of the paired differences (and so the design's power, ``power.design_power``) and
+the training curve (and so the epochs).
+
+A pilot trains two methods of the full sweep on every fold, one seed each, with test accuracy at
+every epoch; its runs are configurations of the full sweep, reused there. Nothing here reads the
+full sweep's results: the design is fixed by what the pilot says.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from ..storage.plan import load_sweep
+from ..storage.results import CONFIGS, RESULTS, holds_plan, load_results
+from .power import design_power
+from .stats import fold_differences
+
+ALPHA, TESTS, MARGIN = 0.05, 3, 0.02  # Claim 1's rule: Holm over three comparisons, ±2 points
+TRAINED = 0.97  # the training accuracy every run a verdict reads must reach
+
+
+def pilot_power(
+    sweep: str, value: str, baseline: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
+) -> dict:
+    """The pilot's fold-paired differences of ``value`` minus ``baseline`` (methods, as
+    ``method_of`` names them) and what a design of as many folds can decide at Claim 1's level.
+
+    Returns ``design_power``'s keys, and ``mean`` (the pilot's difference, for the record only:
+    no verdict reads it) and ``lowest_train_accuracy``."""
+    runs = load_results(sweep, "full", results_dir, configs_dir)
+    differences = fold_differences(runs, "accuracy", value, baseline)
+    design = design_power(differences, alpha=ALPHA / TESTS, margin=MARGIN)
+    return {**design, "mean": float(differences.mean()), "lowest_train_accuracy": float(runs["train_accuracy"].min())}
+
+
+def epochs_to_train(curves: pd.DataFrame, floor: float = TRAINED) -> int:
+    """The first epoch from which every run's running training accuracy stays at or above
+    ``floor`` (from the pilot's curves: one row per run and epoch, ``train_accuracy``).
+
+    >>> curves = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "epoch": [1, 2, 3] * 2,
+    ...                        "train_accuracy": [0.5, 0.98, 0.99, 0.6, 0.9, 0.97]})
+    >>> epochs_to_train(curves)
+    3
+    """
+    reached = []
+    for _, run in curves.sort_values("epoch").groupby("run_id"):
+        below = run[run["train_accuracy"] < floor]
+        reached.append(int(below["epoch"].max()) + 1 if len(below) else int(run["epoch"].min()))
+    return max(reached)
+
+
+def pilot_curves(sweep: str, results_dir: str | Path = RESULTS) -> pd.DataFrame:
+    """The pilot's training curves: one row per run and epoch (``method``, ``train_accuracy``,
+    the running accuracy over the epoch's batches), from the stored summaries."""
+    runs = load_results(sweep, "full", results_dir)
+    rows = []
+    for run in runs.itertuples():
+        record = json.loads((Path(results_dir) / sweep / "runs" / run.run_id / "metrics.json").read_text())
+        rows += [
+            {
+                "run_id": run.run_id,
+                "method": run.method,
+                "epoch": h["epoch"],
+                "train_accuracy": h["train_accuracy_running"],
+            }
+            for h in record["history"]
+        ]
+    return pd.DataFrame(rows)
+
+
+def design_values(
+    pilot: str,
+    full: str,
+    value: str,
+    baseline: str,
+    results_dir: str | Path = RESULTS,
+    configs_dir: str | Path = CONFIGS,
+) -> dict[str, str]:
+    """A page's words for a design chosen by its pilot: the pilot's fold SD, the minimum
+    detectable difference of the full design, whether ±2-point equivalence is within reach, and
+    how much of the full profile is stored."""
+    power = pilot_power(pilot, value, baseline, results_dir, configs_dir)
+    planned = load_sweep(Path(configs_dir) / f"{full}.yaml", "full")
+    stored = (
+        len(load_results(full, "full", results_dir, configs_dir))
+        if holds_plan(full, "full", results_dir, configs_dir)
+        else 0
+    )
+    need = power["folds_for_equivalence"]
+    reach = (
+        f"at this SD ±{100 * MARGIN:g}-point equivalence would be shown with "
+        f"{100 * power['equivalence_power']:.0f} % probability at no true difference "
+        f"(80 % would need about {need} folds)"
+        if need
+        else f"at this SD ±{100 * MARGIN:g}-point equivalence is out of reach"
+    )
+    return {
+        "sd": f"{100 * power['sd']:.1f} points",
+        "folds": str(power["folds"]),
+        "mdd": f"{100 * power['mdd']:.1f} points",
+        "reach": reach,
+        "stored": f"{stored} of {len(planned)}",
+        "pilot_train": f"{100 * power['lowest_train_accuracy']:.1f} %",
+    }

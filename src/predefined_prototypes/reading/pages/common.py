@@ -1,0 +1,51 @@
+"""What every page shares: gluing values into the prose, and the command that reruns a page's sweeps."""
+
+from __future__ import annotations
+
+import pandas as pd
+from IPython.display import Markdown
+from myst_nb import glue
+
+from ...storage.plan import load_sweep
+from ...storage.results import CONFIGS, load_results
+
+
+def glue_all(values: dict) -> None:
+    """Glue every value under its name, for the page's prose (``{glue:text}`name```)."""
+
+    for name, value in values.items():
+        glue(name, value, display=False)
+
+
+def projected_hours(sweep: str, df: pd.DataFrame, workers: int = 2) -> float:
+    """A sweep file's full profile in hours on ``workers`` parallel runs, from its stored runs'
+    own time per epoch (``df``; the quick profile's shorter runs where the full one is not stored)."""
+
+    per_epoch = (df["wall_time_s"] / df["epochs"]).mean()
+    return sum(r.settings["epochs"] for r in load_sweep(CONFIGS / f"{sweep}.yaml", "full")) * per_epoch / workers / 3600
+
+
+def rerun(*sweeps: str):
+    """The 'Rerun this page' section: per sweep file, the command that completes its full profile,
+    the data it reads and the projected time on 2 cores; then the book command."""
+
+    lines, datasets = [], set()
+    for sweep in sweeps:
+        runs = load_sweep(CONFIGS / f"{sweep}.yaml", "full")
+        reads = sorted({r.settings["dataset"] for r in runs})
+        datasets |= set(reads)
+        lines.append(
+            f"- `python -m predefined_prototypes sweep configs/{sweep}.yaml --profile full --workers 2`: "
+            f"{len(runs)} runs on {', '.join(f'`$PP_DATA_DIR/{d}`' for d in reads)}, about "
+            f"{projected_hours(sweep, load_results(sweep)):.1f} h on 2 cores."
+        )
+    lines.append("- `make book`: the pages whose tables changed run again, the others come from the cache.")
+    fetch = "; ".join(
+        f"`python -m predefined_prototypes data download {d} --to $PP_DATA_DIR/{d}`" for d in sorted(datasets)
+    )
+    return Markdown(
+        "Each sweep command completes its sweep file's full profile: runs already stored are skipped, and the "
+        "sweep derives the tables this page reads once its runs are stored.\n\n"
+        + "\n".join(lines)
+        + f"\n\nTimes are projected from the stored runs' own time per epoch. A missing dataset: {fetch}."
+    )

@@ -1,0 +1,32 @@
+"""The method page's glue: the prototype constructions drawn and measured (this page alone
+loads torch, to build them)."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from ...method.prototypes import prototype_geometry
+
+
+def prototype_gallery(builders: dict, classes: int = 10, dims: tuple[int, ...] = (16, 6)):
+    """Cosines between the prototypes each builder makes for ``classes`` classes at each size in
+    ``dims`` (one row of panels per size); returns the figure and each set's geometry."""
+
+    fig, axes = plt.subplots(len(dims), len(builders), figsize=(11, 2.8 * len(dims)), constrained_layout=True)
+    rows = []
+    for row, dim in zip(np.atleast_2d(axes), dims):
+        for ax, (name, build) in zip(row, builders.items()):
+            if name == "simplex_etf" and dim < classes - 1:
+                ax.set_axis_off()
+                ax.set_title(f"{name}, k={dim}\n(needs k ≥ C-1)", fontsize=9)
+                continue
+            m = torch.nn.functional.normalize(build(classes, dim, seed=0), dim=1)
+            image = ax.imshow((m @ m.T).numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
+            ax.set_title(f"{name}, k={dim}", fontsize=9)
+            ax.set_xticks([]), ax.set_yticks([])
+            rows.append({"prototypes": name, "k": dim, **prototype_geometry(m)})
+    fig.colorbar(image, ax=axes, shrink=0.6, label="cosine between class prototypes")
+    return fig, pd.DataFrame(rows)

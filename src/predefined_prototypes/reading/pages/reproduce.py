@@ -1,0 +1,137 @@
+"""The reproduce page's glue: stored runs, the sweeps' hours and the benchmarks."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ...storage.plan import SWEEP_ORDER
+from ...storage.results import load_results
+from ..tables import load_benchmark
+from .common import projected_hours
+
+
+def stored_runs() -> pd.DataFrame:
+    """Per sweep file: the profile shown, its runs, folds, seeds and epochs, the mean run time,
+    and the devices, commits and torch versions that produced them."""
+
+    rows = []
+    for sweep in SWEEP_ORDER:
+        df = load_results(sweep)
+        hours = projected_hours(sweep, df)
+        rows.append(
+            {
+                "sweep": sweep,
+                "profile": df["profile"].iloc[0],
+                "runs": len(df),
+                "folds": df["fold"].nunique(),
+                "seeds": df["seed"].nunique(),
+                "epochs": ", ".join(str(e) for e in sorted(df["epochs"].unique())),
+                "mean run time (s)": round(df["wall_time_s"].mean(), 1),
+                "full profile, projected (h, 2 workers)": round(hours, 1),
+                "device": ", ".join(sorted(df["device"].unique())),
+                "commit": ", ".join(sorted(c[:10] for c in df["git_commit"].unique())),
+                "torch": ", ".join(sorted(df["torch_version"].unique())),
+            }
+        )
+    return pd.DataFrame(rows).set_index("sweep")
+
+
+def benchmarks() -> tuple[dict[str, str], pd.DataFrame]:
+    """The reproduce page's compute: glued sentences on the machine, workers and papermill's
+    overhead, and the sweep benchmark's table (``benchmarks/sweeps.csv``)."""
+
+    sweeps = load_benchmark("sweeps")
+    meta = sweeps.iloc[0]
+    one = load_benchmark("sweeps-1-worker").iloc[0]
+    two = sweeps[sweeps["sweep"] == one["sweep"]].iloc[0]
+    overhead = load_benchmark("papermill_overhead")
+    values = {
+        "bench_total_h": f"{sweeps.loc[sweeps['sweep'] == 'total', 'projected_h'].iloc[0]:.1f} hours",
+        "bench_machine": f"{meta['cpus']} cores ({meta['cpu']}), {meta['workers']} workers x "
+        f"{meta['threads_per_run']} thread(s), each sweep measured when and at the commit the table gives",
+        "bench_workers": f"{two['runs_per_hour']:.0f} runs/hour with {two['workers']} workers of "
+        f"{two['threads_per_run']} thread against {one['runs_per_hour']:.0f} with {one['workers']} worker of "
+        f"{one['threads_per_run']} threads ({one['sweep']}, the same sample)",
+        "bench_overhead": f"{overhead['overhead_median_s'].iloc[0]:.1f} s (median of {len(overhead)} repeats; "
+        f"{overhead['papermill_s'].median():.1f} s as a notebook against "
+        f"{overhead['command_line_s'].median():.1f} s on the command line)",
+    }
+    columns = {
+        "sweep": "sweep",
+        "planned": "planned",
+        "distinct": "distinct runs",
+        "sampled": "sampled",
+        "sample_wall_s": "sample wall (s)",
+        "runs_per_hour": "runs / hour",
+        "projected_h": "projected (h)",
+        "commit": "commit",
+        "measured_at": "measured",
+    }
+    return values, sweeps[list(columns)].rename(columns=columns).set_index("sweep")
+
+
+def speedup_reading(table: pd.DataFrame, adopt_at: float = 1.3) -> str:
+    """What ``benchmarks/speedups.csv`` decides: the modes worth adopting (``adopt_at`` or faster
+    with metrics matching eager), or that none is.
+
+    >>> speedup_reading(pd.DataFrame({"mode": ["eager", "compile_cached"], "speedup": [1.0, 0.88],
+    ...                               "metrics_match_eager": [True, False]}))
+    'No mode reaches 1.3x with the metrics of eager mode (best: compile_cached, 0.88x): runs stay eager, as measured.'
+    """
+    others = table[table["mode"] != "eager"]
+    adopted = others[(others["speedup"] >= adopt_at) & others["metrics_match_eager"]]
+    if len(adopted):
+        return f"Worth adopting: {', '.join(adopted['mode'])} ({adopt_at}x or more, metrics matching eager)."
+    best = others.loc[others["speedup"].idxmax()]
+    return (
+        f"No mode reaches {adopt_at}x with the metrics of eager mode (best: {best['mode']}, {best['speedup']:.2f}x): "
+        "runs stay eager, as measured."
+    )
+
+
+PARTS = {
+    "step_ms_conv": "convolutions",
+    "step_ms_other_ops": "other operators",
+    "step_ms_optimizer": "optimiser",
+    "step_ms_data": "data",
+    "step_ms_overhead": "Python and dispatch",
+}
+
+
+def throughput_values(table: pd.DataFrame) -> dict[str, str]:
+    """The page's numbers: for the sweeps' CNN on one thread (how a sweep worker runs), the span
+    over corpora of the fraction of fp32 peak reached, the share of a step spent in convolutions
+    and in other operators, and the speed-up of bfloat16 autocast."""
+    cnn = table[(table["backbone"] == "cnn") & (table["threads"] == 1)]
+    fp32, bf16 = cnn[~cnn["bf16"].astype(bool)], cnn[cnn["bf16"].astype(bool)]
+    speedup = bf16.set_index("corpus")["train_clips_per_s"] / fp32.set_index("corpus")["train_clips_per_s"]
+    rest = fp32[["step_ms_optimizer", "step_ms_data", "step_ms_overhead"]].sum(axis=1) / fp32["step_ms_step"]
+    return {
+        "tp_cnn_peak": _share(fp32["fraction_of_peak"]),
+        "tp_cnn_conv_share": _share(fp32["step_ms_conv"] / fp32["step_ms_step"]),
+        "tp_cnn_other_share": _share(fp32["step_ms_other_ops"] / fp32["step_ms_step"]),
+        "tp_cnn_rest_share": f"{100 * rest.max():.0f} %",
+        "tp_bf16_speedup": f"{speedup.min():.1f}–{speedup.max():.1f}×" if len(speedup.dropna()) else "not measured",
+    }
+
+
+def _share(values: pd.Series) -> str:
+    return f"{100 * values.min():.0f}–{100 * values.max():.0f} %"
+
+
+def throughput_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per backbone, corpus, threads and precision: clips per second, GFLOP/s against
+    the peak, and where a step's milliseconds go."""
+    shown = table.assign(precision=table["bf16"].map({True: "bf16", False: "fp32"}))
+    columns = {
+        "train_clips_per_s": "train clips/s",
+        "eval_clips_per_s": "eval clips/s",
+        "train_mflop_per_clip": "MFLOP/clip",
+        "train_gflops": "GFLOP/s",
+        "peak_gflops": "fp32 peak",
+        "fraction_of_peak": "of peak",
+        "step_ms_step": "step ms",
+        **{k: f"{v} ms" for k, v in PARTS.items()},
+    }
+    out = shown.set_index(["backbone", "corpus", "threads", "precision"])[list(columns)].rename(columns=columns)
+    return out.round({name: 2 if name == "of peak" else 0 for name in out.columns})

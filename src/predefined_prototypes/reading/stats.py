@@ -1,0 +1,289 @@
+"""Statistics a reviewer accepts, on results tables: test speakers (folds) are the independent
+units, so seeds are averaged within each fold first and methods are compared paired by fold.
+
+Every function takes a tidy table (one row per run, with ``fold``, ``seed`` and a group column,
+``method`` by default) and never reads files.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from scipy import stats
+
+from ..storage.results import complete_cells
+from .power import equivalence_power, folds_for, minimum_detectable_difference
+
+
+def epochs_to_reach(curves: pd.DataFrame, threshold: float, column: str = "train_accuracy") -> pd.DataFrame:
+    """Per run, the first epoch at which ``column`` reaches ``threshold`` (NaN if it never does),
+    with the run's method, fold and seed: a convergence speed that ``paired_by_fold`` can compare.
+
+    >>> curves = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "method": ["x"] * 3 + ["y"] * 3, "fold": "1",
+    ...                        "seed": 0, "epoch": [1, 2, 3] * 2, "train_accuracy": [.5, .9, .99, .5, .6, .7]})
+    >>> epochs_to_reach(curves, 0.9)["epochs"].tolist()
+    [2.0, nan]
+    """
+
+    def first(run):
+        reached = run.loc[run[column] >= threshold, "epoch"]
+        return float(reached.min()) if len(reached) else math.nan
+
+    keys = ["run_id", "method", "fold", "seed"]
+    return curves.groupby(keys, sort=False).apply(first, include_groups=False).rename("epochs").reset_index()
+
+
+def mean_std(df: pd.DataFrame, by: str | list[str], metrics: list[str]) -> pd.DataFrame:
+    """Mean, standard deviation and count of each metric per group, over folds and seeds.
+
+    >>> df = pd.DataFrame({"loss": ["a", "a", "b"], "accuracy": [0.5, 0.7, 0.9]})
+    >>> mean_std(df, "loss", ["accuracy"]).round(3).to_dict("records")
+    [{'loss': 'a', 'accuracy_mean': 0.6, 'accuracy_std': 0.141, 'n': 2}, {'loss': 'b', 'accuracy_mean': 0.9, 'accuracy_std': nan, 'n': 1}]
+    """
+    grouped = df.groupby(by, sort=False)
+    table = grouped[metrics].agg(["mean", "std"])
+    table.columns = [f"{m}_{s}" for m, s in table.columns]
+    table["n"] = grouped.size()
+    return table.reset_index()
+
+
+def fold_means(df: pd.DataFrame, metric: str, by: str = "method") -> pd.DataFrame:
+    """``metric`` averaged over seeds within each (group, fold): folds (test speakers) are the
+    independent units, seeds of one fold are not.
+
+    >>> df = pd.DataFrame({"method": "a", "fold": ["1", "1", "2"], "seed": [0, 1, 0], "accuracy": [0.5, 0.7, 0.9]})
+    >>> fold_means(df, "accuracy")["accuracy"].round(3).tolist()
+    [0.6, 0.9]
+    """
+    return df.groupby([by, "fold"], sort=False)[metric].mean().reset_index()
+
+
+def _fold_pair(both: pd.DataFrame, metric: str, value: str, baseline: str, by: str) -> tuple[pd.Series, pd.Series]:
+    per_fold = fold_means(both, metric, by).pivot(index="fold", columns=by, values=metric)
+    a = per_fold[value] if value in per_fold else pd.Series(dtype=float)
+    b = per_fold[baseline] if baseline in per_fold else pd.Series(dtype=float)
+    return a, b
+
+
+def fold_differences(df: pd.DataFrame, metric: str, value: str, baseline: str, by: str = "method") -> pd.Series:
+    """Per fold, ``value``'s mean ``metric`` minus ``baseline``'s, each averaged over the seeds of
+    the (fold, seed) cells both ran: the independent units ``paired_by_fold`` tests.
+
+    >>> df = pd.DataFrame({"method": ["ce"] * 4 + ["p"] * 4, "fold": ["1", "1", "2", "2"] * 2,
+    ...                    "seed": [0, 1] * 4, "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8]})
+    >>> fold_differences(df, "accuracy", "p", "ce").round(3).to_dict()
+    {'1': 0.1, '2': 0.2}
+    """
+    a, b = _fold_pair(complete_cells(df[df[by].isin([value, baseline])], by), metric, value, baseline, by)
+    return (a - b).dropna()
+
+
+def paired_by_fold(
+    df: pd.DataFrame, metric: str, value: str, baseline: str, by: str = "method", confidence: float = 0.95
+) -> dict:
+    """Difference of ``metric`` between groups ``value`` and ``baseline``, paired by fold: seeds
+    are first restricted to the (fold, seed) cells both ran and averaged within each fold; then a
+    paired t-interval over folds (scipy's ``ttest_rel``) and a two-sided Wilcoxon signed-rank
+    p-value. With fewer than two folds there is no interval (NaN).
+
+    >>> df = pd.DataFrame({"method": ["ce"] * 4 + ["p"] * 4, "fold": ["1", "1", "2", "2"] * 2,
+    ...                    "seed": [0, 1] * 4, "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8]})
+    >>> d = paired_by_fold(df, "accuracy", "p", "ce")
+    >>> round(d["mean"], 3), d["folds"], d["seeds"], round(d["low"], 3), round(d["high"], 3), d["wins"]
+    (0.15, 2, 2, -0.485, 0.785, 2)
+    """
+    both = complete_cells(df[df[by].isin([value, baseline])], by)
+    a, b = _fold_pair(both, metric, value, baseline, by)
+    diff = (a - b).dropna()
+    n = len(diff)
+    result = {
+        "mean": float(diff.mean()) if n else math.nan,
+        "low": math.nan,
+        "high": math.nan,
+        "p_wilcoxon": math.nan,
+        "folds": n,
+        "seeds": int(both.groupby("fold")["seed"].nunique().min()) if n else 0,
+        "wins": int((diff > 0).sum()),
+        "losses": int((diff < 0).sum()),
+        "p_t": math.nan,
+        "confidence": confidence,
+        "sd": float(diff.std(ddof=1)) if n >= 2 else math.nan,  # of the fold differences: the design's noise
+    }
+    if n >= 2:
+        test = stats.ttest_rel(a[diff.index], b[diff.index])
+        interval = test.confidence_interval(confidence)
+        result.update(low=float(interval.low), high=float(interval.high), p_t=float(test.pvalue))
+        if (diff != 0).any():
+            result["p_wilcoxon"] = float(stats.wilcoxon(diff).pvalue)
+    return result
+
+
+def seed_spread(df: pd.DataFrame, by: str = "method") -> str:
+    """The largest accuracy range across seeds of one group on one fold, in points, in words.
+
+    >>> seed_spread(pd.DataFrame({"method": "a", "fold": ["1", "1", "2", "2"], "accuracy": [.5, .6, .7, .72]}))
+    'up to 10.0 points (median 6.0)'
+    """
+    ranges = df.groupby([by, "fold"])["accuracy"].agg(lambda a: a.max() - a.min() if len(a) > 1 else math.nan)
+    if ranges.isna().all():
+        return "not measured here (one seed per fold)"
+    return f"up to {100 * ranges.max():.1f} points (median {100 * ranges.median():.1f})"
+
+
+def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int = 1) -> str:
+    """'72.4 ± 3.1' (in percent by default); the ± part is left out when std is undefined.
+
+    >>> format_mean_std(0.7243, 0.031), format_mean_std(0.5, float("nan"))
+    ('72.4 ± 3.1', '50.0')
+    """
+    if std != std:  # NaN: a single run
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def describe_difference(
+    d: dict,
+    against: str = "cross-entropy",
+    scale: float = 100.0,
+    unit: str = " points",
+    above: str = "better than",
+    below: str = "worse than",
+    fold: str = "fold",
+) -> str:
+    """A plain-words reading of ``paired_by_fold``: accuracy differences in points by default;
+    for another metric pass its ``scale``, ``unit`` and what a difference ``above`` or ``below``
+    zero means; ``fold`` names the paired unit (e.g. "cell").
+
+    >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "p_wilcoxon": 0.031, "folds": 6,
+    ...                      "seeds": 3, "wins": 6, "losses": 0})
+    '+5.0 points (95 % CI +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): better than cross-entropy beyond fold noise'
+    >>> describe_difference({"mean": -0.4, "low": -0.6, "high": 0.1, "p_wilcoxon": 0.09, "folds": 6, "seeds": 3,
+    ...                      "wins": 1, "losses": 5}, scale=1, unit="", above="looser than", below="tighter than")
+    '-0.4 (95 % CI -0.6 to +0.1 over 6 folds of 3 seeds; higher in 1 of 6 folds; Wilcoxon p = 0.09): not distinguishable from cross-entropy'
+    >>> describe_difference({"mean": 0.05, "low": float("nan"), "high": float("nan"), "p_wilcoxon": float("nan"),
+    ...                      "folds": 1, "seeds": 1, "wins": 1, "losses": 0})
+    '+5.0 points from a single fold: no interval, so no conclusion'
+    """
+    value = f"{d['mean'] * scale:+.1f}{unit}"
+    if d["folds"] < 2:
+        return f"{value} from a single {fold}: no interval, so no conclusion"
+    interval = (
+        f"{value} ({100 * d.get('confidence', 0.95):.3g} % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} {fold}s "
+        f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} {fold}s; "
+        f"Wilcoxon p = {d['p_wilcoxon']:.2g})"
+    )
+    if d["low"] > 0:
+        return f"{interval}: {above} {against} beyond {fold} noise"
+    if d["high"] < 0:
+        return f"{interval}: {below} {against} beyond {fold} noise"
+    return f"{interval}: not distinguishable from {against}"
+
+
+def against_reference(
+    df: pd.DataFrame, by: str, reference, scale: float = 100.0, trained: float = 0.97, alpha: float = 0.05
+) -> pd.DataFrame:
+    """One row per group of ``by``: accuracy and training accuracy (mean ± std over runs, and the
+    lowest run's training accuracy), and the group's accuracy difference to the ``reference``
+    group, paired by fold as in ``paired_by_fold`` and read together over the groups
+    (``compare_together``: intervals at 1 - alpha / m, Holm's decisions). A group whose runs (or
+    whose reference runs) do not all reach ``trained`` training accuracy compares an under-fitted
+    model: it reads "under-fitted", not "higher" or "lower". The ablations' table.
+
+    >>> df = pd.DataFrame({"k": [1] * 4 + [2] * 4, "fold": ["a", "a", "b", "b"] * 2, "seed": [0, 1] * 4,
+    ...                    "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8], "train_accuracy": [.99] * 7 + [.9]})
+    >>> row = against_reference(df, "k", 1).drop(columns="accuracy %").to_dict("records")[1]
+    >>> row["difference, points (CI)"], row["beyond fold noise"], row["lowest training accuracy %"]
+    ('+15.0 (-48.5 to +78.5)', 'under-fitted', '90.0')
+    """
+    groups = list(dict.fromkeys(df[by]))
+    others = [g for g in groups if g != reference]
+    compared = dict(zip(others, compare_together(df, [(g, reference) for g in others], by=by, alpha=alpha)))
+    reference_trained = df.loc[df[by] == reference, "train_accuracy"].min() >= trained
+    rows = []
+    for group in groups:
+        runs = df[df[by] == group]
+        row = {
+            by: group,
+            "accuracy %": format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std(), scale),
+            "training accuracy %": format_mean_std(runs["train_accuracy"].mean(), runs["train_accuracy"].std(), scale),
+            "lowest training accuracy %": f"{runs['train_accuracy'].min() * scale:.1f}",
+        }
+        if group == reference:
+            row.update({"difference, points (CI)": "reference", "higher in": "", "Holm p": "", "beyond fold noise": ""})
+        else:
+            d = compared[group]
+            fitted = reference_trained and runs["train_accuracy"].min() >= trained
+            reading = "higher" if d["mean"] > 0 else "lower"
+            row.update(
+                {
+                    "difference, points (CI)": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
+                    "higher in": f"{d['wins']} of {d['folds']} folds",
+                    "Holm p": f"{d['p_holm']:.2g}",
+                    "beyond fold noise": (reading if d["differs"] else "no") if fitted else "under-fitted",
+                }
+            )
+        rows.append({**row, "runs": len(runs)})
+    return pd.DataFrame(rows)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values tested together (NaN stays NaN, and counts as a test).
+
+    >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
+    [0.03, 0.06, 0.06]
+    """
+    order = sorted(range(len(pvalues)), key=lambda i: (math.isnan(pvalues[i]), pvalues[i]))
+    adjusted, running = [math.nan] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        if math.isnan(pvalues[i]):
+            continue
+        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def compare_together(
+    df: pd.DataFrame,
+    pairs: list[tuple[str, str]],
+    metric: str = "accuracy",
+    by: str = "method",
+    margin: float | None = None,
+    alpha: float = 0.05,
+) -> list[dict]:
+    """``paired_by_fold`` for several (value, baseline) pairs read together, corrected for their
+    number m: each interval at confidence 1 - alpha / m (Bonferroni, so that all hold together),
+    ``p_holm`` the Holm-adjusted t-test p-value, ``differs`` whether it is below alpha, and with an
+    equivalence ``margin`` (in the metric's units, declared before results are read),
+    ``equivalent``: two one-sided tests at alpha / m, i.e. the 1 - 2 alpha / m interval lies
+    inside (-margin, +margin).
+
+    >>> df = pd.DataFrame({"method": ["a"] * 6 + ["b"] * 6, "fold": list("uvwxyz") * 2, "seed": 0,
+    ...                    "accuracy": [.50, .52, .51, .49, .50, .51, .50, .51, .51, .50, .50, .52]})
+    >>> (row,) = compare_together(df, [("a", "b")], margin=0.02)
+    >>> row["differs"], row["equivalent"], round(row["confidence"], 3)
+    (False, True, 0.95)
+    """
+    m = max(len(pairs), 1)
+    rows = [paired_by_fold(df, metric, v, b, by, confidence=1 - alpha / m) for v, b in pairs]
+    for (value, baseline), row, p in zip(pairs, rows, holm([r["p_t"] for r in rows])):
+        row.update(value=value, baseline=baseline, p_holm=p, differs=bool(p < alpha), tests=m)
+        # The design's power at its strictest level: the difference it finds 4 times in 5.
+        row["mdd"] = minimum_detectable_difference(row["sd"], row["folds"], alpha / m)
+        if margin is not None:
+            tost = paired_by_fold(df, metric, value, baseline, by, confidence=1 - 2 * alpha / m)
+            row["equivalent"] = bool(tost["folds"] >= 2 and -margin < tost["low"] and tost["high"] < margin)
+            row["margin"] = margin
+            row["equivalence_power"] = equivalence_power(row["sd"], row["folds"], margin, alpha / m)
+            row["folds_for_equivalence"] = folds_for(row["sd"], margin, alpha / m)
+    return rows
+
+
+def by_cell(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``fold`` replaced by the (held-out pair, test speaker) cell, the replicate of
+    the new-classes protocol, so that ``paired_by_fold`` pairs methods by cell.
+
+    >>> by_cell(pd.DataFrame({"fold": ["theo"], "novel_classes": ["0,1"]}))["fold"].tolist()
+    ['0,1 | theo']
+    """
+    return df.assign(fold=df["novel_classes"].astype(str) + " | " + df["fold"].astype(str))

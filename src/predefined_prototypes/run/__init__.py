@@ -1,0 +1,1 @@
+"""One run: its configuration, features, factors, model, training and evaluation."""

@@ -1,0 +1,132 @@
+"""Kaldi filterbank features, computed once per clip set and cached, normalised with training
+statistics only.
+
+Each clip's features cover the whole recording; a fixed number of frames is cut at batch time
+(random crop in training), so one cache entry serves every crop length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torchaudio
+from torch import Tensor
+from tqdm import tqdm
+
+from ..data.audio import SAMPLE_RATE, read_audio
+from .cache import cache_key, cached
+
+# Changed whenever the code below changes what it computes: old cache entries are then not read.
+FEATURES_VERSION = 1
+# Kaldi options fixed for every run, as AST and the authors set them.
+FBANK_OPTIONS = {"htk_compat": True, "window_type": "hanning", "use_energy": False, "dither": 0.0}
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Kaldi fbank settings; the paper uses 128 mel bins, 25 ms windows, 10 ms hop."""
+
+    num_mel_bins: int = 128
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+
+    def frames(self, num_samples: int) -> int:
+        """Frames that a clip of ``num_samples`` samples at 16 kHz yields.
+
+        >>> FeatureSettings().frames(16000)
+        98
+        """
+        window = round(SAMPLE_RATE * self.frame_length_ms / 1000)
+        hop = round(SAMPLE_RATE * self.frame_shift_ms / 1000)
+        return 1 + (num_samples - window) // hop if num_samples >= window else 0
+
+
+def fbank(wave: Tensor, settings: FeatureSettings = FeatureSettings()) -> Tensor:
+    """Log mel filterbank [frames, mel] of a 16 kHz waveform [T], as AST and the authors compute it.
+
+    >>> fbank(torch.randn(16000)).shape
+    torch.Size([98, 128])
+    """
+    return torchaudio.compliance.kaldi.fbank(
+        wave.unsqueeze(0),
+        sample_frequency=SAMPLE_RATE,
+        num_mel_bins=settings.num_mel_bins,
+        frame_length=settings.frame_length_ms,
+        frame_shift=settings.frame_shift_ms,
+        **FBANK_OPTIONS,
+    )
+
+
+def feature_cache_settings(settings: FeatureSettings) -> dict:
+    """Everything that changes the cached features besides the files themselves."""
+    return {
+        **asdict(settings),
+        **FBANK_OPTIONS,
+        "sample_rate": SAMPLE_RATE,
+        "version": FEATURES_VERSION,
+        "torchaudio": torchaudio.__version__,
+    }
+
+
+@dataclass
+class ClipFeatures:
+    """Variable-length features of N clips, packed: clip i is ``frames[offsets[i]:offsets[i+1]]``."""
+
+    frames: Tensor  # [total_frames, mel]
+    offsets: Tensor  # [N + 1]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int) -> Tensor:
+        return self.frames[self.offsets[index] : self.offsets[index + 1]]
+
+
+def extract_features(
+    files: list[Path], settings: FeatureSettings = FeatureSettings(), cache: bool = True, desc: str = "fbank"
+) -> ClipFeatures:
+    """Fbank features of every file (whole recordings), from the cache when the same files and
+    settings were seen before. Pass a dataset's clips of every fold at once (as ``run`` does) so
+    one cache entry serves all folds."""
+
+    def compute() -> dict[str, Tensor]:
+        # Recordings shorter than one window still get one (zero-padded) frame.
+        window = round(SAMPLE_RATE * settings.frame_length_ms / 1000)
+        per_clip = []
+        for path in tqdm(files, desc=desc, leave=False, mininterval=2.0):
+            wave = read_audio(path)
+            if len(wave) < window:
+                wave = torch.nn.functional.pad(wave, (0, window - len(wave)))
+            per_clip.append(fbank(wave, settings))
+        lengths = torch.tensor([0] + [len(f) for f in per_clip])
+        return {"frames": torch.cat(per_clip), "offsets": lengths.cumsum(0)}
+
+    key = cache_key("fbank", files, feature_cache_settings(settings))
+    entry = cached("fbank", key, compute, enabled=cache)
+    if len(entry["offsets"]) != len(files) + 1 or entry["offsets"][-1] != len(entry["frames"]):
+        raise RuntimeError("feature cache entry is inconsistent; delete it and rerun")
+    return ClipFeatures(entry["frames"], entry["offsets"])
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    """``(x - mean) / (2 * std)`` with one mean and std over all training frames, as the
+    authors (and AST) normalise.
+
+    >>> norm = Normalizer.fit(torch.tensor([[1.0], [3.0]]))
+    >>> norm.mean, norm.std, norm(torch.tensor([3.0])).item()
+    (2.0, 1.0, 0.5)
+    """
+
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, training_frames: Tensor) -> Normalizer:
+        """From the frames [total_frames, mel] of the training split's clips."""
+        return cls(training_frames.mean().item(), training_frames.std(correction=0).item())
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / (2 * self.std)

@@ -1,0 +1,1 @@
+"""The store: stored runs, their manifests, sweep plans, the sweep runner and derived tables."""

@@ -1,0 +1,180 @@
+"""The one reader of stored results: a sweep profile's table (``load_results``), whether a
+profile is complete (``load_profile``: every run its current plan holds is stored), which
+settings of a sweep that finishes setting by setting are complete (``complete_settings``), a
+stored run's record and embeddings, and the tables derived from them.
+
+Everything here reads ``results/`` (written by ``sweep``) and never trains; a missing or broken
+file raises ``ResultsError`` naming the fix, so a page never renders blanks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..method.registry import method_of
+from .plan import load_sweep
+from .store import ResultsError, read_table
+
+REPO = Path(__file__).resolve().parents[3]
+CONFIGS = REPO / "configs"
+# The repository's results/, or another folder of the same layout named by PP_RESULTS_DIR.
+RESULTS = Path(os.environ.get("PP_RESULTS_DIR") or REPO / "results")
+
+
+# Columns every page relies on; a table without them is broken, not empty.
+REQUIRED_COLUMNS = (
+    "run_id",
+    "profile",
+    "dataset",
+    "loss",
+    "fold",
+    "seed",
+    "epochs",
+    "accuracy",
+    "macro_f1",
+    "ece",
+    "train_accuracy",
+    "wall_time_s",
+)
+
+
+def load_results(
+    sweep: str, profile: str | None = None, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
+) -> pd.DataFrame:
+    """A sweep profile's table, ``results/<sweep>/<profile>.csv``: one row per stored run of the
+    profile's current plan (rows kept from an earlier version of the sweep file are left out; the
+    sweep's ``--prune`` removes them), with a ``method`` column. Without ``profile``, the full
+    profile's table where one is stored, else the quick one's.
+
+    A missing, empty or malformed table raises ResultsError naming the file, so a page never
+    renders blanks.
+    """
+    folder = Path(results_dir) / sweep
+    if profile is None:
+        profile = "full" if holds_plan(sweep, "full", results_dir, configs_dir) else "quick"
+    path = folder / f"{profile}.csv"
+    rerun = f"python -m predefined_prototypes sweep configs/{sweep}.yaml --profile {profile}"
+    if not path.is_file():
+        raise ResultsError(f"no results table at {path}: run {rerun}")
+    table = read_table(path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}: rebuild it with {rerun} --aggregate-only")
+    sweep_file = Path(configs_dir) / f"{sweep}.yaml"
+    if sweep_file.is_file():
+        table = table[table["run_id"].isin({r.run_id for r in load_sweep(sweep_file, profile)})]
+    if table.empty:
+        raise ResultsError(f"{path} has no rows of the current plan of {sweep_file.name}: run {rerun}")
+    missing = [rid for rid in table["run_id"] if not (folder / "runs" / rid / "metrics.json").is_file()]
+    if missing:
+        raise ResultsError(
+            f"{path}: row {missing[0]} has no stored summary in {folder / 'runs'} ({len(missing)} such row(s)); "
+            "python -m predefined_prototypes store check lists every problem"
+        )
+
+    table = table.copy()  # one block per dtype: the factor sweep's tables have hundreds of columns
+    return table.assign(method=table.apply(method_of, axis=1)).reset_index(drop=True)
+
+
+def load_profile(
+    sweep: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
+) -> tuple[pd.DataFrame, bool]:
+    """``(table, complete)``: the full profile's table when every run it plans is stored (then
+    ``complete`` is True), else the quick profile's, so a page can show what is there and say
+    whether it is a finding."""
+    if holds_plan(sweep, "full", results_dir, configs_dir):
+        full = load_results(sweep, "full", results_dir, configs_dir)
+        if len(full) == planned_runs(sweep, "full", configs_dir):
+            return full, True
+    return load_results(sweep, "quick", results_dir, configs_dir), False
+
+
+def holds_plan(sweep: str, profile: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS) -> bool:
+    """Whether ``results/<sweep>/<profile>.csv`` holds a run of the profile's current plan: a table
+    holding only an earlier plan's runs (say, at other epochs) is a profile not yet started."""
+    path = Path(results_dir) / sweep / f"{profile}.csv"
+    sweep_file = Path(configs_dir) / f"{sweep}.yaml"
+    if not path.is_file() or not sweep_file.is_file():
+        return path.is_file()
+    return bool({r.run_id for r in load_sweep(sweep_file, profile)} & set(read_table(path)["run_id"]))
+
+
+def complete_settings(
+    sweep: str, keys: tuple[str, ...], results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For a sweep whose settings finish one after another: the full profile's rows of every
+    setting (a combination of ``keys``' values) whose planned runs are all stored, and one row per
+    planned setting with how many of its runs are stored (``stored``, ``planned``, ``complete``).
+    Each complete setting is full-profile evidence on its own, whatever the others' state."""
+    plan = load_sweep(Path(configs_dir) / f"{sweep}.yaml", "full")
+    planned = pd.DataFrame([{**{k: r.settings[k] for k in keys}, "run_id": r.run_id} for r in plan])
+    started = holds_plan(sweep, "full", results_dir, configs_dir)
+    table = load_results(sweep, "full", results_dir, configs_dir) if started else pd.DataFrame(columns=["run_id"])
+    planned["stored"] = planned["run_id"].isin(set(table["run_id"]))
+    status = planned.groupby(list(keys), sort=False)["stored"].agg(stored="sum", planned="size").reset_index()
+    status["complete"] = status["stored"] == status["planned"]
+    done = planned[planned.groupby(list(keys), sort=False)["stored"].transform("all")]
+    return table[table["run_id"].isin(set(done["run_id"]))].reset_index(drop=True), status
+
+
+def load_stored_run(sweep: str, run_id: str, results_dir: str | Path = RESULTS) -> tuple[dict, dict]:
+    """A run's metrics.json record and its (slim) test embeddings."""
+    folder = Path(results_dir) / sweep / "runs" / run_id
+    try:
+        record = json.loads((folder / "metrics.json").read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ResultsError(f"{folder / 'metrics.json'} cannot be read ({err}); restore it from git") from None
+    try:
+        with np.load(folder / "embeddings.npz") as npz:
+            embeddings = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ResultsError(
+            f"{folder / 'embeddings.npz'} cannot be read ({type(err).__name__}: {err}); restore it from git "
+            "or remove the run's folder and run its sweep again"
+        ) from None
+    return record, embeddings
+
+
+def table_digest(sweep: str, profile: str, results_dir: str | Path = RESULTS) -> str:
+    """The sha256 of a profile's table, which its derived tables record."""
+    return hashlib.sha256((Path(results_dir) / sweep / f"{profile}.csv").read_bytes()).hexdigest()
+
+
+def derived(sweep: str, kind: str, profile: str, results_dir: str | Path = RESULTS) -> pd.DataFrame:
+    """A table derived from a profile's stored runs (``derive.DERIVED``), refused with a
+    ResultsError naming the fix when it is missing or was computed from another version of the
+    profile's table."""
+    folder = Path(results_dir) / sweep / "derived"
+    fix = "run python -m predefined_prototypes store derive"
+    record = folder / f"{profile}.json"
+    if not record.is_file() or not (folder / f"{profile}-{kind}.csv").is_file():
+        raise ResultsError(f"{folder / f'{profile}-{kind}.csv'} is missing: {fix}")
+    if json.loads(record.read_text())["table_sha256"] != table_digest(sweep, profile, results_dir):
+        raise ResultsError(f"{folder}: derived from another version of {sweep}/{profile}.csv: {fix}")
+    return pd.read_csv(folder / f"{profile}-{kind}.csv")
+
+
+def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:
+    """How many runs the sweep file's profile plans."""
+    return len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
+
+
+def complete_cells(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
+    """The rows of the (fold, seed) cells that every group of ``by`` has run, so each row of a
+    table averages the same cells.
+
+    >>> df = pd.DataFrame({"method": ["a", "a", "b"], "fold": ["1", "2", "1"], "seed": 0, "accuracy": [0.5, 0.7, 0.9]})
+    >>> complete_cells(df)["fold"].tolist()
+    ['1', '1']
+    """
+    groups = df[by].nunique()
+    counts = df.groupby(["fold", "seed"])[by].nunique()
+    keep = counts[counts == groups].index
+    return df[df.set_index(["fold", "seed"]).index.isin(keep)]
