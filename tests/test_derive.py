@@ -19,7 +19,7 @@ from predefined_prototypes.storage.derive import (
 )
 from predefined_prototypes.storage.manifest import forget_files
 from predefined_prototypes.storage.results import derived, load_results
-from predefined_prototypes.storage.store import ResultsError, _StoredRun
+from predefined_prototypes.storage.store import ResultsError, StoredRun
 from predefined_prototypes.storage.sweep import prune
 
 
@@ -44,7 +44,7 @@ def test_derived_curves_hold_every_epoch_of_every_run_and_go_stale_with_their_ta
     assert curves["test_accuracy"].notna().any() and curves["test_accuracy"].isna().any()  # eval_every > 1
 
     first = pd.read_csv(results / "main-emodb" / "full.csv", dtype=str)["run_id"].head(5)
-    prune([_StoredRun("main-emodb", "full", rid) for rid in first], results)  # a sweep pruned it
+    prune([StoredRun("main-emodb", "full", rid) for rid in first], results)  # a sweep pruned it
     with pytest.raises(ResultsError, match="another version of main-emodb/full.csv: run python -m"):
         derived("main-emodb", "curves", "full", results)
     assert any("stale" in line for line in check_all(results))

@@ -22,10 +22,12 @@ from conftest import REPO
 from test_cli_errors import TINY, assert_one_line_error, cli
 
 from predefined_prototypes.run.config import ConfigError, RunConfig
+from predefined_prototypes.storage.check import check_store
 from predefined_prototypes.storage.derive import derive, derive_all, geometry
+from predefined_prototypes.storage.migrate import migrate
 from predefined_prototypes.storage.plan import load_sweep
 from predefined_prototypes.storage.results import derived, load_results
-from predefined_prototypes.storage.store import ResultsError, check_store, migrate, read_table
+from predefined_prototypes.storage.store import ResultsError, read_table
 
 PLAIN = "novel-classes"  # a sweep without derived tables
 DERIVED_SWEEP = "main-emodb"  # a sweep with one
@@ -163,7 +165,7 @@ def test_derived_rows_recomputed_from_scratch_match_the_committed_ones():
 
 
 def test_an_interrupted_migrate_leaves_the_store_as_it_was(store, monkeypatch):
-    from predefined_prototypes.storage import store as store_module
+    from predefined_prototypes.storage import migrate as migrate_module
 
     folder = first_run(store)
     edit_summary(folder, lambda r: r.pop("schema_version"))  # a summary an older version wrote
@@ -171,19 +173,19 @@ def test_an_interrupted_migrate_leaves_the_store_as_it_was(store, monkeypatch):
 
     record_files(store / PLAIN, [folder / "metrics.json"])
     before = {p: p.read_bytes() for p in (store / PLAIN).rglob("*") if p.is_file() and p.name != ".lock"}
-    real = store_module.atomic_write
+    real = migrate_module.atomic_write
 
     def unwritable(path, write):
         if str(path).endswith("full.csv"):
             raise PermissionError(13, "Permission denied", str(path))
         real(path, write)
 
-    monkeypatch.setattr(store_module, "atomic_write", unwritable)
+    monkeypatch.setattr(migrate_module, "atomic_write", unwritable)
     with pytest.raises(PermissionError):
         migrate(store)
     assert {p: p.read_bytes() for p in (store / PLAIN).rglob("*") if p.is_file() and p.name != ".lock"} == before
     assert not (store / ".migrate").exists()
-    monkeypatch.setattr(store_module, "atomic_write", real)
+    monkeypatch.setattr(migrate_module, "atomic_write", real)
     assert any("summaries at schema" in line for line in migrate(store))
     assert check_store(store) == []
     assert migrate(store) == []  # a no-op reads and writes nothing
@@ -371,12 +373,12 @@ def test_aggregate_only_rebuilds_a_table_that_no_longer_parses(store):
 
 def test_migrate_on_a_read_only_filesystem_is_one_line(store, monkeypatch, capsys):
     from predefined_prototypes import __main__
-    from predefined_prototypes.storage import store as store_module
+    from predefined_prototypes.storage import migrate as migrate_module
 
     def read_only(results_dir):
         raise OSError(30, "Read-only file system", f"{results_dir}/.migrate")
 
-    monkeypatch.setattr(store_module, "migrate", read_only)
+    monkeypatch.setattr(migrate_module, "migrate", read_only)
     code = __main__.main(["store", "migrate", "--results", str(store)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "Read-only file system" in err[0] and "as it was before" in err[0]

@@ -123,21 +123,25 @@ def main_comparison(prototypes_gain, control_gain, noise=0.005, seeds=3):
 
 
 def test_claim1_verdicts_on_constructed_comparisons():
-    from predefined_prototypes.reading.claims import CLAIM1_RULES, claim1_verdict
+    from predefined_prototypes.reading.claims.claim1 import CLAIM1_RULE, claim1_verdict
 
     def verdict(prototypes_gain, control_gain, noise=0.005, seeds=3):
-        return claim1_verdict(main_comparison(prototypes_gain, control_gain, noise, seeds), 18 * seeds)
+        return claim1_verdict(main_comparison(prototypes_gain, control_gain, noise, seeds), 18 * seeds, "toy")
 
-    assert verdict(0.08, 0.0)["verdict"] == "reproduced"
+    assert verdict(0.08, 0.0).outcome == "reproduced"
     partly = verdict(0.08, 0.08)
-    assert partly["verdict"] == "partly reproduced" and partly["rule"] == CLAIM1_RULES["partly reproduced"]
-    assert verdict(0.0, 0.05)["verdict"] == "not reproduced"  # equivalent to CE within 2 points
-    assert verdict(-0.08, 0.0)["verdict"] == "contradicted"
+    assert (
+        partly.outcome == "partly reproduced" and partly.rule == dict((o, c) for o, c, _ in CLAIM1_RULE)[partly.outcome]
+    )
+    assert verdict(0.0, 0.05).outcome == "not reproduced"  # equivalent to CE within 2 points
+    assert verdict(-0.08, 0.0).outcome == "contradicted"
     # A gain whose cause is unsettled: beats CE, the control gains less, neither equivalent nor beaten.
-    assert verdict(0.08, 0.07, noise=0.02)["verdict"] == "undetermined"
-    assert verdict(0.01, 0.0, noise=0.05)["verdict"] == "undetermined"  # too noisy to call equivalent
-    pending = claim1_verdict(main_comparison(0.08, 0.0), 60)
-    assert pending["verdict"] == "pending" and "54 of the full profile's 60 runs" in pending["reason"]
+    assert verdict(0.08, 0.07, noise=0.02).outcome == "undetermined"
+    noisy = verdict(0.01, 0.0, noise=0.05)  # too noisy to call equivalent: says what the design detects
+    assert noisy.outcome == "undetermined" and "detects a difference of" in noisy.reason
+    assert all(c.mdd > 0 and c.level == 1 - 0.05 / 3 and c.family == "Holm over 3" for c in noisy.comparisons)
+    pending = claim1_verdict(main_comparison(0.08, 0.0), 60, "toy")
+    assert pending.outcome == "pending" and "54 of the full profile's 60 runs" in pending.reason
 
 
 def stored_history(results, run_id, method, fold, tested_every, accuracies):
@@ -203,7 +207,7 @@ def test_against_reference_finds_a_constructed_shift_and_only_it():
                 },
             ]
     table = report_against(pd.DataFrame(rows))
-    assert table.loc["reference", "difference, points (CI)"] == "reference"
+    assert table.loc["reference", "difference, points"] == "reference"
     assert table.loc["better", "beyond fold noise"] == "higher"
     assert table.loc["better", "higher in"] == "6 of 6 folds"
     assert table.loc["same", "beyond fold noise"] == "no"
@@ -217,7 +221,7 @@ def report_against(df):
 
 
 def test_training_speed_verdict_follows_constructed_epoch_counts():
-    from predefined_prototypes.reading.claims import training_speed_verdict
+    from predefined_prototypes.reading.claims.claim1 import speed_verdict
 
     def reached(shift):
         rows = [
@@ -233,10 +237,10 @@ def test_training_speed_verdict_follows_constructed_epoch_counts():
         ]
         return pd.DataFrame(rows)
 
-    assert training_speed_verdict(reached(-2.0), complete=True)["verdict"] == "reproduced"
-    assert training_speed_verdict(reached(+2.0), complete=True)["verdict"] == "contradicted here"
-    assert training_speed_verdict(reached(-0.25), complete=True)["verdict"] == "not reproduced here"
-    assert training_speed_verdict(reached(-2.0), complete=False)["verdict"] == "pending"
+    assert speed_verdict(reached(-2.0), True, "toy").outcome == "reproduced"
+    assert speed_verdict(reached(+2.0), True, "toy").outcome == "contradicted"
+    assert speed_verdict(reached(-0.25), True, "toy").outcome == "not reproduced"  # within ±1 epoch
+    assert speed_verdict(reached(-2.0), False, "toy").outcome == "pending"
 
 
 def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp_path):
@@ -308,7 +312,7 @@ def write_stored_table(path, runs, profile, dataset, fold, accuracy):
 
 
 def test_the_new_classes_answer_follows_constructed_cells():
-    from predefined_prototypes.reading.claims import novel_answer
+    from predefined_prototypes.reading.claims.novel_classes import novel_answer
 
     rows = []
     for cell in range(10):
@@ -331,14 +335,14 @@ def test_the_new_classes_answer_follows_constructed_cells():
             )
     df = pd.DataFrame(rows)
     answer = novel_answer(df, planned=40)
-    assert "were better than cross-entropy (+5.0 points" in answer
-    assert "not distinguishable from learned prototypes beyond cell noise" in answer
-    assert "worse than the zero-prototype control (-5.0 points" in answer
+    assert "were better than cross-entropy (+5.0 (" in answer
+    assert "not distinguishable from learned prototypes" in answer and "Holm over 4" in answer
+    assert "worse than the zero-prototype control (-5.0 (" in answer
     assert novel_answer(df, planned=41).startswith("No answer yet: 40 of the full profile's 41 runs")
 
 
 def test_claim1_on_tuned_baselines_compares_validation_choices():
-    from predefined_prototypes.reading.claims import claim1_tuned_verdict
+    from predefined_prototypes.reading.claims.claim1 import claim1_tuned_verdict
     from predefined_prototypes.reading.tables import tuned_choice
 
     rows = []
@@ -371,9 +375,9 @@ def test_claim1_on_tuned_baselines_compares_validation_choices():
     tuned_ce = chosen[chosen["family"] == "tuned_ce"]
     assert set(tuned_ce["knob"]) == {"ce_weight_decay=0.01"}  # validation, not test, decides
     assert set(chosen[chosen["family"] == "prototypes"]["knob"]) == {10.0}
-    verdict = claim1_tuned_verdict(chosen, complete=True)
-    assert verdict["verdict"] == "reproduced", verdict
-    assert claim1_tuned_verdict(chosen, complete=False)["verdict"] == "pending"
+    verdict = claim1_tuned_verdict(chosen, True, "toy")
+    assert verdict.outcome == "reproduced", verdict
+    assert claim1_tuned_verdict(chosen, False, "toy").outcome == "pending"
 
 
 def test_calibration_reading_finds_a_constructed_ece_cost_and_its_removal_by_temperature():
@@ -389,12 +393,14 @@ def test_calibration_reading_finds_a_constructed_ece_cost_and_its_removal_by_tem
                     "fold": str(fold),
                     "ece": before + rng.normal(0, 0.01),
                     "validation_test_ece_scaled": 0.12 + rng.normal(0, 0.01),
+                    "seeds": 2,
                 }
             )
-    reading = calibration_reading(pd.DataFrame(rows), seeds=2)
+    reading = calibration_reading(pd.DataFrame(rows))
     prototypes, control = reading.split("Test ECE of the zero-prototype control")
     before, after = prototypes.split("after it")
     assert "worse calibrated than CE beyond" in before and "not distinguishable from CE" in after
+    assert "Holm over 4" in before
     assert "worse calibrated" not in control and "of 2 seeds" in control
 
 
@@ -468,7 +474,7 @@ def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_p
 def test_a_gap_between_the_arms_names_the_arm_that_moved_from_the_weaker_lambda():
     import numpy as np
 
-    from predefined_prototypes.reading.claims import placement_reading
+    from predefined_prototypes.reading.claims.claim1 import placement_reading
     from predefined_prototypes.reading.tables import pull_strength
 
     def runs(control_drop, prototypes_gain):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predefined_prototypes.reading.claims import claim2_verdict
+from predefined_prototypes.reading.claims.claim2 import claim2_verdict
 from predefined_prototypes.reading.factor_tables import (
     ALL_FACTORS,
     block_against_input,
@@ -60,10 +60,10 @@ def constructed(own: float, emotion: float, other: float, diagonal: float, off: 
 def test_blocks_that_copy_their_factor_reproduce_claim_2():
     df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1)
     verdict = claim2_verdict(df, complete=True)
-    assert verdict["verdict"] == "reproduced (pitch spread: 'moved' not tested)"
-    assert verdict["factors"]["loudness"].startswith("carried, confined, moved")
-    assert verdict["factors"]["pitch spread"].endswith("moved: not tested (no edit moves it alone)")
-    assert len(verdict["tests"]) == 8 and verdict["tests"]["met"].all()
+    assert verdict.outcome == "reproduced" and verdict.notes["untested"] == ["pitch spread"]
+    assert verdict.notes["factors"]["loudness"].startswith("reproduced: carried met")
+    assert len(verdict.comparisons) == 10 and all(c.outcome == "met" for c in verdict.comparisons)
+    assert {c.family for c in verdict.comparisons} == {"Holm over 10"}
     table = probe_table(df)
     assert (
         table.loc["loudness", "own block"].startswith("90.0")
@@ -82,23 +82,51 @@ def test_blocks_that_copy_their_factor_reproduce_claim_2():
 def test_blocks_that_only_echo_the_emotion_do_not():
     df = constructed(own=0.3, emotion=0.3, other=0.3, diagonal=0.0, off=0.0)
     verdict = claim2_verdict(df, complete=True)
-    assert verdict["verdict"] == "not reproduced"
-    assert all(line.startswith("no criterion met") for line in verdict["factors"].values())
+    # No effect, shown: every criterion's equivalence interval sits inside its margin.
+    assert verdict.outcome == "not reproduced"
+    assert {c.outcome for c in verdict.comparisons} == {"not met"}
 
 
 def test_an_edit_that_moves_every_block_alike_is_not_selective():
-    # Blocks carry their factor (probes pass) but the edit moves the other blocks as far: the
-    # two edited factors fail, pitch spread (no edit) passes -> partly reproduced.
+    # Blocks carry their factor (probes pass) and the edit moves its block, but moves the other
+    # blocks as far: the two edited factors are shown not selective, pitch spread (no edit) passes.
     df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.0, off=1.0)
     verdict = claim2_verdict(df, complete=True)
-    assert verdict["verdict"] == "partly reproduced"
-    assert verdict["factors"]["pitch spread"].startswith("carried, confined")
-    assert "moved" not in verdict["factors"]["loudness"].split(":")[0]
+    assert verdict.outcome == "partly reproduced"
+    outcomes = {c.label: c.outcome for c in verdict.comparisons}
+    assert (
+        outcomes["loudness: moves its block"] == "met" and outcomes["loudness: moves no other block more"] == "not met"
+    )
+    assert verdict.notes["factor_outcomes"] == {
+        "pitch median": "not reproduced",
+        "pitch spread": "reproduced",
+        "loudness": "not reproduced",
+    }
+
+
+def test_an_edit_that_moves_other_blocks_more_contradicts_the_claim():
+    df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=0.5, off=1.5)
+    verdict = claim2_verdict(df, complete=True)
+    outcomes = {c.label: c for c in verdict.comparisons}
+    assert outcomes["loudness: moves its block"].outcome == "met"
+    assert outcomes["loudness: moves no other block more"].outcome == "contradicted"
+    assert outcomes["loudness: moves no other block more"].bearing == "against"
+    assert verdict.outcome == "contradicted"
+
+
+def test_criteria_too_noisy_to_decide_are_undetermined_with_their_power():
+    df = constructed(own=0.33, emotion=0.3, other=0.3, diagonal=0.0, off=0.0, folds=4)
+    rng = np.random.default_rng(3)
+    probes = [c for c in df if c.startswith("factors_probes_")]
+    df[probes] = df[probes] + rng.normal(0, 0.15, (len(df), len(probes)))
+    verdict = claim2_verdict(df, complete=True)
+    carried = [c for c in verdict.comparisons if c.label.endswith("carried")]
+    assert {c.outcome for c in carried} == {"undetermined"} and all(c.mdd > 5 for c in carried)
 
 
 def test_no_verdict_on_an_incomplete_profile():
     df = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1, folds=3)
-    assert claim2_verdict(df, complete=False)["verdict"].startswith("no verdict")
+    assert claim2_verdict(df, complete=False).outcome == "pending"
 
 
 def test_confined_means_beyond_the_best_other_block_not_their_mean():
@@ -108,12 +136,13 @@ def test_confined_means_beyond_the_best_other_block_not_their_mean():
     df["factors_probes_loudness_block_loudness"] = 0.6
     df["factors_probes_loudness_block_pitch_median"] = 0.8
     verdict = claim2_verdict(df, complete=True)
-    assert verdict["factors"]["loudness"].split(":")[0] == "carried, moved"
+    outcomes = {c.label: c.outcome for c in verdict.comparisons}
+    assert outcomes["loudness: carried"] == "met" and outcomes["loudness: confined"] == "contradicted"
 
 
 def test_claim2_by_setting_reads_each_pull_strength_and_picks_the_strongest_trained_one():
-    from predefined_prototypes.reading.claims import claim2_by_setting, claim2_strongest
-    from predefined_prototypes.reading.figures import claim2_tradeoff
+    from predefined_prototypes.reading.claims.evidence import claim2_by_setting, claim2_strongest
+    from predefined_prototypes.reading.pages.ablation_factors import claim2_tradeoff
 
     strong = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1).assign(
         lam=30.0, num_mel_bins=128, epochs=150
@@ -135,7 +164,7 @@ def test_claim2_by_setting_reads_each_pull_strength_and_picks_the_strongest_trai
 
 
 def test_the_cost_of_the_strongest_pull_is_read_against_the_faithful_and_the_same_length_settings():
-    from predefined_prototypes.reading.claims import claim2_by_setting
+    from predefined_prototypes.reading.claims.evidence import claim2_by_setting
     from predefined_prototypes.reading.pages.ablation_factors import pull_cost
 
     base = constructed(own=0.9, emotion=0.3, other=0.2, diagonal=1.5, off=0.1)
@@ -159,7 +188,7 @@ def test_the_cost_of_the_strongest_pull_is_read_against_the_faithful_and_the_sam
 
 
 def test_setting_labels_are_spread_apart_in_order_and_isolated_ones_stay_put():
-    from predefined_prototypes.reading.figures import spread_labels
+    from predefined_prototypes.reading.pages.ablation_factors import spread_labels
 
     positions = np.array([84.4, 87.5, 83.5, 87.2, 87.4, 80.0])
     placed = spread_labels(positions, gap=0.5)
@@ -172,7 +201,7 @@ def test_setting_labels_are_spread_apart_in_order_and_isolated_ones_stay_put():
 
 
 def test_the_factor_pull_readings_say_so_when_no_setting_is_complete():
-    from predefined_prototypes.reading.claims import claim2_by_setting, claim2_strongest
+    from predefined_prototypes.reading.claims.evidence import claim2_by_setting, claim2_strongest
     from predefined_prototypes.reading.factor_tables import pull_fit_table
 
     empty = constructed(own=0.5, emotion=0.3, other=0.2, diagonal=1.0, off=0.1).iloc[:0]
@@ -195,7 +224,8 @@ def test_a_block_is_read_against_what_the_input_carries():
     text = input_reading(df.assign(method=np.where(factor_runs, "factor_prototypes", df["loss"])))
     assert "pitch median 80.0 ± " in text
     assert (
-        re.search(r"pitch median -(19|20)\.\d points \(98\.3 % CI", text) and "holds less than the input probe" in text
+        re.search(r"pitch median -(19|20)\.\d points \(98\.3 % interval, Holm over 3: ", text)
+        and "holds less than the input probe" in text
     )
     assert re.search(r"loudness \+(29|30)\.\d points", text) and "holds more than the input probe" in text
     assert re.search(r"pitch spread [+-]0\.\d points", text) and "not distinguishable from the input probe" in text

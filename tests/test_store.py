@@ -13,17 +13,11 @@ from conftest import REPO
 
 from predefined_prototypes.run.config import RunConfig
 from predefined_prototypes.run.schema import SCHEMA_VERSION, metric_columns
+from predefined_prototypes.storage.check import check_store
 from predefined_prototypes.storage.manifest import record_files, stored_files
+from predefined_prototypes.storage.migrate import migrate
 from predefined_prototypes.storage.plan import Run
-from predefined_prototypes.storage.store import (
-    ResultsError,
-    StoreRefused,
-    check_store,
-    migrate,
-    read_table,
-    store,
-    table_row,
-)
+from predefined_prototypes.storage.store import ResultsError, StoreRefused, read_table, store, table_row
 
 RESULTS = REPO / "results"
 

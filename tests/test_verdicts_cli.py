@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from predefined_prototypes.reading.claims import book_verdicts
+from predefined_prototypes.reading.pages.intro import intro
 
 
 def test_verdicts_json_agrees_with_the_book_and_needs_no_torch():
@@ -19,6 +20,10 @@ def test_verdicts_json_agrees_with_the_book_and_needs_no_torch():
     assert "TORCH False" in result.stderr
     printed = json.loads(result.stdout)
     book = book_verdicts()
-    assert {k: v["verdict"] for k, v in printed.items()} == {k: v["verdict"] for k, v in book.items()}
-    assert printed["fsdd_claim1"]["reason"] == book["fsdd_claim1"]["reason"]
-    assert all(row["mdd"] > 0 for row in printed["fsdd_claim1"]["comparisons"])
+    assert {k: v["outcome"] for k, v in printed.items()} == {k: v.outcome for k, v in book.items()}
+    assert printed["fsdd_claim1"]["reason"] == book["fsdd_claim1"].reason
+    assert all(c["mdd"] > 0 for c in printed["fsdd_claim1"]["comparisons"])
+    for verdict in printed.values():  # every interval names its level and its family
+        assert all(0.9 < c["level"] < 1 and c["family"] for c in verdict["comparisons"])
+    cells = intro(book)  # the intro's table states the same outcomes
+    assert all(cells[key].startswith(v["outcome"]) for key, v in printed.items())

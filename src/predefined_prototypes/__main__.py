@@ -105,7 +105,9 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> int:
-    from .storage.store import ResultsError, SweepLocked, migrate, seal
+    from .storage.check import seal
+    from .storage.migrate import migrate
+    from .storage.store import ResultsError, SweepLocked
 
     if not Path(args.results).is_dir():
         print(f"error: no results folder at {args.results}; pass --results", file=sys.stderr)
@@ -144,8 +146,6 @@ def _store(args: argparse.Namespace) -> int:
 def _verdicts(args: argparse.Namespace) -> int:
     import json
 
-    import pandas as pd
-
     from .reading.claims import book_verdicts
     from .storage.store import ResultsError
 
@@ -154,28 +154,14 @@ def _verdicts(args: argparse.Namespace) -> int:
     except ResultsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-
-    def plain(value):
-        if isinstance(value, pd.DataFrame):
-            return value.to_dict("records")
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value.item() if hasattr(value, "item") else value
-
     if args.json:
-        print(json.dumps(plain(verdicts), indent=1, default=str))
+        print(json.dumps({key: v.as_json() for key, v in verdicts.items()}, indent=1, default=float))
         return 0
-    for name, verdict in verdicts.items():
-        print(f"{name}: {verdict['verdict']}")
-        if verdict.get("reason"):
-            print(f"  {verdict['reason']}")
-        for row in verdict.get("comparisons", []):
-            print(
-                f"  {row['label']}: {100 * row['mean']:+.1f} ({100 * row['low']:+.1f} to {100 * row['high']:+.1f}) points"
-                + (f"; the design detects {100 * row['mdd']:.1f} with 80 % power" if row.get("mdd") else "")
-            )
+    for key, v in verdicts.items():
+        print(f"{key} ({v.claim}, {v.corpus}): {v.outcome}" + (f": {v.rule}" if v.rule else ""))
+        print(f"  {v.reason}")
+        for c in v.comparisons:
+            print(f"  {c.label}: {c.interval()}; {c.outcome}; {c.power()}")
     return 0
 
 

@@ -159,7 +159,7 @@ class PrototypeLoss(nn.Module):
         return self.combine(self.terms(logits, z, target, factors))
 
 
-# --- what a run's ``loss`` trains with (declared in ``methods.LOSSES``) ------------------------
+# --- what a run's ``loss`` trains with (declared in ``registry.LOSSES``) ------------------------
 
 
 class Objective(nn.Module):
@@ -167,7 +167,7 @@ class Objective(nn.Module):
     ``(total, terms)`` out, ``terms`` being the unweighted parts logged in the history. ``target``
     is the labels or their probabilities (mixup), ``labels`` always the hard labels, ``factors``
     the factor levels [B, F] (factor prototypes only). A new loss is one subclass with
-    ``from_config``, plus one entry in ``methods.LOSSES`` (its name, display name and options)."""
+    ``from_config``, plus one entry in ``registry.LOSSES`` (its name, display name and options)."""
 
     @classmethod
     def from_config(cls, config, num_classes: int) -> Objective:

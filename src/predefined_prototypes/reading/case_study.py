@@ -1,7 +1,7 @@
 """The case study's readings of stored factor runs that need their embeddings and the model's
 classifier: each clip's margin split into one term per block, averaged per predicted emotion, and
 one utterance, chosen by a fixed rule, with its margin split into blocks for the clip and each of
-its edits. (The tables of probes and edits read only the results tables: ``report_factors.py``.)
+its edits. (The tables of probes and edits read only the results tables: ``factor_tables.py``.)
 """
 
 from __future__ import annotations

@@ -17,10 +17,11 @@ import pandas as pd
 from ..storage.plan import load_sweep
 from ..storage.results import CONFIGS, RESULTS, holds_plan, load_results
 from .power import design_power
+from .rules import ACCURACY_MARGIN as MARGIN
+from .rules import ALPHA, TRAINING_FLOOR
 from .stats import fold_differences
 
-ALPHA, TESTS, MARGIN = 0.05, 3, 0.02  # Claim 1's rule: Holm over three comparisons, ±2 points
-TRAINED = 0.97  # the training accuracy every run a verdict reads must reach
+TESTS = 3  # Claim 1's rule reads three comparisons together (Holm)
 
 
 def pilot_power(
@@ -37,7 +38,7 @@ def pilot_power(
     return {**design, "mean": float(differences.mean()), "lowest_train_accuracy": float(runs["train_accuracy"].min())}
 
 
-def epochs_to_train(curves: pd.DataFrame, floor: float = TRAINED) -> int:
+def epochs_to_train(curves: pd.DataFrame, floor: float = TRAINING_FLOOR) -> int:
     """The first epoch from which every run's running training accuracy stays at or above
     ``floor`` (from the pilot's curves: one row per run and epoch, ``train_accuracy``).
 

@@ -16,7 +16,7 @@ import pandas as pd
 from ..run.schema import EDITS, FACTOR_NAMES, PLACEHOLDERS, column
 from ..storage.results import RESULTS, derived
 from ..storage.store import read_table
-from .stats import against_reference, compare_together, format_mean_std, paired_by_fold
+from .stats import against_reference, compare_together, format_mean_std
 
 LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness"}
 ALL_FACTORS = ",".join(FACTOR_NAMES)
@@ -107,7 +107,7 @@ def ablation_table(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     return table.assign(method=table["method"].map(method_label)).set_index("method")
 
 
-# What tells the factor-pull sweep's settings apart (``report.complete_settings`` groups by it).
+# What tells the factor-pull sweep's settings apart (``results.complete_settings`` groups by it).
 PULL_SETTING = ("loss", "lam", "num_mel_bins", "epochs")
 
 
@@ -383,12 +383,23 @@ def shift_matrix(df: pd.DataFrame, kind: str, method: str, factors: tuple[str, .
     return pd.DataFrame(data, index=[e.name.replace("_", " ") for e in EDITS])
 
 
+def edit_own_shift(df: pd.DataFrame, factor: str) -> pd.DataFrame:
+    """Per factor-prototype run, how far the edits of ``factor`` move its own block: the block's
+    decoded level shift in the direction the edit moves the factor, averaged over the factor's
+    edits. Above 0: the block follows its factor. Rows: fold, seed, ``method`` "own shift", ``value``."""
+    return _edit_scores(df, factor, minus_others=False, name="own shift")
+
+
 def edit_selectivity(df: pd.DataFrame, factor: str) -> pd.DataFrame:
     """Per factor-prototype run, how selectively the edits of ``factor`` move its own block:
     the own block's decoded shift in the direction the measured level moved, minus the largest
     shift (in size) of any other block, averaged over the factor's edits. Above 0: the edit
-    moves the factor's block, and it more than any other; an ideal disentanglement scores the
-    measured shift itself. Rows: fold, seed, ``method`` "selectivity", ``value``."""
+    moves the factor's block more than any other; an ideal disentanglement scores the measured
+    shift itself. Rows: fold, seed, ``method`` "selectivity", ``value``."""
+    return _edit_scores(df, factor, minus_others=True, name="selectivity")
+
+
+def _edit_scores(df: pd.DataFrame, factor: str, minus_others: bool, name: str) -> pd.DataFrame:
     runs = with_methods(df)
     runs = runs[runs["method"] == "factor_prototypes"]
     scores = 0.0
@@ -396,14 +407,8 @@ def edit_selectivity(df: pd.DataFrame, factor: str) -> pd.DataFrame:
     for edit in edits:
         direction = 1.0 if edit.amount > 0 else -1.0
         own = direction * runs[column("code_shift", edit=edit.name, factor=factor)]
-        scores = scores + (own - largest_other_shift(runs, edit)) / len(edits)
-    return pd.DataFrame({"fold": runs["fold"], "seed": runs["seed"], "method": "selectivity", "value": scores})
-
-
-def selectivity_interval(df: pd.DataFrame, factor: str) -> dict:
-    """``edit_selectivity`` of ``factor`` against 0, as ``paired_by_fold`` reports a difference."""
-    rows = edit_selectivity(df, factor)
-    return paired_by_fold(pd.concat([rows, rows.assign(method="zero", value=0.0)]), "value", "selectivity", "zero")
+        scores = scores + (own - (largest_other_shift(runs, edit) if minus_others else 0.0)) / len(edits)
+    return pd.DataFrame({"fold": runs["fold"], "seed": runs["seed"], "method": name, "value": scores})
 
 
 def short_schedule_training(sweep: str = "factor-pull", results_dir=None) -> str:

@@ -6,9 +6,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats as scipy_stats
 
+from .rules import FIT_FLOOR
 from .stats import fold_differences as differences
 from .stats import fold_means, paired_by_fold
-from .tables import TRAINED
 
 
 def training_curves(history: list[dict], ax=None):
@@ -37,7 +37,7 @@ def mean_curves(curves, column: str, labels: dict[str, str], ax=None, scale: flo
     folds, with a band of ± one standard deviation across folds (the independent units). Epochs
     where some run of a method lacks the value (untested epochs) are left out of its line.
 
-    ``curves`` is ``report.learning_curves``' long table; ``labels`` maps methods, in display
+    ``curves`` is ``tables.learning_curves``' long table; ``labels`` maps methods, in display
     order, to legend names.
     """
     ax = ax or plt.subplots(figsize=(5, 3))[1]
@@ -229,41 +229,45 @@ def pull_strength(table, ax=None):
     ax.set_ylabel("prototypes − control, points", color="tab:blue")
     right = ax.twinx()
     right.plot(x, np.asarray(table["nearest_prototype_accuracy"]), "s--", color="tab:orange")
-    right.axhline(0.9, color="tab:orange", lw=0.8, ls=":")
+    right.axhline(FIT_FLOOR, color="tab:orange", lw=0.8, ls=":")
     right.set_ylim(0, 1.02)
     right.set_ylabel("nearest-prototype accuracy\non the training clips", color="tab:orange")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     return ax
 
 
+# How a comparison bears on its claim (``claims.verdict.Comparison.bearing``), as the forest marks it.
+BEARING_COLOURS = {
+    "for": "tab:green",
+    "against": "tab:red",
+    "no effect": "tab:orange",
+    "undecided": "0.55",
+    "context": "tab:blue",
+}
+
+
 def forest(rows, ax=None, unit: str = "accuracy points"):
-    """One line per comparison behind a verdict: its fold-paired difference (dot) and interval
-    (the multiplicity-corrected one), grouped by ``group`` with a header per group, a line at 0
-    and dotted lines at an equivalence margin where the comparison has one. ``rows``: dicts with
-    group, label, mean, low, high (in ``unit``), margin (or None)."""
+    """One line per comparison behind a verdict, as its rule reads it: the fold-paired difference
+    (dot) and its Holm-level interval (thick), coloured by how it bears on the claim
+    (``BEARING_COLOURS``); where it has an equivalence margin, the equivalence test's interval
+    (thin, just below) and ticks at ±margin. Grouped by ``group`` with a header per group.
+    ``rows``: dicts with group, label, mean, low, high, equivalence_low, equivalence_high,
+    margin (or None) and bearing, in ``unit``."""
     ax = ax or plt.subplots(figsize=(6.5, 0.32 * len(rows) + 1.2))[1]
     y, ticks, labels, previous = 0, [], [], None
     for row in rows:
         if row["group"] != previous:
             y -= 0.6
-            ax.text(
-                0.0,
-                y,
-                row["group"],
-                transform=ax.get_yaxis_transform(),
-                ha="right",
-                va="center",
-                fontsize=8,
-                fontweight="bold",
-            )
+            ax.text(0.0, y, row["group"], transform=ax.get_yaxis_transform(), ha="right", va="center",
+                    fontsize=8, fontweight="bold")  # fmt: skip
             previous = row["group"]
             y -= 1
-        decided = row["low"] > 0 or row["high"] < 0
-        colour = "tab:red" if decided else "tab:blue"
-        ax.plot([row["low"], row["high"]], [y, y], color=colour, lw=2)
+        colour = BEARING_COLOURS[row["bearing"]]
+        ax.plot([row["low"], row["high"]], [y, y], color=colour, lw=2.5)
         ax.plot([row["mean"]], [y], "o", color=colour)
         if row.get("margin"):
-            ax.plot([-row["margin"], row["margin"]], [y, y], "|", color="0.4", ms=10)
+            ax.plot([row["equivalence_low"], row["equivalence_high"]], [y - 0.28] * 2, color=colour, lw=1)
+            ax.plot([-row["margin"], row["margin"]], [y, y], "|", color="0.3", ms=12)
         ticks.append(y)
         labels.append(row["label"])
         y -= 1
@@ -298,7 +302,7 @@ def fold_differences(df, reference: str, labels: dict[str, str], ax=None, metric
 
 def curve_grid(curves: dict, labels: dict[str, str]):
     """Training (left) and test (right) accuracy per epoch, one row per dataset of ``curves``
-    (name -> ``report.learning_curves``), folds averaged with a band of ± one std."""
+    (name -> ``tables.learning_curves``), folds averaged with a band of ± one std."""
     fig, axes = plt.subplots(len(curves), 2, figsize=(8, 3 * len(curves)), constrained_layout=True, sharey="col")
     for row, (name, c) in zip(np.atleast_2d(axes), curves.items()):
         shown = {m: label for m, label in labels.items() if m in set(c["method"])}
@@ -334,7 +338,7 @@ def embedding_size(size, ax=None):
 
 def factor_levels(runs, levels: list[int]):
     """Emotion accuracy (left) and the balanced probes (right) against levels per factor, for
-    the factor-prototype runs of ``runs`` (``report_factors.probe_means``) with all three factors,
+    the factor-prototype runs of ``runs`` (``factor_tables.probe_means``) with all three factors,
     beside CE and plain prototypes; fold mean ± std."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     factor = runs[(runs["loss"] == "factor_prototypes") & (runs["factors"] == "pitch_median,pitch_std,loudness")]
@@ -370,81 +374,4 @@ def forest_panels(rows: list[dict]):
     )
     for ax, unit in zip(np.atleast_1d(axes), units):
         forest([r for r in rows if r["unit"] == unit], ax, unit)
-    return fig
-
-
-def spread_labels(positions, gap: float) -> np.ndarray:
-    """Label positions moved apart, in the same order, until neighbours are at least ``gap``
-    apart, each group of crowded labels centred on the points it labels.
-
-    >>> spread_labels([1.0, 1.1, 5.0], gap=1.0).round(2).tolist()
-    [0.55, 1.55, 5.0]
-    """
-    positions = np.asarray(positions, dtype=float)
-    order = np.argsort(positions, kind="stable")
-    groups = [[positions[i]] for i in order]  # labels placed together, gap apart, about their mean
-
-    def extent(group):  # lowest and highest label of a group
-        half = gap * (len(group) - 1) / 2
-        return np.mean(group) - half, np.mean(group) + half
-
-    i = 0
-    while i < len(groups) - 1:
-        if extent(groups[i + 1])[0] - extent(groups[i])[1] < gap:  # overlap: merge, then look back
-            groups[i : i + 2] = [groups[i] + groups[i + 1]]
-            i = max(i - 1, 0)
-        else:
-            i += 1
-    placed = [extent(g)[0] + gap * np.arange(len(g)) for g in groups]
-    out = np.empty_like(positions)
-    out[order] = np.concatenate(placed) if placed else positions
-    return out
-
-
-def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined")):
-    """Emotion accuracy against each factor's disentanglement margins across the factor-pull
-    settings (``verdicts.claim2_by_setting``): one panel per criterion; each setting is a row at
-    its accuracy, one marker per factor (circle 40 mel bins, square 128; hollow where a run of the
-    setting ended below ``report.TRAINED``) joined by a grey line, its name written once at the right."""
-
-    fig, axes = plt.subplots(1, len(criteria), figsize=(5.2 * len(criteria), 4.5), layout="constrained", sharey=True)
-    axes = np.atleast_1d(axes)
-    markers = {40: "o", 128: "s"}
-    for ax, criterion in zip(axes, criteria):
-        for row in settings.itertuples():
-            xs = [settings.loc[row.Index, f"{factor}: {criterion}"] for factor in factors]
-            ax.plot([min(xs), max(xs)], [100 * row.accuracy] * 2, color="0.8", lw=1, zorder=1)
-            for i, x in enumerate(xs):
-                colour = plt.cm.tab10(i)
-                mfc = colour if row.trained else "none"
-                ax.plot(x, 100 * row.accuracy, markers.get(row.num_mel_bins, "^"), color=colour, mfc=mfc, zorder=2)
-        ax.axvline(0, color="0.5", lw=1)
-        against = "emotion label" if criterion == "carried" else "best other block"
-        ax.set_xlabel(f"{criterion}: own block minus {against}, points")
-        ax.set_title(criterion, fontsize=10)
-    axes[0].set_ylabel("emotion accuracy % (fold mean)")
-    if not len(settings):
-        fig.suptitle("no setting complete yet", fontsize=9)
-        return fig
-    low, high = axes[-1].get_ylim()
-    labels = spread_labels(100 * settings["accuracy"].to_numpy(), gap=0.06 * (high - low))
-    for row, y in zip(settings.itertuples(), labels):
-        axes[-1].annotate(
-            f"λ={row.lam:g}, {row.num_mel_bins} mel, {row.epochs} ep.",
-            xy=(1.0, 100 * row.accuracy),
-            xycoords=("axes fraction", "data"),
-            xytext=(1.04, y),
-            textcoords=("axes fraction", "data"),
-            fontsize=7,
-            va="center",
-            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
-        )
-    handles = [plt.Line2D([], [], ls="", marker="o", color=plt.cm.tab10(i), label=f) for i, f in enumerate(factors)]
-    handles += [plt.Line2D([], [], ls="", marker=m, color="0.4", label=f"{n} mel bins") for n, m in markers.items()]
-    handles.append(
-        plt.Line2D(
-            [], [], ls="", marker="o", color="0.4", mfc="none", label=f"a run below {100 * TRAINED:g} % training acc."
-        )
-    )
-    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=len(handles), frameon=False)
     return fig

@@ -14,6 +14,7 @@ from scipy import stats
 
 from ..storage.results import complete_cells
 from .power import equivalence_power, folds_for, minimum_detectable_difference
+from .rules import ALPHA, TRAINING_FLOOR
 
 
 def epochs_to_reach(curves: pd.DataFrame, threshold: float, column: str = "train_accuracy") -> pd.DataFrame:
@@ -142,6 +143,23 @@ def format_mean_std(mean: float, std: float, scale: float = 100.0, digits: int =
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
 
 
+def level_words(level: float) -> str:
+    """'98.3 % interval' from 0.98333: every interval the book prints names its level.
+
+    >>> level_words(0.95), level_words(1 - 0.05 / 3)
+    ('95 % interval', '98.3 % interval')
+    """
+    return f"{100 * level:.1f}".rstrip("0").rstrip(".") + " % interval"
+
+
+def family_words(d: dict) -> str:
+    """The family an interval belongs to: 'Holm over 3', 'one test', or 'uncorrected' for a
+    comparison read beside others without correction (``d`` from ``compare_together`` carries
+    ``tests``; a bare ``paired_by_fold`` does not)."""
+    tests = d.get("tests")
+    return "uncorrected" if tests is None else "one test" if tests == 1 else f"Holm over {tests}"
+
+
 def describe_difference(
     d: dict,
     against: str = "cross-entropy",
@@ -151,16 +169,18 @@ def describe_difference(
     below: str = "worse than",
     fold: str = "fold",
 ) -> str:
-    """A plain-words reading of ``paired_by_fold``: accuracy differences in points by default;
-    for another metric pass its ``scale``, ``unit`` and what a difference ``above`` or ``below``
-    zero means; ``fold`` names the paired unit (e.g. "cell").
+    """A plain-words reading of ``paired_by_fold`` or a row of ``compare_together``: accuracy
+    differences in points by default; for another metric pass its ``scale``, ``unit`` and what a
+    difference ``above`` or ``below`` zero means; ``fold`` names the paired unit (e.g. "cell").
+    The interval names its level and family; "beyond fold noise" only where it is corrected for
+    the comparisons read with it.
 
     >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "p_wilcoxon": 0.031, "folds": 6,
-    ...                      "seeds": 3, "wins": 6, "losses": 0})
-    '+5.0 points (95 % CI +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): better than cross-entropy beyond fold noise'
-    >>> describe_difference({"mean": -0.4, "low": -0.6, "high": 0.1, "p_wilcoxon": 0.09, "folds": 6, "seeds": 3,
-    ...                      "wins": 1, "losses": 5}, scale=1, unit="", above="looser than", below="tighter than")
-    '-0.4 (95 % CI -0.6 to +0.1 over 6 folds of 3 seeds; higher in 1 of 6 folds; Wilcoxon p = 0.09): not distinguishable from cross-entropy'
+    ...                      "seeds": 3, "wins": 6, "losses": 0, "confidence": 0.975, "tests": 2})
+    '+5.0 points (97.5 % interval, Holm over 2: +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): better than cross-entropy beyond fold noise'
+    >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "p_wilcoxon": 0.031, "folds": 6,
+    ...                      "seeds": 3, "wins": 6, "losses": 0, "confidence": 0.95})
+    '+5.0 points (95 % interval, uncorrected: +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): above cross-entropy at this uncorrected level (descriptive)'
     >>> describe_difference({"mean": 0.05, "low": float("nan"), "high": float("nan"), "p_wilcoxon": float("nan"),
     ...                      "folds": 1, "seeds": 1, "wins": 1, "losses": 0})
     '+5.0 points from a single fold: no interval, so no conclusion'
@@ -168,20 +188,23 @@ def describe_difference(
     value = f"{d['mean'] * scale:+.1f}{unit}"
     if d["folds"] < 2:
         return f"{value} from a single {fold}: no interval, so no conclusion"
+    family = family_words(d)
     interval = (
-        f"{value} ({100 * d.get('confidence', 0.95):.3g} % CI {d['low'] * scale:+.1f} to {d['high'] * scale:+.1f} over {d['folds']} {fold}s "
-        f"of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; higher in {d['wins']} of {d['folds']} {fold}s; "
-        f"Wilcoxon p = {d['p_wilcoxon']:.2g})"
+        f"{value} ({level_words(d.get('confidence', 0.95))}, {family}: {d['low'] * scale:+.1f} to "
+        f"{d['high'] * scale:+.1f} over {d['folds']} {fold}s of {d['seeds']} seed{'s' if d['seeds'] > 1 else ''}; "
+        f"higher in {d['wins']} of {d['folds']} {fold}s; Wilcoxon p = {d['p_wilcoxon']:.2g})"
     )
-    if d["low"] > 0:
-        return f"{interval}: {above} {against} beyond {fold} noise"
-    if d["high"] < 0:
-        return f"{interval}: {below} {against} beyond {fold} noise"
+    if d["low"] > 0 or d["high"] < 0:
+        if family == "uncorrected":
+            return (
+                f"{interval}: {'above' if d['low'] > 0 else 'below'} {against} at this uncorrected level (descriptive)"
+            )
+        return f"{interval}: {above if d['low'] > 0 else below} {against} beyond {fold} noise"
     return f"{interval}: not distinguishable from {against}"
 
 
 def against_reference(
-    df: pd.DataFrame, by: str, reference, scale: float = 100.0, trained: float = 0.97, alpha: float = 0.05
+    df: pd.DataFrame, by: str, reference, scale: float = 100.0, trained: float = TRAINING_FLOOR, alpha: float = ALPHA
 ) -> pd.DataFrame:
     """One row per group of ``by``: accuracy and training accuracy (mean ± std over runs, and the
     lowest run's training accuracy), and the group's accuracy difference to the ``reference``
@@ -193,7 +216,7 @@ def against_reference(
     >>> df = pd.DataFrame({"k": [1] * 4 + [2] * 4, "fold": ["a", "a", "b", "b"] * 2, "seed": [0, 1] * 4,
     ...                    "accuracy": [.5, .6, .6, .6, .6, .7, .8, .8], "train_accuracy": [.99] * 7 + [.9]})
     >>> row = against_reference(df, "k", 1).drop(columns="accuracy %").to_dict("records")[1]
-    >>> row["difference, points (CI)"], row["beyond fold noise"], row["lowest training accuracy %"]
+    >>> row["difference, points"], row["beyond fold noise"], row["lowest training accuracy %"]
     ('+15.0 (-48.5 to +78.5)', 'under-fitted', '90.0')
     """
     groups = list(dict.fromkeys(df[by]))
@@ -210,14 +233,23 @@ def against_reference(
             "lowest training accuracy %": f"{runs['train_accuracy'].min() * scale:.1f}",
         }
         if group == reference:
-            row.update({"difference, points (CI)": "reference", "higher in": "", "Holm p": "", "beyond fold noise": ""})
+            row.update(
+                {
+                    "difference, points": "reference",
+                    "interval": "",
+                    "higher in": "",
+                    "Holm p": "",
+                    "beyond fold noise": "",
+                }
+            )
         else:
             d = compared[group]
             fitted = reference_trained and runs["train_accuracy"].min() >= trained
             reading = "higher" if d["mean"] > 0 else "lower"
             row.update(
                 {
-                    "difference, points (CI)": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
+                    "difference, points": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
+                    "interval": f"{level_words(d['confidence'])}, {family_words(d)}",
                     "higher in": f"{d['wins']} of {d['folds']} folds",
                     "Holm p": f"{d['p_holm']:.2g}",
                     "beyond fold noise": (reading if d["differs"] else "no") if fitted else "under-fitted",
@@ -249,7 +281,7 @@ def compare_together(
     metric: str = "accuracy",
     by: str = "method",
     margin: float | None = None,
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
 ) -> list[dict]:
     """``paired_by_fold`` for several (value, baseline) pairs read together, corrected for their
     number m: each interval at confidence 1 - alpha / m (Bonferroni, so that all hold together),

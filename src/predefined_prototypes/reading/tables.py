@@ -14,18 +14,19 @@ from ..run.schema import FEW_SHOT_K, column
 from ..storage.plan import load_sweep
 from ..storage.results import CONFIGS, REPO, RESULTS, derived, holds_plan, load_results
 from ..storage.store import ResultsError
+from .rules import TRAINING_FLOOR
 from .stats import compare_together, format_mean_std, mean_std, paired_by_fold
 
 METHOD_NAMES = {key: method.label for key, method in METHODS.items()}
 
 
 def display_name(key: str) -> str:
-    """A method's label (``methods.METHODS``), or its key for a method not declared there."""
+    """A method's label (``registry.METHODS``), or its key for a method not declared there."""
     return METHODS[key].label if key in METHODS else key
 
 
 def method(row) -> str:
-    """The method a run belongs to (``methods.method_of``)."""
+    """The method a run belongs to (``registry.method_of``)."""
     return method_of(row)
 
 
@@ -79,7 +80,7 @@ def learning_curves(df: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_table(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
-    """One row per method (in ``methods.METHODS`` order): accuracy, macro-F1, ECE and training
+    """One row per method (in ``registry.METHODS`` order): accuracy, macro-F1, ECE and training
     accuracy as mean ± std over runs, and the number of runs. Pass ``complete_cells(df)`` so
     every row averages the same (fold, seed) cells."""
     metrics = ["accuracy", "macro_f1", "ece", "train_accuracy"]
@@ -119,7 +120,7 @@ def cells_description(df: pd.DataFrame) -> str:
 def metric_table(
     df: pd.DataFrame, columns: dict[str, str], by: str = "method", scale: float = 1.0, digits: int = 2
 ) -> pd.DataFrame:
-    """Mean ± std of each column (renamed by ``columns``) per group, groups in ``methods.METHODS``
+    """Mean ± std of each column (renamed by ``columns``) per group, groups in ``registry.METHODS``
     order and named by it; '—' where a metric does not apply to a group.
 
     >>> df = pd.DataFrame({"method": ["ce", "ce", "prototypes"], "x": [1.0, 2.0, float("nan")]})
@@ -160,16 +161,15 @@ def novel_table(df: pd.DataFrame) -> pd.DataFrame:
 
 # A run counts as trained to the end when its training accuracy (clean clips, fixed crop) reaches
 # this; the main comparisons' runs all do.
-TRAINED = 0.97
 
 
 def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame:
     """One row per lambda of the pull-strength sweep: the prototypes-minus-control accuracy
     difference, fold-paired, read together over the lambdas (``stats.compare_together``:
-    intervals at 1 - 0.05 / m, Holm's decisions), how well each arm fits (the prototypes'
+    intervals at 1 - alpha / m, Holm's decisions), how well each arm fits (the prototypes'
     nearest-prototype accuracy, cosine to their own prototype and distance term on the training
     clips; the control's distance term, its mean ||z||^2 / k) and the lowest training accuracy
-    of each arm, with whether every run reached ``TRAINED``. Each arm's accuracy (mean of fold
+    of each arm, with whether every run reached ``rules.TRAINING_FLOOR``. Each arm's accuracy (mean of fold
     means) and, against the next weaker lambda trained for the same epochs (``weaker_lam``), its
     fold-paired change at 95 % (``control_change``, ``prototypes_change`` and their ``_low`` /
     ``_high``): a gap between the arms can come from either arm moving.
@@ -209,6 +209,8 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
                 "high": d["high"],
                 "p_holm": d["p_holm"],
                 "differs": d["differs"],
+                "confidence": d["confidence"],
+                "tests": d["tests"],
                 "folds": d["folds"],
                 "seeds": d["seeds"],
                 "nearest_prototype_accuracy": protos["fit_nearest_prototype_accuracy"].mean(),
@@ -217,7 +219,7 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
                 "control_distance": control["fit_distance"].mean(),
                 "prototypes_min_train_accuracy": protos["train_accuracy"].min(),
                 "control_min_train_accuracy": control["train_accuracy"].min(),
-                "trained": bool(runs["train_accuracy"].min() >= TRAINED),
+                "trained": bool(runs["train_accuracy"].min() >= TRAINING_FLOOR),
                 "weaker_lam": weaker[-1] if weaker else float("nan"),
                 **change,
             }
@@ -230,6 +232,9 @@ TUNED_FAMILIES = {
     "ce_weight_decay": ("CE + weight decay (AdamW)", "weight_decay"),
     "ce_label_smoothing": ("CE + label smoothing", "label_smoothing"),
     "ce_specaugment": ("CE + SpecAugment", "specaugment"),
+    "focal": ("focal loss", "focal_gamma"),
+    "opl": ("CE + OPL", "opl_weight"),
+    "learned_prototypes": ("learned prototypes", "lam"),
     "zero_prototypes": ("zero-prototype control", "lam"),
     "prototypes": ("predefined prototypes, s = 1", "lam"),
 }
@@ -275,7 +280,8 @@ def tuned_choice(df: pd.DataFrame) -> pd.DataFrame:
         best = settings["validation_accuracy"].idxmax()
         lowest = runs.groupby(knob, sort=False)["train_accuracy"].min() if "train_accuracy" in runs else None
         trained = {"min_train_accuracy": lowest.loc[best]} if lowest is not None else {}
-        rows.append({"family": family, "fold": fold, "knob": best, **settings.loc[best].to_dict(), **trained})
+        seeds = {"seeds": runs["seed"].nunique()} if "seed" in runs else {}
+        rows.append({"family": family, "fold": fold, "knob": best, **settings.loc[best].to_dict(), **trained, **seeds})
     chosen = pd.DataFrame(rows)
     ce = chosen[chosen["family"].str.startswith("ce_")]
     if len(ce):
@@ -317,16 +323,45 @@ def tuned_table(chosen: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("method")
 
 
+def selection_noise(runs: pd.DataFrame) -> pd.DataFrame:
+    """How much choosing a knob on validation matters, per family of a tuned-baselines sweep
+    (``runs`` with a ``family`` column, every candidate's runs): over test speakers, how many
+    candidates there were, how far their test accuracies lie apart (max − min per speaker, seeds
+    averaged, then the mean over speakers), the test accuracy of the validation-chosen knob, and
+    that of the knob the test speaker itself would have chosen (an oracle no verdict uses), in %.
+
+    >>> rows = [{"family": "p", "lam": l, "fold": f, "seed": 0, "validation_accuracy": v, "accuracy": a}
+    ...         for f in "ab" for l, v, a in ((1.0, 0.8, 0.90), (10.0, 0.7, 0.96))]
+    >>> selection_noise(pd.DataFrame(rows)).loc["p"].to_dict()["best on test (oracle) %"]
+    96.0
+    """
+    rows = {}
+    for family, group in runs.groupby("family", sort=False):
+        knob = TUNED_FAMILIES.get(family, ("", "lam"))[1]
+        cells = group.groupby(["fold", knob])[["validation_accuracy", "accuracy"]].mean().reset_index()
+        per_fold = cells.groupby("fold")
+        chosen = cells.loc[per_fold["validation_accuracy"].idxmax(), "accuracy"]
+        rows[TUNED_FAMILIES.get(family, (family,))[0] if family in TUNED_FAMILIES else family] = {
+            "candidates": int(cells[knob].nunique()),
+            "test spread across candidates, points": round(
+                100 * (per_fold["accuracy"].max() - per_fold["accuracy"].min()).mean(), 1
+            ),
+            "chosen on validation %": round(100 * chosen.mean(), 1),
+            "best on test (oracle) %": round(100 * per_fold["accuracy"].max().mean(), 1),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def beyond_noise(table: pd.DataFrame, by: str) -> str:
     """The groups of an ``against_reference`` table whose difference to the reference is decided
-    (higher or lower), in words; 'none' if no group's is.
+    (higher or lower), in words with the interval's level; 'none' if no group's is.
 
-    >>> beyond_noise(pd.DataFrame({"s": [1, 10], "beyond fold noise": ["", "lower"],
-    ...                            "difference, points (CI)": ["reference", "-7.2 (-13.9 to -0.4)"]}), "s")
-    '10 (lower, -7.2 (-13.9 to -0.4))'
+    >>> beyond_noise(pd.DataFrame({"s": [1, 10], "beyond fold noise": ["", "lower"], "interval": ["", "97.5 % interval, Holm over 2"],
+    ...                            "difference, points": ["reference", "-7.2 (-13.9 to -0.4)"]}), "s")
+    '10 (lower, -7.2 (-13.9 to -0.4), 97.5 % interval, Holm over 2)'
     """
     found = [
-        f"{row[by]} ({row['beyond fold noise']}, {row['difference, points (CI)']})"
+        f"{row[by]} ({row['beyond fold noise']}, {row['difference, points']}, {row['interval']})"
         for _, row in table.iterrows()
         if row["beyond fold noise"] in ("higher", "lower")
     ]

@@ -280,7 +280,7 @@ class RunConfig:
 
     def identity(self) -> dict:
         """The fields that determine a run's numbers, which its id hashes: those the run reads
-        (a loss's own options only for that loss, ``methods.LOSSES``) and whose value is not the
+        (a loss's own options only for that loss, ``registry.LOSSES``) and whose value is not the
         default. A field added with a default therefore changes no stored run's id.
 
         >>> RunConfig(loss="ce", epochs=3).identity()

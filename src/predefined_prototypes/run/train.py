@@ -1,7 +1,7 @@
 """One configuration in, one trained model and its metrics out.
 
 ``run(config)`` loads the data (``splits.py``), builds the model and the loss
-(``methods.LOSSES``), trains with a warm-up then a cosine or step schedule and augmentation
+(``registry.LOSSES``), trains with a warm-up then a cosine or step schedule and augmentation
 (``augment.py``), evaluates (``evaluate.py``), and writes ``model.safetensors``,
 ``embeddings.npz`` and ``metrics.json`` to ``config.out``; ``run_folder.load_run`` reads them back.
 ``metrics.json`` is written last and atomically, so its presence means the run finished.

@@ -6,7 +6,7 @@ fit on the test speaker and the input probes (these read the datasets) take minu
 from hundreds of stored runs; the pages read them from
 ``results/<sweep>/derived/<profile>-<kind>.csv`` instead.
 ``derived/<profile>.json`` records the digest of the profile's table they were computed from:
-``report.derived`` refuses a stale one, and ``store check`` lists it. A sweep re-derives its
+``results.derived`` refuses a stale one, and ``store check`` lists it. A sweep re-derives its
 tables when it has stored its runs; ``python -m predefined_prototypes store derive`` does it for
 every sweep whose tables are missing or stale.
 
@@ -30,9 +30,10 @@ from ..method.registry import LOSSES, METHODS
 from ..run.files import atomic_write
 from ..run.metrics import accuracy, class_mean_cosines, collapse_geometry
 from ..run.schema import column
+from .check import check_store, check_sweep
 from .manifest import read_manifest, record_files
 from .results import complete_cells, load_results, load_stored_run, table_digest
-from .store import ResultsError, check_store, check_sweep, sweep_lock
+from .store import ResultsError, sweep_lock
 
 
 def geometry(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
@@ -234,7 +235,7 @@ def run_inputs(sweep: str, runs: pd.DataFrame, results_dir: Path) -> dict[str, s
 def derive(sweep: str, profile: str, results_dir: str | Path) -> list[Path]:
     """Compute and write a sweep profile's derived tables (none if the sweep has none).
 
-    The sweep's stored content is checked first (``store.check_sweep``): an edited table or
+    The sweep's stored content is checked first (``check.check_sweep``): an edited table or
     summary is an error, never a reason to derive again. The record ``derived/<profile>.json``
     holds the digests of the inputs (the table, each run's stored files) and is written last, so a
     crash leaves the tables stale, not wrong. Rows of runs whose inputs did not change are kept as
@@ -308,7 +309,7 @@ def stale_derived_tables(sweep: Path) -> list[Path]:
 
 
 def check_all(results_dir: str | Path) -> list[str]:
-    """What ``store check`` reports: every problem of the stored content (``store.check_store``)
+    """What ``store check`` reports: every problem of the stored content (``check.check_store``)
     and every profile whose derived tables are missing or were computed from another version of
     its table."""
     problems = check_store(results_dir)

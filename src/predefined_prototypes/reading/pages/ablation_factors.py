@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
-from ..claims import claim2_strongest
+from ..claims.evidence import claim2_strongest
 from ..factor_tables import PULL_SETTING, at_setting, method_label, setting_name, with_methods
+from ..rules import TRAINING_FLOOR
 from ..stats import compare_together, describe_difference
-from ..tables import TRAINED
 
 
 def pending_settings(status: pd.DataFrame) -> str:
-    """The factor-pull settings not yet complete (``report.complete_settings``' status rows), e.g.
+    """The factor-pull settings not yet complete (``results.complete_settings``' status rows), e.g.
     'factor prototypes at λ = 10, 128 mel bins, 150 epochs (3 of 20 runs)'."""
 
     return ", ".join(
@@ -22,7 +24,7 @@ def pending_settings(status: pd.DataFrame) -> str:
 
 
 def settings_status(status: pd.DataFrame) -> str:
-    """What a sweep whose settings finish one by one has so far (``report.complete_settings``'
+    """What a sweep whose settings finish one by one has so far (``results.complete_settings``'
     status), e.g. '3 of 7 settings complete (full profile); still running: ...'."""
     done = int(status["complete"].sum())
     pending = status[~status["complete"]]
@@ -31,8 +33,8 @@ def settings_status(status: pd.DataFrame) -> str:
 
 
 def untrained_settings(settings: pd.DataFrame) -> str:
-    """Which factor-pull settings (``verdicts.claim2_by_setting``) had a run end below
-    ``report.TRAINED`` training accuracy, in words; those are shown but no verdict rests on them.
+    """Which factor-pull settings (``claims.evidence.claim2_by_setting``) had a run end below
+    ``rules.TRAINING_FLOOR`` training accuracy, in words; those are shown but no verdict rests on them.
 
     >>> rows = pd.DataFrame({"lam": [1.0, 30.0], "num_mel_bins": [40, 128], "epochs": [60, 150],
     ...                      "lowest_train_accuracy": [1.0, 0.925], "trained": [True, False]})
@@ -48,16 +50,16 @@ def untrained_settings(settings: pd.DataFrame) -> str:
         return "No setting is complete yet."
     short = settings[~settings["trained"].astype(bool)]
     if short.empty:
-        return f"Every run of every complete setting reached {100 * TRAINED:g} % training accuracy."
+        return f"Every run of every complete setting reached {100 * TRAINING_FLOOR:g} % training accuracy."
     names = "; ".join(
         f"{setting_name(r)} (lowest {100 * r['lowest_train_accuracy']:.1f} %)" for r in short.to_dict("records")
     )
-    return f"A run ended below {100 * TRAINED:g} % training accuracy at {names}: shown, but no verdict rests on {'it' if len(short) == 1 else 'them'}."
+    return f"A run ended below {100 * TRAINING_FLOOR:g} % training accuracy at {names}: shown, but no verdict rests on {'it' if len(short) == 1 else 'them'}."
 
 
 def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
     """What the verdict's setting costs in emotion accuracy, in words: the strongest trained
-    factor-pull setting (``verdicts.claim2_strongest`` over ``claim2_by_setting``) against the
+    factor-pull setting (``claims.evidence.claim2_strongest`` over ``claim2_by_setting``) against the
     paper-faithful one (40 mel bins, lambda 1) and against the next weaker lambda at the same mel
     bins and epochs (which separates the pull from the training length), paired by fold and
     corrected together; until the strongest and another setting are complete, says so."""
@@ -94,3 +96,86 @@ def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
     )
     together = f" and corrected together over the {len(rows)} comparisons" if len(rows) > 1 else ""
     return f"Emotion accuracy at the verdict's setting ({setting_name(strong)}), paired by fold{together}: {readings}."
+
+
+def spread_labels(positions, gap: float) -> np.ndarray:
+    """Label positions moved apart, in the same order, until neighbours are at least ``gap``
+    apart, each group of crowded labels centred on the points it labels.
+
+    >>> spread_labels([1.0, 1.1, 5.0], gap=1.0).round(2).tolist()
+    [0.55, 1.55, 5.0]
+    """
+    positions = np.asarray(positions, dtype=float)
+    order = np.argsort(positions, kind="stable")
+    groups = [[positions[i]] for i in order]  # labels placed together, gap apart, about their mean
+
+    def extent(group):  # lowest and highest label of a group
+        half = gap * (len(group) - 1) / 2
+        return np.mean(group) - half, np.mean(group) + half
+
+    i = 0
+    while i < len(groups) - 1:
+        if extent(groups[i + 1])[0] - extent(groups[i])[1] < gap:  # overlap: merge, then look back
+            groups[i : i + 2] = [groups[i] + groups[i + 1]]
+            i = max(i - 1, 0)
+        else:
+            i += 1
+    placed = [extent(g)[0] + gap * np.arange(len(g)) for g in groups]
+    out = np.empty_like(positions)
+    out[order] = np.concatenate(placed) if placed else positions
+    return out
+
+
+def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined")):
+    """Emotion accuracy against each factor's disentanglement margins across the factor-pull
+    settings (``claims.evidence.claim2_by_setting``): one panel per criterion; each setting is a row at
+    its accuracy, one marker per factor (circle 40 mel bins, square 128; hollow where a run of the
+    setting ended below ``rules.TRAINING_FLOOR``) joined by a grey line, its name written once at the right."""
+
+    fig, axes = plt.subplots(1, len(criteria), figsize=(5.2 * len(criteria), 4.5), layout="constrained", sharey=True)
+    axes = np.atleast_1d(axes)
+    markers = {40: "o", 128: "s"}
+    for ax, criterion in zip(axes, criteria):
+        for row in settings.itertuples():
+            xs = [settings.loc[row.Index, f"{factor}: {criterion}"] for factor in factors]
+            ax.plot([min(xs), max(xs)], [100 * row.accuracy] * 2, color="0.8", lw=1, zorder=1)
+            for i, x in enumerate(xs):
+                colour = plt.cm.tab10(i)
+                mfc = colour if row.trained else "none"
+                ax.plot(x, 100 * row.accuracy, markers.get(row.num_mel_bins, "^"), color=colour, mfc=mfc, zorder=2)
+        ax.axvline(0, color="0.5", lw=1)
+        against = "emotion label" if criterion == "carried" else "best other block"
+        ax.set_xlabel(f"{criterion}: own block minus {against}, points")
+        ax.set_title(criterion, fontsize=10)
+    axes[0].set_ylabel("emotion accuracy % (fold mean)")
+    if not len(settings):
+        fig.suptitle("no setting complete yet", fontsize=9)
+        return fig
+    low, high = axes[-1].get_ylim()
+    labels = spread_labels(100 * settings["accuracy"].to_numpy(), gap=0.06 * (high - low))
+    for row, y in zip(settings.itertuples(), labels):
+        axes[-1].annotate(
+            f"λ={row.lam:g}, {row.num_mel_bins} mel, {row.epochs} ep.",
+            xy=(1.0, 100 * row.accuracy),
+            xycoords=("axes fraction", "data"),
+            xytext=(1.04, y),
+            textcoords=("axes fraction", "data"),
+            fontsize=7,
+            va="center",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
+        )
+    handles = [plt.Line2D([], [], ls="", marker="o", color=plt.cm.tab10(i), label=f) for i, f in enumerate(factors)]
+    handles += [plt.Line2D([], [], ls="", marker=m, color="0.4", label=f"{n} mel bins") for n, m in markers.items()]
+    handles.append(
+        plt.Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            color="0.4",
+            mfc="none",
+            label=f"a run below {100 * TRAINING_FLOOR:g} % training acc.",
+        )
+    )
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=len(handles), frameon=False)
+    return fig

@@ -6,30 +6,40 @@ import numpy as np
 import pandas as pd
 
 from ...run.schema import FACTOR_NAMES, column
-from ..claims import claim2_evidence_paper_faithful
+from ..claims.claim2 import CRITERIA, split_label
+from ..claims.evidence import claim2_evidence_paper_faithful
+from ..claims.verdict import Verdict
 from ..factor_tables import LABELS, block_against_input, fold_summary
+from ..rules import FIT_FLOOR, PROBE_MARGIN, SHIFT_MARGIN
 from ..stats import describe_difference
 
 
-def criteria_marks(tests: pd.DataFrame) -> pd.DataFrame:
-    """Claim 2's tests (``verdicts.claim2_verdict``'s ``tests``) as a factor x criterion table:
-    each cell a mark (✓ met, ✗ not met) with the difference and its Holm-level interval, or "not
-    tested" where the criterion has no test for that factor.
+def criteria_marks(verdict: Verdict) -> pd.DataFrame:
+    """Claim 2's criteria (``claims.claim2``) as a factor x criterion table: each cell the
+    criterion's outcome with its difference and interval, "not tested" where the factor has no
+    edit that moves it alone; a last column with the factor's outcome.
 
-    >>> tests = pd.DataFrame({"factor": ["loudness", "pitch spread"], "criterion": ["moved", "carried"],
-    ...                       "met": [True, False], "difference": ["+0.4 levels (+0.1 to +0.7)", "+1.0 points (-2 to +4)"]})
-    >>> criteria_marks(tests).loc["pitch spread", "moved"]
-    'not tested'
+    >>> from predefined_prototypes.reading.claims.verdict import Comparison
+    >>> c = Comparison("loudness: carried", 9.0, 2.0, 16.0, 0.995, "Holm over 2", 0.01, True, 5.0, 10, 4.0, "points")
+    >>> v = Verdict("Claim 2", "EmoDB", "partly reproduced", "", comparisons=(c,),
+    ...             notes={"factor_outcomes": {"loudness": "partly reproduced", "pitch spread": "undetermined"}})
+    >>> criteria_marks(v).loc["loudness", "carried"]
+    'met: +9.0 (+2.0 to +16.0) points'
     """
-    cells = tests.assign(cell=[f"{'✓' if r.met else '✗'} {r.difference}" for r in tests.itertuples()])
-    table = cells.pivot(index="factor", columns="criterion", values="cell")
-    order = [c for c in ("carried", "confined", "moved") if c in table.columns]
-    return table[order].reindex(list(dict.fromkeys(tests["factor"]))).fillna("not tested").rename_axis(None, axis=1)
+    rows = [
+        dict(zip(("factor", "criterion"), split_label(c)), cell=f"{c.outcome}: {c.numbers()}")
+        for c in verdict.comparisons
+    ]
+    table = pd.DataFrame(rows).pivot(index="factor", columns="criterion", values="cell")
+    order = [c for c in CRITERIA if c in table.columns]
+    outcomes = verdict.notes["factor_outcomes"]
+    table = table[order].reindex(list(outcomes)).fillna("not tested").rename_axis(None, axis=1)
+    return table.assign(factor=[outcomes[f] for f in table.index])
 
 
 def input_reading(case: pd.DataFrame) -> str:
     """What the input carries, in words: the input probe per factor (fold mean ± std) and each
-    own block against it (``report_factors.block_against_input``, Holm over the factors)."""
+    own block against it (``factor_tables.block_against_input``, Holm over the factors)."""
 
     rows = block_against_input(case)
     if not rows:
@@ -47,8 +57,8 @@ def input_reading(case: pd.DataFrame) -> str:
     )
 
 
-def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
-    """The case study's numbers, from ``verdicts.claim2_evidence``: the runs' setup and protocol,
+def case_study(evidence: dict, verdict: Verdict) -> dict[str, str]:
+    """The case study's numbers, from ``claims.evidence.claim2_evidence``: the runs' setup and protocol,
     the verdict (and, where it rests on the factor-pull sweep, the paper-faithful factor
     ablation's beside it), emotion accuracy per method (fold mean ± std), the test fold sizes and
     the utterances the factor filter keeps."""
@@ -62,7 +72,11 @@ def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
             f"{case['seed'].nunique()} seeds; {len(factor_runs)} factor-prototype runs and "
             f"{len(case) - len(factor_runs)} reference runs"
         ),
-        "claim2_verdict": verdict["verdict"],
+        "claim2_verdict": verdict.outcome,
+        "claim2_rule": verdict.rule,
+        "claim2_reason": verdict.reason,
+        "claim2_probe_margin": f"{100 * PROBE_MARGIN:g}",
+        "claim2_shift_margin": f"{SHIFT_MARGIN:g}",
         "claim2_paper_faithful": claim2_evidence_paper_faithful(evidence),
         "case_test_sizes": f"{case['test_size'].min()} to {case['test_size'].max()}",
         "case_kept": f"{(case['train_size'] + case['test_size']).min()} of 339",
@@ -77,7 +91,7 @@ def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
             + " of the time (block fit, mean over runs; a block that ignored its factor would score about 1 / 6): "
             + (
                 "the pull acts, so the criteria below test blocks that are fit."
-                if min(fit.values()) >= 0.9
+                if min(fit.values()) >= FIT_FLOOR
                 else "the blocks are not fit, so the criteria below test a pull that barely acts."
             )
         )
@@ -89,7 +103,7 @@ def case_study(evidence: dict, verdict: dict) -> dict[str, str]:
                 + ", ".join(f"{label} {100 * value:.1f} %" for label, value in match.items())
                 + (
                     ": the fit carries over to a voice the run never heard."
-                    if min(match.values()) >= 0.9
+                    if min(match.values()) >= FIT_FLOOR
                     else ": what the pull fits on the training voices carries over to a new voice only in part."
                 )
             )

@@ -1,26 +1,54 @@
-"""The introduction's glue: each verdict in one sentence."""
+"""The introduction's glue: each verdict in one short cell, and the evidence behind all of them
+in one table (``claims.book_verdicts``)."""
 
 from __future__ import annotations
 
-from IPython.display import Markdown
+import pandas as pd
+
+from ..claims.claim2 import criteria_met
+from ..claims.verdict import Verdict
 
 
-def intro(verdicts: dict) -> dict:
-    """The intro's verdict table cells (bold outcome, with the deciding difference where there is
-    one) as Markdown, and the evidence Claim 1 on FSDD rests on."""
+def cell(verdict: Verdict) -> str:
+    """A verdict table cell: the outcome, and for an undecided Claim 1 what its design detects.
 
-    values = {}
-    for key in ("fsdd_claim1", "emodb_claim1"):
-        v = verdicts[key]
-        values[key] = Markdown(f"**{v['verdict']}**" + (f" ({v['short']} points)" if v["short"] else ""))
-    for key in ("fsdd_speed", "emodb_speed"):
-        values[key] = Markdown(f"**{verdicts[key]['verdict']}**")
-    claim2 = verdicts["emodb_claim2"]
-    tests = claim2["tests"]
-    met = ", ".join(f"{r.factor} {r.criterion}" for r in tests.itertuples() if r.met) or "none"
-    values["emodb_claim2"] = Markdown(f"**{claim2['verdict']}** (criteria met: {met}; of {len(tests)})")
-    values["fsdd_claim1_evidence"] = verdicts["fsdd_claim1"]["evidence"]
-    values["fsdd_placement"] = verdicts["fsdd_claim1"]["placement"]
-    values["emodb_claim2_evidence"] = claim2["evidence"]
-    values["emodb_claim2_fit"] = claim2.get("fit", "")
+    >>> from predefined_prototypes.reading.claims.verdict import Comparison
+    >>> c = Comparison("prototypes − CE", 0.9, -4.7, 6.6, 0.983, "Holm over 3", 0.9, False, 7.3, 6, 3.9, "points")
+    >>> cell(Verdict("Claim 1", "FSDD", "undetermined", "", comparisons=(c,)))
+    'undetermined (the design detects 7.3 points)'
+    """
+    if verdict.outcome == "undetermined" and verdict.claim == "Claim 1":
+        first = verdict.comparisons[0]
+        return f"{verdict.outcome} (the design detects {first.mdd:.1f} {first.unit})"
+    if verdict.claim == "Claim 2" and verdict.outcome != "pending":
+        return f"{verdict.outcome} (criteria met: {criteria_met(verdict)}; of {len(verdict.comparisons)})"
+    return verdict.outcome
+
+
+def intro(verdicts: dict[str, Verdict]) -> dict[str, str]:
+    """The intro's verdict cells, and the readings beside Claim 1 on FSDD and Claim 2."""
+    values = {key: cell(v) for key, v in verdicts.items()}
+    values["fsdd_placement"] = verdicts["fsdd_claim1"].notes.get("placement", "")
+    values["emodb_claim2_fit"] = verdicts["emodb_claim2"].notes.get("fit", "")
     return values
+
+
+def evidence_table(verdicts: dict[str, Verdict]) -> pd.DataFrame:
+    """One row per verdict: its outcome and the condition that outcome stands for, the deciding
+    comparison with its interval (level and family named), what the design detects with 80 %
+    power, and the runs it rests on."""
+    rows = []
+    for v in verdicts.values():
+        first = v.comparisons[0] if v.comparisons else None
+        rows.append(
+            {
+                "claim": v.claim,
+                "corpus": v.corpus,
+                "outcome": v.outcome,
+                "because": v.rule or v.reason,
+                "first comparison": f"{first.label}: {first.interval()}" if first else "",
+                "the design detects": f"{first.mdd:.{first.digits}f} {first.unit}" if first else "",
+                "evidence": v.evidence,
+            }
+        )
+    return pd.DataFrame(rows).set_index(["claim", "corpus"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ...storage.results import planned_runs
-from ..claims import novel_answer
+from ..claims.novel_classes import novel_answer
 from ..stats import describe_difference, paired_by_fold
 from ..tables import FEW_SHOT_COLUMNS, describe_protocol
 

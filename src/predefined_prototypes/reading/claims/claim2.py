@@ -1,0 +1,116 @@
+"""Claim 2: a factor prototype's block carries its factor (P(y, alpha) = (P'(alpha), 0)).
+
+Each factor is judged on criteria, each a fold-paired difference read with all the others as
+one family (Holm), with four outcomes: not met (equivalent to no effect within its margin, which
+a negligible significant difference does not change), met (above 0), contradicted (significant
+in the wrong direction) and undetermined. A factor's
+outcome derives from its criteria and the claim's from its factors', by the rule tables below,
+written before any RAVDESS number was read (the margins after EmoDB's: ``rules``).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ...run.schema import EDITS, FACTOR_NAMES
+from ..factor_tables import LABELS, edit_own_shift, edit_selectivity, long_probes
+from ..rules import PROBE_MARGIN, SHIFT_MARGIN
+from ..stats import level_words
+from .verdict import Comparison, Test, Verdict, first_match, pending, together
+
+# Each criterion: what it asks, in words (the page's legend reads these).
+CRITERIA = {
+    "carried": "its own block's probe beats the emotion label alone",
+    "confined": "its own block's probe beats the best of the other factors' blocks",
+    "moves its block": "the factor's edit moves its block's decoded level in the edit's direction",
+    "moves no other block more": "the edit moves its own block more than it moves any other block",
+}
+
+FACTOR_RULE = (  # read on the list of a factor's criterion outcomes
+    ("contradicted", "a criterion is significant in the wrong direction", lambda o: "contradicted" in o),
+    ("reproduced", "every tested criterion is met", lambda o: all(x == "met" for x in o)),
+    ("not reproduced", "a criterion is shown not met (no effect, within its margin)", lambda o: "not met" in o),
+    ("partly reproduced", "some criteria are met, the others undetermined", lambda o: "met" in o),
+    ("undetermined", "no criterion is decided", lambda o: True),
+)
+
+CLAIM2_RULE = (  # read on the list of the factors' outcomes
+    ("contradicted", "a factor is contradicted", lambda f: "contradicted" in f),
+    ("reproduced", "every factor is reproduced", lambda f: all(x == "reproduced" for x in f)),
+    ("not reproduced", "every factor is not reproduced", lambda f: all(x == "not reproduced" for x in f)),
+    (
+        "partly reproduced",
+        "some factor is reproduced or partly reproduced",
+        lambda f: any(x in ("reproduced", "partly reproduced") for x in f),
+    ),
+    ("undetermined", "no factor is decided either way", lambda f: True),
+)
+
+
+def criterion_tests(df: pd.DataFrame) -> list[Test]:
+    """Every factor x criterion test on the factor-prototype runs of ``df``; the edit criteria only
+    for the factors an edit moves alone (pitch median and loudness)."""
+    tests = []
+    for factor in FACTOR_NAMES:
+        probes = long_probes(df, factor)
+        name = LABELS[factor]
+        tests.append(Test(f"{name}: carried", probes, "own_block", "emotion", "value", margin=PROBE_MARGIN))
+        tests.append(Test(f"{name}: confined", probes, "own_block", "best_other_block", "value", margin=PROBE_MARGIN))
+        if any(e.factor == factor for e in EDITS):
+            for criterion, scores in (
+                ("moves its block", edit_own_shift(df, factor)),
+                ("moves no other block more", edit_selectivity(df, factor)),
+            ):
+                data = pd.concat([scores, scores.assign(method="zero", value=0.0)])
+                tests.append(
+                    Test(
+                        f"{name}: {criterion}",
+                        data,
+                        scores["method"].iloc[0] if len(scores) else "own shift",
+                        "zero",
+                        "value",
+                        margin=SHIFT_MARGIN,
+                        scale=1.0,
+                        unit="levels",
+                        digits=2,
+                    )
+                )
+    return tests
+
+
+def split_label(c: Comparison) -> tuple[str, str]:
+    """``("loudness", "carried")`` from a criterion's label."""
+    factor, _, criterion = c.label.partition(": ")
+    return factor, criterion
+
+
+def claim2_verdict(df: pd.DataFrame, complete: bool, corpus: str = "EmoDB", evidence: str = "") -> Verdict:
+    """Claim 2 on the factor-prototype runs of ``df`` (``CRITERIA``, ``FACTOR_RULE``,
+    ``CLAIM2_RULE``). ``notes["factors"]``: each factor's outcome and its criteria in words;
+    ``notes["untested"]``: the factors no edit moves alone. No verdict on an incomplete profile."""
+    if not complete:
+        return pending("Claim 2", corpus, "the full profile is not complete", evidence)
+    comparisons = together(criterion_tests(df))
+    factors, lines, untested = {}, {}, []
+    for factor in FACTOR_NAMES:
+        name = LABELS[factor]
+        mine = [c for c in comparisons if split_label(c)[0] == name]
+        factors[name], _ = first_match(FACTOR_RULE, [c.outcome for c in mine])
+        if not any(e.factor == factor for e in EDITS):
+            untested.append(name)
+        lines[name] = f"{factors[name]}: " + "; ".join(f"{split_label(c)[1]} {c.outcome} {c.numbers()}" for c in mine)
+    outcome, rule = first_match(CLAIM2_RULE, list(factors.values()))
+    first = comparisons[0]
+    reason = (
+        "; ".join(f"{name} {o}" for name, o in factors.items())
+        + f" ({len(comparisons)} criteria, {level_words(first.level)}s, {first.family}, {first.folds} folds"
+        + (f"; {', '.join(untested)}: no edit moves it alone, so its edit criteria are not tested" if untested else "")
+        + ")"
+    )
+    notes = {"factors": lines, "factor_outcomes": factors, "untested": untested}
+    return Verdict("Claim 2", corpus, outcome, reason, rule, evidence, tuple(comparisons), notes)
+
+
+def criteria_met(verdict: Verdict) -> str:
+    """'loudness carried, pitch median confined' (or 'none'): the criteria a verdict finds met."""
+    return ", ".join(c.label.replace(": ", " ") for c in verdict.comparisons if c.outcome == "met") or "none"

@@ -1,0 +1,188 @@
+"""Which runs each claim is judged on: the evidence selectors, and nothing else in the book
+chooses runs for a verdict.
+
+Claim 1 on a corpus reads its tuned-baselines sweep once complete (each method's knob chosen on
+validation speakers), else its main comparison; Claim 2 reads the factor-pull sweep's strongest
+complete setting whose runs all trained, else the paper-faithful factor ablation.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ...run.schema import FACTOR_NAMES, column
+from ...storage.results import complete_cells, complete_settings, derived, load_profile, load_results, planned_runs
+from ..factor_tables import (
+    LABELS,
+    PULL_SETTING,
+    at_setting,
+    setting_name,
+    with_factor_reads,
+    with_methods,
+    with_probe_chance,
+)
+from ..rules import CONVERGED, TRAINING_FLOOR
+from ..stats import epochs_to_reach
+from ..tables import learning_curves, tuned_choice, tuned_family
+from .claim2 import claim2_verdict, criteria_met
+
+
+def tuned_candidates(sweep: str) -> tuple[pd.DataFrame, bool]:
+    """Every run of a tuned-baselines sweep with its ``family`` (``tables.tuned_family``), and
+    whether its full profile is complete."""
+    runs, complete = load_profile(sweep)
+    return runs.assign(family=runs.apply(tuned_family, axis=1)), complete
+
+
+def tuned_runs(sweep: str) -> tuple[pd.DataFrame, bool]:
+    """A tuned-baselines sweep's chosen settings (``tables.tuned_choice``: one row per family and
+    test speaker, each knob chosen on validation), and whether its full profile is complete."""
+    runs, complete = tuned_candidates(sweep)
+    return tuned_choice(runs), complete
+
+
+def main_runs(sweep: str) -> tuple[pd.DataFrame, bool]:
+    """A main comparison's runs, and whether every run its full profile plans is stored."""
+    df = load_results(sweep)
+    return df, bool(df["profile"].iloc[0] == "full" and len(df) == planned_runs(sweep, "full"))
+
+
+def convergence_runs(sweep: str) -> tuple[pd.DataFrame, bool]:
+    """Epochs to ``CONVERGED`` training accuracy per run of a main comparison (the cells every
+    method ran), and whether its full profile is complete."""
+    df, complete = main_runs(sweep)
+    history = derived(sweep, "curves", df["profile"].iloc[0])
+    return epochs_to_reach(learning_curves(complete_cells(df), history), CONVERGED), complete
+
+
+def block_fit_reading(runs: pd.DataFrame) -> str:
+    """One sentence on how far the factor pull acts in ``runs`` (``claim2_evidence``'s): the
+    blocks' level match on the training clips and on the test speaker's, averaged over factors
+    and runs; empty where the runs predate the stored fit.
+
+    >>> runs = pd.DataFrame({"method": "factor_prototypes", "fit_loudness_level_match": [1.0, 0.98],
+    ...                      "held_out_loudness_level_match": [0.4, 0.3]})
+    >>> block_fit_reading(runs)
+    "There the blocks sit on their level codes for 99.0 % of the training clips and 35.0 % of a new voice's (mean over factors and runs)."
+    """
+    factor_runs = runs[runs["method"] == "factor_prototypes"]
+    train = [c for c in factor_runs if c.startswith("fit_") and c.endswith("_level_match")]
+    held_out = [c for c in factor_runs if c.startswith("held_out_") and c.endswith("_level_match")]
+    if not train or not held_out:
+        return ""
+    return (
+        f"There the blocks sit on their level codes for {100 * factor_runs[train].mean().mean():.1f} % of the "
+        f"training clips and {100 * factor_runs[held_out].mean().mean():.1f} % of a new voice's (mean over factors "
+        "and runs)."
+    )
+
+
+def claim2_evidence() -> dict:
+    """The runs Claim 2 is judged on, and why those: the factor-pull sweep's strongest complete
+    setting whose runs all trained (``claim2_strongest``), with that sweep's CE and
+    plain-prototype references where their settings are complete; else the factor ablation's
+    (40 mel bins, λ = 1, random training crops). Keys: ``sweep``, ``runs`` (``method`` column,
+    probe chance per test speaker), ``complete``, ``evidence`` (what the verdict rests on, and
+    which settings are still running) and ``setup`` (how those runs were trained)."""
+
+    pull, status = complete_settings("factor-pull", PULL_SETTING)
+    strongest = claim2_strongest(claim2_by_setting(pull))["strongest"] if len(pull) else None
+    if strongest:  # where the factor pull acts most, among settings that trained
+        pull = with_methods(pull)
+        chosen = (pull["method"] == "factor_prototypes") & at_setting(pull, strongest)
+        pending = status[~status["complete"] & (status["loss"] == "factor_prototypes")]
+        setting = setting_name(strongest)
+        references = pull[pull["method"].isin(["ce", "prototypes"])]
+        return {
+            "sweep": "factor-pull",
+            "runs": with_factor_reads(pd.concat([pull[chosen], references]), "factor-pull"),
+            "complete": True,
+            "evidence": f"the factor-pull sweep's strongest setting whose runs all trained ({setting})"
+            + (f"; {len(pending)} other factor settings still running" if len(pending) else ""),
+            "setup": f"factor prototypes at {setting}, every run trained on the first 3 s of each clip, the "
+            "audio its factor levels are measured on"
+            + (
+                f"; references at {references['num_mel_bins'].iloc[0]} mel bins, {references['epochs'].iloc[0]} epochs"
+                if len(references)
+                else "; the references' runs are not complete yet"
+            )
+            + " (configs/factor-pull.yaml)",
+        }
+    case, complete = _factor_ablation_case()
+    return {
+        "sweep": "ablation-factors",
+        "runs": with_factor_reads(with_probe_chance(case, "ablation-factors"), "ablation-factors"),
+        "complete": complete,
+        "evidence": "the factor ablation (40 mel bins, λ = 1): no factor-pull setting is both complete and trained yet",
+        "setup": "factor prototypes at λ = 1, 40 mel bins, 60 epochs, random 3 s training crops, the references "
+        "likewise (configs/ablation-factors.yaml)",
+    }
+
+
+def _factor_ablation_case() -> tuple[pd.DataFrame, bool]:
+    """The factor ablation's 6-level, three-factor runs and their references (the paper-faithful
+    setting), and whether its full profile is complete."""
+
+    factors = with_methods(load_profile("ablation-factors")[0])
+    case = factors[factors["method"].isin(["factor_prototypes", "ce", "prototypes"])]
+    return case, bool(case["profile"].iloc[0] == "full" and len(factors) == planned_runs("ablation-factors", "full"))
+
+
+def claim2_evidence_paper_faithful(evidence: dict) -> str:
+    """Where ``evidence`` is the factor-pull sweep's, the sentence giving the paper-faithful
+    factor ablation's verdict beside it (λ = 1, 40 mel bins, random crops); else ''."""
+    if evidence["sweep"] == "ablation-factors":
+        return ""
+    verdict = claim2_verdict(*_factor_ablation_case())
+    return (
+        f"The paper-faithful setting (the factor ablation: λ = 1, 40 mel bins, 60 epochs, random training "
+        f"crops) gives {verdict.outcome} (criteria met: {criteria_met(verdict)})."
+    )
+
+
+def claim2_by_setting(df: pd.DataFrame) -> pd.DataFrame:
+    """Claim 2 at every setting of the factor-pull sweep in ``df`` (complete settings only:
+    ``results.complete_settings``): for each (lambda, mel bins, epochs) of the factor-prototype
+    runs, ``claim2_verdict`` (whose criteria read the factor runs alone), with the lowest training
+    accuracy of the setting's runs (``trained``: all at ``rules.TRAINING_FLOOR`` or above), each block's
+    mean fit on the training clips, and each factor x criterion difference (``<factor>:
+    <criterion>`` columns) for the trade-off figure."""
+
+    columns = ["lam", "num_mel_bins", "epochs", "accuracy", "lowest_train_accuracy", "trained", "verdict", "met"]
+    if df.empty:
+        return pd.DataFrame(columns=columns)
+    df = with_methods(df)
+    rows = []
+    for (lam, mels, epochs), runs in df[df["method"] == "factor_prototypes"].groupby(["lam", "num_mel_bins", "epochs"]):
+        verdict = claim2_verdict(runs, True)
+        outcomes = {c.label: c for c in verdict.comparisons}
+        row = {
+            "lam": lam,
+            "num_mel_bins": mels,
+            "epochs": epochs,
+            "accuracy": runs.groupby("fold")["accuracy"].mean().mean(),
+            "lowest_train_accuracy": runs["train_accuracy"].min(),
+            "trained": bool(runs["train_accuracy"].min() >= TRAINING_FLOOR),
+            "verdict": verdict.outcome,
+            "met": criteria_met(verdict),
+        }
+        for factor in FACTOR_NAMES:
+            fit = column("fit_level_match", factor=factor)
+            row[f"{LABELS[factor]} block fit"] = runs[fit].mean() if fit in runs else float("nan")
+        for label, c in outcomes.items():
+            row[label] = c.estimate
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else columns)
+
+
+def claim2_strongest(settings: pd.DataFrame) -> dict:
+    """From ``claim2_by_setting``: the strongest setting whose runs all trained (the largest
+    lambda, at the most mel bins, then the most epochs), which the verdict rests on, and the
+    paper-faithful one (40 mel bins, lambda 1), kept beside it. None where no setting qualifies or
+    is present."""
+    trained = settings[settings["trained"].astype(bool)].sort_values(["lam", "num_mel_bins", "epochs"])
+    faithful = settings[(settings["lam"] == 1) & (settings["num_mel_bins"] == 40)]
+    return {
+        "strongest": trained.iloc[-1].to_dict() if len(trained) else None,
+        "paper_faithful": faithful.iloc[0].to_dict() if len(faithful) else None,
+    }
