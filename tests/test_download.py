@@ -122,3 +122,13 @@ def test_cli_iemocap_explains_how_to_get_it():
         text=True,
     )
     assert result.returncode == 2 and "licence" in result.stderr and "Session1" in result.stderr
+
+
+def test_a_dataset_without_an_archive_says_how_to_get_it(tmp_path):
+    from predefined_prototypes.data import DATASETS
+
+    for name, module in DATASETS.items():
+        if module.ARCHIVE is None:
+            with pytest.raises(DownloadError, match=f"{name} cannot be downloaded automatically: "):
+                download(name, tmp_path / name)
+            assert module.OBTAIN and not (tmp_path / name).exists()

@@ -8,16 +8,17 @@ import sys
 import pytest
 
 from predefined_prototypes.data import DATASETS, DatasetModule
-from predefined_prototypes.method.prototypes import PROTOTYPE_BUILDERS
-from predefined_prototypes.method.registry import LOSSES
+from predefined_prototypes.method.prototypes import prototype_builder
+from predefined_prototypes.method.registry import LOSSES, PROTOTYPE_KINDS, resolve
 from predefined_prototypes.reading.tables import METHOD_NAMES
-from predefined_prototypes.run import config
-from predefined_prototypes.run.models import BACKBONES
+from predefined_prototypes.run import config, models
 
 
-def test_config_choices_are_the_registries():
-    assert config.PROTOTYPES == tuple(PROTOTYPE_BUILDERS)
-    assert config.BACKBONES == tuple(BACKBONES)
+def test_config_choices_are_the_registries_and_every_entry_resolves():
+    assert config.PROTOTYPES == tuple(PROTOTYPE_KINDS)
+    assert all(callable(prototype_builder(name)) for name in PROTOTYPE_KINDS)
+    assert all(callable(resolve(spec, models.__package__)) for spec in config.BACKBONES.values())
+    assert models.build_backbone("cnn", 40, 101, 16, channels=4) is not None
 
 
 def test_every_loss_has_a_display_name_and_the_book_uses_it():

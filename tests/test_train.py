@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from predefined_prototypes.method.prototypes import PROTOTYPE_BUILDERS, FixedPrototypes, LearnedPrototypes
+from predefined_prototypes.method.prototypes import FixedPrototypes, LearnedPrototypes, prototype_builder
 from predefined_prototypes.run.augment import Mixer, spec_augment
 from predefined_prototypes.run.config import LOSSES, ConfigError, RunConfig
 from predefined_prototypes.run.evaluate import embed
@@ -284,7 +284,7 @@ def test_learned_prototypes_move_and_fixed_do_not(fsdd_small):
     fixed = train(tiny(loss="prototypes", data_dir=str(fsdd_small)), progress=False)
     learned = train(tiny(loss="learned_prototypes", data_dir=str(fsdd_small)), progress=False)
     # The matrix both start from: the same builder, size, scale and seed.
-    start = PROTOTYPE_BUILDERS["orthogonal"](10, 16, 1.0, 0).numpy()
+    start = prototype_builder("orthogonal")(10, 16, 1.0, 0).numpy()
     assert np.array_equal(fixed["embeddings"]["prototypes"], start)
     assert not np.allclose(learned["embeddings"]["prototypes"], start, atol=1e-3)
     # Fixed prototypes are a buffer the optimizer never sees; learned ones are its parameters.

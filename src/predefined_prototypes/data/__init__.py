@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from . import emodb, esc50, fsdd, iemocap, ravdess, speech_commands, speech_commands_test
+from .archive import Archive
 from .clip import SAMPLE_RATE, Clip
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ class DatasetModule(Protocol):
     # The keyword options ``clips`` accepts (a run's ``dataset_options``), each with its valid
     # values, the default first.
     OPTIONS: dict[str, tuple]
-    OBTAIN: str | None  # how to get the data where it cannot be downloaded; None: ``data download``
+    ARCHIVE: Archive | None  # its public archive and checksum (``data download``); None: not downloadable
+    OBTAIN: str | None  # how to get the data where ARCHIVE is None
 
     def folds(self, root: Path, **options) -> list:
         """The protocol's fold ids (e.g. the held-out speaker of each fold)."""

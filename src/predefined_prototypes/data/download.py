@@ -14,50 +14,14 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tqdm import tqdm
 
+from . import DATASETS
 
-@dataclass(frozen=True)
-class Archive:
-    url: str
-    sha256: str | None  # None: no checksum is published; the user must pass one or opt out
-    note: str = ""
-
-
-ARCHIVES = {
-    "fsdd": Archive(
-        "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/v1.0.9.tar.gz",
-        "8bc44cde129d505cbbb6b365c09f80c663f2aa77578afc634e6141a2f87100c0",
-        "tagged release v1.0.9 (checksum as published by TensorFlow Datasets); later commits add "
-        "speakers: pass --url/--sha256 for another version",
-    ),
-    "emodb": Archive(
-        "http://emodb.bilderbar.info/download/download.zip",
-        None,
-        "no checksum is published for EmoDB's archive: pass --sha256 of a copy you trust, or "
-        "--allow-unverified to accept whatever the server sends",
-    ),
-    "esc50": Archive(
-        "https://github.com/karolpiczak/ESC-50/archive/master.zip",
-        "805afc618aff80eff0641d51311647871fead5807da68bb18e43a27db47a79ce",
-        "the repository's master archive (645,695,005 bytes when this checksum was recorded); "
-        "if upstream changes it, the checksum check fails: pass --sha256 to accept a new one",
-    ),
-    "speech_commands": Archive(
-        "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
-        "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
-        "Speech Commands v0.02 (checksum as published with torchaudio)",
-    ),
-}
-
-IEMOCAP_HOWTO = (
-    "IEMOCAP cannot be downloaded automatically: it is released under a licence agreement. "
-    "Request it at https://sail.usc.edu/iemocap/iemocap_release.htm, then unpack it so that "
-    "<root>/Session1 ... <root>/Session5 exist, and pass that root (or set PP_DATA_DIR)."
-)
+# The datasets that can be downloaded, each with its pinned archive (``ARCHIVE`` in its module).
+ARCHIVES = {name: module.ARCHIVE for name, module in DATASETS.items() if module.ARCHIVE is not None}
 
 
 class DownloadError(RuntimeError):
@@ -116,10 +80,10 @@ def download(
 
     ``url`` and ``sha256`` override the pinned ones. Refuses to overwrite an existing ``to``.
     """
-    if name == "iemocap":
-        raise DownloadError(IEMOCAP_HOWTO)
+    if name in DATASETS and name not in ARCHIVES:
+        raise DownloadError(f"{name} cannot be downloaded automatically: {DATASETS[name].OBTAIN}")
     if name not in ARCHIVES:
-        raise ValueError(f"no download for {name!r}; available: {sorted(ARCHIVES)} (and iemocap: see its help)")
+        raise ValueError(f"no dataset {name!r}; those with a download: {', '.join(sorted(ARCHIVES))}")
     archive = ARCHIVES[name]
     url = url or archive.url
     expected = sha256 or (archive.sha256 if url == archive.url else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .archive import Archive
 from .clip import AudioFileError, Clip
 
 MARKER = "wav"
@@ -17,7 +18,13 @@ LAYOUT = "wav/{speaker:2}{text:3}{emotion:1}{version:1}.wav (e.g. wav/03a01Fa.wa
 CLIP_SECONDS = 3.0
 SPLITS = ("train", "test")
 SPEECH_WITH_PITCH = True  # the acoustic factors (pitch, loudness) are measured on it
-OBTAIN = None
+OBTAIN = None  # downloaded from ARCHIVE
+ARCHIVE = Archive(
+    "http://emodb.bilderbar.info/download/download.zip",
+    None,
+    "no checksum is published for EmoDB's archive: pass --sha256 of a copy you trust, or "
+    "--allow-unverified to accept whatever the server sends",
+)
 EMOTIONS = {  # German initials -> English names, in the dataset documentation's order
     "W": "anger",
     "L": "boredom",

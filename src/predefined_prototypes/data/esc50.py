@@ -10,15 +10,22 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from .archive import Archive
 from .clip import Clip
 
 MARKER = "meta/esc50.csv"
 LAYOUT = "audio/*.wav and meta/esc50.csv (filename, fold, target, category, esc10, src_file, take)"
 CLIP_SECONDS = 5.0
 SPLITS = ("train", "test")
-SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are measured on it
+SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are not measured on it
 OPTIONS = {"esc10": (False, True)}  # True: the ESC-10 subset only
-OBTAIN = None
+OBTAIN = None  # downloaded from ARCHIVE
+ARCHIVE = Archive(
+    "https://github.com/karolpiczak/ESC-50/archive/master.zip",
+    "805afc618aff80eff0641d51311647871fead5807da68bb18e43a27db47a79ce",
+    "the repository's master archive (645,695,005 bytes when this checksum was recorded); "
+    "if upstream changes it, the checksum check fails: pass --sha256 to accept a new one",
+)
 
 
 def _rows(root: Path, esc10: bool) -> list[dict]:

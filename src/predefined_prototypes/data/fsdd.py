@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .archive import Archive
 from .clip import AudioFileError, Clip
 
 MARKER = "recordings"
 LAYOUT = "recordings/{digit}_{speaker}_{take}.wav"
 CLIP_SECONDS = 1.0
 SPLITS = ("train", "test")
-SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are measured on it
+SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are not measured on it
 OPTIONS: dict[str, tuple] = {}
-OBTAIN = None
+OBTAIN = None  # downloaded from ARCHIVE
+ARCHIVE = Archive(
+    "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/v1.0.9.tar.gz",
+    "8bc44cde129d505cbbb6b365c09f80c663f2aa77578afc634e6141a2f87100c0",
+    "tagged release v1.0.9 (checksum as published by TensorFlow Datasets); later commits add "
+    "speakers: pass --url/--sha256 for another version",
+)
 CLASSES = [str(d) for d in range(10)]
 
 

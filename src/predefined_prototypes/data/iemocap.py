@@ -21,7 +21,12 @@ CLIP_SECONDS = 41_200 / 16_000  # the authors keep the first 41,200 samples at 1
 SPLITS = ("train", "test")
 SPEECH_WITH_PITCH = True  # the acoustic factors (pitch, loudness) are measured on it
 OPTIONS = {"merge_excited": (False, True)}  # True: "exc" counts as "hap"
-OBTAIN = "IEMOCAP needs a licence: request it at https://sail.usc.edu/iemocap/"
+ARCHIVE = None  # not downloadable from here: OBTAIN says how to get it
+OBTAIN = (
+    "IEMOCAP is released under a licence agreement: request it at "
+    "https://sail.usc.edu/iemocap/iemocap_release.htm, then unpack it so that <root>/Session1 ... "
+    "<root>/Session5 exist, and pass that root (or set PP_DATA_DIR)"
+)
 CLASSES = ["neu", "hap", "ang", "sad"]
 _LINE = re.compile(r"^\[[\d.]+ - [\d.]+\]\t(\S+)\t(\S+)\t")
 

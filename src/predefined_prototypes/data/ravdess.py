@@ -25,6 +25,7 @@ LAYOUT = "Actor_<aa>/03-01-<EE>-<II>-<SS>-<RR>-<aa>.wav|.flac (e.g. Actor_01/03-
 CLIP_SECONDS = 3.0  # utterances last 2.9-5.3 s: the sentence is said within the first 3 s
 SPLITS = ("train", "test")
 SPEECH_WITH_PITCH = True  # the acoustic factors (pitch, loudness) are measured on it
+ARCHIVE = None  # not downloadable from here: OBTAIN says how to get it
 OBTAIN = (
     "download Audio_Speech_Actors_01-24.zip from the RAVDESS Zenodo record (doi:10.5281/zenodo.1188976) "
     "and unpack it (CC BY-NC-SA 4.0)"

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .archive import Archive
 from .clip import Clip
 
 MARKER = "testing_list.txt"
 LAYOUT = "<word>/<speaker>_nohash_<n>.wav for 35 words, validation_list.txt, testing_list.txt"
 CLIP_SECONDS = 1.0
 SPLITS = ("train", "validation", "test")
-SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are measured on it
+SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are not measured on it
 OPTIONS: dict[str, tuple] = {}
-OBTAIN = None
+OBTAIN = None  # downloaded from ARCHIVE
+ARCHIVE = Archive(
+    "http://download.tensorflow.org/data/speech_commands_v0.02.tar.gz",
+    "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+    "Speech Commands v0.02 (checksum as published with torchaudio)",
+)
 NOISE = "_background_noise_"
 
 

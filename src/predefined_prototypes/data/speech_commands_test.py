@@ -32,10 +32,11 @@ LAYOUT = (
 )
 CLIP_SECONDS = 1.0
 SPLITS = ("train", "test")
-SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are measured on it
+SPEECH_WITH_PITCH = False  # the acoustic factors (pitch, loudness) are not measured on it
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 CLASSES = [*KEYWORDS, "_unknown_", "_silence_"]
 OPTIONS = {"folds": (10, 5, 12, 15, 20, 24)}  # the default first
+ARCHIVE = None  # not downloadable from here: OBTAIN says how to get it
 OBTAIN = (
     "download the test archive speech_commands_test_set_v0.02.tar.gz named in Warden (2018), "
     "arXiv:1804.03209, and unpack it (CC BY 4.0)"

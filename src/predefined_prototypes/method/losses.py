@@ -248,9 +248,9 @@ class PrototypeObjective(Objective):
 
     @classmethod
     def from_config(cls, config, num_classes):
-        from .prototypes import PROTOTYPE_BUILDERS, FixedPrototypes
+        from .prototypes import FixedPrototypes, prototype_builder
 
-        matrix = PROTOTYPE_BUILDERS[config.prototypes](num_classes, config.embed_dim, config.scale, config.seed)
+        matrix = prototype_builder(config.prototypes)(num_classes, config.embed_dim, config.scale, config.seed)
         return cls(FixedPrototypes(matrix), config.lam, config.bce)
 
     @property

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from .registry import PROTOTYPE_KINDS, resolve
+
 
 def _check_geometry(num_classes: int, dim: int, scale: float) -> None:
     if num_classes < 2:
@@ -205,13 +207,11 @@ def prototype_geometry(matrix: Tensor) -> dict[str, float]:
     return {key: round(value, 4) + 0.0 for key, value in summary.items()}  # + 0.0: no "-0.0"
 
 
-PROTOTYPE_BUILDERS = {
-    "orthogonal": orthogonal_prototypes,
-    "gaussian": gaussian_prototypes,
-    "simplex_etf": simplex_etf_prototypes,
-    "hyperspherical": hyperspherical_prototypes,
-    "zero": zero_prototypes,
-}
+def prototype_builder(name: str):
+    """The construction registered as ``name`` (``registry.PROTOTYPE_KINDS``)."""
+    if name not in PROTOTYPE_KINDS:
+        raise ValueError(f"unknown prototype construction {name!r}; valid: {', '.join(PROTOTYPE_KINDS)}")
+    return resolve(PROTOTYPE_KINDS[name], __package__)
 
 
 def label_probabilities(labels: Tensor, num_classes: int) -> Tensor:
@@ -284,9 +284,7 @@ class LearnedPrototypes(_PrototypeLookup):
 
     def __init__(self, num_classes: int, dim: int, scale: float = 1.0, seed: int = 0, init: str = "orthogonal"):
         super().__init__()
-        if init not in PROTOTYPE_BUILDERS:
-            raise ValueError(f"init must be one of {sorted(PROTOTYPE_BUILDERS)}, got {init!r}")
-        self.matrix = nn.Parameter(PROTOTYPE_BUILDERS[init](num_classes, dim, scale, seed))
+        self.matrix = nn.Parameter(prototype_builder(init)(num_classes, dim, scale, seed))
 
 
 class FactorPrototypes(_PrototypeLookup):

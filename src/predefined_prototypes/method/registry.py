@@ -40,8 +40,25 @@ class Loss:
 
     def objective_class(self) -> type:
         """The ``Objective`` subclass (imports torch)."""
-        module, _, name = self.objective.partition(":")
-        return getattr(importlib.import_module(module, __package__ if module.startswith(".") else None), name)
+        return resolve(self.objective, __package__)
+
+
+def resolve(spec: str, package: str | None):
+    """The object a registry entry names, ``"module:name"``, imported only now; a module starting
+    with "." is relative to ``package``."""
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module, package if module.startswith(".") else None), name)
+
+
+# Prototype constructions, by name: builder(num_classes, dim, scale, seed) -> [C, k]. Adding one is
+# one function and one entry; ``RunConfig`` takes its names from here.
+PROTOTYPE_KINDS = {
+    "orthogonal": ".prototypes:orthogonal_prototypes",
+    "gaussian": ".prototypes:gaussian_prototypes",
+    "simplex_etf": ".prototypes:simplex_etf_prototypes",
+    "hyperspherical": ".prototypes:hyperspherical_prototypes",
+    "zero": ".prototypes:zero_prototypes",
+}
 
 
 PROTOTYPE_OPTIONS = ("prototypes", "scale", "lam", "bce")

@@ -21,12 +21,19 @@ from dataclasses import dataclass, field
 
 from ..data import DATASETS as DATASET_MODULES
 from ..data import check_options
-from ..method.registry import FACTOR_OPTIONS, LOSSES, loss_options
+from ..method.registry import FACTOR_OPTIONS, LOSSES, PROTOTYPE_KINDS, loss_options
 from .schema import FACTOR_NAMES
 
 DATASETS = tuple(DATASET_MODULES)
-BACKBONES = ("cnn", "ecapa", "ast", "beats")
-PROTOTYPES = ("orthogonal", "gaussian", "simplex_etf", "hyperspherical", "zero")
+# Backbones by name: the "module:builder" that makes each (``models.py``'s; resolved only when a
+# model is built, so that a configuration is checked without torch).
+BACKBONES = {
+    "cnn": ".models:build_cnn",
+    "ecapa": ".models:build_ecapa",
+    "ast": ".models:build_ast",
+    "beats": ".models:build_beats",
+}
+PROTOTYPES = tuple(PROTOTYPE_KINDS)
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "step")
 DEVICES = ("auto", "cpu", "cuda")
@@ -120,7 +127,7 @@ class RunConfig:
             setattr(self, f.name, _check_type(type(self), f.name, getattr(self, f.name)))
         choices = {
             "dataset": DATASETS,
-            "backbone": BACKBONES,
+            "backbone": tuple(BACKBONES),
             "loss": tuple(LOSSES),
             "prototypes": PROTOTYPES,
             "optimizer": OPTIMIZERS,

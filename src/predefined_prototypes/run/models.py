@@ -9,6 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..method.registry import resolve
+from .config import BACKBONES
+
 
 class CNN(nn.Module):
     """A small 2-D CNN for CPU training: four blocks (3x3 conv, batch norm, ReLU, 2x2 max-pool)
@@ -206,14 +209,22 @@ class BEATs(nn.Module):
         return self.project(frames.mean(dim=1))
 
 
-# name -> builder(num_mel_bins, num_frames, embed_dim, channels, pretrained, options): a new
-# backbone is one module returning [B, k] and one entry here.
-BACKBONES = {
-    "cnn": lambda mel, frames, k, channels, pretrained, options: CNN(mel, k, channels),
-    "ecapa": lambda mel, frames, k, channels, pretrained, options: ECAPA(mel, k, channels=channels * 16),
-    "ast": lambda mel, frames, k, channels, pretrained, options: AST(mel, frames, k, pretrained, options),
-    "beats": lambda mel, frames, k, channels, pretrained, options: BEATs(options.get("code"), pretrained, k),
-}
+# Each backbone's builder(num_mel_bins, num_frames, embed_dim, channels, pretrained, options), named
+# in ``config.BACKBONES``: a new backbone is one module returning [B, k], one builder and one entry.
+def build_cnn(mel, frames, k, channels, pretrained, options) -> nn.Module:
+    return CNN(mel, k, channels)
+
+
+def build_ecapa(mel, frames, k, channels, pretrained, options) -> nn.Module:
+    return ECAPA(mel, k, channels=channels * 16)
+
+
+def build_ast(mel, frames, k, channels, pretrained, options) -> nn.Module:
+    return AST(mel, frames, k, pretrained, options)
+
+
+def build_beats(mel, frames, k, channels, pretrained, options) -> nn.Module:
+    return BEATs(options.get("code"), pretrained, k)
 
 
 def build_backbone(
@@ -225,14 +236,15 @@ def build_backbone(
     pretrained: str | None = None,
     options: dict | None = None,
 ) -> nn.Module:
-    """The backbone called ``name`` (a key of ``BACKBONES``).
+    """The backbone called ``name`` (a key of ``config.BACKBONES``).
 
     >>> build_backbone("cnn", 40, 101, 32, channels=4)(torch.randn(2, 101, 40)).shape
     torch.Size([2, 32])
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(BACKBONES)}")
-    return BACKBONES[name](num_mel_bins, num_frames, embed_dim, channels, pretrained, options or {})
+    build = resolve(BACKBONES[name], __package__)
+    return build(num_mel_bins, num_frames, embed_dim, channels, pretrained, options or {})
 
 
 class Model(nn.Module):

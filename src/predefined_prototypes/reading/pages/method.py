@@ -8,13 +8,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ...method.prototypes import prototype_geometry
+from ...method.prototypes import prototype_builder, prototype_geometry
+from ...method.registry import PROTOTYPE_KINDS
 
 
-def prototype_gallery(builders: dict, classes: int = 10, dims: tuple[int, ...] = (16, 6)):
-    """Cosines between the prototypes each builder makes for ``classes`` classes at each size in
-    ``dims`` (one row of panels per size); returns the figure and each set's geometry."""
-
+def prototype_gallery(classes: int = 10, dims: tuple[int, ...] = (16, 6)):
+    """Cosines between the prototypes each registered construction (``registry.PROTOTYPE_KINDS``)
+    makes for ``classes`` classes at each size in ``dims`` (one row of panels per size); returns
+    the figure and each set's geometry."""
+    builders = {name: prototype_builder(name) for name in PROTOTYPE_KINDS}
     fig, axes = plt.subplots(len(dims), len(builders), figsize=(11, 2.8 * len(dims)), constrained_layout=True)
     rows = []
     for row, dim in zip(np.atleast_2d(axes), dims):
