@@ -116,3 +116,35 @@ def test_a_new_corpus_quick_profile_runs_from_the_shared_data(sweep, tmp_path):
     runs = load_results(sweep, "quick", tmp_path / "results", REPO / "configs")
     assert len(runs) == 2 and set(runs["loss"]) == {"ce", "prototypes"}
     assert runs["test_size"].gt(0).all() and runs["train_size"].gt(runs["test_size"]).all()
+
+
+def test_the_filter_report_names_what_it_removes_by_sex_and_class(tmp_path, monkeypatch):
+    from predefined_prototypes.run.factors import filter_report
+
+    monkeypatch.setenv("PP_CACHE_DIR", str(tmp_path / "cache"))
+    t = np.arange(3 * 16_000) / 16_000
+    voices = {  # file (actor 01 male, 02 female; emotion 05 angry, 01 neutral) -> waveform
+        "Actor_01/03-01-05-02-01-01-01.flac": 0.3 * np.sin(2 * np.pi * 150 * t),  # kept
+        "Actor_01/03-01-01-01-01-01-01.flac": 0.3 * np.sin(2 * np.pi * 140 * t),  # kept
+        "Actor_02/03-01-05-02-01-01-02.flac": 0.3 * np.sin(2 * np.pi * 400 * t),  # pitch above 275 Hz
+        "Actor_02/03-01-01-01-01-01-02.flac": 0.0003 * np.sin(2 * np.pi * 200 * t),  # below -50 LUFS
+    }
+    for name, wave in voices.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        sf.write(tmp_path / name, wave.astype(np.float32), 16_000)
+    table = filter_report("ravdess", tmp_path).set_index(["sex", "class"])
+    assert table.loc[("male", "angry"), "kept"] == 1 and table.loc[("male", "neutral"), "kept"] == 1
+    assert table.loc[("female", "angry"), "pitch above"] == 1 and table.loc[("female", "angry"), "kept"] == 0
+    assert table.loc[("female", "neutral"), "loudness out of range"] == 1
+    assert table["clips"].sum() == 4
+    with pytest.raises(ValueError, match="no measured factors or no speaker sex"):
+        filter_report("fsdd", tmp_path)
+
+
+@pytest.mark.parametrize("name", ["emodb", "ravdess"])
+def test_the_committed_filter_report_accounts_for_every_clip(name):
+    table = pd.read_csv(REPO / "reports" / f"factor-filter-{name}.csv")
+    reasons = ["kept", "pitch above", "pitch below", "loudness out of range", "unmeasured"]
+    assert (table[reasons].sum(axis=1) == table["clips"]).all()
+    assert set(table["sex"]) == {"female", "male"}
+    assert table["clips"].sum() == {"emodb": 535, "ravdess": 1440}[name]  # every clip of the corpus

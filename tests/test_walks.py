@@ -1,5 +1,6 @@
-"""CONTRIBUTING's walk "add a loss", done: a loss is one class and one registry entry, and what it
-can do comes from that entry, not its name."""
+"""CONTRIBUTING's walks, done: "add a loss" (one class and one registry entry, and what it can do
+comes from that entry, not its name), "add a dataset" (one module and one entry) and "add a page
+with a figure" (prose, a few calls, its glue beside it), each with nothing else edited."""
 
 import dataclasses
 
@@ -64,3 +65,123 @@ def test_a_toy_loss_with_prototypes_is_configured_trained_measured_and_plotted(t
     assert list(rows["method"]) == ["l1_prototypes", "ce"]
     ax = fold_differences(rows, "ce", {"l1_prototypes": "L1 prototypes", "ce": "cross-entropy"})
     assert ax is not None
+
+
+class ToneDataset:
+    """A toy dataset module, as CONTRIBUTING's walk writes one: two classes (low and high tones)
+    said by three speakers, ``tones/<class>_<speaker>_<n>.wav``; folds leave one speaker out."""
+
+    MARKER = "tones"
+    LAYOUT = "tones/<class>_<speaker>_<n>.wav"
+    CLIP_SECONDS = 0.5
+    SPLITS = ("train", "test")
+    SPEECH_WITH_PITCH = False
+    OPTIONS: dict = {}
+    ARCHIVE = None
+    OBTAIN = "made by the test"
+    CLASSES = ["low", "high"]
+
+    @staticmethod
+    def _files(root):
+        return sorted((root / "tones").glob("*.wav"))
+
+    @staticmethod
+    def folds(root, **options):
+        return sorted({p.stem.split("_")[1] for p in ToneDataset._files(root)})
+
+    @staticmethod
+    def clips(root, fold, split, **options):
+        from predefined_prototypes.data.clip import Clip
+
+        rows = [(p, *p.stem.split("_")[:2]) for p in ToneDataset._files(root)]
+        chosen = [Clip(p, ToneDataset.CLASSES.index(c), s) for p, c, s in rows if (s == fold) == (split == "test")]
+        return chosen, ToneDataset.CLASSES
+
+
+def write_tones(root):
+    import numpy as np
+    import soundfile as sf
+
+    (root / "tones").mkdir(parents=True)
+    t = np.arange(8000) / 16000
+    rng = np.random.default_rng(0)
+    for speaker, shift in (("ann", 0), ("bob", 15), ("cy", 30)):
+        for n in range(8):
+            for name, hz in (("low", 200), ("high", 900)):
+                wave = 0.3 * np.sin(2 * np.pi * (hz + shift + 5 * n) * t) + 0.01 * rng.standard_normal(t.size)
+                sf.write(root / "tones" / f"{name}_{speaker}_{n}.wav", wave.astype(np.float32), 16000)
+    return root
+
+
+@pytest.mark.slow
+def test_a_toy_dataset_is_registered_listed_configured_and_trained(monkeypatch, tmp_path):
+    from predefined_prototypes.data import DATASETS, DatasetModule, folds, get_dataset
+    from predefined_prototypes.run.train import train
+
+    monkeypatch.setenv("PP_CACHE_DIR", str(tmp_path / "cache"))
+    assert isinstance(ToneDataset, DatasetModule)  # the protocol a dataset module satisfies
+    monkeypatch.setitem(DATASETS, "tones", ToneDataset)  # the one entry
+    root = write_tones(tmp_path / "tones-data")
+    assert folds("tones", root) == ["ann", "bob", "cy"]
+    assert len(get_dataset("tones", root, fold="ann", split="test")) == 16
+    with pytest.raises(ConfigError, match="dataset='tune' is not valid"):
+        RunConfig(dataset="tune")
+    config = RunConfig(dataset="tones", fold="ann", data_dir=str(root), epochs=2, channels=4, embed_dim=8,
+                       num_mel_bins=32, batch_size=8, fail_at_chance=False)  # fmt: skip
+    record = train(config, progress=False)
+    assert record["data"]["test_size"] == 16 and record["metrics"]["accuracy"] >= 0.5
+
+
+def test_a_new_page_with_a_figure_is_thin_linted_and_runs(tmp_path):
+    """A page as CONTRIBUTING's walk writes one: prose, glue from its own module's function, and a
+    figure drawn by ``reading.figures``; it passes the checks every book page passes and its code
+    runs without torch."""
+    import subprocess
+    import sys
+
+    from test_pages import code_lines, page_notebook
+
+    page = tmp_path / "toy-page.md"
+    page.write_text(
+        """---
+jupytext:
+  text_representation:
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  name: python3
+---
+
+# Verdicts at a glance
+
+Every verdict's outcome: {glue:text}`fsdd_claim1`.
+
+```{code-cell} ipython3
+:tags: [remove-cell]
+import matplotlib
+
+matplotlib.use("Agg")
+from predefined_prototypes.reading import figures
+from predefined_prototypes.reading.claims import book_verdicts, forest_rows
+from predefined_prototypes.reading.pages import intro as page
+
+verdicts = book_verdicts()
+values = page.intro(verdicts)
+figure = figures.forest_panels(forest_rows(verdicts))
+```
+"""
+    )
+    cells = [c.source for c in page_notebook(page).cells if c.cell_type == "code"]
+    assert len(code_lines(page)) <= 10  # thin: a few calls
+    assert "def " not in "\n".join(cells)  # defines nothing: its logic lives in the package
+    probe = "\n".join([*cells, "import sys", "assert 'torch' not in sys.modules", "print(values['fsdd_claim1'])"])
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().split(" ")[0] in (
+        "reproduced",
+        "partly",
+        "not",
+        "contradicted",
+        "undetermined",
+        "pending",
+    )

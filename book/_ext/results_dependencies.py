@@ -1,9 +1,9 @@
 """Sphinx extension: a page is re-executed exactly when something it reads has changed.
 
 Pages are executed through jupyter-cache (``execute_notebooks: cache``), whose key is a page's
-code cells and their options. A page also reads ``results/``, the package, the sweep files and the
-benchmark tables, none of which is in that key: a cache keyed on the code alone would keep showing
-old numbers after a sweep rewrote a table. So at the start of a build the digest of those inputs is
+code cells and their options. A page also reads ``results/``, the package, the sweep files, the
+benchmark tables and the data reports, none of which is in that key: a cache keyed on the code
+alone would keep showing old numbers after a sweep rewrote a table. So at the start of a build the digest of those inputs is
 computed, and
 
 - each page's first code cell gets one more option, ``inputs: <digest>``, so that the cache key
@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 # What pages read besides their own source, relative to the book's root.
-INPUTS = ("src/predefined_prototypes", "configs", "benchmarks")
+INPUTS = ("src/predefined_prototypes", "configs", "benchmarks", "reports")
 FIRST_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n", re.MULTILINE)
 
 

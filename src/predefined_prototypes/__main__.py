@@ -24,7 +24,15 @@ def _data(args: argparse.Namespace) -> int:
             for pair in args.option or []:
                 key, _, value = pair.partition("=")
                 options[key] = int(value) if value.isdigit() else value
-            if args.manifest:
+            if args.action == "filter":
+                from .run.factors import filter_report
+
+                if Path(args.out).suffix != ".csv":
+                    raise ValueError(f"--out {args.out} must name a .csv file")
+                table = filter_report(args.name, args.root, **options)
+                table.to_csv(args.out, index=False)
+                print(f"wrote {args.out}: {table['kept'].sum()} of {table['clips'].sum()} clips kept")
+            elif args.manifest:
                 import pandas as pd
 
                 from .data import fold_manifest
@@ -184,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     fold_list.add_argument("--root", help="dataset folder (default: $PP_DATA_DIR/<name>)")
     fold_list.add_argument("--option", action="append", help="a dataset option, e.g. folds=10 (repeatable)")
     fold_list.add_argument("--manifest", help="write every speaker's fold and clip count to this CSV file")
+
+    filtered = actions.add_parser("filter", help="what the factors' validity filter removes, by speaker sex and class")
+    filtered.add_argument("name")
+    filtered.add_argument("--root", help="dataset folder (default: $PP_DATA_DIR/<name>)")
+    filtered.add_argument("--option", action="append", help="a dataset option, e.g. classes=8 (repeatable)")
+    filtered.add_argument("--out", required=True, help="the CSV file to write")
 
     train = commands.add_parser("train", help="train one configuration: key=value ...")
     train.add_argument("settings", nargs="*", help="RunConfig fields, e.g. dataset=fsdd fold=theo loss=prototypes")

@@ -1,4 +1,5 @@
-"""Berlin Database of Emotional Speech (EmoDB), the offline stand-in for IEMOCAP.
+"""Berlin Database of Emotional Speech (EmoDB): acted emotional speech by ten speakers, read here
+where the paper uses IEMOCAP.
 Layout: ``wav/{speaker:2}{text:3}{emotion:1}{version:1}.wav``, e.g. ``03a01Fa.wav`` is speaker 03
 saying text a01 with happiness (F, Freude).
 
@@ -52,6 +53,18 @@ def _parse(root: Path) -> list[tuple[Path, str, str]]:
     if not rows:
         raise FileNotFoundError(f"{root / MARKER} holds no .wav files; expected {LAYOUT}")
     return rows
+
+
+# Each speaker's sex, as the corpus documentation lists them.
+FEMALE = {"08", "09", "13", "14", "16"}
+MALE = {"03", "10", "11", "12", "15"}
+
+
+def sex_of(speaker: str) -> str:
+    """A speaker's sex as the corpus documents it."""
+    if speaker not in FEMALE | MALE:
+        raise ValueError(f"EmoDB has no speaker {speaker!r}; its speakers: {', '.join(sorted(FEMALE | MALE))}")
+    return "female" if speaker in FEMALE else "male"
 
 
 def folds(root: Path, **options) -> list:  # no option changes the folds

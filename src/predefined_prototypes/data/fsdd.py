@@ -1,5 +1,5 @@
-"""Free Spoken Digit Dataset (FSDD): spoken digits 0-9, 8 kHz, the offline stand-in for Speech
-Commands. Layout: ``recordings/{digit}_{speaker}_{take}.wav``.
+"""Free Spoken Digit Dataset (FSDD): spoken digits 0-9, 8 kHz, six speakers: a small keyword
+corpus. Layout: ``recordings/{digit}_{speaker}_{take}.wav``.
 
 Folds: each speaker name (leave-one-speaker-out: that speaker is the test split) and
 ``"official"`` (the dataset README's split: takes 0-4 are test, 5-49 train).

@@ -96,6 +96,11 @@ def fold_of_speaker(root: Path, folds: int = 24, classes: int = 8) -> dict[str, 
     return actor_folds(actors(root), folds)
 
 
+def sex_of(actor: str) -> str:
+    """An actor's sex as the corpus documents it: odd ids male, even female."""
+    return "male" if int(actor) % 2 else "female"
+
+
 def intensity_of(path: Path) -> str:
     """A clip's labelled intensity ("normal" or "strong")."""
     return INTENSITIES[_fields(Path(path))[1] - 1]

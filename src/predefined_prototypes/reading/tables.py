@@ -38,6 +38,17 @@ def load_benchmark(name: str, benchmarks_dir: str | Path = REPO / "benchmarks") 
     return pd.read_csv(path)
 
 
+def load_filter_report(name: str, reports_dir: str | Path = REPO / "reports") -> pd.DataFrame:
+    """What the factors' validity filter removes from dataset ``name``, by speaker sex and class
+    (``reports/factor-filter-<name>.csv``, written by ``data filter``); ResultsError if missing."""
+    path = Path(reports_dir) / f"factor-filter-{name}.csv"
+    if not path.is_file():
+        raise ResultsError(
+            f"no filter report at {path}: run python -m predefined_prototypes data filter {name} --out {path}"
+        )
+    return pd.read_csv(path)
+
+
 def folder_sweeps_table(
     folder: str = "paper", configs_dir: str | Path = CONFIGS, results_dir: str | Path = RESULTS
 ) -> pd.DataFrame:

@@ -19,12 +19,10 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-from ..data import DATASETS as DATASET_MODULES
-from ..data import check_options
+from ..data import DATASETS, check_options
 from ..method.registry import FACTOR_OPTIONS, LOSSES, PROTOTYPE_KINDS, loss_options
 from .schema import FACTOR_NAMES
 
-DATASETS = tuple(DATASET_MODULES)
 # Backbones by name: the "module:builder" that makes each (``models.py``'s; resolved only when a
 # model is built, so that a configuration is checked without torch).
 BACKBONES = {
@@ -126,7 +124,7 @@ class RunConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _check_type(type(self), f.name, getattr(self, f.name)))
         choices = {
-            "dataset": DATASETS,
+            "dataset": tuple(DATASETS),  # read live: a dataset registered after import counts
             "backbone": tuple(BACKBONES),
             "loss": tuple(LOSSES),
             "prototypes": PROTOTYPES,
@@ -220,9 +218,9 @@ class RunConfig:
             self.dataset_options = check_options(self.dataset, self.dataset_options)
         except ValueError as err:
             raise ConfigError(f"dataset_options: {err}") from None
-        if self.measures_factors and not DATASET_MODULES[self.dataset].SPEECH_WITH_PITCH:
+        if self.measures_factors and not DATASETS[self.dataset].SPEECH_WITH_PITCH:
             what = "probe_factors" if not LOSSES[self.loss].factor_blocks else f"loss={self.loss}"
-            speech = [name for name, module in DATASET_MODULES.items() if module.SPEECH_WITH_PITCH]
+            speech = [name for name, module in DATASETS.items() if module.SPEECH_WITH_PITCH]
             raise ConfigError(f"{what} needs speech with pitch: dataset={' or '.join(speech)}")
         block = self.factor_levels * len(self.factors)
         if LOSSES[self.loss].factor_blocks and block > self.embed_dim:

@@ -20,11 +20,13 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torchaudio
 from torch import Tensor
 from tqdm import tqdm
 
+from ..data import DATASETS, dataset_root
 from ..data.audio import SAMPLE_RATE, read_audio
 from .cache import cache_key, cached
 from .schema import FACTOR_NAMES
@@ -219,3 +221,58 @@ class QuantileDiscretizer:
                 [np.searchsorted(cuts, data[:, f], side="right") for f, cuts in enumerate(self.cut_points)], axis=1
             )
         ).long()
+
+
+def filter_reasons(values: Tensor) -> list[str]:
+    """Why each row of factor values [N, 3] (``FACTOR_NAMES`` order) passes or fails ``is_valid``:
+    "kept", "unmeasured" (no voiced frames, or under the loudness gate), "pitch above", "pitch
+    below" or "loudness out of range", checked in that order.
+
+    >>> filter_reasons(torch.tensor([[150.0, 20.0, -30.0], [300.0, 20.0, -30.0], [float("nan"), 0.0, -30.0]]))
+    ['kept', 'pitch above', 'unmeasured']
+    """
+    median, loud = FACTOR_NAMES.index("pitch_median"), FACTOR_NAMES.index("loudness")
+    reasons = []
+    for row in values.tolist():
+        if any(math.isnan(v) for v in row):
+            reasons.append("unmeasured")
+        elif row[median] > PITCH_RANGE_HZ[1]:
+            reasons.append("pitch above")
+        elif row[median] < PITCH_RANGE_HZ[0]:
+            reasons.append("pitch below")
+        elif not LOUDNESS_RANGE_LUFS[0] <= row[loud] <= LOUDNESS_RANGE_LUFS[1]:
+            reasons.append("loudness out of range")
+        else:
+            reasons.append("kept")
+    return reasons
+
+
+def filter_report(name: str, root: str | Path | None = None, **options) -> pd.DataFrame:
+    """What the authors' validity filter (``is_valid``) removes from every clip of dataset
+    ``name``, by speaker sex (the module's ``sex_of``) and class: one row per (sex, class) with
+    the clips, those kept, and those removed for each reason (``filter_reasons``), measured on
+    each clip's first ``CLIP_SECONDS`` as the factor runs measure them."""
+    module = DATASETS[name]
+    if not getattr(module, "SPEECH_WITH_PITCH", False) or not hasattr(module, "sex_of"):
+        raise ValueError(f"{name} has no measured factors or no speaker sex; the filter report needs both")
+    root = dataset_root(name, root)
+    fold = module.folds(root, **options)[0]
+    clips, classes = [], None
+    for split in ("train", "test"):  # one fold's two splits hold every clip once
+        part, classes = module.clips(root, fold, split, **options)
+        clips += part
+    values, _ = file_factors([c.path for c in clips], int(module.CLIP_SECONDS * SAMPLE_RATE), desc=f"{name} factors")
+    table = pd.DataFrame(
+        {
+            "sex": [module.sex_of(c.speaker) for c in clips],
+            "class": [classes[c.label] for c in clips],
+            "reason": filter_reasons(values),
+        }
+    )
+    counts = pd.crosstab([table["sex"], table["class"]], table["reason"])
+    for reason in ("kept", "unmeasured", "pitch above", "pitch below", "loudness out of range"):
+        if reason not in counts:
+            counts[reason] = 0
+    counts.insert(0, "clips", counts.sum(axis=1))
+    order = ["clips", "kept", "pitch above", "pitch below", "loudness out of range", "unmeasured"]
+    return counts[order].reset_index().assign(dataset=name)

@@ -24,10 +24,13 @@ def criteria_marks(verdict: Verdict) -> pd.DataFrame:
     >>> v = Verdict("Claim 2", "EmoDB", "partly reproduced", "", comparisons=(c,),
     ...             notes={"factor_outcomes": {"loudness": "partly reproduced", "pitch spread": "undetermined"}})
     >>> criteria_marks(v).loc["loudness", "carried"]
-    'met: +9.0 (+2.0 to +16.0) points'
+    'met: +9.0 (+2.0 to +16.0) points; detects 5.0'
     """
     rows = [
-        dict(zip(("factor", "criterion"), split_label(c)), cell=f"{c.outcome}: {c.numbers()}")
+        dict(
+            zip(("factor", "criterion"), split_label(c)),
+            cell=f"{c.outcome}: {c.numbers()}; detects {c.mdd:.{c.digits}f}",
+        )
         for c in verdict.comparisons
     ]
     table = pd.DataFrame(rows).pivot(index="factor", columns="criterion", values="cell")
@@ -125,3 +128,43 @@ def contrast_shares(mean) -> dict[str, str]:
         "factor_blocks_share": f"{100 * np.nanmean(factors / margin):.0f} %",
         "residual_share": f"{100 * np.nanmean(mean[len(FACTOR_NAMES)] / margin):.0f} %",
     }
+
+
+def filter_table(reports: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """The validity filter's reports (``tables.load_filter_report``) in one table: a row per
+    dataset and class, a column per sex, each cell "kept of clips"."""
+    rows = [
+        report.assign(dataset=name, cell=report["kept"].astype(str) + " of " + report["clips"].astype(str))
+        for name, report in reports.items()
+    ]
+    table = pd.concat(rows).pivot(index=["dataset", "class"], columns="sex", values="cell")
+    return table.rename_axis(None, axis=1)
+
+
+def filter_reading(reports: dict[str, pd.DataFrame], most: int = 3) -> dict[str, str]:
+    """Per dataset, ``filter_<name>``: how many clips the filter keeps, the share it removes from
+    each sex, and the (sex, class) cells it removes most from, in words.
+
+    >>> report = pd.DataFrame({"sex": ["female", "female", "male"], "class": ["anger", "sadness", "anger"],
+    ...                        "clips": [10, 10, 10], "kept": [2, 9, 10], "pitch above": [8, 1, 0]})
+    >>> filter_reading({"toy": report})["filter_toy"]
+    "keeps 21 of 30 clips (removes 45 % of the women's, 0 % of the men's); most removed: female anger (8 of 10, 8 for pitch above 275 Hz), female sadness (1 of 10, 1 for pitch above 275 Hz)"
+    """
+    reasons = {"pitch above": "pitch above 275 Hz", "pitch below": "pitch below 85 Hz",
+               "loudness out of range": "loudness outside −50–0 LUFS", "unmeasured": "unmeasured"}  # fmt: skip
+    values = {}
+    for name, report in reports.items():
+        removed = report.assign(removed=report["clips"] - report["kept"])
+        by_sex = removed.groupby("sex")[["removed", "clips"]].sum()
+        share = {sex: 100 * r.removed / r.clips for sex, r in by_sex.iterrows()}
+        worst = removed[removed["removed"] > 0].sort_values("removed", ascending=False).head(most)
+        cells = []
+        for _, r in worst.iterrows():
+            why = ", ".join(f"{r[k]} for {words}" for k, words in reasons.items() if k in report and r[k])
+            cells.append(f"{r['sex']} {r['class']} ({r['removed']} of {r['clips']}, {why})")
+        values[f"filter_{name}"] = (
+            f"keeps {report['kept'].sum()} of {report['clips'].sum()} clips (removes "
+            f"{share.get('female', 0):.0f} % of the women's, {share.get('male', 0):.0f} % of the men's)"
+            + (f"; most removed: {', '.join(cells)}" if cells else "")
+        )
+    return values
