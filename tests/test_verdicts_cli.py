@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from predefined_prototypes.reading.claims import book_verdicts
-from predefined_prototypes.reading.pages.intro import intro
+from predefined_prototypes.reading.pages.intro import deciding, intro
 
 
 def test_verdicts_json_agrees_with_the_book_and_needs_no_torch():
@@ -27,3 +27,12 @@ def test_verdicts_json_agrees_with_the_book_and_needs_no_torch():
         assert all(0.9 < c["level"] < 1 and c["family"] for c in verdict["comparisons"])
     cells = intro(book)  # the intro's table states the same outcomes
     assert all(cells[key].startswith(v["outcome"]) for key, v in printed.items())
+    claim2 = book["emodb_claim2"]  # the intro names the comparison that decided it
+    wanted = {
+        "contradicted": "contradicted",
+        "reproduced": "met",
+        "partly reproduced": "met",
+        "not reproduced": "not met",
+    }
+    if claim2.outcome in wanted:
+        assert deciding(claim2).outcome == wanted[claim2.outcome]

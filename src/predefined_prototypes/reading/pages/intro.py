@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..claims.claim2 import criteria_met
-from ..claims.verdict import Verdict
+from ..claims.verdict import Comparison, Verdict
 
 
 def cell(verdict: Verdict) -> str:
@@ -33,21 +33,38 @@ def intro(verdicts: dict[str, Verdict]) -> dict[str, str]:
     return values
 
 
+def deciding(verdict: Verdict) -> Comparison | None:
+    """The comparison that decides a verdict's outcome: the first criterion contradicted for a
+    contradicted claim, met for a (partly) reproduced one, not met for one not reproduced; else
+    the first comparison (Claim 1's prototypes − CE)."""
+    wanted = {
+        "contradicted": "contradicted",
+        "reproduced": "met",
+        "partly reproduced": "met",
+        "not reproduced": "not met",
+    }
+    if verdict.claim == "Claim 2":
+        for c in verdict.comparisons:
+            if c.outcome == wanted.get(verdict.outcome):
+                return c
+    return verdict.comparisons[0] if verdict.comparisons else None
+
+
 def evidence_table(verdicts: dict[str, Verdict]) -> pd.DataFrame:
     """One row per verdict: its outcome and the condition that outcome stands for, the deciding
     comparison with its interval (level and family named), what the design detects with 80 %
     power, and the runs it rests on."""
     rows = []
     for v in verdicts.values():
-        first = v.comparisons[0] if v.comparisons else None
+        c = deciding(v)
         rows.append(
             {
                 "claim": v.claim,
                 "corpus": v.corpus,
                 "outcome": v.outcome,
                 "because": v.rule or v.reason,
-                "first comparison": f"{first.label}: {first.interval()}" if first else "",
-                "the design detects": f"{first.mdd:.{first.digits}f} {first.unit}" if first else "",
+                "deciding comparison": f"{c.label}: {c.interval()}" if c else "",
+                "the design detects": f"{c.mdd:.{c.digits}f} {c.unit}" if c else "",
                 "evidence": v.evidence,
             }
         )
