@@ -275,6 +275,29 @@ def holm(pvalues: list[float]) -> list[float]:
     return adjusted
 
 
+def paired_together(tests: list[tuple], alpha: float = ALPHA) -> list[dict]:
+    """``paired_by_fold`` for m tests read as one family, each ``(df, metric, value, baseline,
+    by, margin)``: each interval at confidence 1 - alpha / m (Bonferroni, so that all hold
+    together), ``p_holm`` the Holm-adjusted t-test p-value, ``differs`` whether it is below
+    alpha, ``mdd`` the difference found with 80 % power at alpha / m, and where ``margin`` is not
+    None (in the metric's units, declared before results are read) ``equivalent``: two one-sided
+    tests at alpha / m, i.e. the 1 - 2 alpha / m interval (``equivalence_low``/``_high``) lies
+    inside (-margin, +margin)."""
+    m = max(len(tests), 1)
+    rows = [paired_by_fold(df, metric, v, b, by, confidence=1 - alpha / m) for df, metric, v, b, by, _ in tests]
+    for (df, metric, value, baseline, by, margin), row, p in zip(tests, rows, holm([r["p_t"] for r in rows])):
+        row.update(value=value, baseline=baseline, p_holm=p, differs=bool(p < alpha), tests=m)
+        # The design's power at its strictest level: the difference it finds 4 times in 5.
+        row["mdd"] = minimum_detectable_difference(row["sd"], row["folds"], alpha / m)
+        if margin is not None:
+            tost = paired_by_fold(df, metric, value, baseline, by, confidence=1 - 2 * alpha / m)
+            row["equivalent"] = bool(tost["folds"] >= 2 and -margin < tost["low"] and tost["high"] < margin)
+            row.update(margin=margin, equivalence_low=tost["low"], equivalence_high=tost["high"])
+            row["equivalence_power"] = equivalence_power(row["sd"], row["folds"], margin, alpha / m)
+            row["folds_for_equivalence"] = folds_for(row["sd"], margin, alpha / m)
+    return rows
+
+
 def compare_together(
     df: pd.DataFrame,
     pairs: list[tuple[str, str]],
@@ -283,7 +306,7 @@ def compare_together(
     margin: float | None = None,
     alpha: float = ALPHA,
 ) -> list[dict]:
-    """``paired_by_fold`` for several (value, baseline) pairs read together, corrected for their
+    """``paired_together`` for several (value, baseline) pairs of one table, corrected for their
     number m: each interval at confidence 1 - alpha / m (Bonferroni, so that all hold together),
     ``p_holm`` the Holm-adjusted t-test p-value, ``differs`` whether it is below alpha, and with an
     equivalence ``margin`` (in the metric's units, declared before results are read),
@@ -296,19 +319,7 @@ def compare_together(
     >>> row["differs"], row["equivalent"], round(row["confidence"], 3)
     (False, True, 0.95)
     """
-    m = max(len(pairs), 1)
-    rows = [paired_by_fold(df, metric, v, b, by, confidence=1 - alpha / m) for v, b in pairs]
-    for (value, baseline), row, p in zip(pairs, rows, holm([r["p_t"] for r in rows])):
-        row.update(value=value, baseline=baseline, p_holm=p, differs=bool(p < alpha), tests=m)
-        # The design's power at its strictest level: the difference it finds 4 times in 5.
-        row["mdd"] = minimum_detectable_difference(row["sd"], row["folds"], alpha / m)
-        if margin is not None:
-            tost = paired_by_fold(df, metric, value, baseline, by, confidence=1 - 2 * alpha / m)
-            row["equivalent"] = bool(tost["folds"] >= 2 and -margin < tost["low"] and tost["high"] < margin)
-            row["margin"] = margin
-            row["equivalence_power"] = equivalence_power(row["sd"], row["folds"], margin, alpha / m)
-            row["folds_for_equivalence"] = folds_for(row["sd"], margin, alpha / m)
-    return rows
+    return paired_together([(df, metric, value, baseline, by, margin) for value, baseline in pairs], alpha)
 
 
 def by_cell(df: pd.DataFrame) -> pd.DataFrame:

@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from ..power import folds_for, minimum_detectable_difference
 from ..rules import ALPHA
-from ..stats import holm, level_words, paired_by_fold
+from ..stats import level_words, paired_together
 
 # A claim's outcome, the same words for every claim and corpus.
 OUTCOMES = ("reproduced", "partly reproduced", "not reproduced", "contradicted", "undetermined", "pending")
@@ -120,22 +119,20 @@ def together(tests: list[Test], alpha: float = ALPHA) -> list[Comparison]:
     >>> c.outcome, c.interval()
     ('not met', '-0.2 (-1.0 to +0.6) points, 95 % interval, one test')
     """
-    m = max(len(tests), 1)
-    family = "one test" if m == 1 else f"Holm over {m}"
-    rows = [paired_by_fold(t.data, t.metric, t.value, t.baseline, t.by, confidence=1 - alpha / m) for t in tests]
+    rows = paired_together([(t.data, t.metric, t.value, t.baseline, t.by, t.margin) for t in tests], alpha)
+    family = "one test" if len(rows) <= 1 else f"Holm over {len(rows)}"
     comparisons = []
-    for t, row, p in zip(tests, rows, holm([r["p_t"] for r in rows])):
+    for t, row in zip(tests, rows):
         s = t.scale
         extra = {}
         if t.margin is not None:
-            tost = paired_by_fold(t.data, t.metric, t.value, t.baseline, t.by, confidence=1 - 2 * alpha / m)
             extra = {
                 "margin": t.margin * s,
-                "equivalent": bool(tost["folds"] >= 2 and -t.margin < tost["low"] and tost["high"] < t.margin),
-                "equivalence_low": tost["low"] * s,
-                "equivalence_high": tost["high"] * s,
-                "equivalence_level": 1 - 2 * alpha / m,
-                "folds_for_equivalence": folds_for(row["sd"], t.margin, alpha / m),
+                "equivalent": row["equivalent"],
+                "equivalence_low": row["equivalence_low"] * s,
+                "equivalence_high": row["equivalence_high"] * s,
+                "equivalence_level": 1 - 2 * alpha / row["tests"],
+                "folds_for_equivalence": row["folds_for_equivalence"],
             }
         comparisons.append(
             Comparison(
@@ -143,11 +140,11 @@ def together(tests: list[Test], alpha: float = ALPHA) -> list[Comparison]:
                 estimate=row["mean"] * s,
                 low=row["low"] * s,
                 high=row["high"] * s,
-                level=1 - alpha / m,
+                level=row["confidence"],
                 family=family,
-                p_adjusted=p,
-                differs=bool(p < alpha),
-                mdd=minimum_detectable_difference(row["sd"], row["folds"], alpha / m) * s,
+                p_adjusted=row["p_holm"],
+                differs=row["differs"],
+                mdd=row["mdd"] * s,
                 folds=row["folds"],
                 sd=row["sd"] * s,
                 unit=t.unit,
