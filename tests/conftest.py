@@ -69,6 +69,20 @@ def synthetic_emodb(root: Path) -> Path:
     return root
 
 
+def synthetic_ravdess(root: Path) -> Path:
+    """RAVDESS's layout with four actors x 2 emotions x 2 intensities x 2 sentences of voiced
+    tones, louder at strong intensity; actor 04's strong happy clips sit at 300 Hz, above the
+    validity filter's 275."""
+    for actor in ("01", "02", "03", "04"):
+        for emotion in ("03", "05"):  # happy, angry
+            for intensity in ("01", "02"):
+                for sentence in ("01", "02"):
+                    freq = 300.0 if (actor, emotion, intensity) == ("04", "03", "02") else 120 + 20 * int(actor)
+                    name = f"Actor_{actor}/03-01-{emotion}-{intensity}-{sentence}-01-{actor}.wav"
+                    write_tone(root / name, seconds=1.0, freq=freq + 5 * int(sentence), gain=0.05 * int(intensity) ** 3)
+    return root
+
+
 @pytest.fixture(scope="session")
 def fsdd_small(tmp_path_factory):
     return fsdd_subset(tmp_path_factory.mktemp("fsdd_small"))
@@ -77,6 +91,11 @@ def fsdd_small(tmp_path_factory):
 @pytest.fixture
 def tiny_emodb(tmp_path):
     return synthetic_emodb(tmp_path / "emodb")
+
+
+@pytest.fixture
+def tiny_ravdess(tmp_path):
+    return synthetic_ravdess(tmp_path / "ravdess")
 
 
 @pytest.fixture

@@ -98,7 +98,7 @@ def test_speech_commands_test_layout_reads_wav_and_flac_alike(tmp_path):
 def test_ravdess_names_its_fields_and_refuses_a_stray_file(tmp_path):
     (tmp_path / "Actor_01").mkdir()
     tone(tmp_path / "Actor_01" / "03-01-05-02-01-01-01.flac")
-    assert ravdess_module.intensity_of(tmp_path / "Actor_01" / "03-01-05-02-01-01-01.flac") == "strong"
+    assert ravdess_module.factor_level(tmp_path / "Actor_01" / "03-01-05-02-01-01-01.flac", "intensity") == 1
     tone(tmp_path / "Actor_01" / "notes.wav")
     with pytest.raises(ValueError, match="unexpected RAVDESS file name"):
         folds("ravdess", tmp_path)

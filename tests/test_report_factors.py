@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from predefined_prototypes.method.registry import FACTOR_NAMES
 from predefined_prototypes.reading.claims.claim2 import claim2_verdict
 from predefined_prototypes.reading.factor_tables import (
-    ALL_FACTORS,
     block_against_input,
     edit_selectivity,
     intervention_table,
@@ -17,7 +17,8 @@ from predefined_prototypes.reading.factor_tables import (
     shift_matrix,
 )
 from predefined_prototypes.reading.pages.disentanglement import input_reading
-from predefined_prototypes.run.schema import EDITS, FACTOR_NAMES
+from predefined_prototypes.run.schema import EDITS
+from predefined_prototypes.storage.results import with_methods
 
 
 def constructed(own: float, emotion: float, other: float, diagonal: float, off: float, folds: int = 10) -> pd.DataFrame:
@@ -28,7 +29,15 @@ def constructed(own: float, emotion: float, other: float, diagonal: float, off: 
     for fold in range(folds):
         for seed in (0, 1):
             for loss in ("factor_prototypes", "ce", "prototypes"):
-                row = {"loss": loss, "factors": ALL_FACTORS, "factor_levels": 6, "fold": f"{fold:02d}", "seed": seed}
+                row = {
+                    "loss": loss,
+                    "factors": ",".join(FACTOR_NAMES),
+                    "factor_levels": 6,
+                    "prototypes": "orthogonal",
+                    "scale": 1.0,
+                    "fold": f"{fold:02d}",
+                    "seed": seed,
+                }
                 for f in FACTOR_NAMES:
                     noise = lambda: rng.normal(0, 0.01)  # noqa: E731
                     row[f"factors_probe_chance_{f}"] = 1 / (6 - fold % 2)  # speakers with 6 or 5 levels
@@ -54,7 +63,7 @@ def constructed(own: float, emotion: float, other: float, diagonal: float, off: 
                         if loss == "factor_prototypes":
                             row[f"{prefix}_code_shift_{f}"] = sign * diagonal + rng.normal(0, 0.05) if moved else off
                 rows.append(row)
-    return pd.DataFrame(rows)
+    return with_methods(pd.DataFrame(rows))
 
 
 def test_blocks_that_copy_their_factor_reproduce_claim_2():

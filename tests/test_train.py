@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from predefined_prototypes.run.evaluate import embed
 from predefined_prototypes.run.features import FeatureSettings, Normalizer
 from predefined_prototypes.run.metrics import accuracy
 from predefined_prototypes.run.models import AST, CNN, ECAPA, Model, build_backbone
+from predefined_prototypes.run.schema import undeclared
 from predefined_prototypes.run.splits import prepare_splits
 from predefined_prototypes.run.train import NotLearned, TrainingDiverged, run, train
 from predefined_prototypes.storage.run_folder import load_run
@@ -369,6 +371,48 @@ def test_ce_reference_is_probed_on_the_same_utterances(tiny_emodb):
     assert result["embeddings"]["train_factor_levels"].shape == (12, 3)
     with pytest.raises(ConfigError, match="probe_factors needs speech"):
         RunConfig(dataset="fsdd", loss="ce", probe_factors=True)
+
+
+@pytest.mark.slow
+def test_a_labelled_factor_takes_its_levels_from_the_labels(tiny_ravdess):
+    config = RunConfig(
+        dataset="ravdess",
+        data_dir=str(tiny_ravdess),
+        fold="1",
+        loss="factor_prototypes",
+        factors="loudness,intensity",
+        factor_levels=3,
+        embed_dim=8,
+        channels=4,
+        num_mel_bins=32,
+        epochs=1,
+        batch_size=8,
+        clip_seconds=1.0,
+        fail_at_chance=False,
+    )
+    result = train(config, progress=False)
+    report, emb = result["metrics"]["factors"], result["embeddings"]
+    assert undeclared(result["metrics"]) == []  # every metric has a declared column
+    assert {"block_intensity", "emotion", "whole"} <= set(report["probes"]["intensity"])
+    assert result["data"]["factor_cut_points"]["intensity"] == [0.5]  # the label is the level
+    # blocks of 3 levels (loudness) and 2 (intensity), then the residual
+    assert emb["train_factor_levels"][:, 0].max() == 2 and set(emb["train_factor_levels"][:, 1]) == {0, 1}
+    dropped = result["data"]["dropped_invalid_factors"]
+    assert dropped and all("-03-02-" in name and name.endswith("-04.wav") for name in dropped)
+    # an edit of the audio leaves the label, so its level, where it was
+    assert all(report["interventions"][e]["measured_shift"]["intensity"] == 0 for e in report["interventions"])
+    unfiltered = train(replace(config, factor_filter=False), progress=False)
+    assert unfiltered["data"]["dropped_invalid_factors"] == []
+    assert unfiltered["data"]["train_size"] + unfiltered["data"]["test_size"] == 32
+    assert replace(config, factor_filter=False).run_id() != config.run_id()
+
+
+def test_labelled_factors_are_the_datasets_own():
+    assert RunConfig(dataset="ravdess", factors="intensity").factor_level_counts() == [2]
+    with pytest.raises(ConfigError, match="not valid for dataset=emodb; choose some of: pitch_median"):
+        RunConfig(dataset="emodb", factors="pitch_median,intensity")
+    with pytest.raises(ConfigError, match="each once"):
+        RunConfig(dataset="ravdess", factors="intensity,intensity")
 
 
 @pytest.mark.slow

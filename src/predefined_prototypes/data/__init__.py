@@ -76,6 +76,17 @@ def check_options(name: str, options: dict) -> dict:
     return {key: value for key, value in normalised.items() if value != declared[key][0]}
 
 
+def labelled_factors(name: str) -> dict[str, list[str]]:
+    """The factors dataset ``name`` labels on each clip (name -> level names; a module's
+    ``LABELLED_FACTORS``, read by its ``factor_level``), beside the acoustic ones measured on any
+    speech: RAVDESS labels intensity.
+
+    >>> labelled_factors("ravdess"), labelled_factors("emodb")
+    ({'intensity': ['normal', 'strong']}, {})
+    """
+    return dict(getattr(_module(name), "LABELLED_FACTORS", {}))
+
+
 def default_root(name: str) -> Path:
     """``$PP_DATA_DIR/<name>`` when PP_DATA_DIR is set, else ``~/.cache/predefined_prototypes/<name>``."""
     folder = getattr(_module(name), "FOLDER", name)  # a module may name the archive's own folder
@@ -169,4 +180,5 @@ __all__ = [
     "fold_manifest",
     "folds",
     "get_dataset",
+    "labelled_factors",
 ]

@@ -4,7 +4,8 @@ only), 1,440 utterances. Layout: ``Actor_<aa>/03-01-<EE>-<II>-<SS>-<RR>-<aa>.wav
 at 48 kHz, or ``.flac`` (the package resamples to 16 kHz on reading).
 
 Labels: the emotion (``classes=8``, or ``classes=4``: the IEMOCAP-like neutral / happy / angry /
-sad); the intensity (normal, strong) and the sentence are kept on each clip (``intensity_of``).
+sad). The intensity (normal, strong) is a labelled factor (``LABELLED_FACTORS``): a factor run can
+pull a block to it (``factors=...,intensity``), its level read from the file name, not measured.
 
 Folds (option ``folds``): 24 is leave-one-actor-out (fold ids are the actor ids "01".."24");
 12, 8 or 6 are groups of actors balanced by sex (each group half female, half male, drawn by a
@@ -33,6 +34,8 @@ OBTAIN = (
 EMOTIONS = ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]  # codes 01-08
 CLASS_SETS = {8: EMOTIONS, 4: ["neutral", "happy", "angry", "sad"]}  # IEMOCAP's neu, hap, ang, sad
 INTENSITIES = ["normal", "strong"]  # codes 01, 02
+# Factors the corpus labels, with their level names: ``factor_level`` reads a clip's.
+LABELLED_FACTORS = {"intensity": INTENSITIES}
 OPTIONS = {"classes": (8, 4), "folds": (24, 12, 8, 6)}  # the default first
 FOLD_SEED = 0
 GROUPED = True  # validation holds out the next fold's actors
@@ -101,9 +104,15 @@ def sex_of(actor: str) -> str:
     return "male" if int(actor) % 2 else "female"
 
 
-def intensity_of(path: Path) -> str:
-    """A clip's labelled intensity ("normal" or "strong")."""
-    return INTENSITIES[_fields(Path(path))[1] - 1]
+def factor_level(path: Path, factor: str) -> int:
+    """A clip's level of a labelled factor, an index into ``LABELLED_FACTORS[factor]``.
+
+    >>> factor_level(Path("Actor_02/03-01-05-02-01-01-02.wav"), "intensity")
+    1
+    """
+    if factor != "intensity":
+        raise ValueError(f"RAVDESS labels no factor {factor!r}; its labelled factors: {', '.join(LABELLED_FACTORS)}")
+    return _fields(Path(path))[1] - 1
 
 
 def clips(root: Path, fold, split: str, classes: int = 8, folds: int = 24) -> tuple[list[Clip], list[str]]:

@@ -277,13 +277,13 @@ class LearnedPrototypeObjective(PrototypeObjective):
 
 
 class FactorPrototypeObjective(PrototypeObjective):
-    """The prototype loss towards P(alpha), one block of levels per factor (``factor_levels``
-    each) and a free residual."""
+    """The prototype loss towards P(alpha), one block of levels per factor (as many as the
+    configuration's ``factor_level_counts``) and a free residual."""
 
     @classmethod
     def from_config(cls, config, num_classes):
         return cls(
-            FactorPrototypes([config.factor_levels] * len(config.factors), config.embed_dim, config.scale),
+            FactorPrototypes(config.factor_level_counts(), config.embed_dim, config.scale),
             config.lam,
             config.bce,
         )

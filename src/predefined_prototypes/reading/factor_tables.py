@@ -1,5 +1,5 @@
 """Tables of the factor ablation and the disentanglement case study, from the results table:
-what each probe reads, what each edit of the audio moves, and which run is which method.
+what each probe reads, what each edit of the audio moves, and which run is which method (``registry.method_of``).
 
 Every summary averages seeds within a fold first, then reports mean ± std over folds (test
 speakers), the independent units. Column names follow ``store.table_row``'s flattening of a run's
@@ -13,36 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..run.schema import EDITS, FACTOR_NAMES, PLACEHOLDERS, column
+from ..method.registry import FACTOR_NAMES, method_of
+from ..run.schema import EDITS, PLACEHOLDERS, column
 from ..storage.results import RESULTS, derived
 from ..storage.store import read_table
 from .stats import against_reference, compare_together, format_mean_std
 
 LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness"}
-ALL_FACTORS = ",".join(FACTOR_NAMES)
-
-
-def factor_method(row) -> str:
-    """The method of a factor-ablation run: the reference's loss, or the factor prototypes with
-    their factors and levels.
-
-    >>> factor_method({"loss": "ce", "factors": ALL_FACTORS, "factor_levels": 6})
-    'ce'
-    >>> factor_method({"loss": "factor_prototypes", "factors": ALL_FACTORS, "factor_levels": 6})
-    'factor_prototypes'
-    >>> factor_method({"loss": "factor_prototypes", "factors": "loudness", "factor_levels": 6})
-    'factor_prototypes[loudness]'
-    >>> factor_method({"loss": "factor_prototypes", "factors": ALL_FACTORS, "factor_levels": 3})
-    'factor_prototypes_L3'
-    """
-    if row["loss"] != "factor_prototypes":
-        return row["loss"]
-    name = "factor_prototypes" if row["factors"] == ALL_FACTORS else f"factor_prototypes[{row['factors']}]"
-    return name if int(row["factor_levels"]) == 6 else f"{name}_L{int(row['factor_levels'])}"
-
-
-def with_methods(df: pd.DataFrame) -> pd.DataFrame:
-    return df.assign(method=df.apply(factor_method, axis=1))
 
 
 def method_label(name: str) -> str:
@@ -90,7 +67,7 @@ def ablation_table(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     """For ``methods`` (CE first, the reference): emotion accuracy and its fold-paired difference
     to CE (``stats.against_reference``, Holm over the methods), then the probes averaged over each run's factors, mean ±
     std over folds, and chance (1 / levels)."""
-    runs = probe_means(with_methods(df))
+    runs = probe_means(df)
     runs = runs[runs["method"].isin(methods)]
     runs = runs.assign(order=runs["method"].map(methods.index)).sort_values(["order", "fold", "seed"])
     table = against_reference(runs, "method", "ce").drop(columns=["Holm p"])
@@ -139,9 +116,7 @@ def pull_fit_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) ->
     for (loss, lam, mels, epochs), runs in df.groupby(list(PULL_SETTING), sort=True):
         factor_loss = loss == "factor_prototypes"
         row = {
-            "setting": f"{method_label(factor_method(runs.iloc[0]))}, λ = {lam:g}"
-            if factor_loss
-            else method_label(loss),
+            "setting": f"{method_label(method_of(runs.iloc[0]))}, λ = {lam:g}" if factor_loss else method_label(loss),
             "mel bins": mels,
             "epochs": epochs,
             "accuracy %": fold_summary(runs, "accuracy"),
@@ -177,7 +152,7 @@ def long_probes(df: pd.DataFrame, factor: str) -> pd.DataFrame:
     ``value`` its balanced accuracy; plus the derived ``other_blocks`` (the other factors' blocks,
     averaged), ``best_other_block`` (the best of them, per run) and ``residual_beyond_emotion`` (residual + label minus label)."""
     rows = []
-    for _, run in with_methods(df).iterrows():
+    for _, run in df.iterrows():
         for source in PLACEHOLDERS["source"]:
             name = column("probe", factor=factor, source=source)
             if name not in df.columns or pd.isna(run[name]):
@@ -235,7 +210,7 @@ def probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> pd
     ± std over folds, with chance: the best constant guess, 1 / the levels the test speaker has
     (mean over speakers, and its range). ``df``: the 6-level, three-factor runs and the
     CE and prototype references of the same folds and seeds."""
-    rows, inputs = [], with_methods(df).query("method == 'factor_prototypes'")
+    rows, inputs = [], df.query("method == 'factor_prototypes'")
     for factor in factors:
         long = long_probes(df, factor)
         row = {"factor": LABELS[factor]}
@@ -297,14 +272,13 @@ def block_against_input(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAME
     than a linear read of the pooled input finds.
 
     >>> own = column("probe", factor="pitch_median", source="block_pitch_median")
-    >>> runs = pd.DataFrame({"loss": "factor_prototypes", "factor_levels": 6, "factors": ALL_FACTORS,
-    ...                      "fold": list("abcd"), "seed": 0, own: [.5, .6, .5, .6],
+    >>> runs = pd.DataFrame({"method": "factor_prototypes", "fold": list("abcd"), "seed": 0, own: [.5, .6, .5, .6],
     ...                      "input_probe_pitch_median": [.3, .3, .35, .3]})
     >>> (row,) = block_against_input(runs, ("pitch_median",))
     >>> round(row["mean"], 3), row["differs"]
     (0.237, True)
     """
-    runs = with_methods(df).query("method == 'factor_prototypes'")
+    runs = df.query("method == 'factor_prototypes'")
     rows = []
     for factor in factors:
         own, source = column("probe", factor=factor, source=f"block_{factor}"), f"input_probe_{factor}"
@@ -332,8 +306,7 @@ def intervention_table(df: pd.DataFrame) -> pd.DataFrame:
     from any other block (factor prototypes), the shift the CE model's whole-z probe reads, and
     how often the predicted emotion flips for each method. Mean ± std over folds (seeds averaged
     within each fold first); shifts in levels, flips in percent."""
-    runs = with_methods(df)
-    factor_runs, ce = runs[runs["method"] == "factor_prototypes"], runs[runs["method"] == "ce"]
+    factor_runs, ce = df[df["method"] == "factor_prototypes"], df[df["method"] == "ce"]
     rows = []
     for edit in EDITS:
         unit = "semitones" if edit.factor == "pitch_median" else "LU"
@@ -349,16 +322,16 @@ def intervention_table(df: pd.DataFrame) -> pd.DataFrame:
             {
                 "edit": edit.name.replace("_", " "),
                 # The same clips, edited once: the measured change is the same for every method of a fold.
-                "change made": f"{fold_summary(runs, change, 1.0, 2)} {unit}",
+                "change made": f"{fold_summary(df, change, 1.0, 2)} {unit}",
                 "measured level shift": fold_summary(
-                    runs, column("measured_shift", edit=edit.name, factor=edit.factor), 1.0, 2
+                    df, column("measured_shift", edit=edit.name, factor=edit.factor), 1.0, 2
                 ),
                 "own block": fold_summary(factor_runs, own, 1.0, 2),
                 "largest other block (size)": fold_summary(largest, "largest", 1.0, 2),
                 "CE probe": fold_summary(ce, column("probe_shift", edit=edit.name, factor=edit.factor), 1.0, 2),
                 **{
                     f"emotion flips, {name} %": fold_summary(
-                        runs[runs["method"] == method], column("emotion_flip_rate", edit=edit.name)
+                        df[df["method"] == method], column("emotion_flip_rate", edit=edit.name)
                     )
                     for method, name in (
                         ("factor_prototypes", "factor prototypes"),
@@ -374,8 +347,7 @@ def intervention_table(df: pd.DataFrame) -> pd.DataFrame:
 def shift_matrix(df: pd.DataFrame, kind: str, method: str, factors: tuple[str, ...] = FACTOR_NAMES) -> pd.DataFrame:
     """Edits x factors: mean over folds of ``kind`` (measured_shift, code_shift, probe_shift)
     for the runs of ``method``; the numbers the intervention figure draws."""
-    runs = with_methods(df)
-    runs = runs[runs["method"] == method]
+    runs = df[df["method"] == method]
     data = {
         LABELS[f]: [runs.groupby("fold")[column(kind, edit=e.name, factor=f)].mean().mean() for e in EDITS]
         for f in factors
@@ -400,8 +372,7 @@ def edit_selectivity(df: pd.DataFrame, factor: str) -> pd.DataFrame:
 
 
 def _edit_scores(df: pd.DataFrame, factor: str, minus_others: bool, name: str) -> pd.DataFrame:
-    runs = with_methods(df)
-    runs = runs[runs["method"] == "factor_prototypes"]
+    runs = df[df["method"] == "factor_prototypes"]
     scores = 0.0
     edits = [e for e in EDITS if e.factor == factor]
     for edit in edits:

@@ -251,25 +251,6 @@ TUNED_FAMILIES = {
 }
 
 
-def tuned_family(row) -> str:
-    """Which family of the tuned-baselines sweep a run belongs to.
-
-    >>> tuned_family({"loss": "ce", "optimizer": "adamw", "label_smoothing": 0.0, "specaugment": False})
-    'ce_weight_decay'
-    >>> tuned_family({"loss": "prototypes", "prototypes": "zero"})
-    'zero_prototypes'
-    """
-    if row["loss"] == "prototypes":
-        return "zero_prototypes" if row["prototypes"] == "zero" else "prototypes"
-    if row["loss"] != "ce":
-        return row["loss"]
-    if row.get("specaugment") in (True, "True"):
-        return "ce_specaugment"
-    if float(row.get("label_smoothing") or 0) > 0:
-        return "ce_label_smoothing"
-    return "ce_weight_decay"
-
-
 def tuned_choice(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (family, test speaker): the knob with the best validation accuracy (mean over
     seeds; ties to the first knob in sweep order), and that setting's test accuracy, test ECE and

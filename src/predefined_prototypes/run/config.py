@@ -19,9 +19,8 @@ import types
 import typing
 from dataclasses import dataclass, field
 
-from ..data import DATASETS, check_options
-from ..method.registry import FACTOR_OPTIONS, LOSSES, PROTOTYPE_KINDS, loss_options
-from .schema import FACTOR_NAMES
+from ..data import DATASETS, check_options, labelled_factors
+from ..method.registry import FACTOR_LEVELS, FACTOR_NAMES, FACTOR_OPTIONS, LOSSES, PROTOTYPE_KINDS, loss_options
 
 # Backbones by name: the "module:builder" that makes each (``models.py``'s; resolved only when a
 # model is built, so that a configuration is checked without torch).
@@ -94,8 +93,12 @@ class RunConfig:
     opl_weight: float = 0.1
     bce: bool = False  # binary cross-entropy on sigmoid outputs in place of CE (the authors', under mixup)
     label_smoothing: float = 0.0  # CE against (1 - e) one-hot + e / classes (loss=ce)
-    factors: tuple[str, ...] = FACTOR_NAMES
-    factor_levels: int = 6
+    factors: tuple[str, ...] = FACTOR_NAMES  # acoustic (measured), or labelled by the dataset
+    factor_levels: int = FACTOR_LEVELS  # per acoustic factor; a labelled factor has its labels' levels
+    # The authors' validity filter on the acoustic factors (median pitch in 85-275 Hz, loudness in
+    # -50-0 LUFS); false keeps every clip whose factors can be measured, levels still cut at the
+    # training speakers' quantiles.
+    factor_filter: bool = True
     # Measure the factors for a loss that does not train on them (a reference for the factor
     # prototypes): the same utterances are kept, and the same probes and edits are reported.
     probe_factors: bool = False
@@ -164,10 +167,12 @@ class RunConfig:
         if isinstance(self.factors, str):
             self.factors = tuple(f for f in self.factors.split(",") if f)
         self.factors = tuple(self.factors)
-        unknown = [f for f in self.factors if f not in FACTOR_NAMES]
-        if unknown or not self.factors:
+        known = (*FACTOR_NAMES, *labelled_factors(self.dataset))
+        unknown = [f for f in self.factors if f not in known]
+        if unknown or not self.factors or len(set(self.factors)) < len(self.factors):
             raise ConfigError(
-                f"factors={','.join(self.factors)!r} is not valid; choose from: {', '.join(FACTOR_NAMES)}"
+                f"factors={','.join(self.factors)!r} is not valid for dataset={self.dataset}; "
+                f"choose some of: {', '.join(known)}, each once"
             )
         if self.num_mel_bins > MAX_MEL_BINS:
             raise ConfigError(
@@ -222,11 +227,12 @@ class RunConfig:
             what = "probe_factors" if not LOSSES[self.loss].factor_blocks else f"loss={self.loss}"
             speech = [name for name, module in DATASETS.items() if module.SPEECH_WITH_PITCH]
             raise ConfigError(f"{what} needs speech with pitch: dataset={' or '.join(speech)}")
-        block = self.factor_levels * len(self.factors)
+        block = sum(self.factor_level_counts())
         if LOSSES[self.loss].factor_blocks and block > self.embed_dim:
             raise ConfigError(
-                f"factor_levels={self.factor_levels} x {len(self.factors)} factor(s) = {block} dimensions "
-                f"exceeds embed_dim={self.embed_dim}: raise embed_dim or lower factor_levels"
+                f"the factor blocks of factors={','.join(self.factors)} take {block} dimensions "
+                f"(levels {self.factor_level_counts()}), more than embed_dim={self.embed_dim}: raise embed_dim "
+                "or lower factor_levels"
             )
         if self.bce and not LOSSES[self.loss].cross_entropy:
             raise ConfigError(f"bce replaces the cross-entropy term, which loss={self.loss} does not have")
@@ -273,6 +279,16 @@ class RunConfig:
         if dotted:
             values.update(_dotted(dotted, values))
         return cls.from_dict(values)
+
+    def factor_level_counts(self) -> list[int]:
+        """The levels of each factor, in ``factors`` order: ``factor_levels`` for an acoustic
+        factor, as many as its labels for a labelled one.
+
+        >>> RunConfig(dataset="ravdess", factors="loudness,intensity", factor_levels=4).factor_level_counts()
+        [4, 2]
+        """
+        labelled = labelled_factors(self.dataset)
+        return [len(labelled[f]) if f in labelled else self.factor_levels for f in self.factors]
 
     @property
     def measures_factors(self) -> bool:

@@ -7,7 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from ..method.prototypes import FactorPrototypes
-from ..method.registry import LOSSES
+from ..method.registry import FACTOR_NAMES, LOSSES
 from .config import RunConfig
 from .factors import QuantileDiscretizer
 from .features import ClipFeatures, FeatureSettings, Normalizer
@@ -31,7 +31,7 @@ from .metrics import (
     span_energy,
 )
 from .models import Model
-from .schema import EDITS, FACTOR_NAMES, FEW_SHOT_K
+from .schema import EDITS, FEW_SHOT_K
 from .splits import Split, prepare_splits
 
 
@@ -158,9 +158,8 @@ def evaluate_factors(
     present = [len(torch.unique(test_split.factor_levels[:, i])) for i in range(len(names))]
     metrics = {"probes": scores, "probe_chance": {n: 1 / k for n, k in zip(names, present)}}
 
-    discretizer = QuantileDiscretizer(config.factor_levels)
+    discretizer = QuantileDiscretizer(config.factor_level_counts())
     discretizer.cut_points = [np.array(info["factor_cut_points"][n]) for n in names]
-    columns = [FACTOR_NAMES.index(n) for n in names]
     edited = embed_edited(model, test_split, config, info)
     metrics["interventions"], embeddings = {}, {}
     predicted = test_logits.argmax(dim=1)
@@ -171,8 +170,16 @@ def evaluate_factors(
     readable = [n for n in names if "whole" in probes[n]]  # a one-level factor has no probe
     read_before = {n: read_by_probe(n, test_z) for n in readable}
     for edit in EDITS:
-        logits, z, values, valid = edited[edit.name]
-        values = values[:, columns]
+        logits, z, measured, valid = edited[edit.name]
+        # An edit of the audio leaves a clip's labels (a labelled factor) as they were.
+        values = torch.stack(
+            [
+                measured[:, FACTOR_NAMES.index(n)] if n in FACTOR_NAMES else test_split.factor_values[:, i]
+                for i, n in enumerate(names)
+            ],
+            dim=1,
+        )
+        valid = valid if config.factor_filter else torch.isfinite(measured).all(dim=1)
         # Originals all passed the validity filter; an edit can push a clip out of it (pitch
         # above 275 Hz), and such a clip has no measured level.
         change = {n: (values[valid, i] - test_split.factor_values[valid, i]).mean().item() for i, n in enumerate(names)}

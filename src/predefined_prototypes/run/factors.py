@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from ..data import DATASETS, dataset_root
 from ..data.audio import SAMPLE_RATE, read_audio
+from ..method.registry import FACTOR_NAMES
 from .cache import cache_key, cached
-from .schema import FACTOR_NAMES
 
 # Changed whenever the code below changes what it measures: old cache entries are then not read.
 FACTORS_VERSION = 2

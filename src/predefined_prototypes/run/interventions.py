@@ -21,10 +21,11 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ..data.audio import SAMPLE_RATE, read_audio
+from ..method.registry import FACTOR_NAMES
 from .cache import cache_key, cached
 from .factors import factor_cache_settings, factor_row, loudness
 from .features import FeatureSettings, fbank, feature_cache_settings
-from .schema import EDITS, FACTOR_NAMES, Edit
+from .schema import EDITS, Edit
 
 N_FFT, HOP = 512, 128
 

@@ -22,6 +22,9 @@ import itertools
 import string
 from dataclasses import dataclass
 
+from ..data import DATASETS, labelled_factors
+from ..method.registry import FACTOR_NAMES
+
 # The layout of a stored summary (metrics.json). Version 2: run ids by ``RunConfig.run_id``
 # (the fields a run reads, away from their defaults), no machine path in the configuration, and
 # training-set fit (``metrics.fit``) where the run has prototypes. Version 3: the dataset's own
@@ -33,9 +36,6 @@ REQUIRED_METRICS = ("accuracy", "macro_f1", "ece", "train_accuracy")
 # Metrics that earlier versions wrote and nothing reads (not separation measures: see the
 # geometry page); ``store migrate`` drops them from stored summaries and tables.
 RETIRED_METRICS = (("geometry", "cosine_centred_class_means"),)
-
-# The acoustic factors a factor run is pulled towards and probed for (``factors.py`` measures them).
-FACTOR_NAMES = ("pitch_median", "pitch_std", "loudness")
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,13 @@ FEW_SHOT_K = (1, 5, 20)  # support clips per novel class
 # What each placeholder of a pattern runs over. A factor probe reads a factor's level from one
 # source: the whole z, the emotion label alone, a factor's block, the residual, or the residual
 # together with the emotion label.
+# The factors are the acoustic ones and those some dataset labels (RAVDESS's intensity).
+FACTORS = (*FACTOR_NAMES, *dict.fromkeys(f for name in DATASETS for f in labelled_factors(name)))
 PLACEHOLDERS = {
-    "factor": FACTOR_NAMES,
-    "block": (*FACTOR_NAMES, "residual"),
+    "factor": FACTORS,
+    "block": (*FACTORS, "residual"),
     "edit": tuple(e.name for e in EDITS),
-    "source": ("whole", "emotion", "residual", "residual_emotion", *(f"block_{f}" for f in FACTOR_NAMES)),
+    "source": ("whole", "emotion", "residual", "residual_emotion", *(f"block_{f}" for f in FACTORS)),
     "shots": FEW_SHOT_K,
     "stat": ("mean", "std", "chance"),
 }

@@ -10,15 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from ..data import DATASETS, dataset_root, folds, get_dataset
+from ..data import DATASETS, dataset_root, folds, get_dataset, labelled_factors
 from ..data.audio import AudioDataset
+from ..method.registry import FACTOR_NAMES as ALL_FACTORS
 from .config import RunConfig
 from .factors import QuantileDiscretizer, file_factors
 from .features import FeatureSettings, Normalizer, extract_features
-from .schema import FACTOR_NAMES as ALL_FACTORS
 
 
 @dataclass
@@ -214,17 +215,31 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
 
 
 def _add_factor_levels(config: RunConfig, splits: dict[str, Split], measured: dict, info: dict) -> None:
-    """Drop utterances failing the factors' validity filter (recorded in ``info``) and cut the
-    factors into levels with quantiles of the training split."""
-    columns = [ALL_FACTORS.index(name) for name in config.factors]
+    """Drop utterances whose acoustic factors fail the validity filter (``factor_filter``; else
+    only those that cannot be measured), recorded in ``info``; cut the acoustic factors into levels
+    with quantiles of the training split, and read the labelled ones from the dataset."""
+    module = DATASETS[config.dataset]
+    labelled = labelled_factors(config.dataset)
     dropped = []
     for name, split in splits.items():
         values, valid = measured[name]
-        keep = valid.nonzero().flatten().tolist()
-        dropped += [split.dataset.clips[i].path.name for i in range(len(split)) if not valid[i]]
+        kept = valid if config.factor_filter else torch.isfinite(values).all(dim=1)
+        keep = kept.nonzero().flatten().tolist()
+        dropped += [split.dataset.clips[i].path.name for i in range(len(split)) if not kept[i]]
         split.keep(keep)
-        split.factor_values = values[keep][:, columns]
-    discretizer = QuantileDiscretizer(config.factor_levels).fit(splits["train"].factor_values)
+        split.factor_values = torch.stack(
+            [
+                torch.tensor([float(module.factor_level(c.path, f)) for c in split.dataset.clips], dtype=values.dtype)
+                if f in labelled
+                else values[keep][:, ALL_FACTORS.index(f)]
+                for f in config.factors
+            ],
+            dim=1,
+        )
+    discretizer = QuantileDiscretizer(config.factor_level_counts()).fit(splits["train"].factor_values)
+    for i, f in enumerate(config.factors):
+        if f in labelled:  # a label is its own level: cut between the level indices
+            discretizer.cut_points[i] = np.arange(len(labelled[f]) - 1) + 0.5
     for split in splits.values():
         split.factor_levels = discretizer.transform(split.factor_values)
     info["dropped_invalid_factors"] = sorted(dropped)

@@ -196,7 +196,7 @@ def held_out_block_fit(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.
         if not LOSSES[config.loss].factor_blocks:
             continue
         names = [str(n) for n in emb["factor_names"]]
-        layout = FactorPrototypes([config.factor_levels] * len(names), config.embed_dim, config.scale)
+        layout = FactorPrototypes(config.factor_level_counts(), config.embed_dim, config.scale)
         z, levels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["factor_levels"])
         fit = factor_fit(z, levels, layout.blocks, names, config.scale)
         rows.append({"run_id": run_id} | {f"held_out_{n}_level_match": fit[n]["level_match"] for n in names})

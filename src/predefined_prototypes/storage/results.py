@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..method.registry import method_of
+from ..run.config import RunConfig
 from .plan import load_sweep
 from .store import ResultsError, read_table
 
@@ -80,7 +81,12 @@ def load_results(
         )
 
     table = table.copy()  # one block per dtype: the factor sweep's tables have hundreds of columns
-    return table.assign(method=table.apply(method_of, axis=1)).reset_index(drop=True)
+    return with_methods(table).reset_index(drop=True)
+
+
+def with_methods(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each run's ``method`` (``registry.method_of``, the one grouping of runs)."""
+    return table.assign(method=table.apply(method_of, axis=1))
 
 
 def load_profile(
@@ -164,6 +170,14 @@ def derived(sweep: str, kind: str, profile: str, results_dir: str | Path = RESUL
 def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:
     """How many runs the sweep file's profile plans."""
     return len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
+
+
+def planned_methods(sweep: str, profile: str = "full", configs_dir: str | Path = CONFIGS) -> set[str]:
+    """The methods (``registry.method_of``) the sweep file's profile plans runs of."""
+    return {
+        method_of(RunConfig.from_dict(r.settings).to_dict())
+        for r in load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile)
+    }
 
 
 def complete_cells(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...run.schema import EDITS, FACTOR_NAMES
+from ...method.registry import FACTOR_NAMES
+from ...run.schema import EDITS
 from ..factor_tables import LABELS, edit_own_shift, edit_selectivity, long_probes
 from ..rules import PROBE_MARGIN, SHIFT_MARGIN
 from ..stats import level_words

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...run.schema import FACTOR_NAMES, column
+from ...method.registry import FACTOR_NAMES
+from ...run.schema import column
 from ...storage.results import complete_cells, complete_settings, derived, load_profile, load_results, planned_runs
 from ..factor_tables import (
     LABELS,
@@ -18,20 +19,19 @@ from ..factor_tables import (
     at_setting,
     setting_name,
     with_factor_reads,
-    with_methods,
     with_probe_chance,
 )
 from ..rules import CONVERGED, TRAINING_FLOOR
 from ..stats import epochs_to_reach
-from ..tables import learning_curves, tuned_choice, tuned_family
+from ..tables import learning_curves, tuned_choice
 from .claim2 import claim2_verdict, criteria_met
 
 
 def tuned_candidates(sweep: str) -> tuple[pd.DataFrame, bool]:
-    """Every run of a tuned-baselines sweep with its ``family`` (``tables.tuned_family``), and
+    """Every run of a tuned-baselines sweep with its ``family`` (its method, ``registry.method_of``), and
     whether its full profile is complete."""
     runs, complete = load_profile(sweep)
-    return runs.assign(family=runs.apply(tuned_family, axis=1)), complete
+    return runs.assign(family=runs["method"]), complete
 
 
 def tuned_runs(sweep: str) -> tuple[pd.DataFrame, bool]:
@@ -88,7 +88,6 @@ def claim2_evidence() -> dict:
     pull, status = complete_settings("factor-pull", PULL_SETTING)
     strongest = claim2_strongest(claim2_by_setting(pull))["strongest"] if len(pull) else None
     if strongest:  # where the factor pull acts most, among settings that trained
-        pull = with_methods(pull)
         chosen = (pull["method"] == "factor_prototypes") & at_setting(pull, strongest)
         pending = status[~status["complete"] & (status["loss"] == "factor_prototypes")]
         setting = setting_name(strongest)
@@ -123,7 +122,7 @@ def _factor_ablation_case() -> tuple[pd.DataFrame, bool]:
     """The factor ablation's 6-level, three-factor runs and their references (the paper-faithful
     setting), and whether its full profile is complete."""
 
-    factors = with_methods(load_profile("ablation-factors")[0])
+    factors = load_profile("ablation-factors")[0]
     case = factors[factors["method"].isin(["factor_prototypes", "ce", "prototypes"])]
     return case, bool(case["profile"].iloc[0] == "full" and len(factors) == planned_runs("ablation-factors", "full"))
 
@@ -151,7 +150,6 @@ def claim2_by_setting(df: pd.DataFrame) -> pd.DataFrame:
     columns = ["lam", "num_mel_bins", "epochs", "accuracy", "lowest_train_accuracy", "trained", "verdict", "met"]
     if df.empty:
         return pd.DataFrame(columns=columns)
-    df = with_methods(df)
     rows = []
     for (lam, mels, epochs), runs in df[df["method"] == "factor_prototypes"].groupby(["lam", "num_mel_bins", "epochs"]):
         verdict = claim2_verdict(runs, True)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..claims.evidence import claim2_strongest
-from ..factor_tables import PULL_SETTING, at_setting, method_label, setting_name, with_methods
+from ..factor_tables import PULL_SETTING, at_setting, method_label, setting_name
 from ..rules import TRAINING_FLOOR
 from ..stats import compare_together, describe_difference
 
@@ -84,8 +84,7 @@ def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:
     if not others:
         return waiting
 
-    runs = with_methods(pull)
-    runs = runs[runs["method"] == "factor_prototypes"].assign(setting="")
+    runs = pull[pull["method"] == "factor_prototypes"].assign(setting="")
     for setting in [strong, *others.values()]:
         runs.loc[at_setting(runs, setting), "setting"] = setting_name(setting)
     pairs = [(setting_name(strong), setting_name(other)) for other in others.values()]

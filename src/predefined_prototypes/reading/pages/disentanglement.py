@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...run.schema import FACTOR_NAMES, column
+from ...method.registry import FACTOR_NAMES
+from ...run.schema import column
 from ..claims.claim2 import CRITERIA, split_label
 from ..claims.evidence import claim2_evidence_paper_faithful
 from ..claims.verdict import Verdict

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...storage.results import RESULTS
+from ...storage.results import RESULTS, planned_methods
 from ...storage.store import read_table
 from ..claims import main_claim1, tuned_claim1
 from ..claims.claim1 import placement_reading
@@ -31,16 +31,18 @@ def _claim1_main(name: str, sweep: str) -> dict[str, str]:
     return {f"{name}_claim1_main": verdict.outcome, f"{name}_claim1_main_reason": reason}
 
 
-def _against(name: str, df: pd.DataFrame) -> dict[str, str]:
-    """Every method against CE, and every prototype method against the zero-prototype control,
-    read together (Holm over all of them)."""
+def _against(name: str, sweep: str, df: pd.DataFrame) -> dict[str, str]:
+    """Every method the sweep plans against CE, and every prototype method against the
+    zero-prototype control, read together (Holm over all of them); "not run yet" for a planned
+    method not stored."""
     present = set(df["method"])
+    planned = planned_methods(sweep)
     pairs = [(m, "ce") for m in METHOD_NAMES if m != "ce" and m in present]
     pairs += [(m, "zero_prototypes") for m in METHOD_NAMES if m.startswith("prototypes") and m in present]
     pairs = [p for p in pairs if set(p) <= present]
     rows = dict(zip(pairs, compare_together(df, pairs)))
     values = {}
-    for method in METHOD_NAMES:
+    for method in [m for m in METHOD_NAMES if m in planned]:
         if method != "ce":
             row = rows.get((method, "ce"))
             values[f"{name}_{method}_vs_ce"] = describe_difference(row) if row else "not run yet"
@@ -128,7 +130,7 @@ def results(
 
     values = {"speed_threshold": f"{100 * threshold:.0f} %", "speed_margin": f"{EPOCH_MARGIN:g}"}
     for name, (sweep, df, cells) in main.items():
-        values |= _claim1_main(name, sweep) | _against(name, cells) | _speed(name, curves[name], threshold)
+        values |= _claim1_main(name, sweep) | _against(name, sweep, cells) | _speed(name, curves[name], threshold)
         values[f"{name}_protocol"] = describe_protocol(df, sweep)
         values[f"{name}_cells"] = cells_description(cells)
         values[f"{name}_seed_spread"] = seed_spread(cells)
