@@ -230,9 +230,8 @@ class RunConfig:
         block = sum(self.factor_level_counts())
         if LOSSES[self.loss].factor_blocks and block > self.embed_dim:
             raise ConfigError(
-                f"the factor blocks of factors={','.join(self.factors)} take {block} dimensions "
-                f"(levels {self.factor_level_counts()}), more than embed_dim={self.embed_dim}: raise embed_dim "
-                "or lower factor_levels"
+                f"the factor blocks of factors={','.join(self.factors)} (levels {self.factor_level_counts()}) = "
+                f"{block} dimensions exceeds embed_dim={self.embed_dim}: raise embed_dim or lower factor_levels"
             )
         if self.bce and not LOSSES[self.loss].cross_entropy:
             raise ConfigError(f"bce replaces the cross-entropy term, which loss={self.loss} does not have")
