@@ -238,3 +238,72 @@ def test_a_block_is_read_against_what_the_input_carries():
     )
     assert re.search(r"loudness \+(29|30)\.\d points", text) and "holds more than the input probe" in text
     assert re.search(r"pitch spread [+-]0\.\d points", text) and "not distinguishable from the input probe" in text
+
+
+def labelled_runs(block: float, emotion: float, folds: int = 12) -> pd.DataFrame:
+    """Runs with an intensity block whose probe reads ``block`` and the label alone ``emotion``."""
+    rng = np.random.default_rng(1)
+    return pd.DataFrame(
+        [
+            {
+                "method": "factor_prototypes[pitch_median,pitch_std,loudness,intensity]",
+                "fold": str(fold),
+                "seed": 0,
+                "factors_probes_intensity_block_intensity": block + rng.normal(0, 0.01),
+                "factors_probes_intensity_emotion": emotion + rng.normal(0, 0.01),
+                "factors_probes_intensity_whole": block,
+            }
+            for fold in range(folds)
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "block, emotion, outcome",
+    [(0.80, 0.60, "reproduced"), (0.60, 0.60, "not reproduced"), (0.50, 0.70, "contradicted")],
+)
+def test_a_labelled_factor_block_is_judged_against_the_label_alone(block, emotion, outcome):
+    from predefined_prototypes.reading.claims.claim2 import labelled_factor_verdict
+
+    verdict = labelled_factor_verdict(labelled_runs(block, emotion), "intensity", True, "RAVDESS")
+    assert verdict.outcome == outcome
+    assert labelled_factor_verdict(labelled_runs(block, emotion), "intensity", False, "RAVDESS").outcome == "pending"
+
+
+def test_a_labelled_factor_with_noisy_folds_is_undetermined():
+    from predefined_prototypes.reading.claims.claim2 import labelled_factor_verdict
+
+    runs = labelled_runs(0.65, 0.60, folds=4)
+    runs["factors_probes_intensity_block_intensity"] += [0.3, -0.3, 0.25, -0.2]
+    assert labelled_factor_verdict(runs, "intensity", True, "RAVDESS").outcome == "undetermined"
+
+
+def ravdess_table(strong_train: float) -> pd.DataFrame:
+    """The claim2-ravdess sweep's runs, constructed: blocks that copy their factor at λ 30 (40 mel
+    bins) and blocks that only echo the emotion at λ 1 (128 mel bins), with and without the filter."""
+    strong, faithful = constructed(0.8, 0.3, 0.3, 1.0, 0.0, folds=12), constructed(0.3, 0.3, 0.3, 0.0, 0.0, folds=12)
+    parts = []
+    for table, lam, mels in ((strong, 30.0, 40), (faithful, 1.0, 128)):
+        for filtered in (True, False):
+            part = table.assign(lam=lam, num_mel_bins=mels, factor_filter=filtered, epochs=70, train_accuracy=1.0)
+            if lam == 1.0:
+                part = part[(part["method"] == "factor_prototypes") & filtered]
+            parts.append(part[part["seed"] == 0])
+    runs = pd.concat(parts, ignore_index=True)
+    runs.loc[(runs["lam"] == 30.0) & (runs["method"] == "factor_prototypes"), "train_accuracy"] = strong_train
+    return runs
+
+
+@pytest.mark.parametrize("strong_train, setting, outcome", [(0.99, 30.0, "reproduced"), (0.90, 1.0, "not reproduced")])
+def test_ravdess_claim2_reads_the_setting_its_rule_picks(monkeypatch, strong_train, setting, outcome):
+    from predefined_prototypes.reading import claims
+    from predefined_prototypes.reading.claims import evidence
+
+    monkeypatch.setattr(evidence, "_ravdess_runs", lambda: (ravdess_table(strong_train), True))
+    monkeypatch.setattr(evidence, "with_factor_reads", lambda runs, sweep: runs)
+    picked = evidence.ravdess_claim2_evidence(filtered=True)["runs"]
+    assert set(picked.loc[picked["method"] == "factor_prototypes", "lam"]) == {setting}
+    verdict = claims.claim2_on_ravdess()
+    assert verdict.outcome == outcome, verdict.reason
+    # without the filter only the strong setting was run: an under-trained one decides nothing
+    assert verdict.notes["without filter"].startswith("reproduced" if strong_train > 0.97 else "undetermined")

@@ -10,13 +10,14 @@ full sweep's results: the design is fixed by what the pilot says.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from ..storage.plan import load_sweep
 from ..storage.results import CONFIGS, RESULTS, holds_plan, load_results
-from .power import design_power
+from .power import design_power, minimum_detectable_difference
 from .rules import ACCURACY_MARGIN as MARGIN
 from .rules import ALPHA, TRAINING_FLOOR
 from .stats import fold_differences
@@ -107,3 +108,23 @@ def design_values(
         "stored": f"{stored} of {len(planned)}",
         "pilot_train": f"{100 * power['lowest_train_accuracy']:.1f} %",
     }
+
+
+def transferred_power(verdict, folds: int, voices_per_fold: int = 1) -> pd.DataFrame:
+    """What a new design would detect, read from an earlier verdict's comparisons (their fold SDs,
+    one voice per fold): per comparison, the minimum detectable difference at the verdict's family
+    level with ``folds`` folds of ``voices_per_fold`` voices each, assuming voices vary
+    independently (a fold's SD shrinks by the square root of its voices). An estimate made before
+    a run, on another corpus's spread: the run states its own power afterwards.
+
+    >>> from predefined_prototypes.reading.claims.verdict import Comparison, Verdict
+    >>> c = Comparison("loudness: carried", 5.0, -3.0, 13.0, 0.995, "Holm over 10", 0.5, False, 9.9, 10, 6.7, "points")
+    >>> transferred_power(Verdict("Claim 2", "EmoDB", "undetermined", "", comparisons=(c,)), 12, 2).round(1).iloc[0].tolist()
+    [9.9, 6.1]
+    """
+    rows = {}
+    for c in verdict.comparisons:
+        tests = int(c.family.split()[-1]) if c.family.startswith("Holm") else 1
+        sd = c.sd / math.sqrt(voices_per_fold)
+        rows[c.label] = {"now": c.mdd, "new design": minimum_detectable_difference(sd, folds, ALPHA / tests)}
+    return pd.DataFrame.from_dict(rows, orient="index")

@@ -19,7 +19,7 @@ from ..storage.results import RESULTS, derived
 from ..storage.store import read_table
 from .stats import against_reference, compare_together, format_mean_std
 
-LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness"}
+LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness", "intensity": "intensity"}
 
 
 def method_label(name: str) -> str:

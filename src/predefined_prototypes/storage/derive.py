@@ -153,6 +153,7 @@ INPUT_PROBE_FIELDS = (
     "num_mel_bins",
     "factors",
     "factor_levels",
+    "factor_filter",
     "novel_classes",
     "on_error",
 )
@@ -211,6 +212,7 @@ DERIVED: dict[str, dict[str, Derivation]] = {
     "ablation-prototypes": {"geometry": geometry},
     "ablation-factors": {"chance": probe_chance, "input_probes": input_probes, "held_out_fit": held_out_block_fit},
     "factor-pull": {"input_probes": input_probes, "held_out_fit": held_out_block_fit},
+    "claim2-ravdess": {"input_probes": input_probes, "held_out_fit": held_out_block_fit},
 }
 
 

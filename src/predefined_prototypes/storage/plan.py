@@ -43,6 +43,7 @@ SWEEP_ORDER = (
     "claim1-speech-commands-pilot",
     "claim1-speech-commands",
     "claim1-ravdess-pilot",
+    "claim2-ravdess",
 )
 PROFILE_KEYS = {"base", "grid"}
 # More runs than any sweep of this project plans by a factor of 20: a larger grid is a typo (and

@@ -25,8 +25,17 @@ from ..rules import (
 )
 from ..tables import pull_strength
 from .claim1 import CLAIM1_RULE, SPEED_RULE, claim1_tuned_verdict, claim1_verdict, placement_reading, speed_verdict
-from .claim2 import CLAIM2_RULE, FACTOR_RULE, claim2_verdict
-from .evidence import block_fit_reading, claim2_evidence, convergence_runs, main_runs, tuned_runs
+from .claim2 import CLAIM2_RULE, FACTOR_RULE, LABELLED_RULE, claim2_verdict, labelled_factor_verdict
+from .evidence import (
+    RAVDESS_SWEEP,
+    block_fit_reading,
+    claim2_evidence,
+    convergence_runs,
+    intensity_runs,
+    main_runs,
+    ravdess_claim2_evidence,
+    tuned_runs,
+)
 from .verdict import Verdict, pending
 
 
@@ -94,6 +103,39 @@ def speed(sweep: str, corpus: str) -> Verdict:
     return speed_verdict(reached, complete, corpus)
 
 
+def claim2_on_ravdess() -> Verdict:
+    """Claim 2 on RAVDESS with the authors' validity filter (the paper's protocol), and beside it
+    (``notes["without filter"]``) the same setting judged without the filter."""
+    verdicts = {}
+    for filtered in (True, False):
+        evidence = ravdess_claim2_evidence(filtered)
+        verdict = claim2_verdict(evidence["runs"], evidence["complete"], "RAVDESS", evidence["evidence"])
+        if verdict.outcome != "pending" and not evidence["trained"]:
+            reason = f"a run of the chosen setting ended below {100 * TRAINING_FLOOR:g} % training accuracy"
+            verdict = Verdict(verdict.claim, verdict.corpus, "undetermined", reason, "an under-trained arm decides nothing",
+                              verdict.evidence, verdict.comparisons, verdict.notes)  # fmt: skip
+        verdict.notes["fit"] = block_fit_reading(evidence["runs"]) if verdict.outcome != "pending" else ""
+        verdicts[filtered] = verdict
+    check = verdicts[False]
+    verdicts[True].notes["without filter"] = (
+        f"{check.outcome} ({check.rule}: {check.reason})" if check.rule else check.outcome
+    )
+    return verdicts[True]
+
+
+def intensity_on_ravdess() -> Verdict:
+    """Whether RAVDESS's labelled intensity gets a block that carries it beyond the emotion label
+    ("undetermined" where a run of it under-trained)."""
+    runs, complete = intensity_runs()
+    evidence = f"the {RAVDESS_SWEEP} sweep's factor prototypes with an intensity block (λ = 30, 40 mel bins, filter on)"
+    verdict = labelled_factor_verdict(runs, "intensity", complete, "RAVDESS", evidence)
+    if verdict.outcome != "pending" and runs["train_accuracy"].min() < TRAINING_FLOOR:
+        reason = f"a run ended below {100 * TRAINING_FLOOR:g} % training accuracy; {verdict.reason}"
+        rule = "an under-trained arm decides nothing"
+        return Verdict(verdict.claim, verdict.corpus, "undetermined", reason, rule, evidence, verdict.comparisons)
+    return verdict
+
+
 def claim2_on_emodb(evidence: dict | None = None) -> Verdict:
     """Claim 2 on EmoDB, on ``evidence.claim2_evidence()`` (pass it where a page has read it already)."""
     evidence = evidence or claim2_evidence()
@@ -125,6 +167,11 @@ CLAIMS = (
     Claim("fsdd_speed", "Claim 1b", "FSDD", SPEED_RULE, SPEED_THRESHOLDS, lambda: speed("main-fsdd", "FSDD")),
     Claim("emodb_speed", "Claim 1b", "EmoDB", SPEED_RULE, SPEED_THRESHOLDS, lambda: speed("main-emodb", "EmoDB")),
     Claim("emodb_claim2", "Claim 2", "EmoDB", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_emodb),
+    Claim("ravdess_claim2", "Claim 2", "RAVDESS", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_ravdess),
+    Claim(
+        "ravdess_intensity", "Claim 2, intensity (labelled)", "RAVDESS", LABELLED_RULE, CLAIM2_THRESHOLDS,
+        intensity_on_ravdess,
+    ),
 )  # fmt: skip
 
 

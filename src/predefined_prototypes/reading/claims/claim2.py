@@ -115,3 +115,29 @@ def claim2_verdict(df: pd.DataFrame, complete: bool, corpus: str = "EmoDB", evid
 def criteria_met(verdict: Verdict) -> str:
     """'loudness carried, pitch median confined' (or 'none'): the criteria a verdict finds met."""
     return ", ".join(c.label.replace(": ", " ") for c in verdict.comparisons if c.outcome == "met") or "none"
+
+
+LABELLED_RULE = (  # read on the outcome of the one criterion, "carried"
+    ("reproduced", "the block reads the labelled factor better than the emotion label alone", lambda o: o == "met"),
+    (
+        "not reproduced",
+        "the block reads it no better than the label (equivalent within the margin)",
+        lambda o: o == "not met",
+    ),
+    ("contradicted", "the emotion label alone reads it better than the block", lambda o: o == "contradicted"),
+    ("undetermined", "the comparison is not decided", lambda o: True),
+)
+
+
+def labelled_factor_verdict(df: pd.DataFrame, factor: str, complete: bool, corpus: str, evidence: str = "") -> Verdict:
+    """Whether the block of a labelled factor (levels from the corpus's labels, not measured)
+    carries it beyond what the emotion label does: the block's probe minus the label-alone probe
+    of the factor runs in ``df`` (one test, margin ``PROBE_MARGIN``), by ``LABELLED_RULE``."""
+    claim = f"Claim 2, {factor} (labelled)"
+    if not complete or df.empty:
+        return pending(claim, corpus, "the full profile is not complete", evidence)
+    probes = long_probes(df.assign(method="factor_prototypes"), factor)
+    (comparison,) = together([Test(f"{factor}: carried", probes, "own_block", "emotion", "value", margin=PROBE_MARGIN)])
+    outcome, rule = first_match(LABELLED_RULE, comparison.outcome)
+    reason = f"{factor} block − emotion label alone: {comparison.interval()}; {comparison.power()}"
+    return Verdict(claim, corpus, outcome, reason, rule, evidence, (comparison,))

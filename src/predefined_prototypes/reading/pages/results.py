@@ -10,7 +10,8 @@ from ...storage.results import RESULTS, planned_methods
 from ...storage.store import read_table
 from ..claims import main_claim1, tuned_claim1
 from ..claims.claim1 import placement_reading
-from ..claims.evidence import tuned_runs
+from ..claims.evidence import tuned_candidates, tuned_runs
+from ..design import design_values
 from ..rules import CONVERGED, EPOCH_MARGIN, TRAINING_FLOOR
 from ..stats import compare_together, describe_difference, epochs_to_reach, level_words, paired_by_fold, seed_spread
 from ..tables import (
@@ -220,3 +221,47 @@ def pull_table(table: pd.DataFrame) -> pd.DataFrame:
         "control_min_train_accuracy",
     ]
     return shown[columns].round(3).set_index("lam")
+
+
+def tuned_corpus(sweep: str, corpus: str, prefix: str) -> dict[str, str]:
+    """A tuned-baselines sweep's section in words (glue names ``<prefix>_...``): its Claim 1
+    verdict with the rule and the power beside it, which chosen settings under-fitted, the
+    calibration reading and, at equal epochs, placement from its prototype and control runs at
+    each λ. Before its full profile is complete only the verdict (pending) is said."""
+    verdict = tuned_claim1(sweep, corpus)
+    values = {
+        f"{prefix}_verdict": verdict.outcome,
+        f"{prefix}_verdict_reason": f"{verdict.rule}; {verdict.reason}" if verdict.rule else verdict.reason,
+        f"{prefix}_under_fitted": "",
+        f"{prefix}_calibration": "",
+        f"{prefix}_placement": "",
+    }
+    if verdict.outcome == "pending":
+        return values
+    chosen, _ = tuned_runs(sweep)
+    candidates, _ = tuned_candidates(sweep)
+    pull = candidates[candidates["method"].isin(["prototypes", "zero_prototypes"])]
+    values[f"{prefix}_under_fitted"] = tuned_under_fitted(chosen)
+    values[f"{prefix}_calibration"] = calibration_reading(chosen)
+    values[f"{prefix}_placement"] = placement_reading(pull_strength(pull), True)
+    return values
+
+
+def tuned_pull_table(sweep: str) -> pd.DataFrame:
+    """``pull_table`` of a tuned-baselines sweep's prototype and control runs at every λ (its
+    candidates, not the validation choice: placement is read at each λ)."""
+    candidates, _ = tuned_candidates(sweep)
+    return pull_table(pull_strength(candidates[candidates["method"].isin(["prototypes", "zero_prototypes"])]))
+
+
+def speech_commands_design() -> dict[str, str]:
+    """The Speech Commands design in words, as its pilot fixed it (``design.design_values``)."""
+    d = design_values("claim1-speech-commands-pilot", "claim1-speech-commands", "prototypes", "ce_weight_decay")
+    return {
+        "sc_sd": d["sd"],
+        "sc_folds": d["folds"],
+        "sc_mdd": d["mdd"],
+        "sc_reach": d["reach"],
+        "sc_stored": d["stored"],
+        "sc_pilot_train": d["pilot_train"],
+    }
