@@ -375,7 +375,7 @@ def test_ce_reference_is_probed_on_the_same_utterances(tiny_emodb):
 
 @pytest.mark.slow
 def test_a_labelled_factor_takes_its_levels_from_the_labels(tiny_ravdess):
-    config = RunConfig(
+    config = tiny(
         dataset="ravdess",
         data_dir=str(tiny_ravdess),
         fold="1",
@@ -383,12 +383,9 @@ def test_a_labelled_factor_takes_its_levels_from_the_labels(tiny_ravdess):
         factors="loudness,intensity",
         factor_levels=3,
         embed_dim=8,
-        channels=4,
-        num_mel_bins=32,
         epochs=1,
         batch_size=8,
         clip_seconds=1.0,
-        fail_at_chance=False,
     )
     result = train(config, progress=False)
     report, emb = result["metrics"]["factors"], result["embeddings"]
