@@ -19,6 +19,7 @@ MANIFESTS = {
     "speech_commands_test": (REPO / "configs" / "folds" / "speech_commands_test-10.csv", {"folds": 10}),
     "ravdess": (REPO / "configs" / "folds" / "ravdess-24.csv", {"folds": 24}),
     "ravdess-6": (REPO / "configs" / "folds" / "ravdess-6.csv", {"folds": 6}),
+    "ravdess-12": (REPO / "configs" / "folds" / "ravdess-12.csv", {"folds": 12}),  # the RAVDESS sweeps' folds
 }
 
 
@@ -42,14 +43,18 @@ def test_the_loader_gives_the_committed_folds(name):
     assert now.astype(str).equals(pd.read_csv(path, dtype=str))
 
 
-def test_ravdess_groups_hold_as_many_women_as_men():
-    table = pd.read_csv(MANIFESTS["ravdess-6"][0], dtype=str)
-    men = table.assign(male=table["speaker"].astype(int) % 2).groupby("fold")["male"].sum()
-    assert (men == 2).all()
+@pytest.mark.parametrize("name, men_per_fold", [("ravdess-6", 2), ("ravdess-12", 1)])
+def test_ravdess_groups_hold_as_many_women_as_men(name, men_per_fold):
+    table = pd.read_csv(MANIFESTS[name][0], dtype=str)
+    men = table.assign(male=table["speaker"].astype(int) % 2).groupby("fold")["male"].sum()  # odd actors are men
+    assert (men == men_per_fold).all() and (table.groupby("fold").size() == 2 * men_per_fold).all()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dataset, fold, options", [("speech_commands_test", "3", {}), ("ravdess", "2", {"folds": 6})])
+@pytest.mark.parametrize(
+    "dataset, fold, options",
+    [("speech_commands_test", "3", {}), ("ravdess", "2", {"folds": 6}), ("ravdess", "12", {"folds": 12})],
+)
 def test_a_folds_speakers_are_never_in_its_training_or_validation_sets(dataset, fold, options):
     root = shared_dataset("speech_commands_test_v0.02" if dataset == "speech_commands_test" else dataset)
     config = RunConfig(

@@ -382,11 +382,13 @@ def _edit_scores(df: pd.DataFrame, factor: str, minus_others: bool, name: str) -
     return pd.DataFrame({"fold": runs["fold"], "seed": runs["seed"], "method": name, "value": scores})
 
 
-def short_schedule_training(sweep: str = "factor-pull", results_dir=None) -> str:
-    """The training accuracy that 60 epochs left at λ = 10 and 30: the factor-pull runs an earlier
-    plan of the sweep trained for 60 epochs, kept in its table outside the current plan (the
-    reason those settings now train for 150), as "lowest–highest % (n runs)"."""
+def schedule_training(epochs: int, sweep: str = "factor-pull", results_dir=None) -> str:
+    """The training accuracy the factor-pull runs at λ = 10 and 30 ended at after ``epochs``, as
+    "lowest–highest % (n runs)": 60 is an earlier plan of the sweep, kept in its table outside the
+    current plan (the reason those settings now train for 150), 150 the current one."""
     table = read_table(Path(results_dir or RESULTS) / sweep / "full.csv")
-    short = table[(table["loss"] == "factor_prototypes") & table["lam"].isin([10.0, 30.0]) & (table["epochs"] == 60)]
+    short = table[
+        (table["loss"] == "factor_prototypes") & table["lam"].isin([10.0, 30.0]) & (table["epochs"] == epochs)
+    ]
     accuracy = 100 * short["train_accuracy"]
     return f"{accuracy.min():.1f}–{accuracy.max():.1f} % ({len(short)} runs)"

@@ -5,8 +5,9 @@ every run of a fold set reuses them.
 Pitch shift: a phase-vocoder time stretch by the pitch ratio, then a resampling back to the
 original length. The ratio is rounded to a fraction with a small denominator (2 semitones ->
 9/8 = 2.04 semitones) because resampling by a ratio of small integers is fast, while
-``torchaudio.functional.pitch_shift``'s irrational ratio took 6.3 s per 3 s clip; the factor
-measured on the edited audio shows the change actually made.
+``torchaudio.functional.pitch_shift``'s irrational ratio takes seconds per clip
+(``benchmarks/pitch_edit.py`` measures both); the factor measured on the edited audio shows the
+change actually made.
 """
 
 from __future__ import annotations

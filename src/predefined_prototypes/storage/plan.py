@@ -43,6 +43,7 @@ SWEEP_ORDER = (
     "claim1-speech-commands-pilot",
     "claim1-speech-commands",
     "claim1-ravdess-pilot",
+    "claim1-ravdess",
     "claim2-ravdess",
 )
 PROFILE_KEYS = {"base", "grid"}

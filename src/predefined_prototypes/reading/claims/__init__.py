@@ -164,6 +164,10 @@ CLAIMS = (
         "speech_commands_claim1", "Claim 1", "Speech Commands v0.02", CLAIM1_RULE, CLAIM1_THRESHOLDS,
         lambda: tuned_or_main("claim1-speech-commands", None, "Speech Commands v0.02"),
     ),
+    Claim(
+        "ravdess_claim1", "Claim 1", "RAVDESS", CLAIM1_RULE, CLAIM1_THRESHOLDS,
+        lambda: tuned_or_main("claim1-ravdess", None, "RAVDESS"),
+    ),
     Claim("fsdd_speed", "Claim 1b", "FSDD", SPEED_RULE, SPEED_THRESHOLDS, lambda: speed("main-fsdd", "FSDD")),
     Claim("emodb_speed", "Claim 1b", "EmoDB", SPEED_RULE, SPEED_THRESHOLDS, lambda: speed("main-emodb", "EmoDB")),
     Claim("emodb_claim2", "Claim 2", "EmoDB", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_emodb),

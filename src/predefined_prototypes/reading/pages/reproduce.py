@@ -45,6 +45,8 @@ def benchmarks() -> tuple[dict[str, str], pd.DataFrame]:
     one = load_benchmark("sweeps-1-worker").iloc[0]
     two = sweeps[sweeps["sweep"] == one["sweep"]].iloc[0]
     overhead = load_benchmark("papermill_overhead")
+    pitch = load_benchmark("pitch_edit").set_index("edit")["seconds_per_clip"]
+    pitch_meta = load_benchmark("pitch_edit").iloc[0]
     values = {
         "bench_total_h": f"{sweeps.loc[sweeps['sweep'] == 'total', 'projected_h'].iloc[0]:.1f} hours",
         "bench_machine": f"{meta['cpus']} cores ({meta['cpu']}), {meta['workers']} workers x "
@@ -55,6 +57,8 @@ def benchmarks() -> tuple[dict[str, str], pd.DataFrame]:
         "bench_overhead": f"{overhead['overhead_median_s'].iloc[0]:.1f} s (median of {len(overhead)} repeats; "
         f"{overhead['papermill_s'].median():.1f} s as a notebook against "
         f"{overhead['command_line_s'].median():.1f} s on the command line)",
+        "bench_pitch_edit": f"{pitch.iloc[0]:.1f} s per {pitch_meta['clip_seconds']:g} s clip here (ours, "
+        f"{pitch.iloc[1]:.3f} s; one thread, load average {pitch_meta['load_average']:g}; benchmarks/pitch_edit.csv)",
     }
     columns = {
         "sweep": "sweep",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...storage.results import RESULTS, planned_methods
+from ...storage.results import RESULTS, planned_methods, with_methods
 from ...storage.store import read_table
 from ..claims import main_claim1, tuned_claim1
 from ..claims.claim1 import placement_reading
@@ -19,8 +19,11 @@ from ..tables import (
     TUNED_FAMILIES,
     cells_description,
     describe_protocol,
+    display_name,
     pull_strength,
+    selection_noise,
     summary_table,
+    tuned_table,
 )
 
 CORPORA = {"fsdd": "FSDD", "emodb": "EmoDB"}
@@ -158,7 +161,22 @@ def results(
     values["tuned_under_fitted"] = tuned_under_fitted(chosen) if tuned_complete else ""
     verdict = tuned_claim1("tuned-baselines", "FSDD")
     values["tuned_status"] = f"Claim 1 on this evidence: {verdict.outcome} ({verdict.reason})."
+    values["tuned_15_epochs"] = under_trained_at("tuned-baselines", 15)
     return values
+
+
+def under_trained_at(sweep: str, epochs: int, results_dir=None) -> str:
+    """Which settings of ``sweep`` ended a run below the training floor after ``epochs`` (an
+    earlier plan's runs, kept in its table outside the current plan), with each one's lowest
+    training accuracy, in words."""
+    table = with_methods(read_table(Path(results_dir or RESULTS) / sweep / "full.csv"))
+    lowest = table[table["epochs"] == epochs].groupby(["method", "lam"])["train_accuracy"].min()
+    low = lowest[lowest < TRAINING_FLOOR]
+    words = [
+        display_name(m) + (f" at λ = {lam:g}" if "prototypes" in m else "") + f" (lowest run {100 * a:.1f} %)"
+        for (m, lam), a in low.items()
+    ]
+    return f"at {epochs} epochs, " + "; ".join(words) + f" each had runs below {100 * TRAINING_FLOOR:g} %"
 
 
 def epochs_in_the_pull_table(sweep: str = "pull-strength", lam: float = 30.0, results_dir=None) -> str:
@@ -239,19 +257,52 @@ def tuned_corpus(sweep: str, corpus: str, prefix: str) -> dict[str, str]:
     if verdict.outcome == "pending":
         return values
     chosen, _ = tuned_runs(sweep)
-    candidates, _ = tuned_candidates(sweep)
-    pull = candidates[candidates["method"].isin(["prototypes", "zero_prototypes"])]
     values[f"{prefix}_under_fitted"] = tuned_under_fitted(chosen)
     values[f"{prefix}_calibration"] = calibration_reading(chosen)
-    values[f"{prefix}_placement"] = placement_reading(pull_strength(pull), True)
+    values[f"{prefix}_placement"] = placement_reading(pull_strength(both_arms(tuned_candidates(sweep)[0])), True)
     return values
 
 
+def both_arms(candidates: pd.DataFrame) -> pd.DataFrame:
+    """A tuned-baselines sweep's prototype and control candidates at each λ both arms ran (its
+    candidates, not the validation choice: placement is read at each λ, and a λ only one arm ran
+    has nothing to pair with).
+
+    >>> runs = pd.DataFrame({"method": ["prototypes", "prototypes", "zero_prototypes", "ce"], "lam": [1.0, 10.0, 10.0, 1.0]})
+    >>> both_arms(runs)[["method", "lam"]].values.tolist()
+    [['prototypes', 10.0], ['zero_prototypes', 10.0]]
+    """
+    pull = candidates[candidates["method"].isin(["prototypes", "zero_prototypes"])]
+    both = pull.groupby("lam")["method"].nunique() == 2
+    return pull[pull["lam"].isin(both[both].index)]
+
+
 def tuned_pull_table(sweep: str) -> pd.DataFrame:
-    """``pull_table`` of a tuned-baselines sweep's prototype and control runs at every λ (its
-    candidates, not the validation choice: placement is read at each λ)."""
-    candidates, _ = tuned_candidates(sweep)
-    return pull_table(pull_strength(candidates[candidates["method"].isin(["prototypes", "zero_prototypes"])]))
+    """``pull_table`` of a tuned-baselines sweep's prototype and control runs at every λ both ran."""
+    return pull_table(pull_strength(both_arms(tuned_candidates(sweep)[0])))
+
+
+def tuned_view(sweep: str, view: str = "chosen") -> pd.DataFrame | None:
+    """A tuned-baselines sweep's table once its full profile is complete (else None, and the page
+    shows nothing): each family's validation-chosen setting per fold (``view="chosen"``), or how
+    far each family's candidates lie apart on the test speakers (``"noise"``)."""
+    chosen, complete = tuned_runs(sweep)
+    if not complete:
+        return None
+    return tuned_table(chosen) if view == "chosen" else selection_noise(tuned_candidates(sweep)[0])
+
+
+def ravdess_design() -> dict[str, str]:
+    """The RAVDESS Claim 1 design in words, as its pilot fixed it (``design.design_values``)."""
+    d = design_values("claim1-ravdess-pilot", "claim1-ravdess", "prototypes", "ce_weight_decay")
+    return {
+        "ravdess_sd": d["sd"],
+        "ravdess_folds": d["folds"],
+        "ravdess_mdd": d["mdd"],
+        "ravdess_reach": d["reach"],
+        "ravdess_stored": d["stored"],
+        "ravdess_pilot_train": d["pilot_train"],
+    }
 
 
 def speech_commands_design() -> dict[str, str]:
