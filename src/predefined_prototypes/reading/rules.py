@@ -14,4 +14,6 @@ EPOCH_MARGIN = 1.0  # Claim 1b: reaching the convergence threshold within ±1 ep
 TRAINING_FLOOR = 0.97  # every run a verdict reads reaches this training accuracy
 FIT_FLOOR = 0.9  # the prototypes are reached: training nearest-prototype accuracy at least this
 CONVERGED = 0.95  # Claim 1b counts the epochs to this training accuracy
+PATH_MARGIN = 0.01  # a faster computation path is used only if its fold-paired 95 % interval sits within ±1 point
+PATH_SPEEDUP = 1.5  # ... and only if it trains a real sweep's runs at least this much faster
 NOVEL_SHOTS = 5  # the novel-classes answer reads this many support clips per new class

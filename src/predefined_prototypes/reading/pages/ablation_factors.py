@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 
 from ..claims.evidence import claim2_strongest
-from ..factor_tables import PULL_SETTING, at_setting, method_label, setting_name
+from ..factor_tables import PULL_SETTING, at_setting, method_label, schedule_training, setting_name
 from ..rules import TRAINING_FLOOR
 from ..stats import compare_together, describe_difference
+from .common import rule_words
 
 
 def pending_settings(status: pd.DataFrame) -> str:
@@ -55,6 +56,19 @@ def untrained_settings(settings: pd.DataFrame) -> str:
         f"{setting_name(r)} (lowest {100 * r['lowest_train_accuracy']:.1f} %)" for r in short.to_dict("records")
     )
     return f"A run ended below {100 * TRAINING_FLOOR:g} % training accuracy at {names}: shown, but no verdict rests on {'it' if len(short) == 1 else 'them'}."
+
+
+def pull_values(pull: pd.DataFrame, settings: pd.DataFrame) -> dict[str, str]:
+    """The factor-pull section's words: what the verdict's setting costs (``pull_cost``), which
+    settings under-trained (``untrained_settings``), the training accuracy 60 and 150 epochs left
+    at λ = 10 and 30 (``factor_tables.schedule_training``), and the rules' thresholds."""
+    return {
+        "factor_pull_cost": pull_cost(pull, settings),
+        "factor_pull_untrained": untrained_settings(settings),
+        "factor_pull_60_epochs": schedule_training(60),
+        "factor_pull_150_epochs": schedule_training(150),
+        **rule_words(),
+    }
 
 
 def pull_cost(pull: pd.DataFrame, settings: pd.DataFrame) -> str:

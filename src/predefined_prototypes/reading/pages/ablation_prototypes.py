@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..stats import against_reference, describe_difference, paired_by_fold
 from ..tables import beyond_noise, describe_protocol, under_fitted, with_geometry
+from .common import rule_words
 
 # Geometry shown beside each setting of the prototype ablation.
 ABLATION_GEOMETRY = {
@@ -49,6 +50,7 @@ def prototype_ablation(df: pd.DataFrame) -> dict:
         "construction_under_fitted": under_fitted(kind_table, "prototypes"),
         "scale_beyond_noise": beyond_noise(scale_table, "scale"),
         "scale_under_fitted": under_fitted(scale_table, "scale"),
+        **rule_words(),
     }
     for k in (4, 8, 64):  # the sizes the page's text names; a size not stored yet says so
         values[f"size_{k}"] = size_table["prototypes − CE"].get(k, "not run yet")

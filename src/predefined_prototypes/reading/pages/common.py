@@ -8,6 +8,7 @@ from myst_nb import glue
 
 from ...storage.plan import load_sweep
 from ...storage.results import CONFIGS, load_results
+from ..rules import ACCURACY_MARGIN, ALPHA, TRAINING_FLOOR
 
 
 def glue_all(values: dict) -> None:
@@ -15,6 +16,19 @@ def glue_all(values: dict) -> None:
 
     for name, value in values.items():
         glue(name, value, display=False)
+
+
+def rule_words() -> dict[str, str]:
+    """The rules' thresholds as the prose names them (``rules``: each is set once, there).
+
+    >>> rule_words()["training_floor"]
+    '97 %'
+    """
+    return {
+        "training_floor": f"{100 * TRAINING_FLOOR:g} %",
+        "accuracy_margin": f"{100 * ACCURACY_MARGIN:g} points",
+        "alpha": f"{ALPHA:g}",
+    }
 
 
 def projected_hours(sweep: str, df: pd.DataFrame, workers: int = 2) -> float:

@@ -10,9 +10,9 @@ from ...method.registry import FACTOR_NAMES
 from ...run.schema import column
 from ...storage.results import holds_plan, load_results, planned_runs
 from ..claims.claim2 import CRITERIA, split_label
-from ..claims.evidence import claim2_evidence_paper_faithful
+from ..claims.evidence import claim2_evidence_paper_faithful, ravdess_claim2_evidence
 from ..claims.verdict import Verdict
-from ..factor_tables import LABELS, block_against_input, fold_summary
+from ..factor_tables import LABELS, block_against_input, fold_summary, intervention_table, probe_table, pull_fit_table
 from ..rules import FIT_FLOOR, PROBE_MARGIN, SHIFT_MARGIN, TRAINING_FLOOR
 from ..stats import describe_difference
 
@@ -186,4 +186,16 @@ def ravdess(claim2: Verdict, intensity: Verdict, sweep: str) -> dict[str, str]:
         "ravdess_claim2_unfiltered": claim2.notes.get("without filter", "pending"),
         "ravdess_intensity_verdict": intensity.outcome,
         "ravdess_intensity_reason": f"{intensity.rule}: {intensity.reason}" if intensity.rule else intensity.reason,
+        "ravdess_fit": claim2.notes.get("fit", ""),
     }
+
+
+def ravdess_view(view: str) -> pd.DataFrame | None:
+    """The runs Claim 2 on RAVDESS reads with the validity filter (``ravdess_claim2_evidence``), as
+    one of EmoDB's tables once the sweep's full profile is complete (else None: nothing is shown
+    before): the probes (``"probes"``), the edits (``"edits"``) or the block fit on the training
+    clips and on the new voice (``"fit"``)."""
+    evidence = ravdess_claim2_evidence(filtered=True)
+    if not evidence["complete"]:
+        return None
+    return {"probes": probe_table, "edits": intervention_table, "fit": pull_fit_table}[view](evidence["runs"])

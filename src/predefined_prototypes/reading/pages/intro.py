@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..claims.claim2 import criteria_met
 from ..claims.verdict import Comparison, Verdict
+from .common import rule_words
 
 
 def cell(verdict: Verdict) -> str:
@@ -27,7 +28,7 @@ def cell(verdict: Verdict) -> str:
 
 def intro(verdicts: dict[str, Verdict]) -> dict[str, str]:
     """The intro's verdict cells, and the readings beside Claim 1 on FSDD and Claim 2."""
-    values = {key: cell(v) for key, v in verdicts.items()}
+    values = {key: cell(v) for key, v in verdicts.items()} | rule_words()
     values["fsdd_placement"] = verdicts["fsdd_claim1"].notes.get("placement", "")
     values["emodb_claim2_fit"] = verdicts["emodb_claim2"].notes.get("fit", "")
     return values

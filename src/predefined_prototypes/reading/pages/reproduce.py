@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ...method.registry import is_set
 from ...storage.plan import SWEEP_ORDER
-from ...storage.results import load_results
+from ...storage.results import load_profile, load_results
+from ..rules import PATH_MARGIN, PATH_SPEEDUP
+from ..stats import describe_difference, paired_by_fold
 from ..tables import load_benchmark
 from .common import projected_hours
 
@@ -105,7 +108,8 @@ PARTS = {
 def throughput_values(table: pd.DataFrame) -> dict[str, str]:
     """The page's numbers: for the sweeps' CNN on one thread (how a sweep worker runs), the span
     over corpora of the fraction of fp32 peak reached, the share of a step spent in convolutions
-    and in other operators, and the speed-up of bfloat16 autocast."""
+    and in other operators, the speed-up of bfloat16 autocast, and its paired check (``bf16_check``
+    on the bf16-check sweep, with the speed-up on EmoDB, its workload)."""
     cnn = table[(table["backbone"] == "cnn") & (table["threads"] == 1)]
     fp32, bf16 = cnn[~cnn["bf16"].astype(bool)], cnn[cnn["bf16"].astype(bool)]
     speedup = bf16.set_index("corpus")["train_clips_per_s"] / fp32.set_index("corpus")["train_clips_per_s"]
@@ -116,6 +120,9 @@ def throughput_values(table: pd.DataFrame) -> dict[str, str]:
         "tp_cnn_other_share": _share(fp32["step_ms_other_ops"] / fp32["step_ms_step"]),
         "tp_cnn_rest_share": f"{100 * rest.max():.0f} %",
         "tp_bf16_speedup": f"{speedup.min():.1f}–{speedup.max():.1f}×" if len(speedup.dropna()) else "not measured",
+        "tp_path_margin": f"±{100 * PATH_MARGIN:g} point",
+        "tp_path_speedup": f"{PATH_SPEEDUP:g}x",
+        "tp_bf16_check": bf16_check(*load_profile("bf16-check"), speedup.get("emodb", float("nan"))),
     }
 
 
@@ -139,3 +146,35 @@ def throughput_table(table: pd.DataFrame) -> pd.DataFrame:
     }
     out = shown.set_index(["backbone", "corpus", "threads", "precision"])[list(columns)].rename(columns=columns)
     return out.round({name: 2 if name == "of peak" else 0 for name in out.columns})
+
+
+def bf16_check(runs: pd.DataFrame, complete: bool, speedup: float) -> str:
+    """Whether bfloat16 autocast passes the check a faster path must pass before a sweep uses it:
+    the fold-paired difference of test accuracy against float32 (the same configurations; seeds,
+    then methods, averaged within a fold) with its 95 % interval inside ±``PATH_MARGIN``, and a
+    ``speedup`` (the benchmark's, on the check's workload) of at least ``PATH_SPEEDUP``.
+
+    >>> def runs(e):  # bf16 moves every fold's accuracy by e[fold]
+    ...     return pd.DataFrame([{"method": m, "fold": f, "seed": 0, "bf16": b, "accuracy": 0.6 + b * x}
+    ...                          for m in ("ce", "prototypes") for f, x in zip("abcdef", e) for b in (False, True)])
+    >>> bf16_check(runs([0.001, 0, 0.001, 0, -0.001, 0.001]), True, 1.6).split("The check ")[1]
+    'passes.'
+    >>> bf16_check(runs([0.1, 0, 0.1, 0, 0.1, 0.1]), True, 1.3).split("The check ")[1]
+    'fails: the interval is not inside ±1 point and the step is 1.30x, under 1.5x.'
+    """
+    if not complete:
+        return "The paired check of bf16 against float32 is still running; until it passes no sweep uses bf16."
+    arms = runs.assign(method=runs["bf16"].map(lambda b: "bf16" if is_set(b) else "float32"))
+    d = paired_by_fold(arms, "accuracy", "bf16", "float32")
+    inside = -PATH_MARGIN < d["low"] and d["high"] < PATH_MARGIN
+    fast = speedup >= PATH_SPEEDUP
+    outcome = (
+        "passes"
+        if inside and fast
+        else "fails: "
+        + " and ".join(
+            ([] if inside else [f"the interval is not inside ±{100 * PATH_MARGIN:g} point"])
+            + ([] if fast else [f"the step is {speedup:.2f}x, under {PATH_SPEEDUP:g}x"])
+        )
+    )
+    return f"bf16 − float32: {describe_difference(d, 'float32')}. The check {outcome}."

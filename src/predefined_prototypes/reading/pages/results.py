@@ -25,6 +25,7 @@ from ..tables import (
     summary_table,
     tuned_table,
 )
+from .common import rule_words
 
 CORPORA = {"fsdd": "FSDD", "emodb": "EmoDB"}
 
@@ -132,7 +133,7 @@ def results(
     ``results.complete_settings`` of the pull-strength sweep (by λ and epochs); the tuned
     baselines and their verdict from ``claims``."""
 
-    values = {"speed_threshold": f"{100 * threshold:.0f} %", "speed_margin": f"{EPOCH_MARGIN:g}"}
+    values = {"speed_threshold": f"{100 * threshold:.0f} %", "speed_margin": f"{EPOCH_MARGIN:g}", **rule_words()}
     for name, (sweep, df, cells) in main.items():
         values |= _claim1_main(name, sweep) | _against(name, sweep, cells) | _speed(name, curves[name], threshold)
         values[f"{name}_protocol"] = describe_protocol(df, sweep)
@@ -173,10 +174,10 @@ def under_trained_at(sweep: str, epochs: int, results_dir=None) -> str:
     lowest = table[table["epochs"] == epochs].groupby(["method", "lam"])["train_accuracy"].min()
     low = lowest[lowest < TRAINING_FLOOR]
     words = [
-        display_name(m) + (f" at λ = {lam:g}" if "prototypes" in m else "") + f" (lowest run {100 * a:.1f} %)"
+        display_name(m) + (f" at λ = {lam:g}" if "prototypes" in m else "") + f" (lowest {100 * a:.1f} %)"
         for (m, lam), a in low.items()
     ]
-    return f"at {epochs} epochs, " + "; ".join(words) + f" each had runs below {100 * TRAINING_FLOOR:g} %"
+    return f"at {epochs} epochs, runs of " + "; ".join(words) + f" ended below {100 * TRAINING_FLOOR:g} %"
 
 
 def epochs_in_the_pull_table(sweep: str = "pull-strength", lam: float = 30.0, results_dir=None) -> str:
