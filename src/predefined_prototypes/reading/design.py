@@ -119,12 +119,13 @@ def transferred_power(verdict, folds: int, voices_per_fold: int = 1) -> pd.DataF
 
     >>> from predefined_prototypes.reading.claims.verdict import Comparison, Verdict
     >>> c = Comparison("loudness: carried", 5.0, -3.0, 13.0, 0.995, "Holm over 10", 0.5, False, 9.9, 10, 6.7, "points")
-    >>> transferred_power(Verdict("Claim 2", "EmoDB", "undetermined", "", comparisons=(c,)), 12, 2).round(1).iloc[0].tolist()
-    [9.9, 6.1]
+    >>> transferred_power(Verdict("Claim 2", "EmoDB", "undetermined", "", comparisons=(c,)), 12, 2).round(1).to_dict("records")
+    [{'now': 9.9, 'new design': 6.1, 'unit': 'points'}]
     """
     rows = {}
     for c in verdict.comparisons:
         tests = int(c.family.split()[-1]) if c.family.startswith("Holm") else 1
         sd = c.sd / math.sqrt(voices_per_fold)
-        rows[c.label] = {"now": c.mdd, "new design": minimum_detectable_difference(sd, folds, ALPHA / tests)}
+        new = minimum_detectable_difference(sd, folds, ALPHA / tests)
+        rows[c.label] = {"now": c.mdd, "new design": new, "unit": c.unit}
     return pd.DataFrame.from_dict(rows, orient="index")

@@ -12,6 +12,7 @@ from ...storage.results import holds_plan, load_results, planned_runs
 from ..claims.claim2 import CRITERIA, split_label
 from ..claims.evidence import claim2_evidence_paper_faithful, ravdess_claim2_evidence
 from ..claims.verdict import Verdict
+from ..design import transferred_power
 from ..factor_tables import LABELS, block_against_input, fold_summary, intervention_table, probe_table, pull_fit_table
 from ..rules import FIT_FLOOR, PROBE_MARGIN, SHIFT_MARGIN, TRAINING_FLOOR
 from ..stats import describe_difference
@@ -173,9 +174,12 @@ def filter_reading(reports: dict[str, pd.DataFrame], most: int = 3) -> dict[str,
     return values
 
 
-def ravdess(claim2: Verdict, intensity: Verdict, sweep: str) -> dict[str, str]:
-    """The RAVDESS section's words: how much of the sweep is stored, Claim 2 with the validity
-    filter and without it, and the intensity block's verdict with what its design detects."""
+def ravdess(claim2: Verdict, intensity: Verdict, sweep: str, emodb: Verdict) -> dict[str, str]:
+    """The RAVDESS section's words: how much of the sweep is stored, what its design was expected
+    to detect before it ran (``design.transferred_power`` from ``emodb``, Claim 2 on EmoDB: its
+    fold SDs, 12 folds of two voices), Claim 2 with the validity filter and without it, and the
+    intensity block's verdict with what its design detects."""
+    expected = transferred_power(emodb, 12, 2).groupby("unit")["new design"].agg(["min", "max"])
     planned = planned_runs(sweep, "full")
     stored = len(load_results(sweep, "full")) if holds_plan(sweep, "full") else 0
     return {
@@ -187,6 +191,10 @@ def ravdess(claim2: Verdict, intensity: Verdict, sweep: str) -> dict[str, str]:
         "ravdess_intensity_verdict": intensity.outcome,
         "ravdess_intensity_reason": f"{intensity.rule}: {intensity.reason}" if intensity.rule else intensity.reason,
         "ravdess_fit": claim2.notes.get("fit", ""),
+        "ravdess_expected_power": " and ".join(
+            f"{r['min']:.{2 if unit == 'levels' else 1}f}–{r['max']:.{2 if unit == 'levels' else 1}f} {unit}"
+            for unit, r in expected.iterrows()
+        ),
     }
 
 
