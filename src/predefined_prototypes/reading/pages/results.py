@@ -293,27 +293,7 @@ def tuned_view(sweep: str, view: str = "chosen") -> pd.DataFrame | None:
     return tuned_table(chosen) if view == "chosen" else selection_noise(tuned_candidates(sweep)[0])
 
 
-def ravdess_design() -> dict[str, str]:
-    """The RAVDESS Claim 1 design in words, as its pilot fixed it (``design.design_values``)."""
-    d = design_values("claim1-ravdess-pilot", "claim1-ravdess", "prototypes", "ce_weight_decay")
-    return {
-        "ravdess_sd": d["sd"],
-        "ravdess_folds": d["folds"],
-        "ravdess_mdd": d["mdd"],
-        "ravdess_reach": d["reach"],
-        "ravdess_stored": d["stored"],
-        "ravdess_pilot_train": d["pilot_train"],
-    }
-
-
-def speech_commands_design() -> dict[str, str]:
-    """The Speech Commands design in words, as its pilot fixed it (``design.design_values``)."""
-    d = design_values("claim1-speech-commands-pilot", "claim1-speech-commands", "prototypes", "ce_weight_decay")
-    return {
-        "sc_sd": d["sd"],
-        "sc_folds": d["folds"],
-        "sc_mdd": d["mdd"],
-        "sc_reach": d["reach"],
-        "sc_stored": d["stored"],
-        "sc_pilot_train": d["pilot_train"],
-    }
+def pilot_design(pilot: str, full: str, prefix: str) -> dict[str, str]:
+    """A Claim 1 design in words, as its pilot fixed it (``design.design_values``), under the glue
+    names ``<prefix>_sd``, ``_folds``, ``_mdd``, ``_reach``, ``_stored`` and ``_pilot_train``."""
+    return {f"{prefix}_{key}": words for key, words in design_values(pilot, full, "prototypes", "ce_weight_decay").items()}
