@@ -114,6 +114,7 @@ def throughput_values(table: pd.DataFrame) -> dict[str, str]:
     fp32, bf16 = cnn[~cnn["bf16"].astype(bool)], cnn[cnn["bf16"].astype(bool)]
     speedup = bf16.set_index("corpus")["train_clips_per_s"] / fp32.set_index("corpus")["train_clips_per_s"]
     rest = fp32[["step_ms_optimizer", "step_ms_data", "step_ms_overhead"]].sum(axis=1) / fp32["step_ms_step"]
+    check = load_profile("bf16-check")
     return {
         "tp_cnn_peak": _share(fp32["fraction_of_peak"]),
         "tp_cnn_conv_share": _share(fp32["step_ms_conv"] / fp32["step_ms_step"]),
@@ -122,7 +123,8 @@ def throughput_values(table: pd.DataFrame) -> dict[str, str]:
         "tp_bf16_speedup": f"{speedup.min():.1f}–{speedup.max():.1f}×" if len(speedup.dropna()) else "not measured",
         "tp_path_margin": f"±{100 * PATH_MARGIN:g} point",
         "tp_path_speedup": f"{PATH_SPEEDUP:g}x",
-        "tp_bf16_check": bf16_check(*load_profile("bf16-check"), speedup.get("emodb", float("nan"))),
+        "tp_bf16_check": bf16_check(*check, speedup.get("emodb", float("nan"))),
+        "tp_seed_noise": seed_noise(check[0]) if check[1] else "",
     }
 
 
@@ -178,3 +180,14 @@ def bf16_check(runs: pd.DataFrame, complete: bool, speedup: float) -> str:
         )
     )
     return f"bf16 − float32: {describe_difference(d, 'float32')}. The check {outcome}."
+
+
+def seed_noise(check: pd.DataFrame, sweep: str = "main-emodb") -> str:
+    """The scale of ``bf16_check``'s margin: float32 seed 1 − seed 0 of ``sweep``'s runs of the
+    same methods and folds as ``check``, paired by fold (methods averaged within a fold), in
+    words: what changing nothing but the seed does to the same comparison."""
+    runs = load_results(sweep, "full")
+    runs = runs[runs["method"].isin(set(check["method"])) & runs["fold"].isin(set(check["fold"])) & (runs["seed"] < 2)]
+    arms = runs.assign(method=runs["seed"].map(lambda s: f"seed {s}"), seed=0)
+    d = paired_by_fold(arms, "accuracy", "seed 1", "seed 0")
+    return f"For scale, changing only the seed of the same float32 runs: {describe_difference(d, 'seed 0')}."

@@ -163,6 +163,7 @@ def results(
     verdict = tuned_claim1("tuned-baselines", "FSDD")
     values["tuned_status"] = f"Claim 1 on this evidence: {verdict.outcome} ({verdict.reason})."
     values["tuned_15_epochs"] = under_trained_at("tuned-baselines", 15)
+    values["sc_45_epochs"] = under_trained_at("claim1-speech-commands", 45)
     return values
 
 
@@ -245,8 +246,9 @@ def pull_table(table: pd.DataFrame) -> pd.DataFrame:
 def tuned_corpus(sweep: str, corpus: str, prefix: str) -> dict[str, str]:
     """A tuned-baselines sweep's section in words (glue names ``<prefix>_...``): its Claim 1
     verdict with the rule and the power beside it, which chosen settings under-fitted, the
-    calibration reading and, at equal epochs, placement from its prototype and control runs at
-    each λ. Before its full profile is complete only the verdict (pending) is said."""
+    calibration reading, the CE regularisers validation chose and, at equal epochs, placement from
+    its prototype and control runs at each λ. Before its full profile is complete only the verdict
+    (pending) is said."""
     verdict = tuned_claim1(sweep, corpus)
     values = {
         f"{prefix}_verdict": verdict.outcome,
@@ -254,11 +256,14 @@ def tuned_corpus(sweep: str, corpus: str, prefix: str) -> dict[str, str]:
         f"{prefix}_under_fitted": "",
         f"{prefix}_calibration": "",
         f"{prefix}_placement": "",
+        f"{prefix}_ce_choice": "",
     }
     if verdict.outcome == "pending":
         return values
     chosen, _ = tuned_runs(sweep)
     values[f"{prefix}_under_fitted"] = tuned_under_fitted(chosen)
+    ce = chosen.loc[chosen["family"] == "tuned_ce", "knob"].astype(str).value_counts()
+    values[f"{prefix}_ce_choice"] = ", ".join(f"{knob} in {n} of {ce.sum()} folds" for knob, n in ce.items())
     values[f"{prefix}_calibration"] = calibration_reading(chosen)
     values[f"{prefix}_placement"] = placement_reading(pull_strength(both_arms(tuned_candidates(sweep)[0])), True)
     return values
@@ -296,4 +301,6 @@ def tuned_view(sweep: str, view: str = "chosen") -> pd.DataFrame | None:
 def pilot_design(pilot: str, full: str, prefix: str) -> dict[str, str]:
     """A Claim 1 design in words, as its pilot fixed it (``design.design_values``), under the glue
     names ``<prefix>_sd``, ``_folds``, ``_mdd``, ``_reach``, ``_stored`` and ``_pilot_train``."""
-    return {f"{prefix}_{key}": words for key, words in design_values(pilot, full, "prototypes", "ce_weight_decay").items()}
+    return {
+        f"{prefix}_{key}": words for key, words in design_values(pilot, full, "prototypes", "ce_weight_decay").items()
+    }
