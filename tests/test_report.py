@@ -502,3 +502,19 @@ def test_a_gap_between_the_arms_names_the_arm_that_moved_from_the_weaker_lambda(
     text = placement_reading(pull_strength(runs(control_drop=0.0, prototypes_gain=0.08)), True)
     assert "the prototypes rising while the control holds" in text
     assert "gap comes from" not in placement_reading(pull_strength(runs(0.0, 0.0)), True)
+
+
+def test_under_trained_at_names_exactly_the_settings_with_a_run_below_the_floor(tmp_path):
+    from predefined_prototypes.reading.pages.results import under_trained_at
+
+    table = pd.read_csv(REPO / "results" / "tuned-baselines" / "full.csv")
+    table = table[table["epochs"] == 15].assign(train_accuracy=0.99)
+    specaugment = table.index[table["specaugment"].astype(str) == "True"]
+    table.loc[specaugment[0], "train_accuracy"] = 0.5  # one run of one setting under-trained
+    (tmp_path / "tuned-baselines").mkdir()
+    table.to_csv(tmp_path / "tuned-baselines" / "full.csv", index=False)
+    words = under_trained_at("tuned-baselines", 15, results_dir=tmp_path)
+    assert words == "at 15 epochs, runs of CE + SpecAugment (lowest 50.0 %) ended below 97 %"
+    table.loc[specaugment[0], "train_accuracy"] = 0.97  # at the floor is trained
+    table.to_csv(tmp_path / "tuned-baselines" / "full.csv", index=False)
+    assert under_trained_at("tuned-baselines", 15, results_dir=tmp_path) == "at 15 epochs every run reached 97 %"

@@ -174,6 +174,8 @@ def under_trained_at(sweep: str, epochs: int, results_dir=None) -> str:
     table = with_methods(read_table(Path(results_dir or RESULTS) / sweep / "full.csv"))
     lowest = table[table["epochs"] == epochs].groupby(["method", "lam"])["train_accuracy"].min()
     low = lowest[lowest < TRAINING_FLOOR]
+    if low.empty:
+        return f"at {epochs} epochs every run reached {100 * TRAINING_FLOOR:g} %"
     words = [
         display_name(m) + (f" at λ = {lam:g}" if "prototypes" in m else "") + f" (lowest {100 * a:.1f} %)"
         for (m, lam), a in low.items()
