@@ -94,3 +94,25 @@ def test_held_out_block_fit_is_one_where_each_block_sits_on_its_code_and_near_ch
     table = held_out_block_fit("s", pd.DataFrame({"run_id": ["fit", "noise"]}), tmp_path).set_index("run_id")
     assert (table.loc["fit"] == 1.0).all()
     assert table.loc["noise"].between(1 / 6 - 0.06, 1 / 6 + 0.06).all()
+
+
+def test_deriving_again_keeps_rows_when_the_new_runs_give_a_table_of_no_columns(results, monkeypatch):
+    # A per-run derivation with nothing to say about some runs (a block fit of runs without
+    # blocks) returns no columns for them; deriving after such runs joined must keep the rows.
+    from predefined_prototypes.storage import derive as derive_module
+
+    def only_ce(sweep, runs, results_dir):
+        ce = runs[runs["loss"] == "ce"]
+        return pd.DataFrame({"run_id": ce["run_id"], "x": 1}) if len(ce) else pd.DataFrame()
+
+    monkeypatch.setitem(derive_module.DERIVED, "main-emodb", {"curves": only_ce})
+    derive("main-emodb", "full", results)
+    record = results / "main-emodb" / "derived" / "full.json"
+    kept = json.loads(record.read_text())
+    runs = load_results("main-emodb", "full", results)
+    not_ce = runs.loc[runs["loss"] != "ce", "run_id"].iloc[0]
+    del kept["inputs"][not_ce]  # as if this run had been stored after the last derive
+    record.write_text(json.dumps(kept))
+    derive("main-emodb", "full", results)
+    table = pd.read_csv(results / "main-emodb" / "derived" / "full-curves.csv", dtype=str)
+    assert set(table["run_id"]) == set(runs.loc[runs["loss"] == "ce", "run_id"])

@@ -234,6 +234,14 @@ def run_inputs(sweep: str, runs: pd.DataFrame, results_dir: Path) -> dict[str, s
     }
 
 
+def _as_text(csv_text: str) -> pd.DataFrame:
+    """A derived table's CSV text as strings, as it is stored; a table of no columns (a derivation
+    with nothing to say about its runs, e.g. a block fit of runs without blocks) as an empty one."""
+    if not csv_text.strip():
+        return pd.DataFrame()
+    return pd.read_csv(io.StringIO(csv_text), dtype=str, keep_default_na=False)
+
+
 def derive(sweep: str, profile: str, results_dir: str | Path) -> list[Path]:
     """Compute and write a sweep profile's derived tables (none if the sweep has none).
 
@@ -264,14 +272,15 @@ def derive(sweep: str, profile: str, results_dir: str | Path) -> list[Path]:
         if path.is_file() and unchanged == set(inputs) and set(old.get("inputs", {})) == set(inputs):
             continue  # every input as before: the table as before
         if path.is_file() and kind in PER_RUN and unchanged:
-            kept = pd.read_csv(path, dtype=str, keep_default_na=False)
-            kept = kept[kept["run_id"].isin(unchanged)]
+            kept = _as_text(path.read_text())
+            kept = kept[kept["run_id"].isin(unchanged)] if "run_id" in kept else kept
             changed = runs[~runs["run_id"].isin(unchanged)]
-            fresh = function(sweep, changed, results_dir) if len(changed) else pd.DataFrame(columns=kept.columns)
-            fresh = pd.read_csv(io.StringIO(fresh.to_csv(index=False)), dtype=str, keep_default_na=False)
-            both = pd.concat([kept, fresh], ignore_index=True)
+            fresh = _as_text(function(sweep, changed, results_dir).to_csv(index=False)) if len(changed) else kept[:0]
+            frames = [frame for frame in (kept, fresh) if len(frame.columns)]
+            both = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
             order = {rid: i for i, rid in enumerate(runs["run_id"])}
-            table = both.iloc[sorted(range(len(both)), key=lambda i: order.get(both["run_id"].iloc[i], -1))]
+            rank = sorted(range(len(both)), key=lambda i: order.get(both["run_id"].iloc[i], -1)) if len(both) else []
+            table = both.iloc[rank]
         else:
             table = function(sweep, runs, results_dir)
         text = table.to_csv(index=False).encode()
