@@ -64,8 +64,8 @@ def peak_gflops(threads: int, size: int = 2048, repeats: int = 10) -> float:
 class Step:
     """One training step of the sweep's model on a synthetic split of the corpus's shape."""
 
-    def __init__(self, backbone: str, corpus: str, bf16: bool = False, seed: int = 0):
-        self.bf16 = bf16
+    def __init__(self, backbone: str, corpus: str, bf16: bool = False, seed: int = 0, batch_size: int = BATCH):
+        self.bf16, self.batch_size = bf16, batch_size
         seconds, classes, clips = CORPORA[corpus]
         self.config = RunConfig(backbone=backbone, loss="prototypes", lam=10.0, seed=seed)
         settings = FeatureSettings(self.config.num_mel_bins)
@@ -81,7 +81,7 @@ class Step:
         self.epoch_clips = clips
 
     def batch(self):
-        index = torch.randint(0, len(self.split), (BATCH,), generator=self.generator)
+        index = torch.randint(0, len(self.split), (self.batch_size,), generator=self.generator)
         with record_function("data"):
             return self.split.batch(index, self.frames, self.generator), self.split.labels[index]
 

@@ -576,6 +576,21 @@ def test_bf16_autocast_trains_and_leaves_float32_runs_as_they_were(fsdd_small):
 
 
 @pytest.mark.slow
+def test_channels_last_weights_compute_the_same_first_step_and_keep_stored_ids(fsdd_small):
+    losses = {}
+    for fast in (False, True):
+        train(
+            tiny(data_dir=str(fsdd_small), epochs=1, channels_last=fast),
+            progress=False,
+            on_step=lambda step, values, fast=fast: losses.setdefault(fast, values["loss"]),
+        )
+    # The same arithmetic in another memory layout: the first step's loss agrees to float noise.
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    assert RunConfig(channels_last=False).identity() == RunConfig().identity()
+    assert RunConfig(channels_last=True).run_id() != RunConfig().run_id()
+
+
+@pytest.mark.slow
 def test_a_validation_speaker_is_held_out_and_scores_the_run(fsdd_small):
     config = tiny(data_dir=str(fsdd_small), fold="theo", validation="next_speaker", epochs=1)
     splits, info = prepare_splits(config)

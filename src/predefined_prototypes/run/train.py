@@ -154,6 +154,8 @@ def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
     num_classes, num_frames = len(info["classes"]), info["num_frames"]
     model, objective = build_model(config, num_classes, num_frames)
     model, objective = model.to(device), objective.to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     params = [*model.parameters(), *objective.parameters()]
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)

@@ -46,6 +46,7 @@ SWEEP_ORDER = (
     "claim1-ravdess",
     "claim2-ravdess",
     "bf16-check",
+    "channels-last-check",
 )
 PROFILE_KEYS = {"base", "grid"}
 # More runs than any sweep of this project plans by a factor of 20: a larger grid is a typo (and
