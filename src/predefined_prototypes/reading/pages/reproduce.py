@@ -108,7 +108,7 @@ PARTS = {
 def throughput_values(table: pd.DataFrame) -> dict[str, str]:
     """The page's numbers: for the sweeps' CNN on one thread (how a sweep worker runs), the span
     over corpora of the fraction of fp32 peak reached, the share of a step spent in convolutions
-    and in other operators, the speed-up of bfloat16 autocast, and its paired check (``bf16_check``
+    and in other operators, the speed-up of bfloat16 autocast, and its paired check (``path_check``
     on the bf16-check sweep, with the speed-up on EmoDB, its workload)."""
     cnn = table[(table["backbone"] == "cnn") & (table["threads"] == 1)]
     fp32, bf16 = cnn[~cnn["bf16"].astype(bool)], cnn[cnn["bf16"].astype(bool)]
@@ -123,7 +123,7 @@ def throughput_values(table: pd.DataFrame) -> dict[str, str]:
         "tp_bf16_speedup": f"{speedup.min():.1f}–{speedup.max():.1f}×" if len(speedup.dropna()) else "not measured",
         "tp_path_margin": f"±{100 * PATH_MARGIN:g} point",
         "tp_path_speedup": f"{PATH_SPEEDUP:g}x",
-        "tp_bf16_check": bf16_check(*check, speedup.get("emodb", float("nan"))),
+        "tp_bf16_check": path_check(*check, speedup.get("emodb", float("nan"))),
         "tp_seed_noise": seed_noise(check[0]) if check[1] else "",
     }
 
@@ -150,24 +150,68 @@ def throughput_table(table: pd.DataFrame) -> pd.DataFrame:
     return out.round({name: 2 if name == "of peak" else 0 for name in out.columns})
 
 
-def bf16_check(runs: pd.DataFrame, complete: bool, speedup: float) -> str:
-    """Whether bfloat16 autocast passes the check a faster path must pass before a sweep uses it:
-    the fold-paired difference of test accuracy against float32 (the same configurations; seeds,
-    then methods, averaged within a fold) with its 95 % interval inside ±``PATH_MARGIN``, and a
-    ``speedup`` (the benchmark's, on the check's workload) of at least ``PATH_SPEEDUP``.
+AS_RUN, CHANNELS_LAST, GROUPED = "CNN, as sweeps run it", "CNN, channels-last weights", "grouped CNN"
+
+
+def path_values(check_workload: tuple[str, int] = ("speech_commands_test", 64)) -> dict[str, str]:
+    """The faster paths' numbers (``benchmarks/batched_runs.csv``, one thread): the span over
+    corpora and batch sizes of the speed-up of channels-last weights, of the best number K of runs
+    batched as one grouped model, and of that best batching over channels-last weights alone; and
+    the channels-last paired check, with the step speed-up on its workload (``check_workload``:
+    corpus and batch size)."""
+    table = load_benchmark("batched_runs").set_index(["corpus", "batch_size"])
+    layout = table[table["model"] == CHANNELS_LAST]["speedup_per_copy"]
+    grouped = table[table["model"] == GROUPED].reset_index()
+    best = grouped.loc[grouped.groupby(["corpus", "batch_size"])["speedup_per_copy"].idxmax()]
+    best = best.set_index(["corpus", "batch_size"])
+    over = best["speedup_per_copy"] / layout
+    check = load_profile("channels-last-check")
+    return {
+        "tp_cl_speedup": _span(layout),
+        "tp_batched_best": f"{_span(best['speedup_per_copy'])} (at K = "
+        f"{', '.join(str(k) for k in sorted(best['copies'].unique()))})",
+        "tp_batched_over_cl": _span(over),
+        "tp_cl_check": path_check(*check, layout.get(check_workload, float("nan")), "channels_last", ("channels-last", "default layout")),
+    }
+
+
+def _span(values: pd.Series) -> str:
+    return f"{values.min():.2f}–{values.max():.2f}×"
+
+
+def batched_table() -> pd.DataFrame:
+    """Per corpus and batch size: the sweep's CNN in clips per second, and each faster path's
+    speed-up per run over it (channels-last weights; K runs as one grouped model)."""
+    table = load_benchmark("batched_runs")
+    names = table["model"].where(table["model"] != GROUPED, "grouped, K = " + table["copies"].astype(str))
+    wide = table.assign(path=names).pivot_table(
+        index=["corpus", "batch_size"], columns="path", values="speedup_per_copy", sort=False
+    )
+    clips = table[table["model"] == AS_RUN].set_index(["corpus", "batch_size"])["train_clips_per_s_per_copy"]
+    wide.insert(0, "as run: clips/s", clips.round(0))
+    return wide.drop(columns=AS_RUN).round(2)
+
+
+def path_check(runs: pd.DataFrame, complete: bool, speedup: float, flag: str = "bf16", arms=("bf16", "float32")) -> str:
+    """Whether a faster computation path (runs whose ``flag`` column is set, named ``arms[0]``;
+    the others ``arms[1]``) passes the check it must pass before a sweep uses it: the fold-paired
+    difference of test accuracy (the same configurations; seeds, then methods, averaged within a
+    fold) with its 95 % interval inside ±``PATH_MARGIN``, and a ``speedup`` (the benchmark's, on
+    the check's workload) of at least ``PATH_SPEEDUP``.
 
     >>> def runs(e):  # bf16 moves every fold's accuracy by e[fold]
     ...     return pd.DataFrame([{"method": m, "fold": f, "seed": 0, "bf16": b, "accuracy": 0.6 + b * x}
     ...                          for m in ("ce", "prototypes") for f, x in zip("abcdef", e) for b in (False, True)])
-    >>> bf16_check(runs([0.001, 0, 0.001, 0, -0.001, 0.001]), True, 1.6).split("The check ")[1]
+    >>> path_check(runs([0.001, 0, 0.001, 0, -0.001, 0.001]), True, 1.6).split("The check ")[1]
     'passes.'
-    >>> bf16_check(runs([0.1, 0, 0.1, 0, 0.1, 0.1]), True, 1.3).split("The check ")[1]
+    >>> path_check(runs([0.1, 0, 0.1, 0, 0.1, 0.1]), True, 1.3).split("The check ")[1]
     'fails: the interval is not inside ±1 point and the step is 1.30x, under 1.5x.'
     """
+    fast_name, base_name = arms
     if not complete:
-        return "The paired check of bf16 against float32 is still running; until it passes no sweep uses bf16."
-    arms = runs.assign(method=runs["bf16"].map(lambda b: "bf16" if is_set(b) else "float32"))
-    d = paired_by_fold(arms, "accuracy", "bf16", "float32")
+        return f"The paired check of {fast_name} against {base_name} is still running; until it passes no sweep uses it."
+    paired = runs.assign(method=runs[flag].map(lambda b: fast_name if is_set(b) else base_name))
+    d = paired_by_fold(paired, "accuracy", fast_name, base_name)
     inside = -PATH_MARGIN < d["low"] and d["high"] < PATH_MARGIN
     fast = speedup >= PATH_SPEEDUP
     outcome = (
@@ -179,11 +223,11 @@ def bf16_check(runs: pd.DataFrame, complete: bool, speedup: float) -> str:
             + ([] if fast else [f"the step is {speedup:.2f}x, under {PATH_SPEEDUP:g}x"])
         )
     )
-    return f"bf16 − float32: {describe_difference(d, 'float32')}. The check {outcome}."
+    return f"{fast_name} − {base_name}: {describe_difference(d, base_name)}. The check {outcome}."
 
 
 def seed_noise(check: pd.DataFrame, sweep: str = "main-emodb") -> str:
-    """The scale of ``bf16_check``'s margin: float32 seed 1 − seed 0 of ``sweep``'s runs of the
+    """The scale of ``path_check``'s margin: float32 seed 1 − seed 0 of ``sweep``'s runs of the
     same methods and folds as ``check``, paired by fold (methods averaged within a fold), in
     words: what changing nothing but the seed does to the same comparison."""
     runs = load_results(sweep, "full")
