@@ -171,7 +171,9 @@ def path_values(check_workload: tuple[str, int] = ("speech_commands_test", 64)) 
         "tp_batched_best": f"{_span(best['speedup_per_copy'])} (at K = "
         f"{', '.join(str(k) for k in sorted(best['copies'].unique()))})",
         "tp_batched_over_cl": _span(over),
-        "tp_cl_check": path_check(*check, layout.get(check_workload, float("nan")), "channels_last", ("channels-last", "default layout")),
+        "tp_cl_check": path_check(
+            *check, layout.get(check_workload, float("nan")), "channels_last", ("channels-last", "default layout")
+        ),
     }
 
 
@@ -209,7 +211,9 @@ def path_check(runs: pd.DataFrame, complete: bool, speedup: float, flag: str = "
     """
     fast_name, base_name = arms
     if not complete:
-        return f"The paired check of {fast_name} against {base_name} is still running; until it passes no sweep uses it."
+        return (
+            f"The paired check of {fast_name} against {base_name} is still running; until it passes no sweep uses it."
+        )
     paired = runs.assign(method=runs[flag].map(lambda b: fast_name if is_set(b) else base_name))
     d = paired_by_fold(paired, "accuracy", fast_name, base_name)
     inside = -PATH_MARGIN < d["low"] and d["high"] < PATH_MARGIN
