@@ -13,7 +13,8 @@ claim: copy k's embedding equals that of an independent ``CNN`` holding copy k's
 For each corpus, batch size (16 as RAVDESS's sweeps train, 64 as the others do) and K, on one
 thread as a sweep worker runs, it times a training step of all K copies and
 reports clips per second per copy, the speed-up per copy over the sweep's own CNN (the same step as
-``throughput.py``) and where a step's milliseconds go per copy (``torch.profiler``): convolutions,
+``throughput.py``), the GFLOP/s this is (the CNN's counted FLOPs per clip) against the fp32 peak of
+one thread (a 2048 x 2048 matmul), and where a step's milliseconds go per copy (``torch.profiler``): convolutions,
 the other operators (batch norm, ReLU, pooling, the loss), the optimiser, the data and what no
 operator accounts for. Batching can only remove per-call costs (dispatch, Python, small-kernel
 start-up); work that grows with the activations grows with K. One more row per corpus and batch
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from throughput import CORPORA, Step, breakdown, timed
+from throughput import CORPORA, Step, breakdown, flops, peak_gflops, timed
 from torch import nn
 
 from predefined_prototypes.run.models import CNN
@@ -147,13 +148,14 @@ def measure(copies: int, corpus: str, batch_size: int, steps: int, single: float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--corpora", nargs="+", default=["fsdd", "ravdess"])
+    parser.add_argument("--corpora", nargs="+", default=["fsdd", "speech_commands_test", "ravdess"])
     parser.add_argument(
         "--batch-sizes", type=int, nargs="+", default=[16, 64], help="16: RAVDESS's sweeps; 64: the rest"
     )
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "batched_runs.csv"))
     args = parser.parse_args()
+    peak = peak_gflops(1)
     torch.set_num_threads(1)  # as a sweep worker runs
     rows = []
     for corpus, batch_size in [(c, b) for c in args.corpora for b in args.batch_sizes]:
@@ -200,7 +202,13 @@ def main() -> None:
                 f"{row['ms_per_copy_overhead']:.1f}; copies match to {row['largest_copy_difference']:.1e}",
                 flush=True,
             )
-    table = pd.DataFrame(rows).assign(
+    table = pd.DataFrame(rows)
+    # Every path does the same arithmetic per clip: the sweep CNN's count, at each row's pace.
+    per_clip = {c: flops(Step("cnn", c, batch_size=4).train_step) / 4 for c in table["corpus"].unique()}
+    table["train_gflops"] = table["corpus"].map(per_clip) * table["train_clips_per_s_per_copy"] / 1e9
+    table["fraction_of_peak"] = table["train_gflops"] / peak
+    table = table.assign(
+        peak_gflops=peak,
         cpu=cpu_name(),
         torch=torch.__version__,
         commit=git_commit()[:10],

@@ -118,7 +118,7 @@ class RunConfig:
     device: str = "auto"
     bf16: bool = False  # training forward passes under bfloat16 autocast (GPU speed); losses and evaluation in float32
     # The CNN's weights in channels-last memory format, so every activation stays channels-last:
-    # 1.4-1.8x faster steps on CPU (benchmarks/batched_runs.csv); other kernels, so other float sums.
+    # faster steps on CPU (benchmarks/batched_runs.csv); other kernels, so other float sums.
     channels_last: bool = False
     fail_at_chance: bool = True  # a run whose training accuracy ends at chance fails (not a result)
     eval_every: int = 1  # test accuracy in the history every this many epochs (and at the last)
