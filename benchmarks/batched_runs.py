@@ -27,16 +27,14 @@ of batching's gain is the memory format alone. The table goes to
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 import torch
-from throughput import CORPORA, Step, breakdown, flops, peak_gflops, timed
+from throughput import CORPORA, Step, breakdown, flops, peak_gflops, save, timed
 from torch import nn
 
 from predefined_prototypes.run.models import CNN
-from predefined_prototypes.run.provenance import cpu_name, git_commit
 from predefined_prototypes.run.train import build_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,35 +159,13 @@ def main() -> None:
     for corpus, batch_size in [(c, b) for c in args.corpora for b in args.batch_sizes]:
         reference = Step("cnn", corpus, batch_size=batch_size)
         single = batch_size / timed(reference.train_step, args.steps)
-        parts = breakdown(reference)
-        rows.append(
-            {
-                "corpus": corpus,
-                "batch_size": batch_size,
-                "model": "CNN, as sweeps run it",
-                "copies": 1,
-                "train_clips_per_s_per_copy": single,
-                "speedup_per_copy": 1.0,
-                **{f"ms_per_copy_{k}": v for k, v in parts.items()},
-            }
-        )
+        rows.append(single_row(reference, "CNN, as sweeps run it", single, single))
         # The grouped model keeps channels-last activations from its first convolution on; the
         # CNN's first convolution (one input channel) returns channels-first ones unless its
         # weights are channels-last too, so that variant is the control for batching.
         reference.model.to(memory_format=torch.channels_last)
         fast = batch_size / timed(reference.train_step, args.steps)
-        parts = breakdown(reference)
-        rows.append(
-            {
-                "corpus": corpus,
-                "batch_size": batch_size,
-                "model": "CNN, channels-last weights",
-                "copies": 1,
-                "train_clips_per_s_per_copy": fast,
-                "speedup_per_copy": fast / single,
-                **{f"ms_per_copy_{k}": v for k, v in parts.items()},
-            }
-        )
+        rows.append(single_row(reference, "CNN, channels-last weights", fast, single))
         print(f"{corpus:8s} batch {batch_size} channels-last weights: {fast / single:.2f}x the sweep's CNN", flush=True)
         for copies in args.copies:
             rows.append(measure(copies, corpus, batch_size, args.steps, single))
@@ -207,15 +183,20 @@ def main() -> None:
     per_clip = {c: flops(Step("cnn", c, batch_size=4).train_step) / 4 for c in table["corpus"].unique()}
     table["train_gflops"] = table["corpus"].map(per_clip) * table["train_clips_per_s_per_copy"] / 1e9
     table["fraction_of_peak"] = table["train_gflops"] / peak
-    table = table.assign(
-        peak_gflops=peak,
-        cpu=cpu_name(),
-        torch=torch.__version__,
-        commit=git_commit()[:10],
-        measured=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-    )
-    table.to_csv(args.out, index=False)
-    print(f"wrote {args.out}")
+    save(table.assign(peak_gflops=peak), args.out)
+
+
+def single_row(step: Step, model: str, clips_per_s: float, single: float) -> dict:
+    """The row of one unbatched model timed at ``clips_per_s`` (``single``: the sweep CNN's)."""
+    return {
+        "corpus": step.corpus,
+        "batch_size": step.batch_size,
+        "model": model,
+        "copies": 1,
+        "train_clips_per_s_per_copy": clips_per_s,
+        "speedup_per_copy": clips_per_s / single,
+        **{f"ms_per_copy_{k}": v for k, v in breakdown(step).items()},
+    }
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ class Step:
     """One training step of the sweep's model on a synthetic split of the corpus's shape."""
 
     def __init__(self, backbone: str, corpus: str, bf16: bool = False, seed: int = 0, batch_size: int = BATCH):
-        self.bf16, self.batch_size = bf16, batch_size
+        self.corpus, self.bf16, self.batch_size = corpus, bf16, batch_size
         seconds, classes, clips = CORPORA[corpus]
         self.config = RunConfig(backbone=backbone, loss="prototypes", lam=10.0, seed=seed)
         settings = FeatureSettings(self.config.num_mel_bins)
@@ -212,14 +212,14 @@ def main() -> None:
                     f"{row['step_ms_data']:.0f}, overhead {row['step_ms_overhead']:.0f}",
                     flush=True,
                 )
-    table = pd.DataFrame(rows).assign(
-        cpu=cpu_name(),
-        torch=torch.__version__,
-        commit=git_commit()[:10],
-        measured=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
-    )
-    table.to_csv(args.out, index=False)
-    print(f"wrote {args.out}")
+    save(pd.DataFrame(rows), args.out)
+
+
+def save(table: pd.DataFrame, out: str) -> None:
+    """Write ``table`` with the CPU, torch version, commit and time of the measurement."""
+    stamp = {"cpu": cpu_name(), "torch": torch.__version__, "commit": git_commit()[:10]}
+    table.assign(**stamp, measured=datetime.now(UTC).strftime("%Y-%m-%d %H:%M")).to_csv(out, index=False)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
