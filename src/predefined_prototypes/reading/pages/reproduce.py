@@ -164,14 +164,13 @@ def path_values(check_workload: tuple[str, int] = ("speech_commands_test", 64)) 
     paired check, with the step speed-up on its workload (``check_workload``: corpus and batch
     size)."""
     table = load_benchmark("batched_runs").set_index(["corpus", "batch_size"])
-    layout = table[table["model"] == CHANNELS_LAST]["speedup_per_copy"]
+    before, after = (table[table["model"] == m] for m in (AS_RUN, CHANNELS_LAST))
+    layout = after["speedup_per_copy"]
     grouped = table[table["model"] == GROUPED].reset_index()
     best = grouped.loc[grouped.groupby(["corpus", "batch_size"])["speedup_per_copy"].idxmax()]
     best = best.set_index(["corpus", "batch_size"])
     over = best["speedup_per_copy"] / layout
     check = load_profile("channels-last-check")
-    peak = {m: table[table["model"] == m]["fraction_of_peak"] for m in (AS_RUN, CHANNELS_LAST)}
-    after = table[table["model"] == CHANNELS_LAST]
     calls = after[["ms_per_copy_optimizer", "ms_per_copy_data", "ms_per_copy_overhead"]].sum(axis=1)
     whole = load_benchmark("speedups").set_index("mode")["speedup"]
     return {
@@ -180,7 +179,7 @@ def path_values(check_workload: tuple[str, int] = ("speech_commands_test", 64)) 
         f"(optimiser, data, Python) {_share(calls / after['ms_per_copy_step'])}",
         "tp_cl_run_speedup": f"{whole.get('channels_last_weights', float('nan')):.2f}×",
         "tp_cl_speedup": _span(layout),
-        "tp_cl_peak": f"{_share(peak[AS_RUN])} of the fp32 peak as run to {_share(peak[CHANNELS_LAST])}",
+        "tp_cl_peak": f"{_share(before['fraction_of_peak'])} of the fp32 peak as run to {_share(after['fraction_of_peak'])}",
         "tp_batched_best": f"{_span(best['speedup_per_copy'])} (at K = "
         f"{', '.join(str(k) for k in sorted(best['copies'].unique()))})",
         "tp_batched_over_cl": _span(over),
