@@ -7,7 +7,7 @@ from IPython.display import Markdown
 from myst_nb import glue
 
 from ...storage.plan import load_sweep
-from ...storage.results import CONFIGS, load_results
+from ...storage.results import CONFIGS, holds_plan, load_results
 from ..rules import ACCURACY_MARGIN, ALPHA, TRAINING_FLOOR
 
 
@@ -37,6 +37,15 @@ def projected_hours(sweep: str, df: pd.DataFrame, workers: int = 2) -> float:
 
     per_epoch = (df["wall_time_s"] / df["epochs"]).mean()
     return sum(r.settings["epochs"] for r in load_sweep(CONFIGS / f"{sweep}.yaml", "full")) * per_epoch / workers / 3600
+
+
+def recorded_hours(sweep: str, workers: int = 2) -> tuple[float, int]:
+    """The hours a sweep file's stored full-profile runs took, ``workers`` at a time (their recorded
+    wall times), and how many runs that is; (0, 0) before its full profile has started."""
+    if not holds_plan(sweep, "full"):
+        return 0.0, 0
+    runs = load_results(sweep, "full")
+    return float(runs["wall_time_s"].sum()) / workers / 3600, len(runs)
 
 
 def rerun(*sweeps: str):

@@ -16,6 +16,7 @@ from ..design import transferred_power
 from ..factor_tables import LABELS, block_against_input, fold_summary, intervention_table, probe_table, pull_fit_table
 from ..rules import FIT_FLOOR, PROBE_MARGIN, SHIFT_MARGIN, TRAINING_FLOOR
 from ..stats import describe_difference
+from .common import recorded_hours
 
 
 def criteria_marks(verdict: Verdict) -> pd.DataFrame:
@@ -174,15 +175,21 @@ def filter_reading(reports: dict[str, pd.DataFrame], most: int = 3) -> dict[str,
     return values
 
 
-def ravdess(claim2: Verdict, intensity: Verdict, sweep: str, emodb: Verdict) -> dict[str, str]:
+def ravdess(
+    claim2: Verdict, intensity: Verdict, sweep: str, emodb: Verdict, claim1_sweep: str = "claim1-ravdess"
+) -> dict[str, str]:
     """The RAVDESS section's words: how much of the sweep is stored, what its design was expected
     to detect before it ran (``design.transferred_power`` from ``emodb``, Claim 2 on EmoDB: its
-    fold SDs, 12 folds of two voices), Claim 2 with the validity filter and without it, and the
-    intensity block's verdict with what its design detects."""
+    fold SDs, 12 folds of two voices), Claim 2 with the validity filter and without it, the
+    intensity block's verdict with what its design detects, and what this sweep and
+    ``claim1_sweep`` cost against the 6 hours they were planned to fit (``recorded_hours``)."""
     expected = transferred_power(emodb, 12, 2).groupby("unit")["new design"].agg(["min", "max"])
     planned = planned_runs(sweep, "full")
     stored = len(load_results(sweep, "full")) if holds_plan(sweep, "full") else 0
+    cost = {name: recorded_hours(name) for name in (sweep, claim1_sweep)}
     return {
+        "ravdess_cost": " and ".join(f"{h:.1f} h for {runs} stored runs of {name}" for name, (h, runs) in cost.items())
+        + f", {sum(h for h, _ in cost.values()):.1f} h together against the 6 hours planned",
         "ravdess_stored": f"{stored} of {planned}",
         "ravdess_floor": f"{100 * TRAINING_FLOOR:g} %",
         "ravdess_claim2_verdict": claim2.outcome,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ...method.registry import is_set
-from ...storage.plan import SWEEP_ORDER
-from ...storage.results import load_profile, load_results
+from ...run.config import RunConfig
+from ...storage.plan import SWEEP_ORDER, load_sweep
+from ...storage.results import CONFIGS, ResultsError, load_profile, load_results
 from ..rules import PATH_MARGIN, PATH_SPEEDUP
 from ..stats import describe_difference, paired_by_fold
 from ..tables import load_benchmark
@@ -98,6 +99,12 @@ def speedup_reading(table: pd.DataFrame, adopt_at: float = 1.3) -> str:
     )
 
 
+def speedups_table() -> pd.DataFrame:
+    """``benchmarks/speedups.csv``: each mode's whole-run wall time, speed-up and metrics."""
+    table = load_benchmark("speedups")
+    return table[["mode", "wall_s", "speedup", "metrics_match_eager", "accuracy", "load_average"]].set_index("mode")
+
+
 PARTS = {
     "step_ms_conv": "convolutions",
     "step_ms_other_ops": "other operators",
@@ -107,11 +114,12 @@ PARTS = {
 }
 
 
-def throughput_values(table: pd.DataFrame) -> dict[str, str]:
-    """The page's numbers: for the sweeps' CNN on one thread (how a sweep worker runs), the span
-    over corpora of the fraction of fp32 peak reached, the share of a step spent in convolutions
-    and in other operators, the speed-up of bfloat16 autocast, and its paired check (``path_check``
-    on the bf16-check sweep, with the speed-up on EmoDB, its workload)."""
+def throughput_values() -> dict[str, str]:
+    """The page's numbers (``benchmarks/throughput.csv``): for the sweeps' CNN on one thread (how a
+    sweep worker runs), the span over corpora of the fraction of fp32 peak reached, the share of a
+    step spent in convolutions and in other operators, the speed-up of bfloat16 autocast, and its
+    paired check (``path_check`` on the bf16-check sweep, with the speed-up on EmoDB, its workload)."""
+    table = load_benchmark("throughput")
     cnn = table[(table["backbone"] == "cnn") & (table["threads"] == 1)]
     fp32, bf16 = cnn[~cnn["bf16"].astype(bool)], cnn[cnn["bf16"].astype(bool)]
     speedup = bf16.set_index("corpus")["train_clips_per_s"] / fp32.set_index("corpus")["train_clips_per_s"]
@@ -134,9 +142,10 @@ def _share(values: pd.Series) -> str:
     return f"{100 * values.min():.0f}–{100 * values.max():.0f} %"
 
 
-def throughput_table(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per backbone, corpus, threads and precision: clips per second, GFLOP/s against
-    the peak, and where a step's milliseconds go."""
+def throughput_table() -> pd.DataFrame:
+    """One row per backbone, corpus, threads and precision (``benchmarks/throughput.csv``): clips
+    per second, GFLOP/s against the peak, and where a step's milliseconds go."""
+    table = load_benchmark("throughput")
     shown = table.assign(precision=table["bf16"].map({True: "bf16", False: "fp32"}))
     columns = {
         "train_clips_per_s": "train clips/s",
@@ -204,6 +213,66 @@ def batched_table() -> pd.DataFrame:
     clips = table[table["model"] == AS_RUN].set_index(["corpus", "batch_size"])["train_clips_per_s_per_copy"]
     wide.insert(0, "as run: clips/s", clips.round(0))
     return wide.drop(columns=AS_RUN).round(2)
+
+
+def price_layouts(plans: dict[str, list[dict]], prices: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
+    """Per sweep (``plans``: its full profile's runs' settings), the full profile's hours in the
+    default layout and with channels-last weights, ``workers`` runs at a time, and the fraction of
+    the fp32 peak its training epochs reach in each (weighted by epochs). ``prices`` holds per
+    workload (its columns named as ``RunConfig`` fields) a training epoch's seconds in each layout
+    and the rest of a run (``benchmarks/sweep_layouts.csv``); a run costs its epochs plus the rest.
+
+    >>> prices = pd.DataFrame({"dataset": ["fsdd"], "default_epoch_s": [2.0], "channels_last_epoch_s": [1.0],
+    ...                        "rest_s": [10.0], "default_of_peak": [0.2], "channels_last_of_peak": [0.4]})
+    >>> price_layouts({"s": [{"dataset": "fsdd", "epochs": 10}] * 2}, prices, workers=1).iloc[0].to_dict()
+    {'default (h)': 0.0167, 'channels-last (h)': 0.0111, 'speed-up': 1.5, 'of peak, default': 0.2, 'of peak, channels-last': 0.4}
+    """
+    keys = [c for c in prices.columns if c in RunConfig.__dataclass_fields__]
+    rows = {}
+    for sweep, runs in plans.items():
+        planned = pd.DataFrame(
+            [{k: r.get(k, getattr(RunConfig(), k)) for k in keys} | {"epochs": r["epochs"]} for r in runs]
+        )
+        priced = planned.merge(prices, on=keys, how="left")
+        if priced["rest_s"].isna().any():
+            missing = priced.loc[priced["rest_s"].isna(), keys].iloc[0].to_dict()
+            raise ResultsError(f"{sweep}: no price for workload {missing}: run python benchmarks/sweep_layouts.py")
+        seconds = {
+            layout: (priced["epochs"] * priced[f"{layout}_epoch_s"] + priced["rest_s"]).sum()
+            for layout in ("default", "channels_last")
+        }
+        weight = priced["epochs"] / priced["epochs"].sum()
+        rows[sweep] = {
+            "default (h)": round(seconds["default"] / workers / 3600, 4),
+            "channels-last (h)": round(seconds["channels_last"] / workers / 3600, 4),
+            "speed-up": round(seconds["default"] / seconds["channels_last"], 2),
+            "of peak, default": round((weight * priced["default_of_peak"]).sum(), 2),
+            "of peak, channels-last": round((weight * priced["channels_last_of_peak"]).sum(), 2),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def layout_hours_table() -> pd.DataFrame:
+    """Every sweep file's full profile priced in each layout (``price_layouts`` on
+    ``benchmarks/sweep_layouts.csv``, two workers), beside the hours its stored runs project."""
+    plans = {s: [r.settings for r in load_sweep(CONFIGS / f"{s}.yaml", "full")] for s in SWEEP_ORDER}
+    table = price_layouts(plans, load_benchmark("sweep_layouts"))
+    stored = pd.Series({s: projected_hours(s, load_results(s)) for s in SWEEP_ORDER})
+    table.insert(0, "as stored (h)", stored.round(1))
+    return table.round({"default (h)": 1, "channels-last (h)": 1})
+
+
+def layout_values() -> dict[str, str]:
+    """The hours of every sweep file's full profile in each layout, and the span of the sweeps'
+    speed-ups and fractions of peak (``layout_hours_table``)."""
+    table = layout_hours_table()
+    before, after = table["default (h)"].sum(), table["channels-last (h)"].sum()
+    return {
+        "tp_hours": f"{before:.1f} h in the default layout against {after:.1f} h with channels-last weights "
+        f"({before / after:.2f}×; the sweeps' own speed-ups {_span(table['speed-up'])})",
+        "tp_hours_peak": f"{_share(table['of peak, default'])} of the fp32 peak before and "
+        f"{_share(table['of peak, channels-last'])} after",
+    }
 
 
 def path_check(runs: pd.DataFrame, complete: bool, speedup: float, flag: str = "bf16", arms=("bf16", "float32")) -> str:
