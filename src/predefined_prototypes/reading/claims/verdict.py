@@ -88,9 +88,16 @@ class Comparison:
         return {"met": "for", "contradicted": "against", "not met": "no effect"}.get(self.outcome, "undecided")
 
     def numbers(self) -> str:
-        """'+0.9 (-4.7 to +6.6) points'."""
+        """'+0.9 (-4.7 to +6.6) points'. The interval holds for the whole family (1 - alpha / m),
+        while Holm's step-down decides: it can find a difference whose interval still touches 0,
+        and then its Holm-adjusted p is given, so the decision can be read off the text.
+
+        >>> Comparison("c", 10.9, -0.7, 22.4, 0.995, "Holm over 10", 0.031, True, 14.7, 12, 9.0, "points").numbers()
+        '+10.9 (-0.7 to +22.4) points, Holm p = 0.031'
+        """
         d = self.digits
-        return f"{self.estimate:+.{d}f} ({self.low:+.{d}f} to {self.high:+.{d}f}) {self.unit}"
+        text = f"{self.estimate:+.{d}f} ({self.low:+.{d}f} to {self.high:+.{d}f}) {self.unit}"
+        return text + (f", Holm p = {self.p_adjusted:.2g}" if self.differs and self.low <= 0 <= self.high else "")
 
     def interval(self) -> str:
         """'+0.9 (-4.7 to +6.6) points, 98.3 % interval, Holm over 3'."""

@@ -175,13 +175,33 @@ def filter_reading(reports: dict[str, pd.DataFrame], most: int = 3) -> dict[str,
     return values
 
 
+def criteria_changes(before: Verdict, after: Verdict) -> str:
+    """The Claim 2 criteria whose outcome differs between two verdicts (``before`` on one corpus,
+    ``after`` on another), in words; "none" if every shared criterion reads the same.
+
+    >>> from predefined_prototypes.reading.claims.verdict import Comparison
+    >>> def v(corpus, p):
+    ...     c = Comparison("pitch median: confined", 5.0, -1.0, 9.0, 0.995, "Holm over 10", p, p < 0.05, 5.0, 10, 4.0, "points")
+    ...     return Verdict("Claim 2", corpus, "undetermined", "", comparisons=(c,))
+    >>> criteria_changes(v("EmoDB", 0.5), v("RAVDESS", 0.01))
+    'pitch median: confined (undetermined on EmoDB, met on RAVDESS)'
+    """
+    old = {c.label: c.outcome for c in before.comparisons}
+    changed = [
+        f"{c.label} ({old[c.label]} on {before.corpus}, {c.outcome} on {after.corpus})"
+        for c in after.comparisons
+        if c.label in old and old[c.label] != c.outcome
+    ]
+    return "; ".join(changed) or "none"
+
+
 def ravdess(
     claim2: Verdict, intensity: Verdict, sweep: str, emodb: Verdict, claim1_sweep: str = "claim1-ravdess"
 ) -> dict[str, str]:
     """The RAVDESS section's words: how much of the sweep is stored, what its design was expected
     to detect before it ran (``design.transferred_power`` from ``emodb``, Claim 2 on EmoDB: its
     fold SDs, 12 folds of two voices), Claim 2 with the validity filter and without it, the
-    intensity block's verdict with what its design detects, and what this sweep and
+    criteria whose outcome differs from EmoDB's (``criteria_changes``), the intensity block's verdict with what its design detects, and what this sweep and
     ``claim1_sweep`` cost against the 6 hours they were planned to fit (``recorded_hours``)."""
     expected = transferred_power(emodb, 12, 2).groupby("unit")["new design"].agg(["min", "max"])
     planned = planned_runs(sweep, "full")
@@ -198,6 +218,7 @@ def ravdess(
         "ravdess_intensity_verdict": intensity.outcome,
         "ravdess_intensity_reason": f"{intensity.rule}: {intensity.reason}" if intensity.rule else intensity.reason,
         "ravdess_fit": claim2.notes.get("fit", ""),
+        "ravdess_changes": criteria_changes(emodb, claim2) if claim2.comparisons else "pending",
         "ravdess_expected_power": " and ".join(
             f"{r['min']:.{2 if unit == 'levels' else 1}f}–{r['max']:.{2 if unit == 'levels' else 1}f} {unit}"
             for unit, r in expected.iterrows()
