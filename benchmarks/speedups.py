@@ -3,11 +3,13 @@
     PP_DATA_DIR=../shared/data python benchmarks/speedups.py [key=value ...]
 
 One whole run (default: main-fsdd's predefined prototypes, fold theo, 15 epochs, one thread as a
-sweep worker uses) is trained five ways, each in a fresh process: eager with the CNN's
+sweep worker uses) is trained seven ways, each in a fresh process: eager with the CNN's
 channels-last input (what runs use), eager with the default channels-first input, eager with the
 CNN's weights channels-last too (``channels_last=true``, so every activation stays so), and with the
 CNN compiled by ``torch.compile`` twice: the first compiles, the second reads TorchInductor's
-persistent cache, as every run after the first of a sweep would. Each row gives the wall time,
+persistent cache, as every run after the first of a sweep would; then both again with the
+weights channels-last (Inductor can fuse the batch norms, ReLUs and pooling that the layout change
+leaves as a step's largest share). Each row gives the wall time,
 the speed-up over eager and whether every metric matched eager's. A mode is worth adopting at
 1.3x or more with metrics within tolerance. The table goes to ``benchmarks/speedups.csv``.
 """
@@ -49,7 +51,7 @@ if mode == "channels_first":
     def forward(self, x):
         return self.project(self.blocks(x.unsqueeze(1)).mean(dim=(2, 3)))
     models.CNN.forward = forward
-if mode == "channels_last_weights":
+if mode.endswith("channels_last_weights"):
     fields = [*fields, "channels_last=true"]
 torch.set_num_threads(1)
 started = time.perf_counter()
@@ -57,12 +59,22 @@ metrics = train.run(RunConfig.from_args(fields), progress=False)["metrics"]
 print(json.dumps({"wall_s": time.perf_counter() - started, "accuracy": metrics["accuracy"],
                   "train_accuracy": metrics["train_accuracy"], "ece": metrics["ece"]}))
 """
-MODES = ("eager", "channels_first", "channels_last_weights", "compile_cold", "compile_cached")
+MODES = (
+    "eager",
+    "channels_first",
+    "channels_last_weights",
+    "compile_cold",
+    "compile_cached",
+    "compile_cold_channels_last_weights",
+    "compile_cached_channels_last_weights",
+)
 TOLERANCE = 1e-6  # "matched": every metric within this of eager's
 
 
 def main() -> None:
-    fields = DEFAULT + sys.argv[1:]
+    # key=value arguments replace the default run's fields of the same key
+    given = {arg.split("=", 1)[0] for arg in sys.argv[1:]}
+    fields = [f for f in DEFAULT if f.split("=", 1)[0] not in given] + sys.argv[1:]
     rows = []
     with tempfile.TemporaryDirectory(prefix="pp-inductor-") as cache:
         env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}  # cold for the first compile only

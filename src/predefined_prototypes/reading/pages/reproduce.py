@@ -224,6 +224,7 @@ def price_layouts(plans: dict[str, list[dict]], prices: pd.DataFrame, workers: i
 
     >>> prices = pd.DataFrame({"dataset": ["fsdd"], "default_epoch_s": [2.0], "channels_last_epoch_s": [1.0],
     ...                        "rest_s": [10.0], "default_of_peak": [0.2], "channels_last_of_peak": [0.4]})
+    >>> prices["clip_seconds"] = float("nan")  # unset, as a CSV reads it
     >>> price_layouts({"s": [{"dataset": "fsdd", "epochs": 10}] * 2}, prices, workers=1).iloc[0].to_dict()
     {'default (h)': 0.0167, 'channels-last (h)': 0.0111, 'speed-up': 1.5, 'of peak, default': 0.2, 'of peak, channels-last': 0.4}
     """
@@ -233,7 +234,7 @@ def price_layouts(plans: dict[str, list[dict]], prices: pd.DataFrame, workers: i
         planned = pd.DataFrame(
             [{k: r.get(k, getattr(RunConfig(), k)) for k in keys} | {"epochs": r["epochs"]} for r in runs]
         )
-        priced = planned.merge(prices, on=keys, how="left")
+        priced = _comparable(planned, keys).merge(_comparable(prices, keys), on=keys, how="left")
         if priced["rest_s"].isna().any():
             missing = priced.loc[priced["rest_s"].isna(), keys].iloc[0].to_dict()
             raise ResultsError(f"{sweep}: no price for workload {missing}: run python benchmarks/sweep_layouts.py")
@@ -250,6 +251,18 @@ def price_layouts(plans: dict[str, list[dict]], prices: pd.DataFrame, workers: i
             "of peak, channels-last": round((weight * priced["channels_last_of_peak"]).sum(), 2),
         }
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def _comparable(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Key columns that compare equal whether read from a sweep file or a CSV: numbers (an unset
+    field, None or an empty cell, as NaN, which a merge matches to NaN), else text."""
+    out = table.copy()
+    for key in keys:
+        try:
+            out[key] = out[key].astype(float)
+        except (TypeError, ValueError):
+            out[key] = out[key].astype(str)
+    return out
 
 
 def layout_hours_table() -> pd.DataFrame:
