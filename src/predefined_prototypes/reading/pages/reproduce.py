@@ -229,10 +229,11 @@ def price_layouts(plans: dict[str, list[dict]], prices: pd.DataFrame, workers: i
     {'default (h)': 0.0167, 'channels-last (h)': 0.0111, 'speed-up': 1.5, 'of peak, default': 0.2, 'of peak, channels-last': 0.4}
     """
     keys = [c for c in prices.columns if c in RunConfig.__dataclass_fields__]
+    defaults = RunConfig()
     rows = {}
     for sweep, runs in plans.items():
         planned = pd.DataFrame(
-            [{k: r.get(k, getattr(RunConfig(), k)) for k in keys} | {"epochs": r["epochs"]} for r in runs]
+            [{k: r.get(k, getattr(defaults, k)) for k in keys} | {"epochs": r["epochs"]} for r in runs]
         )
         priced = _comparable(planned, keys).merge(_comparable(prices, keys), on=keys, how="left")
         if priced["rest_s"].isna().any():
