@@ -1,20 +1,26 @@
 """Every sweep's hours before and after channels-last weights, and its share of the fp32 peak.
 
-    PP_DATA_DIR=../shared/data python benchmarks/sweep_layouts.py [--epochs 4] [--sweeps NAME ...]
+    PP_DATA_DIR=../shared/data python benchmarks/sweep_layouts.py [--epochs 4] [--repeats 3] [--sweeps NAME ...]
 
 Sweeps differ in what a training epoch costs: the corpus (clip length, clips per fold), the batch
 size and the mel bins. For each distinct such workload among the sweep files' full profiles, the
-first run planned is trained for ``--epochs`` epochs twice, each time in a fresh process on one
-thread as a sweep worker runs it: in the default memory layout and with ``channels_last=true``.
-From each run's own history it takes the median seconds of a training epoch (the first epoch,
-which picks and caches oneDNN's kernels, left out) and the rest of the wall time (loading the
-features, building the model, evaluation), the smaller of the two layouts' because the first run
-of a workload also warms the file cache. A full run of ``E`` epochs is priced as ``E`` epochs plus
-that rest, in each layout; the ratio scales each sweep's hours. The rate is the workload's
+first run planned is trained for ``--epochs`` epochs ``--repeats`` times in each layout, each time
+in a fresh process on one thread as a sweep worker runs it: in the default memory layout and with
+``channels_last=true``, the order of the two reversed every repeat so that a drift in the
+machine's speed falls on both. From each run's own history it takes the median seconds of a
+training epoch (the first epoch, which picks and caches oneDNN's kernels, left out); a layout's
+price is the median over its repeats, and ``*_epoch_spread`` the repeats' range over that median
+(one timed run alone once gave an outlier). The rest of the wall time (loading the features,
+building the model, evaluation) is the smallest of all the runs', because the first run of a
+workload also warms the file cache. A full run of ``E`` epochs is priced as ``E`` epochs plus that
+rest, in each layout, its epochs scaled by its training clips over ``train_size`` (the clips the
+timed run trained on); the ratio scales each sweep's hours. The rate is the workload's
 counted FLOPs (``torch.utils.flop_counter``: the backbone's forward and backward for one batch,
 times the batches of an epoch) over the epoch's seconds, set against the fp32 peak of one thread
-(a 2048 x 2048 matmul). The table goes to ``benchmarks/sweep_layouts.csv``; the reproduce page
-joins it with each sweep's stored hours. Run it on an idle machine.
+(a 2048 x 2048 matmul). The table goes to ``benchmarks/sweep_layouts.csv``; with ``--sweeps``,
+only the workloads those sweeps plan first are remeasured and the file's other rows are kept, each
+row stamped with its own machine, commit and time. The reproduce page joins it with each sweep's
+stored hours. Run it on an idle machine.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from throughput import flops, peak_gflops, save
+from throughput import flops, peak_gflops, stamped
 
 from predefined_prototypes.run.config import RunConfig
 from predefined_prototypes.run.train import build_model
@@ -37,6 +43,7 @@ from predefined_prototypes.storage.plan import SWEEP_ORDER, load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 WORKLOAD = ("dataset", "clip_seconds", "batch_size", "num_mel_bins", "backbone")  # what sets an epoch's cost
+LAYOUTS = {"default": False, "channels_last": True}  # each layout's channels_last
 
 # Runs in a fresh interpreter: argv[1] is the run's settings as JSON.
 ONE_RUN = """
@@ -74,6 +81,11 @@ def timed_run(settings: dict, epochs: int, channels_last: bool) -> dict:
     return {**result, "epoch_s": epoch_s, "rest_s": result["wall_s"] - sum(result["epoch_s"])}
 
 
+def workload_keys(table: pd.DataFrame) -> pd.Series:
+    """Each row's workload as text, an unset field (None, or NaN as a CSV reads it back) as ''."""
+    return table[list(WORKLOAD)].apply(lambda row: tuple("" if pd.isna(v) else str(v) for v in row), axis=1)
+
+
 def step_flops(settings: dict, classes: int, frames: int) -> int:
     """The backbone's forward and backward FLOPs for one batch of the run's shape."""
     config = RunConfig.from_dict({**settings, "out": None})
@@ -90,6 +102,7 @@ def step_flops(settings: dict, classes: int, frames: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=4, help="epochs of each timed run (the first is left out)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per layout, in alternating order")
     parser.add_argument("--sweeps", nargs="+", default=list(SWEEP_ORDER))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "sweep_layouts.csv"))
     args = parser.parse_args()
@@ -99,20 +112,35 @@ def main() -> None:
     rows = []
     for key, (sweep, settings) in workloads(args.sweeps).items():
         row = dict(zip(WORKLOAD, key), first_sweep=sweep, peak_gflops=peak, load_average=os.getloadavg()[0])
-        for layout, channels_last in (("default", False), ("channels_last", True)):
-            timed = timed_run(settings, args.epochs, channels_last)
-            row |= {f"{layout}_epoch_s": timed["epoch_s"], "rest_s": min(timed["rest_s"], row.get("rest_s", math.inf))}
+        epochs, rest = {layout: [] for layout in LAYOUTS}, math.inf
+        for repeat in range(args.repeats):
+            for layout in list(LAYOUTS)[:: 1 if repeat % 2 == 0 else -1]:
+                timed = timed_run(settings, args.epochs, LAYOUTS[layout])
+                epochs[layout].append(timed["epoch_s"])
+                rest = min(rest, timed["rest_s"])
+        for layout, seconds in epochs.items():
+            seconds = pd.Series(seconds)
+            row[f"{layout}_epoch_s"] = seconds.median()
+            row[f"{layout}_epoch_spread"] = (seconds.max() - seconds.min()) / seconds.median()
+        row |= {"rest_s": rest, "train_size": timed["train_size"], "repeats": args.repeats}
         batches = math.ceil(timed["train_size"] / row["batch_size"])
         gflop = step_flops(settings, timed["classes"], timed["frames"]) * batches / 1e9
-        for layout in ("default", "channels_last"):
+        for layout in LAYOUTS:
             row[f"{layout}_of_peak"] = gflop / row[f"{layout}_epoch_s"] / peak
         rows.append(row)
         print(
             f"{'/'.join(map(str, key))}: epoch {row['default_epoch_s']:.2f} s -> {row['channels_last_epoch_s']:.2f} s "
-            f"({row['default_of_peak']:.0%} -> {row['channels_last_of_peak']:.0%} of peak)",
+            f"({row['default_of_peak']:.0%} -> {row['channels_last_of_peak']:.0%} of peak; "
+            f"spread {row['default_epoch_spread']:.0%}, {row['channels_last_epoch_spread']:.0%})",
             flush=True,
         )
-    save(pd.DataFrame(rows).round(4), args.out)
+    table = stamped(pd.DataFrame(rows).round(4))
+    if Path(args.out).exists() and set(args.sweeps) != set(SWEEP_ORDER):
+        kept = pd.read_csv(args.out)
+        kept = kept[~workload_keys(kept).isin(set(workload_keys(table)))]
+        table = pd.concat([kept, table], ignore_index=True)
+    table.to_csv(args.out, index=False)
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -215,10 +215,15 @@ def main() -> None:
     save(pd.DataFrame(rows), args.out)
 
 
-def save(table: pd.DataFrame, out: str) -> None:
-    """Write ``table`` with the CPU, torch version, commit and time of the measurement."""
+def stamped(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with the CPU, torch version, commit and time of the measurement."""
     stamp = {"cpu": cpu_name(), "torch": torch.__version__, "commit": git_commit()[:10]}
-    table.assign(**stamp, measured=datetime.now(UTC).strftime("%Y-%m-%d %H:%M")).to_csv(out, index=False)
+    return table.assign(**stamp, measured=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"))
+
+
+def save(table: pd.DataFrame, out: str) -> None:
+    """Write ``table``, stamped, to ``out``."""
+    stamped(table).to_csv(out, index=False)
     print(f"wrote {out}")
 
 

@@ -47,6 +47,7 @@ SWEEP_ORDER = (
     "claim2-ravdess",
     "bf16-check",
     "channels-last-check",
+    "bf16-channels-last-check",
 )
 PROFILE_KEYS = {"base", "grid"}
 # More runs than any sweep of this project plans by a factor of 20: a larger grid is a typo (and

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from ...method.registry import is_set
@@ -219,28 +221,40 @@ def price_layouts(plans: dict[str, list[dict]], prices: pd.DataFrame, workers: i
     """Per sweep (``plans``: its full profile's runs' settings), the full profile's hours in the
     default layout and with channels-last weights, ``workers`` runs at a time, and the fraction of
     the fp32 peak its training epochs reach in each (weighted by epochs). ``prices`` holds per
-    workload (its columns named as ``RunConfig`` fields) a training epoch's seconds in each layout
-    and the rest of a run (``benchmarks/sweep_layouts.csv``); a run costs its epochs plus the rest.
+    workload (its columns named as ``RunConfig`` fields) a training epoch's seconds in each layout,
+    the rest of a run and the clips the timed epoch trained on (``benchmarks/sweep_layouts.csv``). A
+    run costs its epochs plus the rest, its epochs scaled by its own training clips (a run's
+    ``train_size``, where it is stored) over the timed run's.
 
     >>> prices = pd.DataFrame({"dataset": ["fsdd"], "default_epoch_s": [2.0], "channels_last_epoch_s": [1.0],
-    ...                        "rest_s": [10.0], "default_of_peak": [0.2], "channels_last_of_peak": [0.4]})
+    ...                        "rest_s": [10.0], "train_size": [100], "default_of_peak": [0.2],
+    ...                        "channels_last_of_peak": [0.4]})
     >>> prices["clip_seconds"] = float("nan")  # unset, as a CSV reads it
     >>> price_layouts({"s": [{"dataset": "fsdd", "epochs": 10}] * 2}, prices, workers=1).iloc[0].to_dict()
     {'default (h)': 0.0167, 'channels-last (h)': 0.0111, 'speed-up': 1.5, 'of peak, default': 0.2, 'of peak, channels-last': 0.4}
+    >>> half = {"dataset": "fsdd", "epochs": 10, "train_size": 50}  # a filtered run: half the clips
+    >>> price_layouts({"s": [half] * 2}, prices, workers=1)["default (h)"].item()  # 2 x (10 x 1 s + 10 s)
+    0.0111
     """
     keys = [c for c in prices.columns if c in RunConfig.__dataclass_fields__]
     defaults = RunConfig()
     rows = {}
     for sweep, runs in plans.items():
         planned = pd.DataFrame(
-            [{k: r.get(k, getattr(defaults, k)) for k in keys} | {"epochs": r["epochs"]} for r in runs]
+            [
+                {k: r.get(k, getattr(defaults, k)) for k in keys}
+                | {"epochs": r["epochs"], "clips": r.get("train_size")}
+                for r in runs
+            ]
         )
         priced = _comparable(planned, keys).merge(_comparable(prices, keys), on=keys, how="left")
         if priced["rest_s"].isna().any():
             missing = priced.loc[priced["rest_s"].isna(), keys].iloc[0].to_dict()
             raise ResultsError(f"{sweep}: no price for workload {missing}: run python benchmarks/sweep_layouts.py")
+        timed_clips = priced["train_size"] if "train_size" in priced else math.nan
+        share = (priced["clips"].astype(float) / timed_clips).fillna(1.0)  # unstored run: the timed run's clips
         seconds = {
-            layout: (priced["epochs"] * priced[f"{layout}_epoch_s"] + priced["rest_s"]).sum()
+            layout: (priced["epochs"] * priced[f"{layout}_epoch_s"] * share + priced["rest_s"]).sum()
             for layout in ("default", "channels_last")
         }
         weight = priced["epochs"] / priced["epochs"].sum()
@@ -269,9 +283,14 @@ def _comparable(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def layout_hours_table() -> pd.DataFrame:
     """Every sweep file's full profile priced in each layout (``price_layouts`` on
     ``benchmarks/sweep_layouts.csv``, two workers), beside the hours its stored runs project."""
-    plans = {s: [r.settings for r in load_sweep(CONFIGS / f"{s}.yaml", "full")] for s in SWEEP_ORDER}
+    stored = {s: load_results(s) for s in SWEEP_ORDER}
+    clips = {s: stored[s].set_index("run_id")["train_size"].to_dict() for s in SWEEP_ORDER}
+    plans = {
+        s: [r.settings | {"train_size": clips[s].get(r.run_id)} for r in load_sweep(CONFIGS / f"{s}.yaml", "full")]
+        for s in SWEEP_ORDER
+    }
     table = price_layouts(plans, load_benchmark("sweep_layouts"))
-    stored = pd.Series({s: projected_hours(s, load_results(s)) for s in SWEEP_ORDER})
+    stored = pd.Series({s: projected_hours(s, runs) for s, runs in stored.items()})
     table.insert(0, "as stored (h)", stored.round(1))
     return table.round({"default (h)": 1, "channels-last (h)": 1})
 
