@@ -1,19 +1,20 @@
-"""Every sweep's hours before and after channels-last weights, and its share of the fp32 peak.
+"""Every sweep's hours in each computation path (default layout, channels-last weights, those under bf16), and its share of the fp32 peak.
 
     PP_DATA_DIR=../shared/data python benchmarks/sweep_layouts.py [--epochs 4] [--repeats 3] [--sweeps NAME ...]
 
 Sweeps differ in what a training epoch costs: the corpus (clip length, clips per fold), the batch
 size and the mel bins. For each distinct such workload among the sweep files' full profiles, the
-first run planned is trained for ``--epochs`` epochs ``--repeats`` times in each layout, each time
-in a fresh process on one thread as a sweep worker runs it: in the default memory layout and with
-``channels_last=true``, the order of the two reversed every repeat so that a drift in the
-machine's speed falls on both. From each run's own history it takes the median seconds of a
-training epoch (the first epoch, which picks and caches oneDNN's kernels, left out); a layout's
+first run planned is trained for ``--epochs`` epochs ``--repeats`` times in each computation path,
+each time in a fresh process on one thread as a sweep worker runs it: in the default memory
+layout, with ``channels_last=true``, and with that under bf16 autocast (``bf16=true``, where the
+CPU has bf16 units), the order of the paths reversed every repeat so that a drift in the machine's
+speed falls on all. From each run's own history it takes the median seconds of a
+training epoch (the first epoch, which picks and caches oneDNN's kernels, left out); a path's
 price is the median over its repeats, and ``*_epoch_spread`` the repeats' range over that median
 (one timed run alone once gave an outlier). The rest of the wall time (loading the features,
 building the model, evaluation) is the smallest of all the runs', because the first run of a
 workload also warms the file cache. A full run of ``E`` epochs is priced as ``E`` epochs plus that
-rest, in each layout, its epochs scaled by its training clips over ``train_size`` (the clips the
+rest, in each path, its epochs scaled by its training clips over ``train_size`` (the clips the
 timed run trained on); the ratio scales each sweep's hours. The rate is the workload's
 counted FLOPs (``torch.utils.flop_counter``: the backbone's forward and backward for one batch,
 times the batches of an epoch) over the epoch's seconds, set against the fp32 peak of one thread
@@ -43,7 +44,12 @@ from predefined_prototypes.storage.plan import SWEEP_ORDER, load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 WORKLOAD = ("dataset", "clip_seconds", "batch_size", "num_mel_bins", "backbone")  # what sets an epoch's cost
-LAYOUTS = {"default": False, "channels_last": True}  # each layout's channels_last
+# Each computation path timed, as the run fields that select it (the reproduce page's LAYOUTS).
+LAYOUTS = {
+    "default": {"channels_last": False, "bf16": False},
+    "channels_last": {"channels_last": True, "bf16": False},
+    "channels_last_bf16": {"channels_last": True, "bf16": True},
+}
 
 # Runs in a fresh interpreter: argv[1] is the run's settings as JSON.
 ONE_RUN = """
@@ -70,9 +76,10 @@ def workloads(sweeps: list[str]) -> dict[tuple, tuple[str, dict]]:
     return found
 
 
-def timed_run(settings: dict, epochs: int, channels_last: bool) -> dict:
-    """One shortened run in a fresh process: its wall time, median epoch and the rest."""
-    fields = {**settings, "epochs": epochs, "channels_last": channels_last, "out": None}
+def timed_run(settings: dict, epochs: int, path: dict) -> dict:
+    """One shortened run in a fresh process, in the computation ``path`` (run fields): its wall
+    time, median epoch and the rest."""
+    fields = {**settings, "epochs": epochs, **path, "out": None}
     done = subprocess.run(
         [sys.executable, "-c", ONE_RUN, json.dumps(fields)], capture_output=True, text=True, check=True, cwd=REPO
     )
@@ -102,7 +109,7 @@ def step_flops(settings: dict, classes: int, frames: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=4, help="epochs of each timed run (the first is left out)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per layout, in alternating order")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per path, in alternating order")
     parser.add_argument("--sweeps", nargs="+", default=list(SWEEP_ORDER))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "sweep_layouts.csv"))
     args = parser.parse_args()
@@ -128,12 +135,12 @@ def main() -> None:
         for layout in LAYOUTS:
             row[f"{layout}_of_peak"] = gflop / row[f"{layout}_epoch_s"] / peak
         rows.append(row)
-        print(
-            f"{'/'.join(map(str, key))}: epoch {row['default_epoch_s']:.2f} s -> {row['channels_last_epoch_s']:.2f} s "
-            f"({row['default_of_peak']:.0%} -> {row['channels_last_of_peak']:.0%} of peak; "
-            f"spread {row['default_epoch_spread']:.0%}, {row['channels_last_epoch_spread']:.0%})",
-            flush=True,
+        paths = ", ".join(
+            f"{path} {row[f'{path}_epoch_s']:.2f} s ({row[f'{path}_of_peak']:.0%} of peak, spread "
+            f"{row[f'{path}_epoch_spread']:.0%})"
+            for path in LAYOUTS
         )
+        print(f"{'/'.join(map(str, key))}: epoch {paths}", flush=True)
     table = stamped(pd.DataFrame(rows).round(4))
     if Path(args.out).exists() and set(args.sweeps) != set(SWEEP_ORDER):
         kept = pd.read_csv(args.out)

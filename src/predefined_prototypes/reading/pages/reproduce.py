@@ -171,7 +171,9 @@ def path_values(check_workload: tuple[str, int] = ("speech_commands_test", 64)) 
     corpora and batch sizes of the speed-up of channels-last weights, of the best number K of runs
     batched as one grouped model, and of that best batching over channels-last weights alone; and
     the fraction of fp32 peak before and after channels-last weights, and where a step's time
-    goes after it; the whole-run speed-up (``benchmarks/speedups.csv``); and the channels-last
+    goes after it: the convolutions' own rate (the counted FLOPs over their kernels' time) against
+    the peak, and how much of everything else would have to go for a step twice as fast as the
+    default layout's, if the convolutions kept their time; the whole-run speed-up (``benchmarks/speedups.csv``); and the channels-last
     paired check, with the step speed-up on its workload (``check_workload``: corpus and batch
     size)."""
     table = load_benchmark("batched_runs").set_index(["corpus", "batch_size"])
@@ -183,11 +185,16 @@ def path_values(check_workload: tuple[str, int] = ("speech_commands_test", 64)) 
     over = best["speedup_per_copy"] / layout
     check = load_profile("channels-last-check")
     calls = after[["ms_per_copy_optimizer", "ms_per_copy_data", "ms_per_copy_overhead"]].sum(axis=1)
+    conv_rate = after["train_gflops"] * after["ms_per_copy_step"] / after["ms_per_copy_conv"] / after["peak_gflops"]
+    conv_ms, rest_ms = after["ms_per_copy_conv"], after["ms_per_copy_step"] - after["ms_per_copy_conv"]
+    cut_for_2x = 1 - (before["ms_per_copy_step"] / 2 - conv_ms) / rest_ms
     whole = load_benchmark("speedups").set_index("mode")["speedup"]
     return {
         "tp_cl_parts": f"convolutions {_share(after['ms_per_copy_conv'] / after['ms_per_copy_step'])}, the other "
         f"operators {_share(after['ms_per_copy_other_ops'] / after['ms_per_copy_step'])} and the per-call costs "
         f"(optimiser, data, Python) {_share(calls / after['ms_per_copy_step'])}",
+        "tp_cl_conv_peak": _share(conv_rate),
+        "tp_cl_cut_for_2x": _share(cut_for_2x),
         "tp_cl_run_speedup": f"{whole.get('channels_last_weights', float('nan')):.2f}×",
         "tp_cl_speedup": _span(layout),
         "tp_cl_peak": f"{_share(before['fraction_of_peak'])} of the fp32 peak as run to {_share(after['fraction_of_peak'])}",
@@ -217,26 +224,32 @@ def batched_table() -> pd.DataFrame:
     return wide.drop(columns=AS_RUN).round(2)
 
 
+# The computation paths benchmarks/sweep_layouts.py times: its CSV's column prefix and the page's name.
+LAYOUTS = {"default": "default", "channels_last": "channels-last", "channels_last_bf16": "channels-last + bf16"}
+
+
 def price_layouts(plans: dict[str, list[dict]], prices: pd.DataFrame, workers: int = 2) -> pd.DataFrame:
-    """Per sweep (``plans``: its full profile's runs' settings), the full profile's hours in the
-    default layout and with channels-last weights, ``workers`` runs at a time, and the fraction of
-    the fp32 peak its training epochs reach in each (weighted by epochs). ``prices`` holds per
-    workload (its columns named as ``RunConfig`` fields) a training epoch's seconds in each layout,
-    the rest of a run and the clips the timed epoch trained on (``benchmarks/sweep_layouts.csv``). A
-    run costs its epochs plus the rest, its epochs scaled by its own training clips (a run's
-    ``train_size``, where it is stored) over the timed run's.
+    """Per sweep (``plans``: its full profile's runs' settings), the full profile's hours in each
+    computation path that ``prices`` times (``LAYOUTS``: the default layout, channels-last weights,
+    those under bf16 autocast), ``workers`` runs at a time, each path's speed-up over the default
+    and the fraction of the fp32 peak its training epochs reach (weighted by epochs). ``prices``
+    holds per workload (its columns named as ``RunConfig`` fields) a training epoch's seconds in
+    each path, the rest of a run and the clips the timed epoch trained on
+    (``benchmarks/sweep_layouts.csv``). A run costs its epochs plus the rest, its epochs scaled by
+    its own training clips (a run's ``train_size``, where it is stored) over the timed run's.
 
     >>> prices = pd.DataFrame({"dataset": ["fsdd"], "default_epoch_s": [2.0], "channels_last_epoch_s": [1.0],
     ...                        "rest_s": [10.0], "train_size": [100], "default_of_peak": [0.2],
     ...                        "channels_last_of_peak": [0.4]})
     >>> prices["clip_seconds"] = float("nan")  # unset, as a CSV reads it
     >>> price_layouts({"s": [{"dataset": "fsdd", "epochs": 10}] * 2}, prices, workers=1).iloc[0].to_dict()
-    {'default (h)': 0.0167, 'channels-last (h)': 0.0111, 'speed-up': 1.5, 'of peak, default': 0.2, 'of peak, channels-last': 0.4}
+    {'default (h)': 0.0167, 'of peak, default': 0.2, 'channels-last (h)': 0.0111, 'of peak, channels-last': 0.4, 'speed-up, channels-last': 1.5}
     >>> half = {"dataset": "fsdd", "epochs": 10, "train_size": 50}  # a filtered run: half the clips
     >>> price_layouts({"s": [half] * 2}, prices, workers=1)["default (h)"].item()  # 2 x (10 x 1 s + 10 s)
     0.0111
     """
     keys = [c for c in prices.columns if c in RunConfig.__dataclass_fields__]
+    layouts = {k: v for k, v in LAYOUTS.items() if f"{k}_epoch_s" in prices and prices[f"{k}_epoch_s"].notna().all()}
     defaults = RunConfig()
     rows = {}
     for sweep, runs in plans.items():
@@ -253,18 +266,15 @@ def price_layouts(plans: dict[str, list[dict]], prices: pd.DataFrame, workers: i
             raise ResultsError(f"{sweep}: no price for workload {missing}: run python benchmarks/sweep_layouts.py")
         timed_clips = priced["train_size"] if "train_size" in priced else math.nan
         share = (priced["clips"].astype(float) / timed_clips).fillna(1.0)  # unstored run: the timed run's clips
-        seconds = {
-            layout: (priced["epochs"] * priced[f"{layout}_epoch_s"] * share + priced["rest_s"]).sum()
-            for layout in ("default", "channels_last")
-        }
         weight = priced["epochs"] / priced["epochs"].sum()
-        rows[sweep] = {
-            "default (h)": round(seconds["default"] / workers / 3600, 4),
-            "channels-last (h)": round(seconds["channels_last"] / workers / 3600, 4),
-            "speed-up": round(seconds["default"] / seconds["channels_last"], 2),
-            "of peak, default": round((weight * priced["default_of_peak"]).sum(), 2),
-            "of peak, channels-last": round((weight * priced["channels_last_of_peak"]).sum(), 2),
-        }
+        row, seconds = {}, {}
+        for layout, name in layouts.items():
+            seconds[name] = (priced["epochs"] * priced[f"{layout}_epoch_s"] * share + priced["rest_s"]).sum()
+            row[f"{name} (h)"] = round(seconds[name] / workers / 3600, 4)
+            row[f"of peak, {name}"] = round((weight * priced[f"{layout}_of_peak"]).sum(), 2)
+        for name in list(layouts.values())[1:]:
+            row[f"speed-up, {name}"] = round(seconds["default"] / seconds[name], 2)
+        rows[sweep] = row
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -280,32 +290,45 @@ def _comparable(table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out
 
 
-def layout_hours_table() -> pd.DataFrame:
-    """Every sweep file's full profile priced in each layout (``price_layouts`` on
-    ``benchmarks/sweep_layouts.csv``, two workers), beside the hours its stored runs project."""
+def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
+    """Every sweep file's full profile priced in each computation path (``price_layouts`` on
+    ``benchmarks/sweep_layouts.csv``, two workers, each stored run at its own training clips),
+    beside the hours its stored runs project: the page's numbers (all sweeps' hours, the span of the
+    sweeps' speed-ups and fractions of peak) and its table (hours, speed-ups, fractions of peak)."""
     stored = {s: load_results(s) for s in SWEEP_ORDER}
-    clips = {s: stored[s].set_index("run_id")["train_size"].to_dict() for s in SWEEP_ORDER}
     plans = {
-        s: [r.settings | {"train_size": clips[s].get(r.run_id)} for r in load_sweep(CONFIGS / f"{s}.yaml", "full")]
+        s: [
+            r.settings | {"train_size": stored[s].set_index("run_id")["train_size"].get(r.run_id)}
+            for r in load_sweep(CONFIGS / f"{s}.yaml", "full")
+        ]
         for s in SWEEP_ORDER
     }
-    table = price_layouts(plans, load_benchmark("sweep_layouts"))
-    stored = pd.Series({s: projected_hours(s, runs) for s, runs in stored.items()})
-    table.insert(0, "as stored (h)", stored.round(1))
-    return table.round({"default (h)": 1, "channels-last (h)": 1})
-
-
-def layout_values() -> dict[str, str]:
-    """The hours of every sweep file's full profile in each layout, and the span of the sweeps'
-    speed-ups and fractions of peak (``layout_hours_table``)."""
-    table = layout_hours_table()
-    before, after = table["default (h)"].sum(), table["channels-last (h)"].sum()
-    return {
-        "tp_hours": f"{before:.1f} h in the default layout against {after:.1f} h with channels-last weights "
-        f"({before / after:.2f}×; the sweeps' own speed-ups {_span(table['speed-up'])})",
-        "tp_hours_peak": f"{_share(table['of peak, default'])} of the fp32 peak before and "
-        f"{_share(table['of peak, channels-last'])} after",
+    priced = price_layouts(plans, load_benchmark("sweep_layouts"))
+    names = [name for name in LAYOUTS.values() if f"{name} (h)" in priced]
+    hours = priced[[f"{name} (h)" for name in names]].sum()
+    values = {
+        "tp_hours": ", ".join(
+            f"{hours[f'{name} (h)']:.1f} h {'in the ' + name + ' layout' if name == 'default' else 'with ' + name}"
+            for name in names
+        )
+        + "".join(
+            f" ({hours['default (h)'] / hours[f'{name} (h)']:.2f}× with {name}; the sweeps' own "
+            f"{_span(priced[f'speed-up, {name}'])})"
+            for name in names[1:]
+        ),
+        "tp_hours_peak": " → ".join(_share(priced[f"of peak, {name}"]) for name in names)
+        + f" of the fp32 peak ({', '.join(names)})",
     }
+    table = pd.DataFrame({("hours", "as stored"): {s: projected_hours(s, runs) for s, runs in stored.items()}})
+    for name in names:
+        table[("hours", name)] = priced[f"{name} (h)"]
+    for name in names[1:]:
+        table[("speed-up", name)] = priced[f"speed-up, {name}"]
+    table[("of fp32 peak", " → ".join(names))] = [
+        " → ".join(f"{100 * row[f'of peak, {name}']:.0f}" for name in names) + " %" for _, row in priced.iterrows()
+    ]
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return values, table.round({("hours", c): 1 for c in ["as stored", *names]})
 
 
 def path_check(runs: pd.DataFrame, complete: bool, speedup: float, flag: str = "bf16", arms=("bf16", "float32")) -> str:
