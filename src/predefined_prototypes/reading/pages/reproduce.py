@@ -322,6 +322,12 @@ def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
         + f" of the fp32 peak ({', '.join(names)})",
     }
     timed = load_benchmark("sweep_layouts").set_index(["dataset", "batch_size", "num_mel_bins"])
+    spread = timed[[f"{layout}_epoch_spread" for layout in LAYOUTS if f"{layout}_epoch_spread" in timed]]
+    values["tp_hours_spread"] = (
+        f"{timed['repeats'].min():.0f} times each; a path's repeats differ by {_share(spread.stack())} of their median"
+        if "repeats" in timed and spread.notna().all().all() and not spread.empty
+        else "not all workloads are timed more than once yet"
+    )
     check = timed.loc[("speech_commands_test", 64, 40)]  # the paired check's workload
     speedup = check["default_epoch_s"] / check.get("channels_last_bf16_epoch_s", math.nan)
     values["tp_bf16_cl_check"] = path_check(
