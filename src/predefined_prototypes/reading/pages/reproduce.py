@@ -298,25 +298,22 @@ def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
     weights under bf16, with its epoch's speed-up on the check's workload) and its table (hours,
     speed-ups, fractions of peak)."""
     stored = {s: load_results(s) for s in SWEEP_ORDER}
+    clips = {s: runs.drop_duplicates("run_id").set_index("run_id")["train_size"] for s, runs in stored.items()}
     plans = {
-        s: [
-            r.settings | {"train_size": stored[s].set_index("run_id")["train_size"].get(r.run_id)}
-            for r in load_sweep(CONFIGS / f"{s}.yaml", "full")
-        ]
+        s: [r.settings | {"train_size": clips[s].get(r.run_id)} for r in load_sweep(CONFIGS / f"{s}.yaml", "full")]
         for s in SWEEP_ORDER
     }
     priced = price_layouts(plans, load_benchmark("sweep_layouts"))
     names = [name for name in LAYOUTS.values() if f"{name} (h)" in priced]
     hours = priced[[f"{name} (h)" for name in names]].sum()
     values = {
-        "tp_hours": ", ".join(
-            f"{hours[f'{name} (h)']:.1f} h {'in the ' + name + ' layout' if name == 'default' else 'with ' + name}"
-            for name in names
-        )
-        + "".join(
-            f" ({hours['default (h)'] / hours[f'{name} (h)']:.2f}× with {name}; the sweeps' own "
-            f"{_span(priced[f'speed-up, {name}'])})"
-            for name in names[1:]
+        "tp_hours": " and ".join(
+            [f"{hours['default (h)']:.1f} h in the default layout"]
+            + [
+                f"{hours[f'{name} (h)']:.1f} h with {name} ({hours['default (h)'] / hours[f'{name} (h)']:.2f}×; "
+                f"per sweep {_span(priced[f'speed-up, {name}'])})"
+                for name in names[1:]
+            ]
         ),
         "tp_hours_peak": " → ".join(_share(priced[f"of peak, {name}"]) for name in names)
         + f" of the fp32 peak ({', '.join(names)})",
