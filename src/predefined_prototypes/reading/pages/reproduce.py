@@ -173,9 +173,9 @@ def path_values(check_workload: tuple[str, int] = ("speech_commands_test", 64)) 
     the fraction of fp32 peak before and after channels-last weights, and where a step's time
     goes after it: the convolutions' own rate (the counted FLOPs over their kernels' time) against
     the peak, and how much of everything else would have to go for a step twice as fast as the
-    default layout's, if the convolutions kept their time; the whole-run speed-up (``benchmarks/speedups.csv``); and the channels-last
-    paired check, with the step speed-up on its workload (``check_workload``: corpus and batch
-    size)."""
+    default layout's, if the convolutions kept their time; the whole-run speed-up
+    (``benchmarks/speedups.csv``); and the channels-last paired check, with the step speed-up on
+    its workload (``check_workload``: corpus and batch size)."""
     table = load_benchmark("batched_runs").set_index(["corpus", "batch_size"])
     before, after = (table[table["model"] == m] for m in (AS_RUN, CHANNELS_LAST))
     layout = after["speedup_per_copy"]
