@@ -330,16 +330,17 @@ def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
     values["tp_bf16_cl_check"] = path_check(
         *load_profile("bf16-channels-last-check"), speedup, "bf16", ("channels-last bf16", "default layout")
     )
-    table = pd.DataFrame({("hours", "as stored"): {s: projected_hours(s, runs) for s, runs in stored.items()}})
+    short = {name: name.replace("channels-last + ", "+ ") for name in names}  # narrow columns
+    table = pd.DataFrame({("hours", "stored"): {s: projected_hours(s, runs) for s, runs in stored.items()}})
     for name in names:
-        table[("hours", name)] = priced[f"{name} (h)"]
+        table[("hours", short[name])] = priced[f"{name} (h)"]
     for name in names[1:]:
-        table[("speed-up", name)] = priced[f"speed-up, {name}"]
-    table[("of fp32 peak", " → ".join(names))] = [
+        table[("speed-up", short[name])] = priced[f"speed-up, {name}"]
+    table[("of fp32 peak", "in turn")] = [
         " → ".join(f"{100 * row[f'of peak, {name}']:.0f}" for name in names) + " %" for _, row in priced.iterrows()
     ]
     table.columns = pd.MultiIndex.from_tuples(table.columns)
-    return values, table.round({("hours", c): 1 for c in ["as stored", *names]})
+    return values, table.round({("hours", c): 1 for c in ["stored", *short.values()]})
 
 
 def path_check(runs: pd.DataFrame, complete: bool, speedup: float, flag: str = "bf16", arms=("bf16", "float32")) -> str:
