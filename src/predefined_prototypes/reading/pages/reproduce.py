@@ -303,7 +303,8 @@ def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
         s: [r.settings | {"train_size": clips[s].get(r.run_id)} for r in load_sweep(CONFIGS / f"{s}.yaml", "full")]
         for s in SWEEP_ORDER
     }
-    priced = price_layouts(plans, load_benchmark("sweep_layouts"))
+    prices = load_benchmark("sweep_layouts")
+    priced = price_layouts(plans, prices)
     names = [name for name in LAYOUTS.values() if f"{name} (h)" in priced]
     hours = priced[[f"{name} (h)" for name in names]].sum()
     values = {
@@ -318,7 +319,7 @@ def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
         "tp_hours_peak": " → ".join(_share(priced[f"of peak, {name}"]) for name in names)
         + f" of the fp32 peak ({', '.join(names)})",
     }
-    timed = load_benchmark("sweep_layouts").set_index(["dataset", "batch_size", "num_mel_bins"])
+    timed = prices.set_index(["dataset", "batch_size", "num_mel_bins"])
     spread = timed[[f"{layout}_epoch_spread" for layout in LAYOUTS if f"{layout}_epoch_spread" in timed]]
     values["tp_hours_spread"] = (
         f"{timed['repeats'].min():.0f} times each; a path's repeats differ by {_share(spread.stack())} of their median"
@@ -367,7 +368,9 @@ def path_check(runs: pd.DataFrame, complete: bool, speedup: float, flag: str = "
     d = paired_by_fold(paired, "accuracy", fast_name, base_name)
     inside = -PATH_MARGIN < d["low"] and d["high"] < PATH_MARGIN
     fast = speedup >= PATH_SPEEDUP
-    slow = f"the step is {speedup:.2f}x, under {PATH_SPEEDUP:g}x" if speedup == speedup else "its speed is not timed"
+    slow = (
+        f"the step is {speedup:.2f}x, under {PATH_SPEEDUP:g}x" if not math.isnan(speedup) else "its speed is not timed"
+    )
     outcome = (
         "passes"
         if inside and fast
