@@ -80,6 +80,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from .data.audio import AudioFileError
     from .run.config import ConfigError
     from .storage.store import ResultsError, SweepLocked
+    from .reading.claims import rules_for
     from .storage.sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:
@@ -97,6 +98,7 @@ def _sweep(args: argparse.Namespace) -> int:
             aggregate_only=args.aggregate_only,
             dry_run=args.dry_run,
             prune_results=args.prune,
+            rules=rules_for(Path(args.file).stem),
         )
     except (ConfigError, SweepLocked, AudioFileError, FileNotFoundError, ResultsError) as err:  # before any run
         print(f"error: {err}", file=sys.stderr)

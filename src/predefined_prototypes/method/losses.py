@@ -115,7 +115,8 @@ class PrototypeLoss(nn.Module):
     Labels may be soft (mixup): CE takes probability targets and P(y) = y @ M is linear, so the
     target point is the same mixture of prototypes. With ``FactorPrototypes`` the distance target
     is P(alpha), from the factor levels passed as ``factors``; CE still uses the class labels.
-    The authors keep lam = 1 and tune the prototype norm (``scale``) instead.
+    The authors keep lam = 1 and tune the prototype norm (``scale``) instead. ``smoothing`` is the
+    cross-entropy term's label smoothing, so that a recipe with it applies to every loss alike.
 
     >>> from predefined_prototypes.method.prototypes import FixedPrototypes, orthogonal_prototypes
     >>> loss = PrototypeLoss(FixedPrototypes(orthogonal_prototypes(4, 16)), lam=1.0)
@@ -126,13 +127,14 @@ class PrototypeLoss(nn.Module):
     ['ce', 'distance']
     """
 
-    def __init__(self, prototypes: nn.Module, lam: float = 1.0, bce: bool = False):
+    def __init__(self, prototypes: nn.Module, lam: float = 1.0, bce: bool = False, smoothing: float = 0.0):
         super().__init__()
         if lam < 0:
             raise ValueError(f"lam must be >= 0, got {lam}")
         self.prototypes = prototypes
         self.lam = lam
         self.bce = bce  # binary cross-entropy in place of CE (``classification_loss``)
+        self.smoothing = smoothing
 
     def terms(self, logits: Tensor, z: Tensor, target: Tensor, factors: Tensor | None = None) -> dict[str, Tensor]:
         """The two unweighted terms, for logging: {'ce' (or 'bce'): ..., 'distance': ...}."""
@@ -147,7 +149,7 @@ class PrototypeLoss(nn.Module):
         if torch.is_floating_point(target):
             target = label_probabilities(target, logits.shape[1]).to(logits.dtype)
         return {
-            "bce" if self.bce else "ce": classification_loss(logits, target, self.bce),
+            "bce" if self.bce else "ce": classification_loss(logits, target, self.bce, self.smoothing),
             "distance": F.mse_loss(z, goal),
         }
 
@@ -242,16 +244,16 @@ class PrototypeObjective(Objective):
     ((4, 16), ['ce', 'distance'])
     """
 
-    def __init__(self, prototypes: nn.Module, lam: float = 1.0, bce: bool = False):
+    def __init__(self, prototypes: nn.Module, lam: float = 1.0, bce: bool = False, smoothing: float = 0.0):
         super().__init__()
-        self.prototype_loss = PrototypeLoss(prototypes, lam, bce)
+        self.prototype_loss = PrototypeLoss(prototypes, lam, bce, smoothing)
 
     @classmethod
     def from_config(cls, config, num_classes):
         from .prototypes import FixedPrototypes, prototype_builder
 
         matrix = prototype_builder(config.prototypes)(num_classes, config.embed_dim, config.scale, config.seed)
-        return cls(FixedPrototypes(matrix), config.lam, config.bce)
+        return cls(FixedPrototypes(matrix), config.lam, config.bce, config.label_smoothing)
 
     @property
     def prototypes(self):
@@ -273,6 +275,7 @@ class LearnedPrototypeObjective(PrototypeObjective):
             LearnedPrototypes(num_classes, config.embed_dim, config.scale, config.seed, init=config.prototypes),
             config.lam,
             config.bce,
+            config.label_smoothing,
         )
 
 

@@ -15,7 +15,7 @@ Adding a loss is one ``Objective`` subclass (``losses.py``, or a module of your 
 in ``LOSSES`` and, for the book to compare it, one in ``METHODS``.
 
 >>> LOSSES["ce"].display, LOSSES["prototypes"].reads
-('cross-entropy', ('prototypes', 'scale', 'lam', 'bce'))
+('cross-entropy', ('prototypes', 'scale', 'lam', 'bce', 'label_smoothing'))
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ PROTOTYPE_KINDS = {
 }
 
 
-PROTOTYPE_OPTIONS = ("prototypes", "scale", "lam", "bce")
+PROTOTYPE_OPTIONS = ("prototypes", "scale", "lam", "bce", "label_smoothing")
 
 LOSSES: dict[str, Loss] = {
     "ce": Loss(".losses:CrossEntropyObjective", "cross-entropy", ("bce", "label_smoothing"), label_smoothing=True),
@@ -76,9 +76,19 @@ LOSSES: dict[str, Loss] = {
     "opl": Loss(
         ".losses:OPLObjective", "CE + OPL", ("opl_gamma", "opl_weight"), cross_entropy=False, soft_labels=False
     ),
-    "prototypes": Loss(".losses:PrototypeObjective", "predefined prototypes", PROTOTYPE_OPTIONS, class_prototypes=True),
+    "prototypes": Loss(
+        ".losses:PrototypeObjective",
+        "predefined prototypes",
+        PROTOTYPE_OPTIONS,
+        class_prototypes=True,
+        label_smoothing=True,
+    ),
     "learned_prototypes": Loss(
-        ".losses:LearnedPrototypeObjective", "learned prototypes", PROTOTYPE_OPTIONS, class_prototypes=True
+        ".losses:LearnedPrototypeObjective",
+        "learned prototypes",
+        PROTOTYPE_OPTIONS,
+        class_prototypes=True,
+        label_smoothing=True,
     ),
     "factor_prototypes": Loss(
         ".losses:FactorPrototypeObjective",

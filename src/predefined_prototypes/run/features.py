@@ -59,6 +59,33 @@ def fbank(wave: Tensor, settings: FeatureSettings = FeatureSettings()) -> Tensor
     )
 
 
+def fbank_batch(waves: Tensor, settings: FeatureSettings = FeatureSettings()) -> Tensor:
+    """``fbank`` of a batch of equal-length waveforms [B, T] at once: [B, frames, mel]. The same
+    steps as Kaldi's (frames without padding, DC offset removed, pre-emphasis 0.97, a symmetric
+    Hann window, a power spectrum of the next power of two, log mel energies) as one tensor
+    computation, which waveform mixup needs every batch (one ``fbank`` call per clip costs ~15x
+    a training step).
+
+    >>> waves = torch.randn(3, 16000)
+    >>> batch = fbank_batch(waves, FeatureSettings(40))
+    >>> batch.shape, bool(torch.allclose(batch[1], fbank(waves[1], FeatureSettings(40)), atol=1e-3))
+    (torch.Size([3, 98, 40]), True)
+    """
+    window = round(SAMPLE_RATE * settings.frame_length_ms / 1000)
+    hop = round(SAMPLE_RATE * settings.frame_shift_ms / 1000)
+    padded = 1 << (window - 1).bit_length()
+    frames = waves.unfold(1, window, hop)  # [B, m, window]
+    frames = frames - frames.mean(dim=2, keepdim=True)
+    previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=2)
+    frames = (frames - 0.97 * previous) * torch.hann_window(window, periodic=False, dtype=waves.dtype)
+    power = torch.fft.rfft(frames, n=padded).abs().pow(2.0)
+    banks, _ = torchaudio.compliance.kaldi.get_mel_banks(
+        settings.num_mel_bins, padded, float(SAMPLE_RATE), 20.0, 0.0, 100.0, -500.0, 1.0
+    )
+    banks = torch.nn.functional.pad(banks.to(waves.dtype), (0, 1))
+    return (power @ banks.T).clamp(min=torch.finfo(waves.dtype).eps).log()
+
+
 def feature_cache_settings(settings: FeatureSettings) -> dict:
     """Everything that changes the cached features besides the files themselves."""
     return {

@@ -26,6 +26,7 @@ from ..run.config import ConfigError, RunConfig
 from ..run.files import atomic_write
 from .manifest import forget_files
 from .plan import Run, load_sweep
+from .rules_record import fix_rules
 from .store import (
     finished_where,
     read_summary,
@@ -259,11 +260,14 @@ def run_sweep(
     aggregate_only: bool = False,
     dry_run: bool = False,
     prune_results: bool = False,
+    rules: dict | None = None,
 ) -> int:
     """Run every unfinished run of a sweep profile, storing each as it finishes. Returns the exit
     code: 0 when every run finished, 1 when some failed (listed on stderr). ``dry_run`` prints
     the plan and runs nothing; ``aggregate_only`` stores the runs finished locally and rebuilds
-    the table; ``prune_results`` then removes what the sweep file no longer plans."""
+    the table; ``prune_results`` then removes what the sweep file no longer plans. ``rules``: the
+    rules the verdicts read of this sweep, recorded with the full profile's plan before its
+    first run is stored (``rules_record``; never replaced)."""
     runs = load_sweep(path, profile, runs_dir)
     if not runs:
         raise ConfigError(f"{path} ({profile}) plans no runs")
@@ -288,6 +292,13 @@ def run_sweep(
         pending = [r for r in runs if finished_where(r, results_dir) is None]
         if pending and not aggregate_only:
             _preflight(pending, notebook, runs_dir, results_dir)
+        if rules is not None and profile == "full":
+            from ..run.provenance import git_commit
+
+            record = fix_rules(
+                Path(results_dir) / sweep, rules, [r.run_id for r in runs], git_commit(), len(runs) - len(pending)
+            )
+            print(f"rules and plan fixed at {record['fixed_at']} (results/{sweep}/rules.json)")
         # Finished here but not stored yet (an interrupted sweep), or stored by another sweep.
         newly = [run for run in runs if store(run, results_dir)]
         if newly:

@@ -36,7 +36,10 @@ from .evidence import (
     ravdess_claim2_evidence,
     tuned_runs,
 )
+from .recipes import RULES as RECIPE_RULES
 from .verdict import Verdict, pending
+
+RECIPE_SWEEP_PREFIX = "claim1-recipes-"
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,22 @@ CLAIMS = (
         intensity_on_ravdess,
     ),
 )  # fmt: skip
+
+
+def rules_for(sweep: str) -> dict:
+    """The rules a sweep's verdicts read, as its rules record keeps them (``storage.rules_record``):
+    the recipe design's for its sweeps, else every claim's rule table and thresholds."""
+    if sweep.startswith(RECIPE_SWEEP_PREFIX):
+        return RECIPE_RULES
+    return {
+        **{f"{c.claim} rule": [[o, t] for o, t, _ in _rows(c.rule)] for c in CLAIMS},
+        **{f"{c.claim} thresholds": c.thresholds for c in CLAIMS},
+    }
+
+
+def _rows(rule: tuple) -> list:
+    """A claim's rule rows (Claim 2's is two tables: the factor's, then the claim's)."""
+    return [row for table in rule for row in table] if isinstance(rule[0][0], tuple) else list(rule)
 
 
 def book_verdicts() -> dict[str, Verdict]:

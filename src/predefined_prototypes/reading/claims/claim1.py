@@ -44,6 +44,23 @@ CLAIM1_RULE = (
     ),
 )
 
+# Claim 1 in its two parts, on the recipe design (configs/claim1-recipes-*.yaml): each loss takes its
+# recipe from one identical menu on the validation speakers. 1a, the pull: read with prototypes − CE
+# (p) and control − CE (c) as one family (Holm over 2); p decides, c says whether a pull toward the
+# origin does the same. 1b, the placement: prototypes − control (pc), alone.
+PULL_RULE = (
+    ("contradicted", "predefined prototypes are worse than CE", lambda p, c: _below(p)),
+    ("reproduced", "predefined prototypes beat CE", lambda p, c: _above(p)),
+    ("not reproduced", "predefined prototypes are equivalent to CE", lambda p, c: p.equivalent),
+    ("undetermined", "an interval too wide to decide", lambda p, c: True),
+)
+PLACEMENT_RULE = (
+    ("contradicted", "predefined prototypes are worse than the zero-prototype control", lambda pc: _below(pc)),
+    ("reproduced", "predefined prototypes beat the zero-prototype control", lambda pc: _above(pc)),
+    ("not reproduced", "predefined prototypes are equivalent to the zero-prototype control", lambda pc: pc.equivalent),
+    ("undetermined", "an interval too wide to decide", lambda pc: True),
+)
+
 # Claim 1b, one comparison: prototypes − learned prototypes in epochs to the convergence threshold.
 SPEED_RULE = (
     ("reproduced", "predefined prototypes converge in fewer epochs", lambda d: _below(d)),
