@@ -78,9 +78,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from .data.audio import AudioFileError
+    from .reading.claims import rules_for
     from .run.config import ConfigError
     from .storage.store import ResultsError, SweepLocked
-    from .reading.claims import rules_for
     from .storage.sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:

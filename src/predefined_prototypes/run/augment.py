@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.audio import fix_length, read_audio
-from .features import FeatureSettings, Normalizer, fbank
+from .features import FeatureSettings, Normalizer, fbank_batch
 from .splits import Split
 
 
@@ -53,11 +53,12 @@ class Mixer:
             return features, target
         weight = float(self.rng.beta(10.0, 10.0))
         partner = torch.randperm(len(index), generator=self.generator)
-        mixed = []
+        waves = []
         for i, j in zip(index.tolist(), index[partner].tolist()):
             a = fix_length(self.waves[i], self.samples, self.generator)
             b = fix_length(self.waves[j], self.samples, self.generator)
-            mixed.append(
-                fix_length(self.normalize(fbank(weight * a + (1 - weight) * b, self.settings)), self.num_frames)
-            )
-        return torch.stack(mixed), weight * target + (1 - weight) * target[partner]
+            waves.append(weight * a + (1 - weight) * b)
+        features = self.normalize(fbank_batch(torch.stack(waves), self.settings))
+        return fix_length(features.transpose(0, 1), self.num_frames).transpose(0, 1), (
+            weight * target + (1 - weight) * target[partner]
+        )
