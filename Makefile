@@ -56,7 +56,7 @@ sweeps: $(INSTALLED)
 
 # Rewrite the lock file from the environment that produced the stored results.
 lock: $(INSTALLED)
-	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^predefined-prototypes'; } > constraints.txt.new
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^predefined-prototypes\|^pip=='; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt
 
 clean:

@@ -604,15 +604,19 @@ def test_a_validation_speaker_is_held_out_and_scores_the_run(fsdd_small):
         tiny(validation="next_speaker", novel_classes=("0",))
 
 
-def test_label_smoothing_is_cross_entropys_and_only_for_ce():
+def test_label_smoothing_is_the_cross_entropy_terms_and_only_where_there_is_one():
     import torch.nn.functional as F
 
-    from predefined_prototypes.method.losses import CrossEntropyObjective
+    from predefined_prototypes.method.losses import CrossEntropyObjective, PrototypeObjective
 
     logits, y = torch.randn(8, 4), torch.randint(0, 4, (8,))
     loss, _ = CrossEntropyObjective.from_config(tiny(loss="ce", label_smoothing=0.1), 4)(logits, None, y, y, None)
     target = torch.full((8, 4), 0.1 / 4).scatter(1, y[:, None], 0.9 + 0.1 / 4)
     assert torch.allclose(loss, -(target * F.log_softmax(logits, 1)).sum(1).mean())
-    with pytest.raises(ConfigError, match="label_smoothing applies to loss=ce"):
-        tiny(loss="prototypes", label_smoothing=0.1)
+    # the prototype loss smooths its cross-entropy term alike, so a recipe with it applies to both
+    pull = PrototypeObjective.from_config(tiny(loss="prototypes", label_smoothing=0.1), 4)
+    _, terms = pull(logits, torch.randn(8, tiny().embed_dim), y, y, None)
+    assert torch.allclose(terms["ce"], loss)
+    with pytest.raises(ConfigError, match="label_smoothing applies to loss=ce or prototypes or learned_prototypes"):
+        tiny(loss="focal", label_smoothing=0.1)
     assert tiny(loss="ce", label_smoothing=0.1).run_id() != tiny(loss="ce").run_id()

@@ -29,7 +29,18 @@ BACKBONES = {
     "ecapa": ".models:build_ecapa",
     "ast": ".models:build_ast",
     "beats": ".models:build_beats",
+    "ge2e": ".models:build_ge2e",
 }
+# A backbone that reads other features than the Kaldi fbank names its front end (``features.FRONT_ENDS``).
+FRONT_END_OF = {"ge2e": "ge2e"}
+# Each backbone's own options (``backbone_options``), with their types; AST takes any ASTConfig key.
+BACKBONE_OPTIONS = {
+    "beats": {"code": str},
+    # freeze: the encoder is not trained and z is its own embedding (a linear probe);
+    # encoder_lr: the pretrained weights' learning rate (lr is the new head's)
+    "ge2e": {"freeze": bool, "encoder_lr": float},
+}
+GE2E_MEL_BINS = 40  # the mel bands the GE2E encoder was trained on
 PROTOTYPES = tuple(PROTOTYPE_KINDS)
 OPTIMIZERS = ("adam", "adamw")
 SCHEDULES = ("cosine", "step")
@@ -158,8 +169,36 @@ class RunConfig:
             raise ConfigError(f"betas must be two numbers in [0, 1), e.g. 0.95,0.999; got {self.betas!r}")
         if not 0 < self.lr_decay <= 1:
             raise ConfigError(f"lr_decay is a factor per epoch in (0, 1], got {self.lr_decay}")
-        if self.backbone_options and self.backbone not in ("ast", "beats"):
-            raise ConfigError("backbone_options apply to backbone=ast (ASTConfig overrides) or beats ({code: folder})")
+        if self.backbone_options and self.backbone not in ("ast", *BACKBONE_OPTIONS):
+            raise ConfigError(
+                "backbone_options apply to backbone=ast (ASTConfig overrides), beats ({code: folder}) or ge2e "
+                "({freeze: true|false, encoder_lr: <number>})"
+            )
+        for key, value in self.backbone_options.items() if self.backbone in BACKBONE_OPTIONS else ():
+            kind = BACKBONE_OPTIONS[self.backbone].get(key)
+            if kind is None:
+                raise ConfigError(
+                    f"backbone_options.{key} is not an option of backbone={self.backbone}; its options: "
+                    f"{', '.join(BACKBONE_OPTIONS[self.backbone])}"
+                )
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            fits = {bool: isinstance(value, bool), float: number and value > 0}.get(kind, isinstance(value, kind))
+            if not fits:
+                wanted = {bool: "true or false", float: "a number > 0"}.get(kind, f"a {kind.__name__}")
+                raise ConfigError(f"backbone_options.{key} must be {wanted}, got {value!r}")
+        if self.backbone == "ge2e":
+            if self.num_mel_bins != GE2E_MEL_BINS:
+                raise ConfigError(
+                    f"backbone=ge2e reads the {GE2E_MEL_BINS} mel bands its encoder was trained on; set "
+                    f"num_mel_bins={GE2E_MEL_BINS}, got {self.num_mel_bins}"
+                )
+            if self.mixup > 0:
+                raise ConfigError("mixup recomputes Kaldi fbank features; backbone=ge2e reads its own front end")
+            if self.backbone_options.get("freeze") and self.loss != "ce":
+                raise ConfigError(
+                    "backbone_options.freeze=true is the linear probe: the encoder's embedding is fixed, so a "
+                    f"pull cannot move it; use loss=ce, got loss={self.loss}"
+                )
         if isinstance(self.novel_classes, str):
             self.novel_classes = tuple(c for c in self.novel_classes.split(",") if c)
         self.novel_classes = tuple(str(c) for c in self.novel_classes)
@@ -321,6 +360,11 @@ class RunConfig:
         defaults = _defaults(type(self))
         fields = {k: v for k, v in self.to_dict().items() if k not in ignored and v != defaults[k]}
         return fields | self.dataset_options  # already without the options at their default
+
+    @property
+    def front_end(self) -> str:
+        """The features the backbone reads (``features.FRONT_ENDS``): "fbank" unless it names another."""
+        return FRONT_END_OF.get(self.backbone, "fbank")
 
     def run_id(self) -> str:
         """The run's id: a hash of ``identity()``, the same on every machine.

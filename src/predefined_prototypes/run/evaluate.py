@@ -258,7 +258,7 @@ def input_factor_probes(config: RunConfig) -> dict[str, float]:
 def embed_edited(model: Model, test_split: Split, config: RunConfig, info: dict) -> dict[str, tuple]:
     """For each edit: logits, z, measured factor values [N, 3] and validity of the edited test
     clips, in the test split's order (edited audio and its factors come from the cache)."""
-    settings = FeatureSettings(num_mel_bins=config.num_mel_bins)
+    settings = FeatureSettings(num_mel_bins=config.num_mel_bins, front_end=config.front_end)
     normalize = Normalizer(**info["normalizer"])
     edited = edited_inputs(test_split.dataset.files, settings, test_split.dataset.clip_samples)
     device = next(model.parameters()).device

@@ -1,5 +1,6 @@
-"""Kaldi filterbank features, computed once per clip set and cached, normalised with training
-statistics only.
+"""Features of each clip, computed once per clip set and cached: Kaldi filterbanks normalised with
+training statistics only (every backbone trained here), or the mel power spectrogram the GE2E speaker
+encoder was trained on (``ge2e_mel``), unnormalised, as that encoder expects.
 
 Each clip's features cover the whole recording; a fixed number of frames is cut at batch time
 (random crop in training), so one cache entry serves every crop length.
@@ -26,20 +27,24 @@ FBANK_OPTIONS = {"htk_compat": True, "window_type": "hanning", "use_energy": Fal
 
 @dataclass(frozen=True)
 class FeatureSettings:
-    """Kaldi fbank settings; the paper uses 128 mel bins, 25 ms windows, 10 ms hop."""
+    """Feature settings; the paper uses 128 mel bins, 25 ms windows, 10 ms hop. ``front_end``:
+    "fbank" (Kaldi's, frames inside the clip) or "ge2e" (``ge2e_mel``, centred frames)."""
 
     num_mel_bins: int = 128
     frame_length_ms: float = 25.0
     frame_shift_ms: float = 10.0
+    front_end: str = "fbank"
 
     def frames(self, num_samples: int) -> int:
         """Frames that a clip of ``num_samples`` samples at 16 kHz yields.
 
-        >>> FeatureSettings().frames(16000)
-        98
+        >>> FeatureSettings().frames(16000), FeatureSettings(40, front_end="ge2e").frames(16000)
+        (98, 101)
         """
         window = round(SAMPLE_RATE * self.frame_length_ms / 1000)
         hop = round(SAMPLE_RATE * self.frame_shift_ms / 1000)
+        if self.front_end == "ge2e":
+            return 1 + num_samples // hop
         return 1 + (num_samples - window) // hop if num_samples >= window else 0
 
 
@@ -57,6 +62,48 @@ def fbank(wave: Tensor, settings: FeatureSettings = FeatureSettings()) -> Tensor
         frame_shift=settings.frame_shift_ms,
         **FBANK_OPTIONS,
     )
+
+
+# The GE2E encoder's training front end (resemblyzer 0.1.4's ``audio.py`` and ``hparams.py``): a
+# clip quieter than -30 dBFS is raised to it (never lowered), then librosa's mel power spectrogram:
+# 25 ms periodic Hann windows every 10 ms, centred with zero padding, Slaney mel scale and area
+# normalisation, power 2, no log. (Its voice-activity trimming of long pauses is left out: it
+# needs webrtcvad, and every clip here is one short utterance.)
+GE2E_TARGET_DBFS = -30.0
+
+
+def ge2e_mel(wave: Tensor, settings: FeatureSettings = FeatureSettings(40, front_end="ge2e")) -> Tensor:
+    """The GE2E encoder's mel power spectrogram [frames, mel] of a 16 kHz waveform [T].
+
+    >>> ge2e_mel(torch.randn(16000) * 0.01).shape
+    torch.Size([101, 40])
+    """
+    rms = wave.pow(2).mean().sqrt()
+    gain = 10 ** ((GE2E_TARGET_DBFS - 20 * torch.log10(rms.clamp(min=1e-12))) / 20)
+    wave = wave * gain.clamp(min=1.0) if rms > 0 else wave
+    window = round(SAMPLE_RATE * settings.frame_length_ms / 1000)
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=SAMPLE_RATE,
+        n_fft=window,
+        hop_length=round(SAMPLE_RATE * settings.frame_shift_ms / 1000),
+        n_mels=settings.num_mel_bins,
+        power=2.0,
+        norm="slaney",
+        mel_scale="slaney",
+        center=True,
+        pad_mode="constant",
+    )
+    return mel(wave).T
+
+
+# Each front end by name, and whether its features are normalised with the training split's
+# statistics (the fbank, as the authors and AST do) or left as the encoder expects them.
+FRONT_ENDS = {"fbank": True, "ge2e": False}
+
+
+def features_of(wave: Tensor, settings: FeatureSettings) -> Tensor:
+    """A waveform's features [frames, mel] with the front end ``settings`` names."""
+    return {"fbank": fbank, "ge2e": ge2e_mel}[settings.front_end](wave, settings)
 
 
 def fbank_batch(waves: Tensor, settings: FeatureSettings = FeatureSettings()) -> Tensor:
@@ -87,9 +134,13 @@ def fbank_batch(waves: Tensor, settings: FeatureSettings = FeatureSettings()) ->
 
 
 def feature_cache_settings(settings: FeatureSettings) -> dict:
-    """Everything that changes the cached features besides the files themselves."""
+    """Everything that changes the cached features besides the files themselves (the fbank's as
+    before front ends were named, so its cache entries stay valid)."""
+    named = asdict(settings)
+    if named["front_end"] == "fbank":
+        del named["front_end"]
     return {
-        **asdict(settings),
+        **named,
         **FBANK_OPTIONS,
         "sample_rate": SAMPLE_RATE,
         "version": FEATURES_VERSION,
@@ -126,11 +177,11 @@ def extract_features(
             wave = read_audio(path)
             if len(wave) < window:
                 wave = torch.nn.functional.pad(wave, (0, window - len(wave)))
-            per_clip.append(fbank(wave, settings))
+            per_clip.append(features_of(wave, settings))
         lengths = torch.tensor([0] + [len(f) for f in per_clip])
         return {"frames": torch.cat(per_clip), "offsets": lengths.cumsum(0)}
 
-    key = cache_key("fbank", files, feature_cache_settings(settings))
+    key = cache_key("fbank", files, feature_cache_settings(settings))  # the name covers every front end
     entry = cached("fbank", key, compute, enabled=cache)
     if len(entry["offsets"]) != len(files) + 1 or entry["offsets"][-1] != len(entry["frames"]):
         raise RuntimeError("feature cache entry is inconsistent; delete it and rerun")
@@ -154,6 +205,11 @@ class Normalizer:
     def fit(cls, training_frames: Tensor) -> Normalizer:
         """From the frames [total_frames, mel] of the training split's clips."""
         return cls(training_frames.mean().item(), training_frames.std(correction=0).item())
+
+    @classmethod
+    def for_front_end(cls, settings: FeatureSettings, training_frames: Tensor) -> Normalizer:
+        """``fit`` where the front end is normalised, else the identity (mean 0, std 1/2)."""
+        return cls.fit(training_frames) if FRONT_ENDS[settings.front_end] else cls(0.0, 0.5)
 
     def __call__(self, x: Tensor) -> Tensor:
         return (x - self.mean) / (2 * self.std)

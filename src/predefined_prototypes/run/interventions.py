@@ -25,7 +25,7 @@ from ..data.audio import SAMPLE_RATE, read_audio
 from ..method.registry import FACTOR_NAMES
 from .cache import cache_key, cached
 from .factors import factor_cache_settings, factor_row, loudness
-from .features import FeatureSettings, fbank, feature_cache_settings
+from .features import FeatureSettings, feature_cache_settings, features_of
 from .schema import EDITS, Edit
 
 N_FFT, HOP = 512, 128
@@ -83,7 +83,7 @@ def apply_edit(waveform: Tensor, edit: Edit, sample_rate: int = SAMPLE_RATE) -> 
 def edited_inputs(
     files: list[Path], settings: FeatureSettings, clip_samples: int, cache: bool = True
 ) -> dict[str, dict[str, Tensor]]:
-    """For every edit in ``EDITS``: the fbank features of each edited file (packed as
+    """For every edit in ``EDITS``: the features of each edited file (packed as
     ``frames`` + ``offsets``, like ``extract_features``) and its re-measured factors (``values``
     [N, 3] in ``FACTOR_NAMES`` order, ``valid`` [N]) on the first ``clip_samples``."""
 
@@ -93,7 +93,7 @@ def edited_inputs(
             wave = read_audio(path)
             for edit in EDITS:
                 edited = apply_edit(wave, edit)
-                per_edit[edit.name][0].append(fbank(edited, settings))
+                per_edit[edit.name][0].append(features_of(edited, settings))
                 per_edit[edit.name][1].append(factor_row(edited, clip_samples))
         entry = {}
         for name, (features, rows) in per_edit.items():

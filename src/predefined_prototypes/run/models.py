@@ -209,6 +209,79 @@ class BEATs(nn.Module):
         return self.project(frames.mean(dim=1))
 
 
+# The GE2E weights that ship inside resemblyzer 0.1.4's wheel (resemblyzer/pretrained.pt; Apache-2.0):
+# a file with another digest is not the encoder this package was checked against.
+GE2E_PACKAGE = "resemblyzer"
+GE2E_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+
+
+def ge2e_weights() -> dict[str, Tensor]:
+    """The GE2E encoder's state dict (``lstm.*``, ``linear.*``), read from the installed package's
+    weights file without importing the package (whose module needs webrtcvad and librosa)."""
+    import hashlib
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec(GE2E_PACKAGE)
+    path = Path(spec.origin).parent / "pretrained.pt" if spec and spec.origin else None
+    if path is None or not path.is_file():
+        raise ImportError(
+            f"backbone=ge2e reads the GE2E weights that ship in the {GE2E_PACKAGE} wheel, which is not installed: "
+            "pip install 'predefined-prototypes[pretrained]'"
+        )
+    if hashlib.sha256(path.read_bytes()).hexdigest() != GE2E_SHA256:
+        raise ImportError(f"{path} is not the GE2E weights of {GE2E_PACKAGE} 0.1.4 (another SHA-256); install 0.1.4")
+    state = torch.load(path, map_location="cpu", weights_only=True)["model_state"]
+    return {k: v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
+
+
+class GE2E(nn.Module):
+    """The GE2E speaker encoder (Wan et al., ICASSP 2018) as resemblyzer ships it: a 3-layer LSTM of
+    256 units over 40 mel power bands and a 256-d projection of the last layer's final state,
+    pretrained for speaker verification. z is that projection, before the ReLU and L2 norm the
+    package applies (so z can take any sign and reach any prototype), projected to ``embed_dim``
+    when that differs from 256. With ``freeze`` the encoder is fixed and z is the package's own
+    embedding (ReLU, L2 norm): a linear probe of what the encoder already knows. ``encoder_lr``
+    is the pretrained weights' learning rate (``parameter_groups``).
+
+    >>> GE2E(embed_dim=256, weights=None)(torch.rand(2, 160, 40)).shape
+    torch.Size([2, 256])
+    """
+
+    def __init__(self, embed_dim: int = 256, freeze: bool = False, encoder_lr: float | None = None, weights="shipped"):
+        super().__init__()
+        self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
+        self.linear = nn.Linear(256, 256)
+        if weights is not None:
+            self.load_state_dict(ge2e_weights() if weights == "shipped" else weights, strict=False)
+        self.freeze, self.encoder_lr = freeze, encoder_lr
+        if freeze:
+            self.requires_grad_(False)
+        self.project = nn.Identity() if embed_dim == 256 else nn.Linear(256, embed_dim)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The package's utterance embedding of mel frames [B, T, 40]: ReLU of the projection, L2-normalised."""
+        return nn.functional.normalize(torch.relu(self.encode(x)), dim=1)
+
+    def encode(self, x: Tensor) -> Tensor:
+        _, (hidden, _) = self.lstm(x)
+        return self.linear(hidden[-1])
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.freeze:
+            with torch.no_grad():
+                return self.project(self.embed(x))
+        return self.project(self.encode(x))
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """The optimiser's groups: the pretrained LSTM and projection at ``encoder_lr`` (default
+        ``lr``), a new projection at ``lr``; frozen weights in none."""
+        pretrained = [p for p in [*self.lstm.parameters(), *self.linear.parameters()] if p.requires_grad]
+        new = list(self.project.parameters())
+        groups = [(pretrained, self.encoder_lr or lr), (new, lr)]
+        return [{"params": params, "lr": rate} for params, rate in groups if params]
+
+
 # Each backbone's builder(num_mel_bins, num_frames, embed_dim, channels, pretrained, options), named
 # in ``config.BACKBONES``: a new backbone is one module returning [B, k], one builder and one entry.
 def build_cnn(mel, frames, k, channels, pretrained, options) -> nn.Module:
@@ -225,6 +298,10 @@ def build_ast(mel, frames, k, channels, pretrained, options) -> nn.Module:
 
 def build_beats(mel, frames, k, channels, pretrained, options) -> nn.Module:
     return BEATs(options.get("code"), pretrained, k)
+
+
+def build_ge2e(mel, frames, k, channels, pretrained, options) -> nn.Module:
+    return GE2E(k, options.get("freeze", False), options.get("encoder_lr"))
 
 
 def build_backbone(

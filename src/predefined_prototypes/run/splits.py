@@ -178,10 +178,10 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
     # files, so one cache entry serves all folds.
     files = sorted({path for ds in splits.values() for path in ds.files})
     position = {path: i for i, path in enumerate(files)}
-    settings = FeatureSettings(num_mel_bins=config.num_mel_bins)
-    packed = extract_features(files, settings, desc=f"fbank {config.dataset}")
+    settings = FeatureSettings(num_mel_bins=config.num_mel_bins, front_end=config.front_end)
+    packed = extract_features(files, settings, desc=f"{config.front_end} {config.dataset}")
     per_split = {name: [packed[position[p]] for p in ds.files] for name, ds in splits.items()}
-    normalize = Normalizer.fit(torch.cat(per_split["train"]))
+    normalize = Normalizer.for_front_end(settings, torch.cat(per_split["train"]))
     num_frames = settings.frames(splits["train"].clip_samples)
     info = {
         "fold": str(fold),

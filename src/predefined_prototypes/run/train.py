@@ -142,6 +142,16 @@ def build_model(config: RunConfig, num_classes: int, num_frames: int) -> tuple[M
     return model, LOSSES[config.loss].objective_class().from_config(config, num_classes)
 
 
+def parameter_groups(model: Model, objective: torch.nn.Module, lr: float) -> list[dict]:
+    """What the optimiser trains, at what rate: a pretrained backbone's own groups (its weights at
+    their learning rate, a new layer at ``lr``), then the classifier and any learned prototypes at
+    ``lr``; for a backbone trained from scratch, every parameter at ``lr`` in one group."""
+    head = [*model.classifier.parameters(), *objective.parameters()]
+    if hasattr(model.backbone, "parameter_groups"):
+        return [*model.backbone.parameter_groups(lr), {"params": head, "lr": lr}]
+    return [{"params": [*model.parameters(), *objective.parameters()], "lr": lr}]
+
+
 def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
     """Train and evaluate one configuration; returns the record that ``run`` writes.
     ``on_step(step, values)``, if given, sees every optimiser step's loss terms (the golden tests
@@ -156,9 +166,13 @@ def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
     model, objective = model.to(device), objective.to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    params = [*model.parameters(), *objective.parameters()]
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
-    optimizer = optimizer_class(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    optimizer = optimizer_class(
+        parameter_groups(model, objective, config.lr),
+        lr=config.lr,
+        betas=config.betas,
+        weight_decay=config.weight_decay,
+    )
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     warmup_steps = config.warmup * steps_per_epoch
