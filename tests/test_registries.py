@@ -18,7 +18,12 @@ def test_config_choices_are_the_registries_and_every_entry_resolves():
     assert config.PROTOTYPES == tuple(PROTOTYPE_KINDS)
     assert all(callable(prototype_builder(name)) for name in PROTOTYPE_KINDS)
     assert all(callable(resolve(spec, models.__package__)) for spec in config.BACKBONES.values())
-    assert models.build_backbone("cnn", 40, 101, 16, channels=4) is not None
+    import torch
+
+    # every backbone builds and maps features to the embedding size (GE2E with random weights, and
+    # AST tiny: their shipped or hub weights are tested where they load)
+    assert models.build_backbone("cnn", 40, 101, 16, channels=4)(torch.randn(2, 101, 40)).shape == (2, 16)
+    assert models.GE2E(16, weights=None)(torch.randn(2, 101, 40)).shape == (2, 16)
 
 
 def test_every_loss_has_a_display_name_and_the_book_uses_it():

@@ -122,26 +122,63 @@ def main_comparison(prototypes_gain, control_gain, noise=0.005, seeds=3):
     return pd.DataFrame(rows)
 
 
-def test_claim1_verdicts_on_constructed_comparisons():
-    from predefined_prototypes.reading.claims.claim1 import CLAIM1_RULE, claim1_verdict
+def test_claim1_parts_on_constructed_comparisons():
+    from predefined_prototypes.reading.claims.claim1 import PLACEMENT_RULE, judge_parts
 
-    def verdict(prototypes_gain, control_gain, noise=0.005, seeds=3):
-        return claim1_verdict(main_comparison(prototypes_gain, control_gain, noise, seeds), 18 * seeds, "toy")
+    def parts(prototypes_gain, control_gain, noise=0.005, seeds=3, train=0.99):
+        runs = main_comparison(prototypes_gain, control_gain, noise, seeds).assign(train_accuracy=train)
+        return judge_parts(runs, "toy", "constructed runs")
 
-    assert verdict(0.08, 0.0).outcome == "reproduced"
-    partly = verdict(0.08, 0.08)
-    assert (
-        partly.outcome == "partly reproduced" and partly.rule == dict((o, c) for o, c, _ in CLAIM1_RULE)[partly.outcome]
-    )
-    assert verdict(0.0, 0.05).outcome == "not reproduced"  # equivalent to CE within 2 points
-    assert verdict(-0.08, 0.0).outcome == "contradicted"
-    # A gain whose cause is unsettled: beats CE, the control gains less, neither equivalent nor beaten.
-    assert verdict(0.08, 0.07, noise=0.02).outcome == "undetermined"
-    noisy = verdict(0.01, 0.0, noise=0.05)  # too noisy to call equivalent: says what the design detects
+    pull, placement = parts(0.08, 0.0)
+    assert (pull.claim, pull.outcome, placement.claim, placement.outcome) == (
+        "Claim 1a", "reproduced", "Claim 1b", "reproduced"
+    )  # fmt: skip
+    pull, placement = parts(0.08, 0.08)  # the control explains the gain: the pull holds, the placement does not
+    assert (pull.outcome, placement.outcome) == ("reproduced", "not reproduced")
+    assert placement.rule == dict((o, c) for o, c, _ in PLACEMENT_RULE)["not reproduced"]
+    assert parts(0.0, 0.05)[0].outcome == "not reproduced"  # equivalent to CE within 2 points
+    assert [v.outcome for v in parts(-0.08, 0.0)] == ["contradicted", "contradicted"]
+    noisy = parts(0.01, 0.0, noise=0.05)[0]  # too noisy to call equivalent: says what the design detects
     assert noisy.outcome == "undetermined" and "detects a difference of" in noisy.reason
-    assert all(c.mdd > 0 and c.level == 1 - 0.05 / 3 and c.family == "Holm over 3" for c in noisy.comparisons)
-    pending = claim1_verdict(main_comparison(0.08, 0.0), 60, "toy")
-    assert pending.outcome == "pending" and "54 of the full profile's 60 runs" in pending.reason
+    assert all(c.mdd > 0 and c.level == 1 - 0.05 / 2 and c.family == "Bonferroni over 2" for c in noisy.comparisons)
+    under = parts(0.08, 0.0, train=0.9)  # an under-trained arm decides nothing, whatever its numbers
+    assert [v.outcome for v in under] == ["undetermined", "undetermined"] and "under-trained" in under[0].reason
+
+
+def test_recipe_design_pairs_within_a_recipe_and_never_chooses_below_the_floor():
+    """Constructed recipe-design runs: CE gains 5 points from label smoothing, the pulls gain nothing
+    from it; the prototypes' best-validating recipe ended under the training floor in every fold."""
+    import numpy as np
+
+    from predefined_prototypes.reading.claims.recipes import choose_recipes, within_recipe
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for f in range(8):
+        for arm in ("ce", "zero_prototypes", "prototypes"):
+            for recipe, gain in (("plain", 0.0), ("smoothed", 0.05 if arm == "ce" else 0.0)):
+                under = arm == "prototypes" and recipe == "smoothed"
+                rows.append(
+                    {
+                        "arm": arm,
+                        "recipe": recipe,
+                        "fold": str(f),
+                        "seed": 0,
+                        "accuracy": 0.6 + 0.02 * f + gain + 0.003 * rng.standard_normal(),
+                        "validation_accuracy": 0.6 + gain + (0.1 if under else 0.0),
+                        "validation_ece": 0.05,
+                        "train_accuracy": 0.9 if under else 0.99,
+                    }
+                )
+    runs = pd.DataFrame(rows)
+    table = within_recipe(runs).set_index(["recipe", "comparison"])["outcome"]
+    # within a recipe, pairs are that recipe's: CE's smoothing gain shows only at "smoothed"
+    assert table[("plain", "prototypes − CE")] == "not met"
+    assert table[("smoothed", "prototypes − CE")] == "contradicted"
+    chosen = choose_recipes(runs).set_index("arm")
+    assert set(chosen.loc["prototypes", "recipe"]) == {"plain"}  # the higher-validating run is under the floor
+    assert set(chosen.loc["prototypes", "below_floor"]) == {1}
+    assert set(chosen.loc["ce", "recipe"]) == {"smoothed"}
 
 
 def stored_history(results, run_id, method, fold, tested_every, accuracies):
@@ -336,7 +373,7 @@ def test_the_new_classes_answer_follows_constructed_cells():
     df = pd.DataFrame(rows)
     answer = novel_answer(df, planned=40)
     assert "were better than cross-entropy (+5.0 (" in answer
-    assert "not distinguishable from learned prototypes" in answer and "Holm over 4" in answer
+    assert "not distinguishable from learned prototypes" in answer and "Bonferroni over 4" in answer
     assert "worse than the zero-prototype control (-5.0 (" in answer
     assert novel_answer(df, planned=41).startswith("No answer yet: 40 of the full profile's 41 runs")
 
@@ -400,7 +437,7 @@ def test_calibration_reading_finds_a_constructed_ece_cost_and_its_removal_by_tem
     prototypes, control = reading.split("Test ECE of the zero-prototype control")
     before, after = prototypes.split("after it")
     assert "worse calibrated than CE beyond" in before and "not distinguishable from CE" in after
-    assert "Holm over 4" in before
+    assert "Bonferroni over 4" in before
     assert "worse calibrated" not in control and "of 2 seeds" in control
 
 

@@ -72,7 +72,7 @@ def test_blocks_that_copy_their_factor_reproduce_claim_2():
     assert verdict.outcome == "reproduced" and verdict.notes["untested"] == ["pitch spread"]
     assert verdict.notes["factors"]["loudness"].startswith("reproduced: carried met")
     assert len(verdict.comparisons) == 10 and all(c.outcome == "met" for c in verdict.comparisons)
-    assert {c.family for c in verdict.comparisons} == {"Holm over 10"}
+    assert {c.family for c in verdict.comparisons} == {"Bonferroni over 10"}
     table = probe_table(df)
     assert (
         table.loc["loudness", "own block"].startswith("90.0")
@@ -233,7 +233,7 @@ def test_a_block_is_read_against_what_the_input_carries():
     text = input_reading(df.assign(method=np.where(factor_runs, "factor_prototypes", df["loss"])))
     assert "pitch median 80.0 ± " in text
     assert (
-        re.search(r"pitch median -(19|20)\.\d points \(98\.3 % interval, Holm over 3: ", text)
+        re.search(r"pitch median -(19|20)\.\d points \(98\.3 % interval, Bonferroni over 3: ", text)
         and "holds less than the input probe" in text
     )
     assert re.search(r"loudness \+(29|30)\.\d points", text) and "holds more than the input probe" in text

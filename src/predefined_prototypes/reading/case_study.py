@@ -114,6 +114,32 @@ def example_audio(example: dict, data_dir: str | None = None) -> dict | str:
     return versions
 
 
+def players(audio: dict[str, torch.Tensor]) -> dict[str, Audio]:
+    """An audio player per version, each at its own level: one common gain for all of them (so the
+    loudest peaks at full scale only if it would clip), never the player's own per-clip
+    normalisation, which would play a louder edit at the original's level.
+
+    >>> t = torch.arange(1600) / SAMPLE_RATE
+    >>> tone = 0.5 * torch.sin(2 * torch.pi * 440 * t)
+    >>> out = players({"original": tone, "louder": 2 * tone})
+    >>> sorted(out), round(level_db(out["louder"]) - level_db(out["original"]), 2)
+    (['louder', 'original'], 6.02)
+    """
+    peak = max(float(w.abs().max()) for w in audio.values())
+    gain = 1.0 / peak if peak > 1.0 else 1.0
+    return {name: Audio((w * gain).numpy(), rate=SAMPLE_RATE, normalize=False) for name, w in audio.items()}
+
+
+def level_db(player: Audio) -> float:
+    """The RMS level in dBFS of what a player plays (its WAV bytes decoded)."""
+    import io
+
+    import soundfile
+
+    samples, _ = soundfile.read(io.BytesIO(player.data))
+    return float(20 * np.log10(np.sqrt(np.mean(samples**2))))
+
+
 def show_example(example: dict) -> None:
     """The illustration's figure (its margin split into blocks, for the clip and each edit), then
     an audio player per version with its measured factors, or the note saying how to hear them."""
@@ -129,7 +155,7 @@ def show_example(example: dict) -> None:
     if isinstance(audio, str):
         print(audio)
         return
-    for name, wave in audio.items():
+    for name, player in players(audio).items():
         measured = ", ".join(f"{label} {v:.1f}" for label, v in zip(labels, example["versions"][name][1]))
         display(HTML(f"<b>{name}</b>: {measured} (pitch in Hz, loudness in LUFS)"))
-        display(Audio(wave.numpy(), rate=SAMPLE_RATE))
+        display(player)

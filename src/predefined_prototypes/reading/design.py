@@ -9,7 +9,6 @@ full sweep's results: the design is fixed by what the pilot says.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from .rules import ACCURACY_MARGIN as MARGIN
 from .rules import ALPHA, TRAINING_FLOOR
 from .stats import fold_differences
 
-TESTS = 3  # Claim 1's rule reads three comparisons together (Holm)
+TESTS = 3  # Claim 1's rule reads three comparisons together (Bonferroni)
 
 
 def pilot_power(
@@ -53,25 +52,6 @@ def epochs_to_train(curves: pd.DataFrame, floor: float = TRAINING_FLOOR) -> int:
         below = run[run["train_accuracy"] < floor]
         reached.append(int(below["epoch"].max()) + 1 if len(below) else int(run["epoch"].min()))
     return max(reached)
-
-
-def pilot_curves(sweep: str, results_dir: str | Path = RESULTS) -> pd.DataFrame:
-    """The pilot's training curves: one row per run and epoch (``method``, ``train_accuracy``,
-    the running accuracy over the epoch's batches), from the stored summaries."""
-    runs = load_results(sweep, "full", results_dir)
-    rows = []
-    for run in runs.itertuples():
-        record = json.loads((Path(results_dir) / sweep / "runs" / run.run_id / "metrics.json").read_text())
-        rows += [
-            {
-                "run_id": run.run_id,
-                "method": run.method,
-                "epoch": h["epoch"],
-                "train_accuracy": h["train_accuracy_running"],
-            }
-            for h in record["history"]
-        ]
-    return pd.DataFrame(rows)
 
 
 def design_values(
@@ -118,13 +98,13 @@ def transferred_power(verdict, folds: int, voices_per_fold: int = 1) -> pd.DataF
     a run, on another corpus's spread: the run states its own power afterwards.
 
     >>> from predefined_prototypes.reading.claims.verdict import Comparison, Verdict
-    >>> c = Comparison("loudness: carried", 5.0, -3.0, 13.0, 0.995, "Holm over 10", 0.5, False, 9.9, 10, 6.7, "points")
+    >>> c = Comparison("loudness: carried", 5.0, -3.0, 13.0, 0.995, "Bonferroni over 10", 0.5, False, 9.9, 10, 6.7, "points")
     >>> transferred_power(Verdict("Claim 2", "EmoDB", "undetermined", "", comparisons=(c,)), 12, 2).round(1).to_dict("records")
     [{'now': 9.9, 'new design': 6.1, 'unit': 'points'}]
     """
     rows = {}
     for c in verdict.comparisons:
-        tests = int(c.family.split()[-1]) if c.family.startswith("Holm") else 1
+        tests = int(c.family.split()[-1]) if c.family.startswith("Bonferroni") else 1
         sd = c.sd / math.sqrt(voices_per_fold)
         new = minimum_detectable_difference(sd, folds, ALPHA / tests)
         rows[c.label] = {"now": c.mdd, "new design": new, "unit": c.unit}

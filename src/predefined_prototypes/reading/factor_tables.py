@@ -65,12 +65,12 @@ def probe_means(df: pd.DataFrame) -> pd.DataFrame:
 
 def ablation_table(df: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
     """For ``methods`` (CE first, the reference): emotion accuracy and its fold-paired difference
-    to CE (``stats.against_reference``, Holm over the methods), then the probes averaged over each run's factors, mean ±
+    to CE (``stats.against_reference``, Bonferroni over the methods), then the probes averaged over each run's factors, mean ±
     std over folds, and chance (1 / levels)."""
     runs = probe_means(df)
     runs = runs[runs["method"].isin(methods)]
     runs = runs.assign(order=runs["method"].map(methods.index)).sort_values(["order", "fold", "seed"])
-    table = against_reference(runs, "method", "ce").drop(columns=["Holm p"])
+    table = against_reference(runs, "method", "ce").drop(columns=["adjusted p"])
     for name, header in [
         ("own_block_probe", "own-block probe %"),
         ("emotion_probe", "emotion-label probe %"),
@@ -231,8 +231,8 @@ def input_probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES)
     """Per factor, the input probe (``with_factor_reads``) at each front end of ``df``'s runs
     (balanced accuracy %, mean ± std over folds; it depends on the data only, so each fold counts
     once), and with two front ends, the finer minus the coarser paired by fold and read together
-    over the factors (``stats.compare_together``: the interval at the Bonferroni level, Holm's
-    decision). Answers whether finer mel bands hand the network more of a factor.
+    over the factors (``stats.compare_together``: the interval at the Bonferroni level, which
+    decides). Answers whether finer mel bands hand the network more of a factor.
 
     >>> runs = pd.DataFrame({"fold": list("abcdabcd"), "seed": 0, "num_mel_bins": [40] * 4 + [128] * 4,
     ...                      "input_probe_loudness": [.3, .3, .4, .3, .5, .6, .6, .5]})
@@ -268,7 +268,7 @@ def input_probe_table(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES)
 def block_against_input(df: pd.DataFrame, factors: tuple[str, ...] = FACTOR_NAMES) -> list[dict]:
     """Per factor, the factor prototypes' own-block probe minus the input probe of the same data
     (``with_factor_reads``), paired by fold (seeds averaged within a fold) and read together over
-    the factors (``stats.compare_together``: Holm). Below zero, the block holds less of its factor
+    the factors (``stats.compare_together``: Bonferroni). Below zero, the block holds less of its factor
     than a linear read of the pooled input finds.
 
     >>> own = column("probe", factor="pitch_median", source="block_pitch_median")

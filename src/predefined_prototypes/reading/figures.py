@@ -248,7 +248,7 @@ BEARING_COLOURS = {
 
 def forest(rows, ax=None, unit: str = "accuracy points"):
     """One line per comparison behind a verdict, as its rule reads it: the fold-paired difference
-    (dot) and its Holm-level interval (thick), coloured by how it bears on the claim
+    (dot) and its family-level (Bonferroni) interval (thick), coloured by how it bears on the claim
     (``BEARING_COLOURS``); where it has an equivalence margin, the equivalence test's interval
     (thin, just below) and ticks at ±margin. Grouped by ``group`` with a header per group.
     ``rows``: dicts with group, label, mean, low, high, equivalence_low, equivalence_high,

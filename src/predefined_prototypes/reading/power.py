@@ -6,7 +6,7 @@ tests within a margin at the same level (Lakens 2017). Given the fold-to-fold SD
 differences, measured by a pilot or by the run itself:
 
 - ``minimum_detectable_difference``: the smallest true difference the design finds with 80 %
-  power (two-sided, at alpha / m, the strictest Holm step);
+  power (two-sided, at alpha / m, the family's Bonferroni level);
 - ``equivalence_power``: the chance that equivalence within ``margin`` is shown when the true
   difference is 0 (1 - 2 alpha / m interval inside the margin), and ``folds_for`` how many folds
   either would need.

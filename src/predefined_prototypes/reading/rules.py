@@ -6,7 +6,7 @@ EmoDB's and FSDD's numbers had been read and before any RAVDESS run; ``claims`` 
 every outcome they decide.
 """
 
-ALPHA = 0.05  # family-wise error rate of each verdict's comparisons (Holm over the family)
+ALPHA = 0.05  # family-wise error rate of each verdict's comparisons (Bonferroni over the family)
 ACCURACY_MARGIN = 0.02  # Claim 1: two methods within ±2 accuracy points are equivalent
 PROBE_MARGIN = 0.05  # Claim 2, probe criteria: within ±5 balanced-accuracy points is no effect
 SHIFT_MARGIN = 0.25  # Claim 2, edit criteria: within ±0.25 factor levels is no effect

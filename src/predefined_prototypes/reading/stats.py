@@ -153,11 +153,11 @@ def level_words(level: float) -> str:
 
 
 def family_words(d: dict) -> str:
-    """The family an interval belongs to: 'Holm over 3', 'one test', or 'uncorrected' for a
+    """The family an interval belongs to: 'Bonferroni over 3', 'one test', or 'uncorrected' for a
     comparison read beside others without correction (``d`` from ``compare_together`` carries
     ``tests``; a bare ``paired_by_fold`` does not)."""
     tests = d.get("tests")
-    return "uncorrected" if tests is None else "one test" if tests == 1 else f"Holm over {tests}"
+    return "uncorrected" if tests is None else "one test" if tests == 1 else f"Bonferroni over {tests}"
 
 
 def describe_difference(
@@ -177,7 +177,7 @@ def describe_difference(
 
     >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "p_wilcoxon": 0.031, "folds": 6,
     ...                      "seeds": 3, "wins": 6, "losses": 0, "confidence": 0.975, "tests": 2})
-    '+5.0 points (97.5 % interval, Holm over 2: +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): better than cross-entropy beyond fold noise'
+    '+5.0 points (97.5 % interval, Bonferroni over 2: +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): better than cross-entropy beyond fold noise'
     >>> describe_difference({"mean": 0.05, "low": 0.01, "high": 0.09, "p_wilcoxon": 0.031, "folds": 6,
     ...                      "seeds": 3, "wins": 6, "losses": 0, "confidence": 0.95})
     '+5.0 points (95 % interval, uncorrected: +1.0 to +9.0 over 6 folds of 3 seeds; higher in 6 of 6 folds; Wilcoxon p = 0.031): above cross-entropy at this uncorrected level (descriptive)'
@@ -209,7 +209,7 @@ def against_reference(
     """One row per group of ``by``: accuracy and training accuracy (mean ± std over runs, and the
     lowest run's training accuracy), and the group's accuracy difference to the ``reference``
     group, paired by fold as in ``paired_by_fold`` and read together over the groups
-    (``compare_together``: intervals at 1 - alpha / m, Holm's decisions). A group whose runs (or
+    (``compare_together``: intervals at 1 - alpha / m, decided by that interval). A group whose runs (or
     whose reference runs) do not all reach ``trained`` training accuracy compares an under-fitted
     model: it reads "under-fitted", not "higher" or "lower". The ablations' table.
 
@@ -238,7 +238,7 @@ def against_reference(
                     "difference, points": "reference",
                     "interval": "",
                     "higher in": "",
-                    "Holm p": "",
+                    "adjusted p": "",
                     "beyond fold noise": "",
                 }
             )
@@ -251,7 +251,7 @@ def against_reference(
                     "difference, points": f"{d['mean'] * scale:+.1f} ({d['low'] * scale:+.1f} to {d['high'] * scale:+.1f})",
                     "interval": f"{level_words(d['confidence'])}, {family_words(d)}",
                     "higher in": f"{d['wins']} of {d['folds']} folds",
-                    "Holm p": f"{d['p_holm']:.2g}",
+                    "adjusted p": f"{d['p_adjusted']:.2g}",
                     "beyond fold noise": (reading if d["differs"] else "no") if fitted else "under-fitted",
                 }
             )
@@ -259,34 +259,20 @@ def against_reference(
     return pd.DataFrame(rows)
 
 
-def holm(pvalues: list[float]) -> list[float]:
-    """Holm's step-down adjustment of p-values tested together (NaN stays NaN, and counts as a test).
-
-    >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03])]
-    [0.03, 0.06, 0.06]
-    """
-    order = sorted(range(len(pvalues)), key=lambda i: (math.isnan(pvalues[i]), pvalues[i]))
-    adjusted, running = [math.nan] * len(pvalues), 0.0
-    for rank, i in enumerate(order):
-        if math.isnan(pvalues[i]):
-            continue
-        running = max(running, min(1.0, (len(pvalues) - rank) * pvalues[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def paired_together(tests: list[tuple], alpha: float = ALPHA) -> list[dict]:
     """``paired_by_fold`` for m tests read as one family, each ``(df, metric, value, baseline,
     by, margin)``: each interval at confidence 1 - alpha / m (Bonferroni, so that all hold
-    together), ``p_holm`` the Holm-adjusted t-test p-value, ``differs`` whether it is below
-    alpha, ``mdd`` the difference found with 80 % power at alpha / m, and where ``margin`` is not
+    together), ``p_adjusted`` the Bonferroni-adjusted t-test p-value, ``differs`` whether it is
+    below alpha, which is exactly whether that interval excludes 0 (the one decision language: a
+    comparison is decided by the interval printed beside it), ``mdd`` the difference found with 80 % power at alpha / m, and where ``margin`` is not
     None (in the metric's units, declared before results are read) ``equivalent``: two one-sided
     tests at alpha / m, i.e. the 1 - 2 alpha / m interval (``equivalence_low``/``_high``) lies
     inside (-margin, +margin)."""
     m = max(len(tests), 1)
     rows = [paired_by_fold(df, metric, v, b, by, confidence=1 - alpha / m) for df, metric, v, b, by, _ in tests]
-    for (df, metric, value, baseline, by, margin), row, p in zip(tests, rows, holm([r["p_t"] for r in rows])):
-        row.update(value=value, baseline=baseline, p_holm=p, differs=bool(p < alpha), tests=m)
+    for (df, metric, value, baseline, by, margin), row in zip(tests, rows):
+        p = min(1.0, m * row["p_t"]) if not math.isnan(row["p_t"]) else math.nan
+        row.update(value=value, baseline=baseline, p_adjusted=p, differs=bool(p < alpha), tests=m)
         # The design's power at its strictest level: the difference it finds 4 times in 5.
         row["mdd"] = minimum_detectable_difference(row["sd"], row["folds"], alpha / m)
         if margin is not None:
@@ -308,7 +294,8 @@ def compare_together(
 ) -> list[dict]:
     """``paired_together`` for several (value, baseline) pairs of one table, corrected for their
     number m: each interval at confidence 1 - alpha / m (Bonferroni, so that all hold together),
-    ``p_holm`` the Holm-adjusted t-test p-value, ``differs`` whether it is below alpha, and with an
+    ``p_adjusted`` the Bonferroni-adjusted t-test p-value, ``differs`` whether it is below alpha
+    (whether that interval excludes 0), and with an
     equivalence ``margin`` (in the metric's units, declared before results are read),
     ``equivalent``: two one-sided tests at alpha / m, i.e. the 1 - 2 alpha / m interval lies
     inside (-margin, +margin).

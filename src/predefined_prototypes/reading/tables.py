@@ -177,7 +177,7 @@ def novel_table(df: pd.DataFrame) -> pd.DataFrame:
 def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame:
     """One row per lambda of the pull-strength sweep: the prototypes-minus-control accuracy
     difference, fold-paired, read together over the lambdas (``stats.compare_together``:
-    intervals at 1 - alpha / m, Holm's decisions), how well each arm fits (the prototypes'
+    intervals at 1 - alpha / m, decided by that interval), how well each arm fits (the prototypes'
     nearest-prototype accuracy, cosine to their own prototype and distance term on the training
     clips; the control's distance term, its mean ||z||^2 / k) and the lowest training accuracy
     of each arm, with whether every run reached ``rules.TRAINING_FLOOR``. Each arm's accuracy (mean of fold
@@ -218,7 +218,7 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
                 "difference": d["mean"],
                 "low": d["low"],
                 "high": d["high"],
-                "p_holm": d["p_holm"],
+                "p_adjusted": d["p_adjusted"],
                 "differs": d["differs"],
                 "confidence": d["confidence"],
                 "tests": d["tests"],
@@ -348,9 +348,9 @@ def beyond_noise(table: pd.DataFrame, by: str) -> str:
     """The groups of an ``against_reference`` table whose difference to the reference is decided
     (higher or lower), in words with the interval's level; 'none' if no group's is.
 
-    >>> beyond_noise(pd.DataFrame({"s": [1, 10], "beyond fold noise": ["", "lower"], "interval": ["", "97.5 % interval, Holm over 2"],
+    >>> beyond_noise(pd.DataFrame({"s": [1, 10], "beyond fold noise": ["", "lower"], "interval": ["", "97.5 % interval, Bonferroni over 2"],
     ...                            "difference, points": ["reference", "-7.2 (-13.9 to -0.4)"]}), "s")
-    '10 (lower, -7.2 (-13.9 to -0.4), 97.5 % interval, Holm over 2)'
+    '10 (lower, -7.2 (-13.9 to -0.4), 97.5 % interval, Bonferroni over 2)'
     """
     found = [
         f"{row[by]} ({row['beyond fold noise']}, {row['difference, points']}, {row['interval']})"

@@ -48,6 +48,8 @@ SWEEP_ORDER = (
     "bf16-check",
     "channels-last-check",
     "bf16-channels-last-check",
+    "claim1-recipes-ravdess",
+    "claim1-recipes-speech-commands",
 )
 PROFILE_KEYS = {"base", "grid"}
 # More runs than any sweep of this project plans by a factor of 20: a larger grid is a typo (and
@@ -188,7 +190,3 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
                     Run(sweep, profile, rid, {k: v for k, v in config.to_dict().items() if k != "out"}, str(out))
                 )
     return runs
-
-
-def profiles_of(path: str | Path) -> list[str]:
-    return sorted(_mapping(read_sweep_file(path).get("profiles"), f"{path}: profiles"))

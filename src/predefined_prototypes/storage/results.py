@@ -21,6 +21,7 @@ import pandas as pd
 from ..method.registry import method_of
 from ..run.config import RunConfig
 from .plan import load_sweep
+from .rules_record import read_record
 from .store import ResultsError, read_table
 
 REPO = Path(__file__).resolve().parents[3]
@@ -170,6 +171,19 @@ def derived(sweep: str, kind: str, profile: str, results_dir: str | Path = RESUL
 def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:
     """How many runs the sweep file's profile plans."""
     return len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
+
+
+def planned_ids(sweep: str, profile: str = "full", configs_dir: str | Path = CONFIGS) -> list[str]:
+    """The run ids the sweep file's profile plans."""
+    return [r.run_id for r in load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile)]
+
+
+def rules_record(sweep: str, results_dir: str | Path = RESULTS) -> dict | None:
+    """The sweep's record of its rules and plan (``rules_record``), or None where it has none."""
+    try:
+        return read_record(Path(results_dir) / sweep)
+    except ValueError as err:
+        raise ResultsError(str(err)) from None
 
 
 def planned_methods(sweep: str, profile: str = "full", configs_dir: str | Path = CONFIGS) -> set[str]:

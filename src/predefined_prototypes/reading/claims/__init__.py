@@ -7,12 +7,15 @@ an outcome.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
 
-from ...storage.results import complete_settings, holds_plan, load_results, planned_runs
+from ...storage.results import complete_settings, holds_plan, load_results, planned_ids, planned_runs, rules_record
+from ...storage.rules_record import compare
 from ..rules import (
     ACCURACY_MARGIN,
     ALPHA,
@@ -24,7 +27,15 @@ from ..rules import (
     TRAINING_FLOOR,
 )
 from ..tables import pull_strength
-from .claim1 import CLAIM1_RULE, SPEED_RULE, claim1_tuned_verdict, claim1_verdict, placement_reading, speed_verdict
+from .claim1 import (
+    PLACEMENT_RULE,
+    PULL_RULE,
+    SPEED_RULE,
+    claim1_tuned_verdict,
+    judge_parts,
+    placement_reading,
+    speed_verdict,
+)
 from .claim2 import CLAIM2_RULE, FACTOR_RULE, LABELLED_RULE, claim2_verdict, labelled_factor_verdict
 from .evidence import (
     RAVDESS_SWEEP,
@@ -37,6 +48,7 @@ from .evidence import (
     tuned_runs,
 )
 from .recipes import RULES as RECIPE_RULES
+from .recipes import choose_recipes, with_recipes
 from .verdict import Verdict, pending
 
 RECIPE_SWEEP_PREFIX = "claim1-recipes-"
@@ -53,6 +65,7 @@ class Claim:
     rule: tuple
     thresholds: dict
     judge: Callable[[], Verdict]
+    sweep: str  # the sweep whose rules record the verdict shows
 
 
 def under_trained(verdict: Verdict, chosen: pd.DataFrame) -> Verdict:
@@ -83,22 +96,6 @@ def tuned_claim1(sweep: str, corpus: str) -> Verdict:
         )
         return pending("Claim 1", corpus, reason, f"the {sweep} sweep's tuned baselines")
     return under_trained(claim1_tuned_verdict(chosen, complete, corpus), chosen)
-
-
-def tuned_or_main(tuned_sweep: str, main_sweep: str | None, corpus: str) -> Verdict:
-    """Claim 1 on the tuned baselines once their sweep is complete; else on the main comparison,
-    saying so (a corpus without a main comparison waits for its tuned sweep)."""
-    tuned = tuned_claim1(tuned_sweep, corpus)
-    if tuned.outcome != "pending" or main_sweep is None:
-        return tuned
-    df, _ = main_runs(main_sweep)
-    evidence = f"main comparison (the {tuned_sweep} sweep is not complete)"
-    return claim1_verdict(df, planned_runs(main_sweep, "full"), corpus, evidence)
-
-
-def main_claim1(sweep: str, corpus: str) -> Verdict:
-    df, _ = main_runs(sweep)
-    return claim1_verdict(df, planned_runs(sweep, "full"), corpus)
 
 
 def speed(sweep: str, corpus: str) -> Verdict:
@@ -157,29 +154,80 @@ CLAIM2_THRESHOLDS = {
 }
 SPEED_THRESHOLDS = {"margin (epochs)": EPOCH_MARGIN, "alpha": ALPHA, "converged at": CONVERGED}
 
+# Claim 1 on each corpus reads one sweep where every loss had the same recipe: FSDD's and EmoDB's
+# main comparisons (one fixed recipe, every loss at the same epochs), and on Speech Commands and
+# RAVDESS the recipe design (each loss's recipe chosen from one menu on validation speakers).
+CLAIM1_SWEEPS = {
+    "fsdd": ("FSDD", "main-fsdd"),
+    "emodb": ("EmoDB", "main-emodb"),
+    "speech_commands": ("Speech Commands v0.02", "claim1-recipes-speech-commands"),
+    "ravdess": ("RAVDESS", "claim1-recipes-ravdess"),
+}
+
+
+@functools.cache
+def claim1_parts(sweep: str, corpus: str) -> tuple[Verdict, Verdict]:
+    """Claim 1a and 1b on a corpus's sweep (``CLAIM1_SWEEPS``), pending until its full profile is
+    complete: on the recipe design, the validation-chosen recipe of each loss per fold
+    (``recipes.choose_recipes``); on a main comparison, its runs."""
+    if sweep.startswith(RECIPE_SWEEP_PREFIX):
+        runs, complete, stored, planned = recipe_runs(sweep)
+        evidence = f"the {sweep} sweep: each loss's recipe chosen per test fold on validation speakers"
+        if not complete:
+            reason = f"{stored} of the full profile's {planned} runs are stored; a verdict waits for all"
+            return pending("Claim 1a", corpus, reason, evidence), pending("Claim 1b", corpus, reason, evidence)
+        chosen = choose_recipes(runs)
+        return judge_parts(chosen.assign(method=chosen["arm"]), corpus, evidence)
+    df, complete = main_runs(sweep)
+    evidence = f"the {sweep} sweep: one fixed recipe, every loss at the same epochs"
+    if not complete:
+        reason = f"{int(df['profile'].eq('full').sum())} of the full profile's runs are stored"
+        return pending("Claim 1a", corpus, reason, evidence), pending("Claim 1b", corpus, reason, evidence)
+    return judge_parts(df, corpus, evidence)
+
+
+def recipe_runs(sweep: str) -> tuple[pd.DataFrame, bool, int, int]:
+    """A recipe sweep's stored full-profile runs with their ``arm`` and ``recipe``, whether every
+    planned run is stored, how many are, and how many are planned."""
+    planned = planned_runs(sweep, "full")
+    if not holds_plan(sweep, "full"):
+        return with_recipes(pd.DataFrame(columns=["loss", "prototypes"])), False, 0, planned
+    runs = with_recipes(load_results(sweep, "full"))
+    return runs, len(runs) == planned, len(runs), planned
+
+
+def _part(key: str, index: int) -> Callable[[], Verdict]:
+    corpus, sweep = CLAIM1_SWEEPS[key]
+    return lambda: claim1_parts(sweep, corpus)[index]
+
+
 CLAIMS = (
-    Claim(
-        "fsdd_claim1", "Claim 1", "FSDD", CLAIM1_RULE, CLAIM1_THRESHOLDS,
-        lambda: tuned_or_main("tuned-baselines", "main-fsdd", "FSDD"),
+    *(
+        Claim(f"{key}_claim1a", "Claim 1a", corpus, PULL_RULE, CLAIM1_THRESHOLDS, _part(key, 0), sweep)
+        for key, (corpus, sweep) in CLAIM1_SWEEPS.items()
     ),
-    Claim("emodb_claim1", "Claim 1", "EmoDB", CLAIM1_RULE, CLAIM1_THRESHOLDS, lambda: main_claim1("main-emodb", "EmoDB")),
-    Claim(
-        "speech_commands_claim1", "Claim 1", "Speech Commands v0.02", CLAIM1_RULE, CLAIM1_THRESHOLDS,
-        lambda: tuned_or_main("claim1-speech-commands", None, "Speech Commands v0.02"),
+    *(
+        Claim(f"{key}_claim1b", "Claim 1b", corpus, PLACEMENT_RULE, CLAIM1_THRESHOLDS, _part(key, 1), sweep)
+        for key, (corpus, sweep) in CLAIM1_SWEEPS.items()
     ),
-    Claim(
-        "ravdess_claim1", "Claim 1", "RAVDESS", CLAIM1_RULE, CLAIM1_THRESHOLDS,
-        lambda: tuned_or_main("claim1-ravdess", None, "RAVDESS"),
-    ),
-    Claim("fsdd_speed", "Claim 1b", "FSDD", SPEED_RULE, SPEED_THRESHOLDS, lambda: speed("main-fsdd", "FSDD")),
-    Claim("emodb_speed", "Claim 1b", "EmoDB", SPEED_RULE, SPEED_THRESHOLDS, lambda: speed("main-emodb", "EmoDB")),
-    Claim("emodb_claim2", "Claim 2", "EmoDB", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_emodb),
-    Claim("ravdess_claim2", "Claim 2", "RAVDESS", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_ravdess),
+    Claim("fsdd_claim1c", "Claim 1c", "FSDD", SPEED_RULE, SPEED_THRESHOLDS, lambda: speed("main-fsdd", "FSDD"), "main-fsdd"),
+    Claim("emodb_claim1c", "Claim 1c", "EmoDB", SPEED_RULE, SPEED_THRESHOLDS, lambda: speed("main-emodb", "EmoDB"), "main-emodb"),
+    Claim("emodb_claim2", "Claim 2", "EmoDB", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_emodb, "factor-pull"),
+    Claim("ravdess_claim2", "Claim 2", "RAVDESS", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_ravdess, RAVDESS_SWEEP),
     Claim(
         "ravdess_intensity", "Claim 2, intensity (labelled)", "RAVDESS", LABELLED_RULE, CLAIM2_THRESHOLDS,
-        intensity_on_ravdess,
+        intensity_on_ravdess, RAVDESS_SWEEP,
     ),
 )  # fmt: skip
+
+# What is known of when a verdict's rules were fixed where its sweep has no record (stored before
+# records began): said beside the verdict, never upgraded to "confirmatory".
+HISTORY = {
+    "emodb_claim2": (
+        "exploratory",
+        "Claim 2's margins were set after EmoDB's numbers had been read (reading/rules.py)",
+    ),
+}
 
 
 def rules_for(sweep: str) -> dict:
@@ -202,10 +250,40 @@ def book_verdicts() -> dict[str, Verdict]:
     """Every claim's verdict, from the stored results, keyed as ``CLAIMS``; Claim 1 on FSDD with
     the pull-strength sweep's placement reading beside it (``notes["placement"]``, not part of
     its rule)."""
-    verdicts = {claim.key: claim.judge() for claim in CLAIMS}
+    verdicts = {claim.key: with_standing(claim, claim.judge()) for claim in CLAIMS}
     pull, status = complete_settings("pull-strength", ("lam", "epochs"))
-    verdicts["fsdd_claim1"].notes["placement"] = placement_reading(pull_strength(pull), bool(status["complete"].any()))
+    verdicts["fsdd_claim1b"].notes["placement"] = placement_reading(pull_strength(pull), bool(status["complete"].any()))
     return verdicts
+
+
+def claim1_verdicts() -> dict[str, Verdict]:
+    """Claim 1a and 1b on every corpus, with their standing (``book_verdicts``'s, without the rest)."""
+    return {c.key: with_standing(c, c.judge()) for c in CLAIMS if c.claim in ("Claim 1a", "Claim 1b")}
+
+
+def with_standing(claim: Claim, verdict: Verdict) -> Verdict:
+    """``verdict`` with its ``standing`` (confirmatory, exploratory, or unrecorded) and, in
+    ``notes["rules"]``, what its sweep's rules record shows: rules and plan unchanged since they
+    were fixed before its runs, or what changed; or, without a record, what is known."""
+    record = rules_record(claim.sweep)
+    if record is None:
+        standing, words = HISTORY.get(
+            claim.key, ("unrecorded", f"the {claim.sweep} sweep was stored before rules were recorded")
+        )
+    else:
+        changes = compare(record, rules_for(claim.sweep), planned_ids(claim.sweep, "full"))
+        fixed = record["fixed_at"].replace("T", " ").rstrip("Z") + " UTC"
+        if changes:
+            standing, words = "exploratory", f"rules fixed {fixed}, changed since: {'; '.join(changes)}"
+        else:
+            standing = "confirmatory"
+            words = f"rules and plan fixed {fixed}, before the sweep's first new run, and unchanged since"
+            if record["stored_before"]:
+                words += (
+                    f"; {record['stored_before']} of its {record['planned']} runs were reused from earlier sweeps, "
+                    "their numbers read before the rules were fixed"
+                )
+    return dataclasses.replace(verdict, standing=standing, notes={**verdict.notes, "rules": words})
 
 
 def forest_rows(verdicts: dict[str, Verdict]) -> list[dict]:
@@ -214,7 +292,7 @@ def forest_rows(verdicts: dict[str, Verdict]) -> list[dict]:
     bears on its claim, and its unit (one panel per unit)."""
     rows = []
     for verdict in verdicts.values():
-        if verdict.claim not in ("Claim 1", "Claim 2") or verdict.outcome == "pending":
+        if verdict.claim not in ("Claim 1a", "Claim 1b", "Claim 2") or verdict.outcome == "pending":
             continue
         for c in verdict.comparisons:
             unit = {"points": "balanced-accuracy points" if verdict.claim == "Claim 2" else "accuracy points"}

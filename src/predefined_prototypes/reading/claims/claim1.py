@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..rules import ACCURACY_MARGIN, EPOCH_MARGIN, FIT_FLOOR
+from ..rules import ACCURACY_MARGIN, EPOCH_MARGIN, FIT_FLOOR, TRAINING_FLOOR
 from ..stats import level_words
 from .verdict import Comparison, Test, Verdict, first_match, pending, together
 
@@ -20,7 +20,7 @@ def _below(c: Comparison) -> bool:
     return c.differs and c.estimate < 0
 
 
-# Read with three comparisons, fold-paired and Holm-corrected together: prototypes − CE (p),
+# Read with three comparisons, fold-paired and Bonferroni-corrected together: prototypes − CE (p),
 # control − CE (c), prototypes − control (pc); "equivalent": two one-sided tests within ACCURACY_MARGIN.
 CLAIM1_RULE = (
     ("contradicted", "prototypes are worse than CE", lambda p, c, pc: _below(p)),
@@ -46,7 +46,7 @@ CLAIM1_RULE = (
 
 # Claim 1 in its two parts, on the recipe design (configs/claim1-recipes-*.yaml): each loss takes its
 # recipe from one identical menu on the validation speakers. 1a, the pull: read with prototypes − CE
-# (p) and control − CE (c) as one family (Holm over 2); p decides, c says whether a pull toward the
+# (p) and control − CE (c) as one family (Bonferroni over 2); p decides, c says whether a pull toward the
 # origin does the same. 1b, the placement: prototypes − control (pc), alone.
 PULL_RULE = (
     ("contradicted", "predefined prototypes are worse than CE", lambda p, c: _below(p)),
@@ -73,7 +73,7 @@ SPEED_RULE = (
 def power_sentence(c: Comparison) -> str:
     """What a comparison's design could decide, in words.
 
-    >>> c = Comparison("p", 0.9, -4.7, 6.6, 0.983, "Holm over 3", 0.9, False, 7.3, 6, 3.9, "points", margin=2.0,
+    >>> c = Comparison("p", 0.9, -4.7, 6.6, 0.983, "Bonferroni over 3", 0.9, False, 7.3, 6, 3.9, "points", margin=2.0,
     ...                folds_for_equivalence=45)
     >>> power_sentence(c)
     'This design (6 folds, fold SD 3.9 points) detects a difference of 7.3 points with 80 % power; equivalence within ±2 points would need about 45 folds at that SD'
@@ -109,18 +109,52 @@ def judge_claim1(runs: pd.DataFrame, ce: str, corpus: str, evidence: str, protot
     return Verdict("Claim 1", corpus, outcome, reason, rule, evidence, tuple(comparisons))
 
 
-def claim1_verdict(df: pd.DataFrame, planned: int, corpus: str, evidence: str = "main comparison") -> Verdict:
-    """Claim 1 from a corpus's main comparison of predefined prototypes, CE and the zero-prototype
-    control. No verdict before every planned run of the full profile is stored."""
-    stored = int(df["profile"].eq("full").sum())
-    if df["profile"].iloc[0] != "full" or stored < planned:
-        return pending(
-            "Claim 1",
-            corpus,
-            f"{stored} of the full profile's {planned} runs are stored; a verdict waits for all of them",
-            evidence,
+def judge_parts(
+    runs: pd.DataFrame, corpus: str, evidence: str, ce: str = "ce", floor: float = TRAINING_FLOOR
+) -> tuple[Verdict, Verdict]:
+    """Claim 1a, the pull (``PULL_RULE``: prototypes − CE deciding, control − CE beside it, one
+    family of 2), and Claim 1b, the placement (``PLACEMENT_RULE``: prototypes − control, alone), on
+    ``runs`` (a ``method`` column naming ``prototypes``, ``zero_prototypes`` and ``ce``; seeds
+    averaged within a fold). A compared run below ``floor`` training accuracy makes its part
+    undetermined: an under-trained arm decides nothing.
+
+    >>> rows = [{"method": m, "fold": f, "seed": 0, "accuracy": a + 0.002 * ((i * j) % 5), "train_accuracy": 0.99}
+    ...         for i, f in enumerate("abcdef")
+    ...         for j, (m, a) in enumerate((("ce", 0.70), ("zero_prototypes", 0.75), ("prototypes", 0.75)))]
+    >>> pull, placement = judge_parts(pd.DataFrame(rows), "toy", "constructed runs")
+    >>> pull.claim, pull.outcome, placement.claim, placement.outcome
+    ('Claim 1a', 'reproduced', 'Claim 1b', 'not reproduced')
+    """
+    pull = together(
+        [
+            Test("prototypes − CE", runs, "prototypes", ce, margin=ACCURACY_MARGIN),
+            Test("control − CE", runs, "zero_prototypes", ce, margin=ACCURACY_MARGIN, favoured=0),
+        ]
+    )
+    placement = together([Test("prototypes − control", runs, "prototypes", "zero_prototypes", margin=ACCURACY_MARGIN)])
+    verdicts = []
+    for claim, rule, comparisons, arms in (
+        ("Claim 1a", PULL_RULE, pull, ("prototypes", ce)),
+        ("Claim 1b", PLACEMENT_RULE, placement, ("prototypes", "zero_prototypes")),
+    ):
+        outcome, condition = first_match(rule, *comparisons)
+        decider = comparisons[0]
+        reason = "; ".join(f"{c.label} {c.numbers()}" for c in comparisons) + (
+            f" ({level_words(decider.level)}s, {decider.family}, {decider.folds} folds)"
         )
-    return judge_claim1(df, "ce", corpus, evidence)
+        low = (
+            runs[runs["method"].isin(arms) & (runs["train_accuracy"] < floor)] if "train_accuracy" in runs else runs[:0]
+        )
+        if len(low):
+            outcome, condition = "undetermined", "a compared arm is under-trained"
+            reason = (
+                f"{len(low)} compared run(s) ended below {100 * floor:g} % training accuracy (lowest "
+                f"{100 * low['train_accuracy'].min():.1f} %): an under-trained arm decides nothing. {reason}"
+            )
+        elif outcome == "undetermined":
+            reason += f". {power_sentence(decider)}"
+        verdicts.append(Verdict(claim, corpus, outcome, reason, condition, evidence, tuple(comparisons)))
+    return verdicts[0], verdicts[1]
 
 
 def claim1_tuned_verdict(chosen: pd.DataFrame, complete: bool, corpus: str, evidence: str = "") -> Verdict:
@@ -138,7 +172,7 @@ def speed_verdict(reached: pd.DataFrame, complete: bool, corpus: str) -> Verdict
     learned prototypes in epochs to the convergence threshold (``SPEED_RULE``)."""
     evidence = "epochs to the convergence threshold, main comparison"
     if not complete:
-        return pending("Claim 1b", corpus, "the full profile is not complete", evidence)
+        return pending("Claim 1c", corpus, "the full profile is not complete", evidence)
     label = "prototypes − learned prototypes"
     test = Test(
         label,
@@ -153,24 +187,24 @@ def speed_verdict(reached: pd.DataFrame, complete: bool, corpus: str) -> Verdict
     )
     (d,) = together([test])
     outcome, rule = first_match(SPEED_RULE, d)
-    return Verdict("Claim 1b", corpus, outcome, f"{d.label}: {d.interval()}", rule, evidence, (d,))
+    return Verdict("Claim 1c", corpus, outcome, f"{d.label}: {d.interval()}", rule, evidence, (d,))
 
 
 def placement_reading(table: pd.DataFrame, complete: bool, fit: float = FIT_FLOOR) -> str:
     """What the pull-strength sweep says about placement, from ``tables.pull_strength``: at each
     lambda where every run trained and the prototypes are reached on the training clips
-    (nearest-prototype accuracy at least ``fit``), whether prototypes beat the control (Holm over
+    (nearest-prototype accuracy at least ``fit``), whether prototypes beat the control (Bonferroni over
     the lambdas), and which lambdas decide nothing because a run under-trained. Where the arms
     differ, which arm moved from the next weaker lambda. ``complete``: whether ``table`` holds
     complete settings (no reading otherwise).
 
     >>> t = pd.DataFrame({"lam": [1.0, 10.0, 100.0], "difference": [0.0, -0.01, 0.4], "low": [-0.03, -0.07, 0.27],
-    ...                   "high": [0.03, 0.04, 0.57], "p_holm": [0.9, 0.8, 0.0], "differs": [False, False, True],
+    ...                   "high": [0.03, 0.04, 0.57], "p_adjusted": [0.9, 0.8, 0.0], "differs": [False, False, True],
     ...                   "confidence": 1 - 0.05 / 3, "tests": 3,
     ...                   "nearest_prototype_accuracy": [0.47, 0.99, 0.99], "trained": [True, True, False],
     ...                   "weaker_lam": [float("nan"), 1.0, 10.0]})
     >>> placement_reading(t, True)
-    'Where every run trained and the prototypes are reached, prototypes − control in points (98.3 % intervals, Holm over 3): λ = 10, -1.0 (-7.0 to +4.0), not distinguishable from 0. Under-trained, deciding nothing: λ = 100.'
+    'Where every run trained and the prototypes are reached, prototypes − control in points (98.3 % intervals, Bonferroni over 3): λ = 10, -1.0 (-7.0 to +4.0), not distinguishable from 0. Under-trained, deciding nothing: λ = 100.'
     """
     if not complete:
         return "No reading yet: no λ of the pull-strength sweep has all of its runs stored."
@@ -188,7 +222,7 @@ def placement_reading(table: pd.DataFrame, complete: bool, fit: float = FIT_FLOO
             )
             for r in reached.itertuples()
         ]
-        level = f"{level_words(table['confidence'].iloc[0])}s, Holm over {table['tests'].iloc[0]}"
+        level = f"{level_words(table['confidence'].iloc[0])}s, Bonferroni over {table['tests'].iloc[0]}"
         parts.append(
             f"Where every run trained and the prototypes are reached, prototypes − control in points ({level}): "
             + "; ".join(words)

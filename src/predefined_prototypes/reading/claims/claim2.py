@@ -1,7 +1,7 @@
 """Claim 2: a factor prototype's block carries its factor (P(y, alpha) = (P'(alpha), 0)).
 
 Each factor is judged on criteria, each a fold-paired difference read with all the others as
-one family (Holm), with four outcomes: not met (equivalent to no effect within its margin, which
+one family (Bonferroni), with four outcomes: not met (equivalent to no effect within its margin, which
 a negligible significant difference does not change), met (above 0), contradicted (significant
 in the wrong direction) and undetermined. A factor's
 outcome derives from its criteria and the claim's from its factors', by the rule tables below,

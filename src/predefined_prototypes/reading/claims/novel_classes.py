@@ -1,6 +1,6 @@
 """The novel-classes question: do fixed prototypes help or hurt classes held out of training,
 against cross-entropy, learned prototypes and the zero-prototype control, and at what cost on the
-base classes? Four cell-paired comparisons read together (Holm over 4)."""
+base classes? Four cell-paired comparisons read together (Bonferroni over 4)."""
 
 from __future__ import annotations
 

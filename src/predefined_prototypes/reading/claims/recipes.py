@@ -122,3 +122,82 @@ def choose_recipes(runs: pd.DataFrame, floor: float = TRAINING_FLOOR) -> pd.Data
         best = pool.sort_values(["validation_accuracy", "validation_ece"], ascending=[False, True]).iloc[0]
         chosen.append({**best.to_dict(), "candidates": len(pool), "below_floor": len(group) - len(pool)})
     return pd.DataFrame(chosen)
+
+
+def within_recipe(runs: pd.DataFrame) -> pd.DataFrame:
+    """The pull added to a fixed recipe, the paper's protocol: at each recipe that every arm ran in
+    every fold of ``runs`` (``with_recipes``'s), prototypes − CE and control − CE read as one family
+    over all those recipes, and prototypes − control as another. One row per recipe and comparison:
+    the part it belongs to, the difference in points, its interval (level and family) and its
+    outcome (``Comparison.outcome``: met, not met, contradicted, undetermined).
+
+    >>> rows = [{"arm": arm, "recipe": r, "fold": f, "seed": 0, "accuracy": a + 0.002 * ((i * j + k) % 5)}
+    ...         for k, r in enumerate(["plain", "smoothed"]) for i, f in enumerate("abcdef")
+    ...         for j, (arm, a) in enumerate((("ce", 0.70), ("zero_prototypes", 0.74), ("prototypes", 0.74 + k / 20)))]
+    >>> table = within_recipe(pd.DataFrame(rows))
+    >>> table[table["comparison"] == "prototypes − control"][["recipe", "outcome"]].to_dict("records")
+    [{'recipe': 'plain', 'outcome': 'not met'}, {'recipe': 'smoothed', 'outcome': 'met'}]
+    """
+    from .verdict import Test, together
+
+    folds = runs["fold"].nunique()
+    complete = [
+        recipe
+        for recipe, group in runs.groupby("recipe", sort=False)
+        if all(
+            (group["arm"] == arm).sum() and group.loc[group["arm"] == arm, "fold"].nunique() == folds for arm in ARMS
+        )
+    ]
+    families = {
+        "Claim 1a": [("prototypes − CE", "prototypes", "ce", 1), ("control − CE", "zero_prototypes", "ce", 0)],
+        "Claim 1b": [("prototypes − control", "prototypes", "zero_prototypes", 1)],
+    }
+    rows = []
+    for part, comparisons in families.items():
+        tests = [
+            Test(label, runs[runs["recipe"] == recipe].assign(method=lambda d: d["arm"]), value, baseline,
+                 margin=ACCURACY_MARGIN, favoured=favoured)
+            for recipe in complete for label, value, baseline, favoured in comparisons
+        ]  # fmt: skip
+        keys = [(recipe, label) for recipe in complete for label, *_ in comparisons]
+        for (recipe, label), c in zip(keys, together(tests) if tests else []):
+            rows.append(
+                {
+                    "part": part,
+                    "recipe": recipe,
+                    "comparison": label,
+                    "difference": c.numbers(),
+                    "interval": f"{c.level * 100:.2f}".rstrip("0").rstrip(".") + f" %, {c.family}",
+                    "outcome": c.outcome if c.favoured else ("differs" if c.differs else "does not differ"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["part", "recipe", "comparison", "difference", "interval", "outcome"])
+
+
+def selection_table(runs: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+    """What the validation choice did, per arm: the recipes it chose (and in how many folds), the
+    runs that left the pool under the training floor, the chosen runs' mean test accuracy, and the
+    best recipe in hindsight (the highest mean test accuracy over folds, a choice no one could make
+    without the test speakers) with what choosing on validation cost against it."""
+    rows = []
+    for arm in ARMS:
+        picked = chosen[chosen["arm"] == arm] if len(chosen) else chosen
+        own = runs[runs["arm"] == arm]
+        if own.empty:
+            continue
+        by_recipe = own.groupby("recipe")["accuracy"].mean()
+        counts = picked["recipe"].value_counts() if len(picked) else pd.Series(dtype=int)
+        hindsight = by_recipe.idxmax()
+        accuracy = picked["accuracy"].mean() if len(picked) else float("nan")
+        rows.append(
+            {
+                "arm": arm,
+                "chosen recipes (folds)": "; ".join(f"{r} ({n})" for r, n in counts.items()),
+                "runs below the floor": int((own["train_accuracy"] < TRAINING_FLOOR).sum()),
+                "chosen accuracy %": 100 * accuracy,
+                "best recipe in hindsight": hindsight,
+                "its accuracy %": 100 * by_recipe.max(),
+                "cost of choosing, points": 100 * (accuracy - by_recipe.max()),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,9 +1,9 @@
 """What every verdict is made of: fold-paired comparisons read together as one family, each
-with its interval, the level and family of that interval, its Holm-adjusted p-value and the
+with its interval, the level and family of that interval, its Bonferroni-adjusted p-value and the
 smallest difference the design detects; and one ``Verdict`` type with the same outcomes for
 every claim.
 
-An interval is always written with its level and family ("98.3 % interval, Holm over 3"): the
+An interval is always written with its level and family ("98.3 % interval, Bonferroni over 3"): the
 one interval language of the book.
 """
 
@@ -51,9 +51,9 @@ class Comparison:
     low: float  # the interval the difference test reads, at ``level``
     high: float
     level: float
-    family: str  # e.g. "Holm over 3"
+    family: str  # e.g. "Bonferroni over 3"
     p_adjusted: float
-    differs: bool  # Holm-adjusted p below alpha
+    differs: bool  # Bonferroni-adjusted p below alpha
     mdd: float  # the difference found with 80 % power at the family's level
     folds: int
     sd: float  # of the fold differences
@@ -88,19 +88,17 @@ class Comparison:
         return {"met": "for", "contradicted": "against", "not met": "no effect"}.get(self.outcome, "undecided")
 
     def numbers(self) -> str:
-        """'+0.9 (-4.7 to +6.6) points'. The interval holds for the whole family (1 - alpha / m),
-        while Holm's step-down decides: it can find a difference whose interval still touches 0,
-        and then its Holm-adjusted p is given, so the decision can be read off the text.
+        """'+0.9 (-4.7 to +6.6) points': the interval holds for the whole family (1 - alpha / m),
+        and the comparison differs exactly when it excludes 0.
 
-        >>> Comparison("c", 10.9, -0.7, 22.4, 0.995, "Holm over 10", 0.031, True, 14.7, 12, 9.0, "points").numbers()
-        '+10.9 (-0.7 to +22.4) points, Holm p = 0.031'
+        >>> Comparison("c", 10.9, -0.7, 22.4, 0.995, "Bonferroni over 10", 0.3, False, 14.7, 12, 9.0, "points").numbers()
+        '+10.9 (-0.7 to +22.4) points'
         """
         d = self.digits
-        text = f"{self.estimate:+.{d}f} ({self.low:+.{d}f} to {self.high:+.{d}f}) {self.unit}"
-        return text + (f", Holm p = {self.p_adjusted:.2g}" if self.differs and self.low <= 0 <= self.high else "")
+        return f"{self.estimate:+.{d}f} ({self.low:+.{d}f} to {self.high:+.{d}f}) {self.unit}"
 
     def interval(self) -> str:
-        """'+0.9 (-4.7 to +6.6) points, 98.3 % interval, Holm over 3'."""
+        """'+0.9 (-4.7 to +6.6) points, 98.3 % interval, Bonferroni over 3'."""
         return f"{self.numbers()}, {level_words(self.level)}, {self.family}"
 
     def power(self) -> str:
@@ -116,7 +114,7 @@ class Comparison:
 
 
 def together(tests: list[Test], alpha: float = ALPHA) -> list[Comparison]:
-    """The tests read as one family of m: intervals at 1 - alpha / m (they hold together), Holm's
+    """The tests read as one family of m: intervals at 1 - alpha / m (they hold together and decide), Bonferroni's
     adjusted p-values, equivalence by two one-sided tests at alpha / m (the 1 - 2 alpha / m
     interval inside ±margin), and the minimum detectable difference at alpha / m.
 
@@ -127,7 +125,7 @@ def together(tests: list[Test], alpha: float = ALPHA) -> list[Comparison]:
     ('not met', '-0.2 (-1.0 to +0.6) points, 95 % interval, one test')
     """
     rows = paired_together([(t.data, t.metric, t.value, t.baseline, t.by, t.margin) for t in tests], alpha)
-    family = "one test" if len(rows) <= 1 else f"Holm over {len(rows)}"
+    family = "one test" if len(rows) <= 1 else f"Bonferroni over {len(rows)}"
     comparisons = []
     for t, row in zip(tests, rows):
         s = t.scale
@@ -149,7 +147,7 @@ def together(tests: list[Test], alpha: float = ALPHA) -> list[Comparison]:
                 high=row["high"] * s,
                 level=row["confidence"],
                 family=family,
-                p_adjusted=row["p_holm"],
+                p_adjusted=row["p_adjusted"],
                 differs=row["differs"],
                 mdd=row["mdd"] * s,
                 folds=row["folds"],
@@ -176,6 +174,9 @@ class Verdict:
     evidence: str = ""
     comparisons: tuple[Comparison, ...] = ()
     notes: dict = field(default_factory=dict)  # readings beside the verdict, not part of its rule
+    # whether its rules and plan were fixed before its runs (its sweep's rules record): confirmatory,
+    # exploratory (set or changed after numbers were read), or unrecorded (stored before records began)
+    standing: str = ""
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:

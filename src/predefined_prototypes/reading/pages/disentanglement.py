@@ -25,7 +25,7 @@ def criteria_marks(verdict: Verdict) -> pd.DataFrame:
     edit that moves it alone; a last column with the factor's outcome.
 
     >>> from predefined_prototypes.reading.claims.verdict import Comparison
-    >>> c = Comparison("loudness: carried", 9.0, 2.0, 16.0, 0.995, "Holm over 2", 0.01, True, 5.0, 10, 4.0, "points")
+    >>> c = Comparison("loudness: carried", 9.0, 2.0, 16.0, 0.995, "Bonferroni over 2", 0.01, True, 5.0, 10, 4.0, "points")
     >>> v = Verdict("Claim 2", "EmoDB", "partly reproduced", "", comparisons=(c,),
     ...             notes={"factor_outcomes": {"loudness": "partly reproduced", "pitch spread": "undetermined"}})
     >>> criteria_marks(v).loc["loudness", "carried"]
@@ -47,7 +47,7 @@ def criteria_marks(verdict: Verdict) -> pd.DataFrame:
 
 def input_reading(case: pd.DataFrame) -> str:
     """What the input carries, in words: the input probe per factor (fold mean ± std) and each
-    own block against it (``factor_tables.block_against_input``, Holm over the factors)."""
+    own block against it (``factor_tables.block_against_input``, Bonferroni over the factors)."""
 
     rows = block_against_input(case)
     if not rows:
@@ -181,7 +181,7 @@ def criteria_changes(before: Verdict, after: Verdict) -> str:
 
     >>> from predefined_prototypes.reading.claims.verdict import Comparison
     >>> def v(corpus, p):
-    ...     c = Comparison("pitch median: confined", 5.0, -1.0, 9.0, 0.995, "Holm over 10", p, p < 0.05, 5.0, 10, 4.0, "points")
+    ...     c = Comparison("pitch median: confined", 5.0, -1.0, 9.0, 0.995, "Bonferroni over 10", p, p < 0.05, 5.0, 10, 4.0, "points")
     ...     return Verdict("Claim 2", corpus, "undetermined", "", comparisons=(c,))
     >>> criteria_changes(v("EmoDB", 0.5), v("RAVDESS", 0.01))
     'pitch median: confined (undetermined on EmoDB, met on RAVDESS)'

@@ -11,25 +11,58 @@ from .common import rule_words
 
 
 def cell(verdict: Verdict) -> str:
-    """A verdict table cell: the outcome, and for an undecided Claim 1 what its design detects.
+    """A verdict table cell: the outcome, and for a Claim 1 part its deciding difference with its
+    interval, and where undecided what its design detects.
 
     >>> from predefined_prototypes.reading.claims.verdict import Comparison
-    >>> c = Comparison("prototypes − CE", 0.9, -4.7, 6.6, 0.983, "Holm over 3", 0.9, False, 7.3, 6, 3.9, "points")
-    >>> cell(Verdict("Claim 1", "FSDD", "undetermined", "", comparisons=(c,)))
-    'undetermined (the design detects 7.3 points)'
+    >>> c = Comparison("prototypes − CE", 0.9, -4.7, 6.6, 0.975, "Bonferroni over 2", 0.9, False, 7.3, 6, 3.9, "points")
+    >>> cell(Verdict("Claim 1a", "FSDD", "undetermined", "", comparisons=(c,)))
+    'undetermined, +0.9 (-4.7 to +6.6); detects 7.3'
     """
-    if verdict.outcome == "undetermined" and verdict.claim == "Claim 1":
+    if verdict.claim.startswith("Claim 1") and verdict.outcome != "pending" and verdict.comparisons:
         first = verdict.comparisons[0]
-        return f"{verdict.outcome} (the design detects {first.mdd:.1f} {first.unit})"
+        d = first.digits
+        text = f"{verdict.outcome}, {first.estimate:+.{d}f} ({first.low:+.{d}f} to {first.high:+.{d}f})"
+        return text + (f"; detects {first.mdd:.{d}f}" if verdict.outcome == "undetermined" else "")
     if verdict.claim == "Claim 2" and verdict.outcome != "pending":
         return f"{verdict.outcome} (criteria met: {criteria_met(verdict)}; of {len(verdict.comparisons)})"
     return verdict.outcome
 
 
+DECIDED = ("reproduced", "partly reproduced", "not reproduced", "contradicted")
+
+
+def answer(verdicts: dict[str, Verdict]) -> str:
+    """What the data decide, in one sentence: each claim's decided outcomes with their corpora, then
+    what is left undecided.
+
+    >>> v = {"a": Verdict("Claim 1a", "FSDD", "reproduced", ""), "b": Verdict("Claim 1b", "FSDD", "not reproduced", ""),
+    ...      "c": Verdict("Claim 1b", "EmoDB", "not reproduced", ""), "d": Verdict("Claim 1a", "RAVDESS", "pending", "")}
+    >>> answer(v)
+    'The data decide: Claim 1a is reproduced on FSDD; Claim 1b is not reproduced on FSDD and EmoDB; still pending: Claim 1a on RAVDESS.'
+    """
+    decided: dict[tuple[str, str], list[str]] = {}
+    left: dict[str, list[str]] = {"undetermined": [], "pending": []}
+    for v in verdicts.values():
+        if v.outcome in DECIDED:
+            decided.setdefault((v.claim, v.outcome), []).append(v.corpus)
+        else:
+            left[v.outcome].append(f"{v.claim} on {v.corpus}")
+    parts = [f"{claim} is {outcome} on {_and(corpora)}" for (claim, outcome), corpora in decided.items()]
+    parts += [f"{'still ' if kind == 'pending' else ''}{kind}: {_and(items)}" for kind, items in left.items() if items]
+    return "The data decide: " + "; ".join(parts) + "."
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def intro(verdicts: dict[str, Verdict]) -> dict[str, str]:
-    """The intro's verdict cells, and the readings beside Claim 1 on FSDD and Claim 2."""
+    """The intro's verdict cells, the one-sentence answer, and the readings beside Claim 1b on FSDD
+    and Claim 2."""
     values = {key: cell(v) for key, v in verdicts.items()} | rule_words()
-    values["fsdd_placement"] = verdicts["fsdd_claim1"].notes.get("placement", "")
+    values["answer"] = answer(verdicts)
+    values["fsdd_placement"] = verdicts["fsdd_claim1b"].notes.get("placement", "")
     values["emodb_claim2_fit"] = verdicts["emodb_claim2"].notes.get("fit", "")
     return values
 
@@ -67,6 +100,7 @@ def evidence_table(verdicts: dict[str, Verdict]) -> pd.DataFrame:
                 "deciding comparison": f"{c.label}: {c.interval()}" if c else "",
                 "the design detects": f"{c.mdd:.{c.digits}f} {c.unit}" if c else "",
                 "evidence": v.evidence,
+                "rules": f"{v.standing}: {v.notes.get('rules', '')}",
             }
         )
     return pd.DataFrame(rows).set_index(["claim", "corpus"])

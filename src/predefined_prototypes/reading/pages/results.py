@@ -8,9 +8,10 @@ import pandas as pd
 
 from ...storage.results import RESULTS, planned_methods, with_methods
 from ...storage.store import read_table
-from ..claims import main_claim1, tuned_claim1
+from ..claims import CLAIM1_SWEEPS, claim1_verdicts, recipe_runs, tuned_claim1
 from ..claims.claim1 import placement_reading
 from ..claims.evidence import tuned_candidates, tuned_runs
+from ..claims.recipes import choose_recipes, selection_table, within_recipe
 from ..design import design_values
 from ..rules import CONVERGED, EPOCH_MARGIN, TRAINING_FLOOR
 from ..stats import compare_together, describe_difference, epochs_to_reach, level_words, paired_by_fold, seed_spread
@@ -27,18 +28,67 @@ from ..tables import (
 )
 from .common import rule_words
 
-CORPORA = {"fsdd": "FSDD", "emodb": "EmoDB"}
+
+def claim1_parts_table() -> pd.DataFrame:
+    """Claim 1 in its two parts on every corpus: each part's outcome with its deciding comparison's
+    interval, and the standing of its rules (``claims.with_standing``)."""
+    verdicts = claim1_verdicts()
+    rows = []
+    for key, (corpus, sweep) in CLAIM1_SWEEPS.items():
+        row = {"corpus": corpus, "evidence": f"configs/{sweep}.yaml"}
+        for part, label in (("a", "1a, the pull"), ("b", "1b, the placement")):
+            v = verdicts[f"{key}_claim1{part}"]
+            c = v.comparisons[0] if v.comparisons else None
+            row[label] = f"{v.outcome}: {c.label} {c.numbers()}" if c else f"{v.outcome} ({v.reason})"
+        row["rules"] = f"{v.standing}: {v.notes['rules']}"
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def _claim1_main(name: str, sweep: str) -> dict[str, str]:
-    verdict = main_claim1(sweep, CORPORA[name])
-    reason = f"{verdict.rule}; {verdict.reason}" if verdict.rule else verdict.reason
-    return {f"{name}_claim1_main": verdict.outcome, f"{name}_claim1_main_reason": reason}
+RECIPE_SWEEPS = {"Speech Commands v0.02": "claim1-recipes-speech-commands", "RAVDESS": "claim1-recipes-ravdess"}
+
+
+def claim1_values() -> dict[str, str]:
+    """Each Claim 1 part's reason in words (``<key>_reason``, e.g. ``fsdd_claim1a_reason``) and each
+    recipe sweep's status (``sc_recipes_stored``, ``sc_recipes_complete``, and ``ravdess_...``)."""
+    values = {
+        f"{key}_reason": f"{v.outcome}: {v.rule}; {v.reason}" if v.rule else f"{v.outcome}: {v.reason}"
+        for key, v in claim1_verdicts().items()
+    }
+    for prefix, sweep in zip(("sc_recipes", "ravdess_recipes"), RECIPE_SWEEPS.values()):
+        runs, complete, stored, planned = recipe_runs(sweep)
+        ready = within_recipe(runs) if len(runs) else pd.DataFrame(columns=["recipe"])
+        recipes = list(dict.fromkeys(ready["recipe"]))
+        values[f"{prefix}_stored"] = f"{stored} of {planned}"
+        values[f"{prefix}_complete"] = (
+            f"every loss has run every fold of {len(recipes)} recipe(s) so far: {'; '.join(recipes)}"
+            if recipes
+            else "no recipe has run every loss in every fold yet"
+        )
+    return values
+
+
+def recipe_view(view: str = "within") -> pd.DataFrame | None:
+    """The recipe sweeps' tables, one block per corpus: the pull added to each fixed recipe that
+    every loss has run in every fold (``"within"``; shown while a sweep runs, since each recipe's
+    runs are full-profile evidence), or, for each sweep whose full profile is complete, what the
+    validation choice picked and cost (``"selection"``; None before any is)."""
+    tables = []
+    for corpus, sweep in RECIPE_SWEEPS.items():
+        runs, complete, _, _ = recipe_runs(sweep)
+        if view == "within" and len(runs):
+            tables.append(within_recipe(runs).assign(corpus=corpus))
+        elif view == "selection" and complete:
+            tables.append(selection_table(runs, choose_recipes(runs)).assign(corpus=corpus))
+    if not tables:
+        return None
+    table = pd.concat(tables, ignore_index=True)
+    return table[["corpus", *[c for c in table.columns if c != "corpus"]]].style.hide(axis="index")
 
 
 def _against(name: str, sweep: str, df: pd.DataFrame) -> dict[str, str]:
     """Every method the sweep plans against CE, and every prototype method against the
-    zero-prototype control, read together (Holm over all of them); "not run yet" for a planned
+    zero-prototype control, read together (Bonferroni over all of them); "not run yet" for a planned
     method not stored."""
     present = set(df["method"])
     planned = planned_methods(sweep)
@@ -62,7 +112,7 @@ def _against(name: str, sweep: str, df: pd.DataFrame) -> dict[str, str]:
 def _speed(name: str, curves: pd.DataFrame, threshold: float) -> dict[str, str]:
     reached = epochs_to_reach(curves, threshold)
     values = {f"{name}_never_reached": str(int(reached["epochs"].isna().sum()))}
-    # Two separate questions, each one test: against learned prototypes (the one Claim 1b's
+    # Two separate questions, each one test: against learned prototypes (the one Claim 1c's
     # verdict reads) and against cross-entropy (a reference the claim does not name).
     for baseline, label in (("learned_prototypes", "learned prototypes"), ("ce", "cross-entropy")):
         d = paired_by_fold(reached, "epochs", "prototypes", baseline) | {"tests": 1}
@@ -77,7 +127,7 @@ def calibration_reading(chosen: pd.DataFrame) -> str:
     test ECE of the prototypes and of the control, each against CE with its validation-chosen
     weight decay (the family that includes plain CE), before and after temperature scaling fitted
     on the validation speaker, paired by test speaker (``tables.tuned_choice``'s rows, each the
-    mean of its seeds); the four comparisons read together (Holm over 4)."""
+    mean of its seeds); the four comparisons read together (Bonferroni over 4)."""
     rows = chosen.rename(columns={"family": "method"}).assign(seed=0)
     columns = {"ece": "before temperature scaling", "validation_test_ece_scaled": "after it"}
     long = pd.concat([rows.assign(method=rows["method"] + "@" + c, value=rows[c]) for c in columns])
@@ -145,7 +195,7 @@ def results(
 
     values = {"speed_threshold": f"{100 * threshold:.0f} %", "speed_margin": f"{EPOCH_MARGIN:g}", **rule_words()}
     for name, (sweep, df, cells) in main.items():
-        values |= _claim1_main(name, sweep) | _against(name, sweep, cells) | _speed(name, curves[name], threshold)
+        values |= _against(name, sweep, cells) | _speed(name, curves[name], threshold)
         values[f"{name}_protocol"] = describe_protocol(df, sweep)
         values[f"{name}_cells"] = cells_description(cells)
         values[f"{name}_seed_spread"] = seed_spread(cells)
@@ -171,7 +221,7 @@ def results(
     values["calibration_reading"] = calibration_reading(chosen)
     values["tuned_under_fitted"] = tuned_under_fitted(chosen) if tuned_complete else ""
     verdict = tuned_claim1("tuned-baselines", "FSDD")
-    values["tuned_status"] = f"Claim 1 on this evidence: {verdict.outcome} ({verdict.reason})."
+    values["tuned_status"] = f"Read by the earlier three-comparison rule: {verdict.outcome} ({verdict.reason})."
     values["tuned_15_epochs"] = under_trained_at("tuned-baselines", 15)
     values["sc_45_epochs"] = under_trained_at("claim1-speech-commands", 45)
     return values
@@ -224,10 +274,10 @@ def accuracy_table(cells: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 def pull_table(table: pd.DataFrame) -> pd.DataFrame:
     """``tables.pull_strength`` as the results page shows it: each arm's accuracy, the difference
-    in points with its interval, Holm's p, the fit and each arm's lowest training accuracy, by
+    in points with its interval, the Bonferroni-adjusted p, the fit and each arm's lowest training accuracy, by
     lambda."""
     difference = (
-        f"prototypes − control, points ({level_words(table['confidence'].iloc[0])}, Holm over {table['tests'].iloc[0]})"
+        f"prototypes − control, points ({level_words(table['confidence'].iloc[0])}, Bonferroni over {table['tests'].iloc[0]})"
         if len(table)
         else "prototypes − control, points"
     )
@@ -246,7 +296,7 @@ def pull_table(table: pd.DataFrame) -> pd.DataFrame:
         "prototypes accuracy %",
         "control accuracy %",
         difference,
-        "p_holm",
+        "p_adjusted",
         "nearest_prototype_accuracy",
         "cosine_to_own_prototype",
         "prototypes_min_train_accuracy",
