@@ -15,6 +15,7 @@ from bs4 import BeautifulSoup
 from conftest import REPO
 
 from predefined_prototypes.reading.tables import METHOD_NAMES, summary_table
+from predefined_prototypes.storage.manifest import record_files
 from predefined_prototypes.storage.results import complete_cells, load_results
 
 HTML = REPO / "_build" / "html"
@@ -56,6 +57,26 @@ def test_no_execution_errors_or_unresolved_glue(built):
         text = (built / f"{chapter}.html").read_text()
         assert "Traceback" not in text, f"{chapter} shows a Python traceback"
         assert "{glue:" not in text, f"{chapter} has an unresolved glue reference"
+
+
+# Sentences a reviewer found stale once: each was true of an earlier state of the store.
+STALE = (
+    "two offline corpora",
+    "Speech Commands were not run here",
+    "given once every run is stored",
+    "Stored so far: 96 of 96",
+    "Stored so far: 150 of 150",
+)
+
+
+def test_no_stale_sentence_and_each_script_once(built):
+    for chapter in chapters():
+        html = (built / f"{chapter}.html").read_text()
+        text = " ".join(BeautifulSoup(html, "html.parser").get_text(" ").split())
+        assert not [s for s in STALE if s in text], f"{chapter} says something stale"
+        scripts = [str(s) for s in BeautifulSoup(html, "html.parser").find_all("script")]
+        assert len(scripts) == len(set(scripts)), f"{chapter} emits a script twice"
+        assert html.count("const THEBE_JS_URL") <= 1
 
 
 def test_results_table_matches_the_csv(built):
@@ -258,12 +279,17 @@ def test_pages_follow_their_tables_and_a_broken_table_fails_the_build(tmp_path):
     done, html = build()
     assert done.returncode == 0 and "More prose." in html, done.stdout[-3000:]
     assert execution(html) == first
-    pd.read_csv(table).head(7).to_csv(table, index=False)  # a table changes, the page does not
+    pd.read_csv(table).head(7).to_csv(table, index=False)  # a table changes (as the store writes it: its
+    record_files(table.parent, [table])  # digest recorded), the page does not
     done, html = build()
     assert done.returncode == 0, done.stdout[-3000:]
     assert execution(html)[0] == "7" and execution(html)[1] != first[1]
     pd.read_csv(table).drop(columns=["accuracy"]).to_csv(table, index=False)
-    done, _ = build()
+    done, _ = build()  # edited by hand: refused before it is read
+    output = done.stdout + done.stderr
+    assert done.returncode != 0 and "main-fsdd/full.csv: its SHA-256 is not the one the store recorded" in output
+    record_files(table.parent, [table])
+    done, _ = build()  # recorded, but malformed
     output = done.stdout + done.stderr
     assert done.returncode != 0
     assert "main-fsdd/full.csv lacks column(s) accuracy" in output, output[-3000:]

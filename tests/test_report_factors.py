@@ -260,7 +260,7 @@ def labelled_runs(block: float, emotion: float, folds: int = 12) -> pd.DataFrame
 
 @pytest.mark.parametrize(
     "block, emotion, outcome",
-    [(0.80, 0.60, "reproduced"), (0.60, 0.60, "not reproduced"), (0.50, 0.70, "contradicted")],
+    [(0.80, 0.60, "holds"), (0.60, 0.60, "does not hold"), (0.50, 0.70, "contradicted")],
 )
 def test_a_labelled_factor_block_is_judged_against_the_label_alone(block, emotion, outcome):
     from predefined_prototypes.reading.claims.claim2 import labelled_factor_verdict

@@ -276,3 +276,18 @@ def test_rewrites_keep_permissions_and_new_folders_follow_the_umask(tmp_path):
     folder = stored_dir(results, "n", other.run_id)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     assert stat.S_IMODE((folder / "metrics.json").stat().st_mode) == 0o644
+
+
+def test_the_reading_side_refuses_an_edited_table(tmp_path):
+    """A table edited by hand (one accuracy cell) is refused by the one reader of results, naming the
+    file, before any page or verdict reads it; the stored table as written reads."""
+    from predefined_prototypes.storage.results import ResultsError, load_results
+
+    shutil.copytree(REPO / "results" / "claim1-ravdess", tmp_path / "claim1-ravdess")
+    assert len(load_results("claim1-ravdess", "full", tmp_path)) == 72
+    table = tmp_path / "claim1-ravdess" / "full.csv"
+    rows = pd.read_csv(table)
+    rows.loc[rows["loss"] == "prototypes", "accuracy"] += 0.08
+    rows.to_csv(table, index=False)
+    with pytest.raises(ResultsError, match=r"full\.csv: its SHA-256 is not the one the store recorded"):
+        load_results("claim1-ravdess", "full", tmp_path)

@@ -442,3 +442,16 @@ def test_gpu_sweeps_plan_a_cpu_quick_profile_and_a_cuda_full_one(tmp_path):
         (r.settings["loss"], r.settings["prototypes"], r.settings["lam"]) for r in ecapa if r.settings["loss"] != "ce"
     } == {("prototypes", p, lam) for p in ("zero", "orthogonal") for lam in (1.0, 30.0)}
     assert len(ecapa) == 5 * 6 * 2 and {r.settings["backbone"] for r in ecapa} == {"ecapa"}
+
+
+def test_make_sweeps_lists_every_sweep_file():
+    """``make sweeps`` loops over the sweep names its Python one-liner prints: a moved module must
+    fail here, not leave the loop empty (it once printed nothing and exited 0)."""
+    import re
+    import subprocess
+    import sys
+
+    line = next(x for x in (REPO / "Makefile").read_text().splitlines() if "SWEEP_ORDER" in x)
+    code = re.search(r"-c '([^']+)'", line).group(1)
+    printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert printed == list(SWEEP_ORDER) and len(printed) == len(list((REPO / "configs").glob("*.yaml")))

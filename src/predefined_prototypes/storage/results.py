@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..method.registry import method_of
 from ..run.config import RunConfig
+from .manifest import file_digest, read_manifest
 from .plan import load_sweep
 from .rules_record import read_record
 from .store import ResultsError, read_table
@@ -65,7 +66,8 @@ def load_results(
     rerun = f"python -m predefined_prototypes sweep configs/{sweep}.yaml --profile {profile}"
     if not path.is_file():
         raise ResultsError(f"no results table at {path}: run {rerun}")
-    table = read_table(path)
+    table = read_table(path)  # a malformed line is named first, then an edit that parses
+    verify_table(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}: rebuild it with {rerun} --aggregate-only")
@@ -83,6 +85,19 @@ def load_results(
 
     table = table.copy()  # one block per dtype: the factor sweep's tables have hundreds of columns
     return with_methods(table).reset_index(drop=True)
+
+
+def verify_table(path: Path) -> None:
+    """ResultsError naming ``path`` when its SHA-256 is not the one the store recorded when it wrote
+    it (an edited table): nothing a verdict or a page prints comes from unverified content. A sweep
+    folder without a manifest (written before the store recorded digests) cannot be checked here;
+    ``store check`` names it."""
+    recorded = read_manifest(path.parent).get(path.name) if (path.parent / "manifest.json").is_file() else None
+    if recorded is not None and file_digest(path) != recorded:
+        raise ResultsError(
+            f"{path}: its SHA-256 is not the one the store recorded when it wrote it (edited by hand?); restore it "
+            f"from git (git checkout -- {path}) or rebuild it with the sweep's --aggregate-only"
+        )
 
 
 def with_methods(table: pd.DataFrame) -> pd.DataFrame:

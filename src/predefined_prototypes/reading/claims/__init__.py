@@ -215,7 +215,7 @@ CLAIMS = (
     Claim("emodb_claim2", "Claim 2", "EmoDB", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_emodb, "factor-pull"),
     Claim("ravdess_claim2", "Claim 2", "RAVDESS", (FACTOR_RULE, CLAIM2_RULE), CLAIM2_THRESHOLDS, claim2_on_ravdess, RAVDESS_SWEEP),
     Claim(
-        "ravdess_intensity", "Claim 2, intensity (labelled)", "RAVDESS", LABELLED_RULE, CLAIM2_THRESHOLDS,
+        "ravdess_intensity", "Extension: intensity (labelled)", "RAVDESS", LABELLED_RULE, CLAIM2_THRESHOLDS,
         intensity_on_ravdess, RAVDESS_SWEEP,
     ),
 )  # fmt: skip

@@ -117,10 +117,12 @@ def criteria_met(verdict: Verdict) -> str:
     return ", ".join(c.label.replace(": ", " ") for c in verdict.comparisons if c.outcome == "met") or "none"
 
 
+# A labelled factor is this book's extension: the paper never tried one, so its outcome is in an
+# extension's words (``verdict.EXTENSION_OUTCOMES``), never "reproduced".
 LABELLED_RULE = (  # read on the outcome of the one criterion, "carried"
-    ("reproduced", "the block reads the labelled factor better than the emotion label alone", lambda o: o == "met"),
+    ("holds", "the block reads the labelled factor better than the emotion label alone", lambda o: o == "met"),
     (
-        "not reproduced",
+        "does not hold",
         "the block reads it no better than the label (equivalent within the margin)",
         lambda o: o == "not met",
     ),
@@ -133,7 +135,7 @@ def labelled_factor_verdict(df: pd.DataFrame, factor: str, complete: bool, corpu
     """Whether the block of a labelled factor (levels from the corpus's labels, not measured)
     carries it beyond what the emotion label does: the block's probe minus the label-alone probe
     of the factor runs in ``df`` (one test, margin ``PROBE_MARGIN``), by ``LABELLED_RULE``."""
-    claim = f"Claim 2, {factor} (labelled)"
+    claim = f"Extension: {factor} (labelled)"
     if not complete or df.empty:
         return pending(claim, corpus, "the full profile is not complete", evidence)
     probes = long_probes(df.assign(method="factor_prototypes"), factor)

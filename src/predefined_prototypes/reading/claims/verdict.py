@@ -17,8 +17,10 @@ import pandas as pd
 from ..rules import ALPHA
 from ..stats import level_words, paired_together
 
-# A claim's outcome, the same words for every claim and corpus.
+# A claim's outcome, the same words for every claim of the paper and corpus; a question the paper
+# never asked (an extension) holds or does not hold, with the same four-way logic.
 OUTCOMES = ("reproduced", "partly reproduced", "not reproduced", "contradicted", "undetermined", "pending")
+EXTENSION_OUTCOMES = ("holds", "partly holds", "does not hold")
 # A criterion's: above 0 (met), equivalent to 0 within its margin (not met), below 0 (contradicted).
 CRITERION_OUTCOMES = ("met", "not met", "contradicted", "undetermined")
 
@@ -179,8 +181,8 @@ class Verdict:
     standing: str = ""
 
     def __post_init__(self):
-        if self.outcome not in OUTCOMES:
-            raise ValueError(f"{self.outcome!r} is not an outcome; one of {', '.join(OUTCOMES)}")
+        if self.outcome not in OUTCOMES + EXTENSION_OUTCOMES:
+            raise ValueError(f"{self.outcome!r} is not an outcome; one of {', '.join(OUTCOMES + EXTENSION_OUTCOMES)}")
 
     def power(self) -> str:
         """Every comparison's minimum detectable difference, in words."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..claims.claim2 import criteria_met
-from ..claims.verdict import Comparison, Verdict
+from ..claims.verdict import EXTENSION_OUTCOMES, Comparison, Verdict
 from .common import rule_words
 
 
@@ -29,7 +29,15 @@ def cell(verdict: Verdict) -> str:
     return verdict.outcome
 
 
-DECIDED = ("reproduced", "partly reproduced", "not reproduced", "contradicted")
+DECIDED = (
+    "reproduced",
+    "partly reproduced",
+    "not reproduced",
+    "contradicted",
+    "holds",
+    "partly holds",
+    "does not hold",
+)
 
 
 def answer(verdicts: dict[str, Verdict]) -> str:
@@ -48,7 +56,10 @@ def answer(verdicts: dict[str, Verdict]) -> str:
             decided.setdefault((v.claim, v.outcome), []).append(v.corpus)
         else:
             left[v.outcome].append(f"{v.claim} on {v.corpus}")
-    parts = [f"{claim} is {outcome} on {_and(corpora)}" for (claim, outcome), corpora in decided.items()]
+    parts = [
+        f"{claim} {'' if outcome in EXTENSION_OUTCOMES else 'is '}{outcome} on {_and(corpora)}"
+        for (claim, outcome), corpora in decided.items()
+    ]
     parts += [f"{'still ' if kind == 'pending' else ''}{kind}: {_and(items)}" for kind, items in left.items() if items]
     return "The data decide: " + "; ".join(parts) + "."
 

@@ -9,7 +9,7 @@ import pandas as pd
 from ...method.registry import is_set
 from ...run.config import RunConfig
 from ...storage.plan import SWEEP_ORDER, load_sweep
-from ...storage.results import CONFIGS, ResultsError, load_profile, load_results
+from ...storage.results import CONFIGS, ResultsError, load_profile, load_results, load_stored_run
 from ..rules import PATH_MARGIN, PATH_SPEEDUP
 from ..stats import describe_difference, paired_by_fold
 from ..tables import load_benchmark
@@ -40,6 +40,24 @@ def stored_runs() -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("sweep")
+
+
+FIRST_RUN = ("dataset=fsdd", "fold=theo", "loss=prototypes", "epochs=15")  # the README's one-run command
+
+
+def first_run() -> dict[str, str]:
+    """The README's one-run command, what it prints and how long it took: the stored run of the same
+    configuration (main-fsdd's, the same id), so a newcomer can compare their first output."""
+    rid = RunConfig.from_args(list(FIRST_RUN)).run_id()
+    record, _ = load_stored_run("main-fsdd", rid)
+    m = record["metrics"]
+    return {
+        "first_run_command": "python -m predefined_prototypes train " + " ".join(FIRST_RUN),
+        "first_run_output": f"accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}  ECE {m['ece']:.4f}",
+        "first_run_time": f"{record['wall_time_s']:.0f} s of training and evaluation (run {rid} of main-fsdd, one "
+        f"thread, two runs at a time, on the 2-core machine; another processor's float kernels change the "
+        "last digits)",
+    }
 
 
 def benchmarks() -> tuple[dict[str, str], pd.DataFrame]:
