@@ -50,6 +50,7 @@ SWEEP_ORDER = (
     "bf16-channels-last-check",
     "claim1-recipes-ravdess",
     "claim1-recipes-speech-commands",
+    "claim1-pretrained-pilot",
 )
 PROFILE_KEYS = {"base", "grid"}
 # More runs than any sweep of this project plans by a factor of 20: a larger grid is a typo (and

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..claims.claim2 import criteria_met
 from ..claims.verdict import EXTENSION_OUTCOMES, Comparison, Verdict
 from .common import rule_words
 
@@ -24,8 +23,14 @@ def cell(verdict: Verdict) -> str:
         d = first.digits
         text = f"{verdict.outcome}, {first.estimate:+.{d}f} ({first.low:+.{d}f} to {first.high:+.{d}f})"
         return text + (f"; detects {first.mdd:.{d}f}" if verdict.outcome == "undetermined" else "")
-    if verdict.claim == "Claim 2" and verdict.outcome != "pending":
-        return f"{verdict.outcome} (criteria met: {criteria_met(verdict)}; of {len(verdict.comparisons)})"
+    if verdict.claim.startswith("Claim 2") and verdict.outcome != "pending":
+        against = [c.label for c in verdict.comparisons if c.outcome == "contradicted"]
+        met = sum(c.outcome == "met" for c in verdict.comparisons)
+        return (
+            f"{verdict.outcome}"
+            + (f" (against: {', '.join(against)})" if against else "")
+            + (f"; {met} of {len(verdict.comparisons)} criteria met")
+        )
     return verdict.outcome
 
 
@@ -88,7 +93,7 @@ def deciding(verdict: Verdict) -> Comparison | None:
         "partly reproduced": "met",
         "not reproduced": "not met",
     }
-    if verdict.claim == "Claim 2":
+    if verdict.claim.startswith("Claim 2"):
         for c in verdict.comparisons:
             if c.outcome == wanted.get(verdict.outcome):
                 return c

@@ -321,6 +321,9 @@ def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
         s: [r.settings | {"train_size": clips[s].get(r.run_id)} for r in load_sweep(CONFIGS / f"{s}.yaml", "full")]
         for s in SWEEP_ORDER
     }
+    # The memory layouts are the CNN's: a sweep of another backbone (the pretrained GE2E pilot) has no
+    # path to price here, and its stored runs' own hours are in the table above.
+    plans = {s: runs for s, runs in plans.items() if all(r["backbone"] == "cnn" for r in runs)}
     prices = load_benchmark("sweep_layouts")
     priced = price_layouts(plans, prices)
     names = [name for name in LAYOUTS.values() if f"{name} (h)" in priced]
@@ -355,11 +358,12 @@ def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
         table[("hours", short[name])] = priced[f"{name} (h)"]
     for name in names[1:]:
         table[("speed-up", short[name])] = priced[f"speed-up, {name}"]
-    table[("of fp32 peak", "in turn")] = [
-        " → ".join(f"{100 * row[f'of peak, {name}']:.0f}" for name in names) + " %" for _, row in priced.iterrows()
-    ]
+    table[("of fp32 peak", "in turn")] = pd.Series(
+        {s: " → ".join(f"{100 * row[f'of peak, {name}']:.0f}" for name in names) + " %" for s, row in priced.iterrows()}
+    )
     table.columns = pd.MultiIndex.from_tuples(table.columns)
-    return values, table.round({("hours", c): 1 for c in ["stored", *short.values()]})
+    table = table.round({("hours", c): 1 for c in ["stored", *short.values()]})
+    return values, table.astype(object).where(table.notna(), "—")  # a backbone without memory layouts
 
 
 def path_check(runs: pd.DataFrame, complete: bool, speedup: float, flag: str = "bf16", arms=("bf16", "float32")) -> str:
