@@ -66,8 +66,7 @@ def load_results(
     rerun = f"python -m predefined_prototypes sweep configs/{sweep}.yaml --profile {profile}"
     if not path.is_file():
         raise ResultsError(f"no results table at {path}: run {rerun}")
-    table = read_table(path)  # a malformed line is named first, then an edit that parses
-    verify_table(path)
+    table = read_table(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}: rebuild it with {rerun} --aggregate-only")
@@ -83,6 +82,7 @@ def load_results(
             "python -m predefined_prototypes store check lists every problem"
         )
 
+    verify_table(path)  # after the structural checks, which name a malformed table more precisely
     table = table.copy()  # one block per dtype: the factor sweep's tables have hundreds of columns
     return with_methods(table).reset_index(drop=True)
 
