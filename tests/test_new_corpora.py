@@ -137,10 +137,11 @@ def test_the_filter_report_names_what_it_removes_by_sex_and_class(tmp_path, monk
     for name, wave in voices.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         sf.write(tmp_path / name, wave.astype(np.float32), 16_000)
-    table = filter_report("ravdess", tmp_path).set_index(["sex", "class"])
-    assert table.loc[("male", "angry"), "kept"] == 1 and table.loc[("male", "neutral"), "kept"] == 1
-    assert table.loc[("female", "angry"), "pitch above"] == 1 and table.loc[("female", "angry"), "kept"] == 0
-    assert table.loc[("female", "neutral"), "loudness out of range"] == 1
+    table = filter_report("ravdess", tmp_path).set_index(["sex", "class", "intensity"])  # intensity: labelled
+    assert table.loc[("male", "angry", "strong"), "kept"] == 1 and table.loc[("male", "neutral", "normal"), "kept"] == 1
+    assert table.loc[("female", "angry", "strong"), "pitch above"] == 1
+    assert table.loc[("female", "angry", "strong"), "kept"] == 0
+    assert table.loc[("female", "neutral", "normal"), "loudness out of range"] == 1
     assert table["clips"].sum() == 4
     with pytest.raises(ValueError, match="no measured factors or no speaker sex"):
         filter_report("fsdd", tmp_path)
@@ -153,3 +154,5 @@ def test_the_committed_filter_report_accounts_for_every_clip(name):
     assert (table[reasons].sum(axis=1) == table["clips"]).all()
     assert set(table["sex"]) == {"female", "male"}
     assert table["clips"].sum() == {"emodb": 535, "ravdess": 1440}[name]  # every clip of the corpus
+    if name == "ravdess":  # by its labelled intensity too: 60 neutral (normal only), 84 of each other level
+        assert table.groupby("intensity")["clips"].sum().to_dict() == {"normal": 768, "strong": 672}

@@ -240,8 +240,9 @@ def test_a_block_is_read_against_what_the_input_carries():
     assert re.search(r"pitch spread [+-]0\.\d points", text) and "not distinguishable from the input probe" in text
 
 
-def labelled_runs(block: float, emotion: float, folds: int = 12) -> pd.DataFrame:
-    """Runs with an intensity block whose probe reads ``block`` and the label alone ``emotion``."""
+def labelled_runs(block: float, emotion: float, other: float = 0.5, folds: int = 12) -> pd.DataFrame:
+    """Runs with an intensity block whose probe reads ``block``, the label alone ``emotion`` and
+    the best of the other blocks ``other``."""
     rng = np.random.default_rng(1)
     return pd.DataFrame(
         [
@@ -251,6 +252,8 @@ def labelled_runs(block: float, emotion: float, folds: int = 12) -> pd.DataFrame
                 "seed": 0,
                 "factors_probes_intensity_block_intensity": block + rng.normal(0, 0.01),
                 "factors_probes_intensity_emotion": emotion + rng.normal(0, 0.01),
+                "factors_probes_intensity_block_loudness": other + rng.normal(0, 0.01),
+                "factors_probes_intensity_block_pitch_median": other - 0.05,
                 "factors_probes_intensity_whole": block,
             }
             for fold in range(folds)
@@ -259,23 +262,35 @@ def labelled_runs(block: float, emotion: float, folds: int = 12) -> pd.DataFrame
 
 
 @pytest.mark.parametrize(
-    "block, emotion, outcome",
-    [(0.80, 0.60, "holds"), (0.60, 0.60, "does not hold"), (0.50, 0.70, "contradicted")],
+    "block, emotion, other, outcome",
+    [
+        (0.80, 0.60, 0.55, "holds"),
+        (0.60, 0.60, 0.55, "does not hold"),  # no better than the label
+        (0.80, 0.60, 0.80, "does not hold"),  # no better than another block: not confined
+        (0.50, 0.70, 0.40, "contradicted"),
+        (0.60, 0.50, 0.70, "contradicted"),  # another block reads it better
+    ],
 )
-def test_a_labelled_factor_block_is_judged_against_the_label_alone(block, emotion, outcome):
+def test_a_labelled_factor_block_is_held_to_the_measured_factors_criteria(block, emotion, other, outcome):
     from predefined_prototypes.reading.claims.claim2 import labelled_factor_verdict
 
-    verdict = labelled_factor_verdict(labelled_runs(block, emotion), "intensity", True, "RAVDESS")
+    runs = labelled_runs(block, emotion, other)
+    verdict = labelled_factor_verdict(runs, "intensity", True, "RAVDESS")
     assert verdict.outcome == outcome
-    assert labelled_factor_verdict(labelled_runs(block, emotion), "intensity", False, "RAVDESS").outcome == "pending"
+    assert [c.family for c in verdict.comparisons] == ["Bonferroni over 2"] * 2
+    assert re.search(r"against the whole embedding [+-]\d\.\d \([+-]\d\.\d to [+-]\d\.\d\) points", verdict.reason)
+    assert labelled_factor_verdict(runs, "intensity", False, "RAVDESS").outcome == "pending"
 
 
-def test_a_labelled_factor_with_noisy_folds_is_undetermined():
+def test_a_labelled_factor_with_noisy_folds_is_undetermined_or_partly_holds():
     from predefined_prototypes.reading.claims.claim2 import labelled_factor_verdict
 
     runs = labelled_runs(0.65, 0.60, folds=4)
     runs["factors_probes_intensity_block_intensity"] += [0.3, -0.3, 0.25, -0.2]
     assert labelled_factor_verdict(runs, "intensity", True, "RAVDESS").outcome == "undetermined"
+    runs = labelled_runs(0.90, 0.50, other=0.85)
+    runs["factors_probes_intensity_block_loudness"] += np.tile([0.1, -0.1, 0.12, -0.08], 3)
+    assert labelled_factor_verdict(runs, "intensity", True, "RAVDESS").outcome == "partly holds"
 
 
 def ravdess_table(strong_train: float) -> pd.DataFrame:

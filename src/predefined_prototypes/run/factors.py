@@ -249,9 +249,10 @@ def filter_reasons(values: Tensor) -> list[str]:
 
 def filter_report(name: str, root: str | Path | None = None, **options) -> pd.DataFrame:
     """What the authors' validity filter (``is_valid``) removes from every clip of dataset
-    ``name``, by speaker sex (the module's ``sex_of``) and class: one row per (sex, class) with
-    the clips, those kept, and those removed for each reason (``filter_reasons``), measured on
-    each clip's first ``CLIP_SECONDS`` as the factor runs measure them."""
+    ``name``, by speaker sex (the module's ``sex_of``), class and each factor the corpus labels
+    (``LABELLED_FACTORS``, say RAVDESS's intensity): one row per cell with the clips, those kept,
+    and those removed for each reason (``filter_reasons``), measured on each clip's first
+    ``CLIP_SECONDS`` as the factor runs measure them."""
     module = DATASETS[name]
     if not getattr(module, "SPEECH_WITH_PITCH", False) or not hasattr(module, "sex_of"):
         raise ValueError(f"{name} has no measured factors or no speaker sex; the filter report needs both")
@@ -262,14 +263,16 @@ def filter_report(name: str, root: str | Path | None = None, **options) -> pd.Da
         part, classes = module.clips(root, fold, split, **options)
         clips += part
     values, _ = file_factors([c.path for c in clips], int(module.CLIP_SECONDS * SAMPLE_RATE), desc=f"{name} factors")
+    labelled = getattr(module, "LABELLED_FACTORS", {})
     table = pd.DataFrame(
         {
             "sex": [module.sex_of(c.speaker) for c in clips],
             "class": [classes[c.label] for c in clips],
+            **{f: [levels[module.factor_level(c.path, f)] for c in clips] for f, levels in labelled.items()},
             "reason": filter_reasons(values),
         }
     )
-    counts = pd.crosstab([table["sex"], table["class"]], table["reason"])
+    counts = pd.crosstab([table[k] for k in ("sex", "class", *labelled)], table["reason"])
     for reason in ("kept", "unmeasured", "pitch above", "pitch below", "loudness out of range"):
         if reason not in counts:
             counts[reason] = 0

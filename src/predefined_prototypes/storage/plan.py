@@ -45,6 +45,7 @@ SWEEP_ORDER = (
     "claim1-ravdess-pilot",
     "claim1-ravdess",
     "claim2-ravdess",
+    "claim2-ravdess-intensity",
     "bf16-check",
     "channels-last-check",
     "bf16-channels-last-check",

@@ -38,6 +38,7 @@ from .claim1 import (
 )
 from .claim2 import CLAIM2_RULE, FACTOR_RULE, LABELLED_RULE, claim2_verdict, labelled_factor_verdict
 from .evidence import (
+    INTENSITY_SWEEP,
     RAVDESS_SWEEP,
     block_fit_reading,
     claim2_evidence,
@@ -146,16 +147,20 @@ def claim2_faithful_on_ravdess() -> Verdict:
     return dataclasses.replace(verdict, claim=FAITHFUL)
 
 
-def intensity_on_ravdess() -> Verdict:
-    """Whether RAVDESS's labelled intensity gets a block that carries it beyond the emotion label
-    ("undetermined" where a run of it under-trained)."""
-    runs, complete = intensity_runs()
-    evidence = f"the {RAVDESS_SWEEP} sweep's factor prototypes with an intensity block (λ = 30, 40 mel bins, filter on)"
+def intensity_on_ravdess(filtered: bool = True) -> Verdict:
+    """Whether RAVDESS's labelled intensity gets a block that carries it and holds it alone, with
+    the validity filter or without it ("undetermined" where a run of it under-trained)."""
+    runs, complete = intensity_runs(filtered)
+    sweep = RAVDESS_SWEEP if filtered else INTENSITY_SWEEP
+    evidence = (
+        f"the {sweep} sweep's factor prototypes with an intensity block (λ = 30, 40 mel bins, "
+        f"{'with' if filtered else 'without'} the validity filter)"
+    )
     verdict = labelled_factor_verdict(runs, "intensity", complete, "RAVDESS", evidence)
     if verdict.outcome != "pending" and runs["train_accuracy"].min() < TRAINING_FLOOR:
         reason = f"a run ended below {100 * TRAINING_FLOOR:g} % training accuracy; {verdict.reason}"
         rule = "an under-trained arm decides nothing"
-        return Verdict(verdict.claim, verdict.corpus, "undetermined", reason, rule, evidence, verdict.comparisons)
+        return dataclasses.replace(verdict, outcome="undetermined", reason=reason, rule=rule)
     return verdict
 
 
@@ -242,6 +247,10 @@ CLAIMS = (
     Claim(
         "ravdess_intensity", "Extension: intensity (labelled)", "RAVDESS", LABELLED_RULE, CLAIM2_THRESHOLDS,
         intensity_on_ravdess, RAVDESS_SWEEP,
+    ),
+    Claim(
+        "ravdess_intensity_unfiltered", "Extension: intensity (labelled), no filter", "RAVDESS", LABELLED_RULE,
+        CLAIM2_THRESHOLDS, lambda: intensity_on_ravdess(filtered=False), INTENSITY_SWEEP,
     ),
 )  # fmt: skip
 

@@ -118,28 +118,42 @@ def criteria_met(verdict: Verdict) -> str:
 
 
 # A labelled factor is this book's extension: the paper never tried one, so its outcome is in an
-# extension's words (``verdict.EXTENSION_OUTCOMES``), never "reproduced".
-LABELLED_RULE = (  # read on the outcome of the one criterion, "carried"
-    ("holds", "the block reads the labelled factor better than the emotion label alone", lambda o: o == "met"),
+# extension's words (``verdict.EXTENSION_OUTCOMES``), never "reproduced". It is held to the
+# measured factors' probe criteria, "carried" and "confined", read as one family.
+LABELLED_RULE = (  # read on the list of its criterion outcomes
+    ("contradicted", "a criterion is significant in the wrong direction", lambda o: "contradicted" in o),
     (
-        "does not hold",
-        "the block reads it no better than the label (equivalent within the margin)",
-        lambda o: o == "not met",
+        "holds",
+        "the block reads the labelled factor better than the emotion label alone and than the best other block",
+        lambda o: all(x == "met" for x in o),
     ),
-    ("contradicted", "the emotion label alone reads it better than the block", lambda o: o == "contradicted"),
-    ("undetermined", "the comparison is not decided", lambda o: True),
+    ("does not hold", "a criterion is shown not met (no effect, within its margin)", lambda o: "not met" in o),
+    ("partly holds", "some criteria are met, the others undetermined", lambda o: "met" in o),
+    ("undetermined", "no criterion is decided", lambda o: True),
 )
 
 
 def labelled_factor_verdict(df: pd.DataFrame, factor: str, complete: bool, corpus: str, evidence: str = "") -> Verdict:
     """Whether the block of a labelled factor (levels from the corpus's labels, not measured)
-    carries it beyond what the emotion label does: the block's probe minus the label-alone probe
-    of the factor runs in ``df`` (one test, margin ``PROBE_MARGIN``), by ``LABELLED_RULE``."""
+    carries it (its probe beats the emotion label alone) and holds it alone (beats the best other
+    block), read together by ``LABELLED_RULE`` on the factor runs in ``df`` (margin
+    ``PROBE_MARGIN``). ``notes["whole"]``: the block against the whole embedding, shown beside
+    (the whole holds the block, so it decides nothing: near 0 means the factor lives in its block)."""
     claim = f"Extension: {factor} (labelled)"
     if not complete or df.empty:
         return pending(claim, corpus, "the full profile is not complete", evidence)
     probes = long_probes(df.assign(method="factor_prototypes"), factor)
-    (comparison,) = together([Test(f"{factor}: carried", probes, "own_block", "emotion", "value", margin=PROBE_MARGIN)])
-    outcome, rule = first_match(LABELLED_RULE, comparison.outcome)
-    reason = f"{factor} block − emotion label alone: {comparison.interval()}; {comparison.power()}"
-    return Verdict(claim, corpus, outcome, reason, rule, evidence, (comparison,))
+    comparisons = together(
+        [
+            Test(f"{factor}: carried", probes, "own_block", "emotion", "value", margin=PROBE_MARGIN),
+            Test(f"{factor}: confined", probes, "own_block", "best_other_block", "value", margin=PROBE_MARGIN),
+        ]
+    )
+    outcome, rule = first_match(LABELLED_RULE, [c.outcome for c in comparisons])
+    (whole,) = together([Test(f"{factor} block − whole z", probes, "own_block", "whole", "value")])
+    reason = "; ".join(f"{split_label(c)[1]} {c.outcome} {c.numbers()}" for c in comparisons) + (
+        f" ({level_words(comparisons[0].level)}s, {comparisons[0].family}, {comparisons[0].folds} folds; "
+        f"against the whole embedding {whole.interval()})"
+    )
+    notes = {"whole": whole.interval()}
+    return Verdict(claim, corpus, outcome, reason, rule, evidence, tuple(comparisons), notes)

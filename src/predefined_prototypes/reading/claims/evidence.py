@@ -198,6 +198,7 @@ def claim2_strongest(settings: pd.DataFrame) -> dict:
 # states before any test number: the strong pull if every one of its runs trained, else the
 # paper-faithful one.
 RAVDESS_SWEEP = "claim2-ravdess"
+INTENSITY_SWEEP = "claim2-ravdess-intensity"  # the intensity block without the filter
 RAVDESS_STRONG = {"lam": 30.0, "num_mel_bins": 40}
 RAVDESS_FAITHFUL = {"lam": 1.0, "num_mel_bins": 128}
 
@@ -250,9 +251,16 @@ def ravdess_claim2_evidence(filtered: bool = True, faithful: bool = False) -> di
     }
 
 
-def intensity_runs() -> tuple[pd.DataFrame, bool]:
-    """The RAVDESS runs with a labelled intensity block (the claim2-ravdess sweep, validity filter
-    on), and whether the sweep's full profile is complete."""
-    df, complete = _ravdess_runs()
-    runs = df[df["factors"].astype(str).str.contains("intensity")]
-    return (with_factor_reads(runs, RAVDESS_SWEEP) if complete and len(runs) else runs), complete
+def intensity_runs(filtered: bool = True) -> tuple[pd.DataFrame, bool]:
+    """The RAVDESS runs with a labelled intensity block, with the validity filter (the
+    claim2-ravdess sweep) or without it (``INTENSITY_SWEEP``), and whether that sweep's full
+    profile is complete."""
+    if filtered:
+        df, complete = _ravdess_runs()
+    elif holds_plan(INTENSITY_SWEEP, "full") or holds_plan(INTENSITY_SWEEP, "quick"):
+        df, complete = load_profile(INTENSITY_SWEEP)
+    else:
+        return pd.DataFrame(columns=["method", "factors", "train_accuracy"]), False
+    runs = df[df["factors"].astype(str).str.contains("intensity") & (df["factor_filter"].astype(bool) == filtered)]
+    sweep = RAVDESS_SWEEP if filtered else INTENSITY_SWEEP
+    return (with_factor_reads(runs, sweep) if complete and len(runs) else runs), complete

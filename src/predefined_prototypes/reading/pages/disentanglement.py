@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...data import ravdess
 from ...method.registry import FACTOR_NAMES
 from ...run.schema import column
 from ...storage.results import holds_plan, load_results, planned_runs
@@ -140,10 +141,45 @@ def filter_table(reports: dict[str, pd.DataFrame]) -> pd.DataFrame:
     dataset and class, a column per sex, each cell "kept of clips"."""
     rows = [
         report.assign(dataset=name, cell=report["kept"].astype(str) + " of " + report["clips"].astype(str))
-        for name, report in reports.items()
+        for name, report in ((name, by_sex_and_class(report)) for name, report in reports.items())
     ]
     table = pd.concat(rows).pivot(index=["dataset", "class"], columns="sex", values="cell")
     return table.rename_axis(None, axis=1)
+
+
+# A filter report's own columns; any other is a factor the corpus labels (RAVDESS's intensity).
+FILTER_COLUMNS = (
+    "sex",
+    "class",
+    "clips",
+    "kept",
+    "pitch above",
+    "pitch below",
+    "loudness out of range",
+    "unmeasured",
+    "dataset",
+)
+# The classes the Claim 2 runs use, where a corpus has more (configs/claim2-ravdess.yaml: classes 4).
+CLAIM2_CLASSES = {"ravdess": ravdess.CLASS_SETS[4]}
+
+
+def by_sex_and_class(report: pd.DataFrame) -> pd.DataFrame:
+    """A filter report summed over any labelled factor (RAVDESS's intensity): a row per sex and class."""
+    return report.groupby(["sex", "class"], as_index=False, sort=False).sum(numeric_only=True)
+
+
+def filter_by_level(report: pd.DataFrame, factor: str, classes: list[str]) -> str:
+    """What the filter removes at each level of a labelled ``factor``, within ``classes``, in words.
+
+    >>> report = pd.DataFrame({"sex": ["female"] * 3, "class": ["angry", "angry", "calm"],
+    ...                        "intensity": ["normal", "strong", "strong"], "clips": [8, 8, 8], "kept": [7, 2, 8]})
+    >>> filter_by_level(report, "intensity", ["angry"])
+    'removes 1 of 8 normal clips (12 %) and 6 of 8 strong clips (75 %) in angry'
+    """
+    part = report[report["class"].isin(classes)].groupby(factor)[["clips", "kept"]].sum()
+    removed = [f"{r.clips - r.kept} of {r.clips} {level} clips ({100 * (r.clips - r.kept) / r.clips:.0f} %)"
+               for level, r in part.iterrows()]  # fmt: skip
+    return f"removes {' and '.join(removed)} in {', '.join(classes)}"
 
 
 def filter_reading(reports: dict[str, pd.DataFrame], most: int = 3) -> dict[str, str]:
@@ -159,6 +195,9 @@ def filter_reading(reports: dict[str, pd.DataFrame], most: int = 3) -> dict[str,
                "loudness out of range": "loudness outside −50–0 LUFS", "unmeasured": "unmeasured"}  # fmt: skip
     values = {}
     for name, report in reports.items():
+        for factor in set(report.columns) - set(FILTER_COLUMNS):  # a factor the corpus labels
+            values[f"filter_{name}_{factor}"] = filter_by_level(report, factor, CLAIM2_CLASSES[name])
+        report = by_sex_and_class(report)
         removed = report.assign(removed=report["clips"] - report["kept"])
         by_sex = removed.groupby("sex")[["removed", "clips"]].sum()
         share = {sex: 100 * r.removed / r.clips for sex, r in by_sex.iterrows()}
@@ -196,12 +235,12 @@ def criteria_changes(before: Verdict, after: Verdict) -> str:
 
 
 def ravdess(
-    claim2: Verdict, intensity: Verdict, sweep: str, emodb: Verdict, claim1_sweep: str = "claim1-ravdess"
+    claim2: Verdict, intensity: dict[bool, Verdict], sweep: str, emodb: Verdict, claim1_sweep: str = "claim1-ravdess"
 ) -> dict[str, str]:
     """The RAVDESS section's words: how much of the sweep is stored, what its design was expected
     to detect before it ran (``design.transferred_power`` from ``emodb``, Claim 2 on EmoDB: its
     fold SDs, 12 folds of two voices), Claim 2 with the validity filter and without it, the
-    criteria whose outcome differs from EmoDB's (``criteria_changes``), the intensity block's verdict with what its design detects, and what this sweep and
+    criteria whose outcome differs from EmoDB's (``criteria_changes``), the intensity block's verdicts with the filter and without it (``intensity``, keyed by the filter), and what this sweep and
     ``claim1_sweep`` cost against the 6 hours they were planned to fit (``recorded_hours``)."""
     expected = transferred_power(emodb, 12, 2).groupby("unit")["new design"].agg(["min", "max"])
     planned = planned_runs(sweep, "full")
@@ -215,8 +254,11 @@ def ravdess(
         "ravdess_claim2_verdict": claim2.outcome,
         "ravdess_claim2_reason": f"{claim2.rule}: {claim2.reason}" if claim2.rule else claim2.reason,
         "ravdess_claim2_unfiltered": claim2.notes.get("without filter", "pending"),
-        "ravdess_intensity_verdict": intensity.outcome,
-        "ravdess_intensity_reason": f"{intensity.rule}: {intensity.reason}" if intensity.rule else intensity.reason,
+        **{
+            f"ravdess_intensity{'' if filtered else '_unfiltered'}_{key}": value
+            for filtered, v in intensity.items()
+            for key, value in (("verdict", v.outcome), ("reason", f"{v.rule}: {v.reason}" if v.rule else v.reason))
+        },
         "ravdess_fit": claim2.notes.get("fit", ""),
         "ravdess_changes": criteria_changes(emodb, claim2) if claim2.comparisons else "pending",
         "ravdess_expected_power": " and ".join(
