@@ -139,34 +139,52 @@ OFFLINE = [
     "--host-resolver-rules=MAP * ~NOTFOUND",
 ]
 
-# After the page's scripts ran: the rendered text, and each table wider than its container.
+# Before any script of the page: collect its errors (an uncaught exception, a script that fails
+# to parse, such as a constant declared twice).
+CATCH = (
+    """<script>window.__errors = []; window.addEventListener("error", e => window.__errors.push(e.message));</script>"""
+)
+
+# After the page's scripts ran: the rendered text; the tables wider than a box that does not
+# scroll; the elements that run past the viewport outside any scroll box; every image or table
+# without a caption (MyST-NB's figure, or a table's own caption); and the errors caught.
 PROBE = """
 <script>
 window.addEventListener("load", () => setTimeout(() => {
-  const wide = [...document.querySelectorAll("article table")].filter(t => {
+  const scrolls = el => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const inScrollBox = el => { for (let a = el.parentElement; a; a = a.parentElement) if (scrolls(a)) return true; return false; };
+  const article = document.querySelector("article");
+  const wide = [...article.querySelectorAll("table")].filter(t => {
     const box = t.closest(".output, .cell_output") || t.parentElement;
-    return t.getBoundingClientRect().width > box.getBoundingClientRect().width + 1;
+    return t.getBoundingClientRect().width > box.getBoundingClientRect().width + 1 && !inScrollBox(t);
   }).length;
-  document.title = JSON.stringify({text: document.querySelector("article").innerText, wide: wide});
+  const overflow = [...article.querySelectorAll("*")].filter(el =>
+    el.getBoundingClientRect().right > window.innerWidth + 1 && !inScrollBox(el)).map(el => el.tagName + "." + el.className).slice(0, 5);
+  const captioned = el => { const f = el.closest("figure"); const c = f ? f.querySelector("figcaption") : el.querySelector(":scope > caption");
+                            return c !== null && c.innerText.trim().length > 20; };
+  const uncaptioned = [...article.querySelectorAll("img, table")].filter(el => !captioned(el)).map(el => el.tagName + " " + (el.alt || el.innerText.slice(0, 60)));
+  const badAlt = [...article.querySelectorAll("img")].filter(el => !el.alt || /[.](png|svg|jpe?g)$|^[0-9a-f]{20,}/.test(el.alt)).length;
+  document.title = JSON.stringify({text: article.innerText, wide, overflow, uncaptioned, badAlt, errors: window.__errors});
 }, 4000));
 </script>
 """
 
 
-def rendered(page_html: Path, tmp_path: Path) -> dict:
-    """Load a built page offline (with PROBE added) and return its rendered text and the number
-    of tables wider than their container."""
+def rendered(page_html: Path, tmp_path: Path, width: int = 1280) -> dict:
+    """Load a built page offline at ``width`` px (with CATCH and PROBE added) and return what
+    PROBE measured."""
     import json
 
     probe = page_html.with_name(f".probe-{page_html.name}")
-    probe.write_text(page_html.read_text().replace("</body>", PROBE + "</body>"))
+    html = page_html.read_text()
+    probe.write_text(html.replace("<head>", "<head>" + CATCH, 1).replace("</body>", PROBE + "</body>"))
     try:
         dom = subprocess.run(
             [
                 chromium(),
                 *OFFLINE,
                 f"--user-data-dir={tmp_path / 'profile'}",
-                "--window-size=1280,2000",
+                f"--window-size={width},2000",
                 "--virtual-time-budget=15000",
                 "--dump-dom",
                 probe.as_uri(),
@@ -190,6 +208,17 @@ def test_pages_render_math_and_fit_their_tables_offline(built, tmp_path, name):
     for delimiter in ("\\(", "\\)", "\\[", "$$"):
         assert delimiter not in shown["text"], f"{name}: raw TeX {delimiter} in the rendered page"
     assert shown["wide"] == 0, f"{name}: {shown['wide']} table(s) wider than the text column"
+    assert not shown["errors"], f"{name}: console errors {shown['errors']}"
+    assert not shown["uncaptioned"], f"{name}: figures or tables without a caption: {shown['uncaptioned']}"
+    assert shown["badAlt"] == 0, f"{name}: {shown['badAlt']} image(s) whose alt text is a file name or empty"
+
+
+@pytest.mark.parametrize("name", chapters())
+def test_pages_fit_a_phone(built, tmp_path, name):
+    """At 390 px (a phone) nothing runs past the screen but inside a box that scrolls."""
+    shown = rendered(built / f"{name}.html", tmp_path, width=390)
+    assert not shown["overflow"], f"{name}: wider than a phone outside a scroll box: {shown['overflow']}"
+    assert shown["wide"] == 0, f"{name}: {shown['wide']} table(s) wider than their box at 390 px"
 
 
 def test_results_page_screenshot(built, tmp_path):

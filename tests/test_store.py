@@ -184,3 +184,43 @@ def reseal(sweep):
     """Record a hand-made store's files as the store's own (what an older version wrote)."""
     (sweep / "manifest.json").unlink()
     record_files(sweep, stored_files(sweep))
+
+
+def test_an_interrupted_migration_stops_every_store_operation_and_loses_no_run(tmp_path):
+    """Killed between the two renames of its swap, a migrate leaves a sweep only in results/.migrate:
+    check reports it, a sweep refuses to start, a folder written meanwhile stops the next migrate
+    (which removes nothing), and once it is moved aside every run is back."""
+    from predefined_prototypes.storage.derive import check_all, derive_all
+    from predefined_prototypes.storage.store import MIGRATION, SweepLocked, store_lock
+    from predefined_prototypes.storage.sweep import run_sweep
+
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS / "bf16-check", results / "bf16-check", ignore=shutil.ignore_patterns(".*"))
+    stored = sorted(p.name for p in (results / "bf16-check" / "runs").iterdir())
+    aside = results / MIGRATION
+    aside.mkdir()
+    shutil.copytree(results / "bf16-check", aside / "bf16-check")  # the checked copy
+    (results / "bf16-check").rename(aside / "bf16-check.old")  # the first rename, then the kill
+    assert "interrupted store migrate left bf16-check, bf16-check.old" in check_all(results)[0]
+    for operation in (
+        lambda: run_sweep(REPO / "configs" / "bf16-check.yaml", "full", results_dir=results, aggregate_only=True),
+        lambda: derive_all(results),
+    ):
+        with pytest.raises(ResultsError, match="run python -m predefined_prototypes store migrate to finish it"):
+            operation()
+    assert not (results / "bf16-check").exists()
+    (results / "bf16-check").mkdir()  # what an older sweep wrote at this point
+    with pytest.raises(ResultsError, match="nothing was removed"):
+        migrate(results)
+    assert sorted(p.name for p in (aside / "bf16-check.old" / "runs").iterdir()) == stored
+    (results / "bf16-check").rmdir()
+    migrate(results)
+    assert sorted(p.name for p in (results / "bf16-check" / "runs").iterdir()) == stored
+    assert not aside.exists() and check_all(results) == []
+    # A migrate waits for no one: while a sweep or derive holds the store, it refuses, and the reverse.
+    with store_lock(results):
+        with pytest.raises(SweepLocked, match="a sweep or derive is using it"):
+            migrate(results)
+    with store_lock(results, exclusive=True):
+        with pytest.raises(SweepLocked, match="store migrate is rewriting it"):
+            derive_all(results)

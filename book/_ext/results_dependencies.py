@@ -61,9 +61,11 @@ def key_page_on_inputs(app, docname, source):
         return
     app.env.note_dependency(app.page_inputs_stamp)
     match = FIRST_CODE_CELL.search(source[0])
-    if source[0][match.end() : match.end() + 3] == "---":
-        raise ValueError(f"{docname}: give the first code cell's options as ':key: value' lines, not a --- block")
-    source[0] = f"{source[0][: match.end()]}:inputs: {app.page_inputs}\n{source[0][match.end() :]}"
+    at = match.end()
+    if source[0][at : at + 4] == "---\n":  # options as a YAML block (a captioned output): one more key
+        source[0] = f"{source[0][: at + 4]}inputs: {app.page_inputs}\n{source[0][at + 4 :]}"
+    else:
+        source[0] = f"{source[0][:at]}:inputs: {app.page_inputs}\n{source[0][at:]}"
 
 
 def setup(app):

@@ -32,6 +32,14 @@ def _data(args: argparse.Namespace) -> int:
                 table = filter_report(args.name, args.root, **options)
                 table.to_csv(args.out, index=False)
                 print(f"wrote {args.out}: {table['kept'].sum()} of {table['clips'].sum()} clips kept")
+            elif args.action == "pitch-check":
+                from .run.crepe_pitch import pitch_check
+
+                if Path(args.out).suffix != ".csv":
+                    raise ValueError(f"--out {args.out} must name a .csv file")
+                table = pitch_check(args.name, args.root, args.model, **options)
+                table.to_csv(args.out, index=False)
+                print(f"wrote {args.out}: {len(table)} clips measured by both trackers")
             elif args.manifest:
                 import pandas as pd
 
@@ -42,7 +50,7 @@ def _data(args: argparse.Namespace) -> int:
                 print(f"wrote {args.manifest}: {len(table)} speakers in {table['fold'].nunique()} folds")
             else:
                 print("\n".join(str(f) for f in folds(args.name, args.root, **options)))
-        except (FileNotFoundError, ValueError) as err:
+        except (FileNotFoundError, ValueError, ModuleNotFoundError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
     return 0
@@ -200,6 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     filtered.add_argument("--root", help="dataset folder (default: $PP_DATA_DIR/<name>)")
     filtered.add_argument("--option", action="append", help="a dataset option, e.g. classes=8 (repeatable)")
     filtered.add_argument("--out", required=True, help="the CSV file to write")
+
+    checked = actions.add_parser("pitch-check", help="every clip's pitch by the package's tracker and by CREPE")
+    checked.add_argument("name")
+    checked.add_argument("--root", help="dataset folder (default: $PP_DATA_DIR/<name>)")
+    checked.add_argument("--option", action="append", help="a dataset option, e.g. classes=4 (repeatable)")
+    checked.add_argument("--model", default="tiny", choices=["tiny", "full"], help="CREPE's model (full: GPU)")
+    checked.add_argument("--out", required=True, help="the CSV file to write")
 
     train = commands.add_parser("train", help="train one configuration: key=value ...")
     train.add_argument("settings", nargs="*", help="RunConfig fields, e.g. dataset=fsdd fold=theo loss=prototypes")

@@ -141,9 +141,7 @@ def level_db(player: Audio) -> float:
 
 
 def show_example(example: dict) -> None:
-    """The illustration's figure (its margin split into blocks, for the clip and each edit), then
-    an audio player per version with its measured factors, or the note saying how to hear them."""
-
+    """The illustration's figure: its margin split into blocks, for the clip and each edit."""
     labels = [LABELS[f] for f in example["factors"]]
     title = (
         f"{example['file']} (test speaker {example['fold']}, seed {example['seed']}): {example['emotion']} "
@@ -151,6 +149,12 @@ def show_example(example: dict) -> None:
     )
     edit_explanations(example["versions"], [*labels, "residual", "bias"], title)
     plt.show()
+
+
+def play_example(example: dict) -> None:
+    """An audio player per version of the illustration's clip with its measured factors, or the
+    note saying how to hear them."""
+    labels = [LABELS[f] for f in example["factors"]]
     audio = example_audio(example)
     if isinstance(audio, str):
         print(audio)

@@ -289,8 +289,9 @@ def fold_differences(df, reference: str, labels: dict[str, str], ax=None, metric
         per_fold = 100 * differences(df, metric, method, reference)
         ax.plot(per_fold, [y] * len(per_fold), "o", color="0.6", ms=4)
         d = paired_by_fold(df, metric, method, reference)
-        decided = d["low"] > 0 or d["high"] < 0
-        colour = "tab:red" if decided else "tab:blue"
+        # One colour for every interval: this 95 % interval is for the eye, uncorrected; the
+        # decisions (and the book's decision colours) come from the corrected intervals.
+        colour = "tab:blue"
         ax.plot([100 * d["low"], 100 * d["high"]], [y, y], color=colour, lw=2.5)
         ax.plot([100 * d["mean"]], [y], "D", color=colour, ms=6)
     ax.axvline(0, color="0.4", lw=1)
@@ -298,6 +299,15 @@ def fold_differences(df, reference: str, labels: dict[str, str], ax=None, metric
     ax.set_ylim(len(methods) - 0.5, -0.5)
     ax.set_xlabel(f"{metric} minus {labels[reference]}, points")
     return ax
+
+
+def fold_difference_panels(results: dict, reference: str, labels: dict[str, str], titles: dict[str, str]):
+    """``fold_differences`` for each corpus of ``results`` (name -> runs), one panel per corpus
+    titled by ``titles``."""
+    fig, axes = plt.subplots(len(results), 1, figsize=(7.5, 3.25 * len(results)), constrained_layout=True)
+    for ax, (name, df) in zip(np.atleast_1d(axes), results.items()):
+        fold_differences(df, reference, labels, ax).set_title(titles[name], fontsize=10)
+    return fig
 
 
 def curve_grid(curves: dict, labels: dict[str, str]):

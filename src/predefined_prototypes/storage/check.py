@@ -11,7 +11,17 @@ import pandas as pd
 
 from ..run.schema import SCHEMA_VERSION, undeclared
 from .manifest import read_manifest, record_files, stored_files, verify_files
-from .store import ResultsError, StoredRun, read_summary, read_table, stored_dir, sub_folders, summary_config, table_row
+from .store import (
+    ResultsError,
+    StoredRun,
+    read_summary,
+    read_table,
+    stored_dir,
+    sub_folders,
+    summary_config,
+    table_row,
+    unfinished_migration,
+)
 
 
 def check_store(results_dir: str | Path) -> list[str]:
@@ -20,7 +30,9 @@ def check_store(results_dir: str | Path) -> list[str]:
     ``check_sweep`` problems. (Whether the tables derived from it are up to date is
     ``derive.check_all``'s question: the store does not know what is derived from it.)"""
     results_dir = Path(results_dir)
-    problems = [
+    unfinished = unfinished_migration(results_dir)
+    problems = [unfinished] if unfinished else []
+    problems += [
         f"{p}: a symbolic link (to {p.resolve()}); the store holds plain folders and files only: replace it"
         for p in sorted(results_dir.iterdir())
         if p.is_symlink()

@@ -33,7 +33,7 @@ from ..run.schema import column
 from .check import check_store, check_sweep
 from .manifest import read_manifest, record_files
 from .results import complete_cells, load_results, load_stored_run, table_digest
-from .store import ResultsError, sweep_lock
+from .store import ResultsError, store_lock, sweep_lock, unfinished_migration
 
 
 def geometry(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
@@ -204,6 +204,77 @@ def held_out_block_fit(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.
     return pd.DataFrame(rows)
 
 
+# The pitch factors a second tracker re-labels: factor -> the pitch check's column (reports/).
+RELABELLED = {"pitch_median": "median_hz", "pitch_std": "spread_hz"}
+
+
+def crepe_probes(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFrame:
+    """Per factor-prototype run, its pitch probes read twice from its stored embeddings: with the
+    package tracker's levels (``package_probe_<factor>_<source>``) and with CREPE's
+    (``crepe_probe_...``), each cut into the run's levels on its own training clips; sources: each
+    factor's block and the emotion label alone. A run stores its training clips' measured values,
+    not their files: each is matched to its clip in ``reports/pitch-check-<dataset>.csv`` by the
+    package tracker's median, spread and loudness (ResultsError if a clip has no single match). Clips CREPE
+    cannot measure are left out of both readings, so the two differ by the labels alone."""
+    from ..method.prototypes import FactorPrototypes
+    from ..run.config import RunConfig
+    from ..run.factors import QuantileDiscretizer
+    from ..run.metrics import factor_probes, one_hot_labels
+
+    rows, checks = [], {}
+    for run_id in runs["run_id"]:
+        record, emb = load_stored_run(sweep, run_id, results_dir)
+        config = RunConfig.from_dict(record["config"])
+        if not LOSSES[config.loss].factor_blocks:
+            continue
+        if config.dataset not in checks:
+            path = Path(results_dir).parent / "reports" / f"pitch-check-{config.dataset}.csv"
+            if not path.is_file():
+                raise ResultsError(f"no pitch check at {path}: run python -m predefined_prototypes data pitch-check")
+            checks[config.dataset] = pd.read_csv(path)
+        check = checks[config.dataset]
+        by_file = check.set_index("file")
+        by_ours = check.set_index(["ours_median_hz", "ours_spread_hz", "ours_loudness_lufs"], drop=False)
+        names = [str(n) for n in emb["factor_names"]]
+        pitch = [n for n in names if n in RELABELLED]
+        values = emb["train_factor_values"]
+        train_keys = list(zip(*(values[:, names.index(n)] for n in ("pitch_median", "pitch_std", "loudness"))))
+        missing = [k for k in train_keys if k not in by_ours.index or by_ours.loc[[k]].shape[0] != 1]
+        if missing:
+            raise ResultsError(
+                f"{sweep}/{run_id}: {len(missing)} training clips match no single clip of the pitch check"
+            )
+        layout = FactorPrototypes(config.factor_level_counts(), config.embed_dim, config.scale)
+        z = {
+            "train": torch.from_numpy(emb["train_z"].astype(np.float32)),
+            "test": torch.from_numpy(emb["z"].astype(np.float32)),
+        }
+        labels = {"train": torch.from_numpy(emb["train_labels"]), "test": torch.from_numpy(emb["labels"])}
+        row = {"run_id": run_id}
+        for factor in pitch:
+            column_name = RELABELLED[factor]
+            values = {
+                "train": {t: by_ours.loc[list(train_keys), f"{t}_{column_name}"].to_numpy() for t in ("ours", "crepe")},
+                "test": {
+                    t: by_file.loc[list(emb["paths"]), f"{t}_{column_name}"].to_numpy() for t in ("ours", "crepe")
+                },
+            }
+            keep = {s: ~np.isnan(values[s]["crepe"]) for s in values}
+            for tracker, prefix in (("ours", "package"), ("crepe", "crepe")):
+                train_values = torch.from_numpy(values["train"][tracker][keep["train"]])[:, None]
+                cut = QuantileDiscretizer(config.factor_levels).fit(train_values)
+                level = {s: cut.transform(torch.from_numpy(values[s][tracker][keep[s]])[:, None]) for s in values}
+                sources = {
+                    s: {f"block_{n}": z[s][keep[s]][:, b] for n, b in zip(names, layout.blocks)}
+                    | {"emotion": one_hot_labels(labels[s][keep[s]], len(emb["classes"]))}
+                    for s in values
+                }
+                scores, _ = factor_probes(sources["train"], sources["test"], level["train"], level["test"], [factor])
+                row |= {f"{prefix}_probe_{factor}_{source}": v for source, v in scores[factor].items()}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 Derivation = Callable[[str, pd.DataFrame, Path], pd.DataFrame]
 # sweep -> the tables its pages read, each computed by one function of (sweep, runs, results_dir).
 DERIVED: dict[str, dict[str, Derivation]] = {
@@ -211,15 +282,16 @@ DERIVED: dict[str, dict[str, Derivation]] = {
     "main-emodb": {"curves": curves},
     "ablation-prototypes": {"geometry": geometry},
     "ablation-factors": {"chance": probe_chance, "input_probes": input_probes, "held_out_fit": held_out_block_fit},
-    "factor-pull": {"input_probes": input_probes, "held_out_fit": held_out_block_fit},
-    "claim2-ravdess": {"input_probes": input_probes, "held_out_fit": held_out_block_fit},
+    "factor-pull": {"input_probes": input_probes, "held_out_fit": held_out_block_fit, "crepe_probes": crepe_probes},
+    "claim2-ravdess": {"input_probes": input_probes, "held_out_fit": held_out_block_fit, "crepe_probes": crepe_probes},
+    "claim2-ravdess-intensity": {"input_probes": input_probes, "held_out_fit": held_out_block_fit},
 }
 
 
 # Kinds with rows of their own per run: a run whose stored files did not change keeps its rows as
 # written, so re-deriving changes nothing already published (the pictures' kinds are recomputed
 # whole, from seeded computations, when any of their inputs changed).
-PER_RUN = ("geometry", "curves", "chance", "input_probes", "held_out_fit")
+PER_RUN = ("geometry", "curves", "chance", "input_probes", "held_out_fit", "crepe_probes")
 
 
 def run_inputs(sweep: str, runs: pd.DataFrame, results_dir: Path) -> dict[str, str]:
@@ -337,13 +409,16 @@ def derive_all(results_dir: str | Path, every: bool = False) -> list[Path]:
     """The derived tables of every stored profile whose tables are missing or stale (``every``:
     every stored profile is looked at; rows whose inputs did not change are still kept), each
     sweep under its lock. Returns the tables written."""
+    if unfinished := unfinished_migration(results_dir):
+        raise ResultsError(unfinished)
     written = []
-    for sweep in sorted(DERIVED):
-        folder = Path(results_dir) / sweep
-        if not folder.is_dir():
-            continue
-        with sweep_lock(results_dir, sweep):
-            tables = sorted(folder.glob("*.csv")) if every else stale_derived_tables(folder)
-            for table in tables:
-                written += derive(sweep, table.stem, results_dir)
+    with store_lock(results_dir):
+        for sweep in sorted(DERIVED):
+            folder = Path(results_dir) / sweep
+            if not folder.is_dir():
+                continue
+            with sweep_lock(results_dir, sweep):
+                tables = sorted(folder.glob("*.csv")) if every else stale_derived_tables(folder)
+                for table in tables:
+                    written += derive(sweep, table.stem, results_dir)
     return written

@@ -17,10 +17,12 @@ from ..run.schema import RETIRED_METRICS, SCHEMA_VERSION
 from .check import check_sweep
 from .manifest import forget_files, record_files, verify_files
 from .store import (
+    MIGRATION,
     ResultsError,
     StoredRun,
     read_summary,
     read_table,
+    store_lock,
     sub_folders,
     summary_config,
     sweep_lock,
@@ -104,7 +106,11 @@ def migrate(results_dir: str | Path) -> list[str]:
     migrate from the checked copy. A sweep already at the version is only read. Derived tables are
     the caller's (``store migrate`` re-derives what the moved runs changed). Returns what it did."""
     results_dir = Path(results_dir)
-    aside = results_dir / ".migrate"
+    with store_lock(results_dir, exclusive=True):  # no sweep, derive or other migrate meanwhile
+        return _migrate(results_dir, results_dir / MIGRATION)
+
+
+def _migrate(results_dir: Path, aside: Path) -> list[str]:
     done = _finish_swaps(results_dir, aside)
     for sweep in sub_folders(results_dir):
         with sweep_lock(results_dir, sweep.name):
@@ -150,6 +156,12 @@ def _finish_swaps(results_dir: Path, aside: Path) -> list[str]:
     done = []
     for old in sorted(aside.glob("*.old")) if aside.is_dir() else []:
         name = old.name.removesuffix(".old")
+        if (results_dir / name).exists():  # written after the interruption: keep every copy, decide by hand
+            raise ResultsError(
+                f"{results_dir / name} exists beside the interrupted migration's copies of it in {aside} "
+                f"({old.name}: the store before; {name}: the checked copy, if present); nothing was removed: "
+                f"move {results_dir / name} aside, then run store migrate again"
+            )
         if not (results_dir / name).exists():
             if (aside / name).is_dir():
                 os.rename(aside / name, results_dir / name)

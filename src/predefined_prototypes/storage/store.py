@@ -325,6 +325,47 @@ class StoredRun:  # what table_row reads of a sweep's Run
     run_id: str
 
 
+# Where ``store migrate`` writes a sweep's new copy (and parks the old one during its swap).
+MIGRATION = ".migrate"
+
+
+def unfinished_migration(results_dir: str | Path) -> str | None:
+    """The sentence naming an interrupted migration's copies in ``results/.migrate``, or None:
+    until ``store migrate`` finishes it, a sweep may exist only there."""
+    aside = Path(results_dir) / MIGRATION
+    if not aside.is_dir() or not any(aside.iterdir()):
+        return None
+    names = ", ".join(sorted(p.name for p in aside.iterdir()))
+    return (
+        f"an interrupted store migrate left {names} in {aside}: run python -m predefined_prototypes store "
+        "migrate to finish it before anything else reads or writes the store"
+    )
+
+
+@contextmanager
+def store_lock(results_dir: str | Path, exclusive: bool = False):
+    """Hold ``results/.store.lock`` for the duration: shared by sweeps and derive (which also lock
+    their sweep), exclusive for ``store migrate``, which rewrites every sweep; or raise SweepLocked
+    naming why. Taken before any file is touched; released when the holder exits or is killed."""
+    from ..run.preflight import writable
+
+    folder = Path(results_dir)
+    writable(folder, "--results")
+    handle = open(folder / ".store.lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepLocked(
+                f"the store {folder} is busy: "
+                + ("a sweep or derive is using it" if exclusive else "store migrate is rewriting it")
+                + " (results/.store.lock); wait for it to finish or stop it, then run again"
+            ) from None
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
 @contextmanager
 def sweep_lock(results_dir: str | Path, sweep: str):
     """Hold ``results/<sweep>/.lock`` for the duration, or raise SweepLocked naming the holder.

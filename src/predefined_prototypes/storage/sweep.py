@@ -28,14 +28,17 @@ from .manifest import forget_files
 from .plan import Run, load_sweep
 from .rules_record import fix_rules
 from .store import (
+    ResultsError,
     finished_where,
     read_summary,
     read_table,
     store,
+    store_lock,
     stored_dir,
     sweep_lock,
     table_ids,
     table_path,
+    unfinished_migration,
     unstore,
     write_table,
 )
@@ -285,7 +288,9 @@ def run_sweep(
             _preflight(pending, notebook, runs_dir, results_dir, writes=False)
             print_data(pending)
         return 0
-    with sweep_lock(results_dir, sweep):
+    if unfinished := unfinished_migration(results_dir):  # a sweep may sit only in the migration's copy
+        raise ResultsError(unfinished)
+    with store_lock(results_dir), sweep_lock(results_dir, sweep):
         for run in runs:  # a stored summary that does not read stops the sweep, named, before any work
             if finished_where(run, results_dir) == "broken":
                 read_summary(stored_dir(results_dir, sweep, run.run_id))

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ...storage.results import complete_settings, holds_plan, load_results, planned_ids, planned_runs, rules_record
+from ...storage.results import (
+    complete_settings,
+    derived,
+    holds_plan,
+    load_results,
+    planned_ids,
+    planned_runs,
+    rules_record,
+)
 from ...storage.rules_record import compare
 from ..rules import (
     ACCURACY_MARGIN,
@@ -36,7 +44,15 @@ from .claim1 import (
     placement_reading,
     speed_verdict,
 )
-from .claim2 import CLAIM2_RULE, FACTOR_RULE, LABELLED_RULE, claim2_verdict, labelled_factor_verdict
+from .claim2 import (
+    CLAIM2_RULE,
+    FACTOR_RULE,
+    LABELLED_RULE,
+    claim2_verdict,
+    cost_of_disentanglement,
+    labelled_factor_verdict,
+    pitch_label_check,
+)
 from .evidence import (
     INTENSITY_SWEEP,
     RAVDESS_SWEEP,
@@ -157,11 +173,51 @@ def intensity_on_ravdess(filtered: bool = True) -> Verdict:
         f"{'with' if filtered else 'without'} the validity filter)"
     )
     verdict = labelled_factor_verdict(runs, "intensity", complete, "RAVDESS", evidence)
+    if not filtered:  # its own record beside the filtered one
+        verdict = dataclasses.replace(verdict, claim=f"{verdict.claim}, no filter")
     if verdict.outcome != "pending" and runs["train_accuracy"].min() < TRAINING_FLOOR:
         reason = f"a run ended below {100 * TRAINING_FLOOR:g} % training accuracy; {verdict.reason}"
         rule = "an under-trained arm decides nothing"
         return dataclasses.replace(verdict, outcome="undetermined", reason=reason, rule=rule)
     return verdict
+
+
+def disentanglement_cost() -> pd.DataFrame:
+    """``claim2.cost_of_disentanglement`` at every Claim 2 setting with a verdict, on the runs that
+    verdict reads (complete profiles only): EmoDB's strongest and paper's settings, RAVDESS's
+    strongest with and without the filter and its paper's setting."""
+    settings = {}
+    emodb = claim2_evidence()
+    if emodb["complete"]:
+        settings["EmoDB", "strongest setting whose runs trained"] = emodb["runs"]
+    case, complete = factor_ablation_case()
+    if complete:
+        settings["EmoDB", "paper's setting (λ = 1)"] = case
+    for label, options in (
+        (("RAVDESS", "strongest setting, with the filter"), {"filtered": True}),
+        (("RAVDESS", "strongest setting, without the filter"), {"filtered": False}),
+        (("RAVDESS", "paper's setting (λ = 1, 128 mel bins)"), {"filtered": True, "faithful": True}),
+    ):
+        evidence = ravdess_claim2_evidence(**options)
+        if evidence["complete"]:
+            settings[label] = evidence["runs"]
+    return cost_of_disentanglement(settings)
+
+
+def pitch_labels() -> pd.DataFrame:
+    """Claim 2's pitch probe criteria on the runs each corpus's verdict reads (EmoDB's strongest
+    setting, RAVDESS's with the filter) read with the package tracker's levels and with CREPE's
+    (``claim2.pitch_label_check``), a block of rows per corpus whose profile is complete."""
+    tables = []
+    for corpus, evidence in (("EmoDB", claim2_evidence()), ("RAVDESS", ravdess_claim2_evidence(True))):
+        if not evidence["complete"]:
+            continue
+        runs = evidence["runs"]
+        probes = derived(evidence["sweep"], "crepe_probes", runs["profile"].iloc[0])
+        factor = runs[runs["method"] == "factor_prototypes"].merge(probes, on="run_id")
+        tables.append(pitch_label_check(factor).assign(corpus=corpus))
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["corpus"])
+    return table[["corpus", *[c for c in table.columns if c != "corpus"]]]
 
 
 def claim2_on_emodb(evidence: dict | None = None) -> Verdict:

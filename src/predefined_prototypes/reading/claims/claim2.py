@@ -157,3 +157,79 @@ def labelled_factor_verdict(df: pd.DataFrame, factor: str, complete: bool, corpu
     )
     notes = {"whole": whole.interval()}
     return Verdict(claim, corpus, outcome, reason, rule, evidence, tuple(comparisons), notes)
+
+
+COST_ARMS = ("factor_prototypes", "ce", "prototypes")
+
+
+def cost_of_disentanglement(settings: dict[tuple[str, str], pd.DataFrame]) -> pd.DataFrame:
+    """What factor prototypes pay in emotion accuracy for their blocks: per setting ((corpus, setting) ->
+    the setting's factor-prototype runs with the CE and plain-prototype runs they are judged
+    beside), the factor prototypes' test accuracy (mean ± SD over folds) and their fold-paired
+    differences to CE and to plain prototypes, read together (Bonferroni over 2) with the interval
+    that decides; a setting missing an arm is left out.
+
+    >>> runs = pd.DataFrame({"method": ["factor_prototypes"] * 4 + ["ce"] * 4 + ["prototypes"] * 4,
+    ...                      "fold": list("abcd") * 3, "seed": 0,
+    ...                      "accuracy": [.60, .62, .58, .61, .70, .71, .69, .70, .66, .69, .63, .65]})
+    >>> cost_of_disentanglement({("toy", "λ = 1"): runs}).iloc[0].to_dict()["− CE, points"]
+    '-9.7 (-11.7 to -7.8) points'
+    """
+    rows = []
+    for (corpus, setting), runs in settings.items():
+        if not set(COST_ARMS) <= set(runs["method"]):
+            continue
+        against = together(
+            [
+                Test(f"− {name}", runs, "factor_prototypes", arm)
+                for arm, name in (("ce", "CE"), ("prototypes", "plain prototypes"))
+            ]
+        )
+        per_fold = runs[runs["method"] == "factor_prototypes"].groupby("fold")["accuracy"].mean()
+        rows.append(
+            {
+                "corpus": corpus,
+                "setting": setting,
+                "factor prototypes accuracy %": f"{100 * per_fold.mean():.1f} ± {100 * per_fold.std():.1f}",
+                **{f"{c.label}, points": c.numbers() for c in against},
+                "interval": f"{level_words(against[0].level)}, {against[0].family}, {against[0].folds} folds",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+TRACKERS = {"package": "the package's tracker", "crepe": "CREPE"}
+
+
+def pitch_label_check(runs: pd.DataFrame) -> pd.DataFrame:
+    """The pitch probe criteria (carried, confined) read twice on the factor-prototype runs of
+    ``runs``, from the same stored embeddings: with the package tracker's levels and with CREPE's
+    (``derive.crepe_probes`` columns). Per tracker the four criteria are one family (Bonferroni
+    over 4); a row per criterion, the outcome and interval under each tracker's levels."""
+    factors = ("pitch_median", "pitch_std")
+    table = {}
+    for prefix, tracker in TRACKERS.items():
+        tests = []
+        for factor in factors:
+            own = runs[f"{prefix}_probe_{factor}_block_{factor}"]
+            others = [
+                c
+                for c in runs
+                if c.startswith(f"{prefix}_probe_{factor}_block_") and not c.endswith(f"_block_{factor}")
+            ]
+            long = pd.concat(
+                [
+                    runs.assign(method=name, value=values)[["fold", "seed", "method", "value"]]
+                    for name, values in (("own_block", own), ("emotion", runs[f"{prefix}_probe_{factor}_emotion"]),
+                                         ("best_other_block", runs[others].max(axis=1)))
+                ]
+            )  # fmt: skip
+            tests += [
+                Test(f"{LABELS[factor]}: carried", long, "own_block", "emotion", "value", margin=PROBE_MARGIN),
+                Test(
+                    f"{LABELS[factor]}: confined", long, "own_block", "best_other_block", "value", margin=PROBE_MARGIN
+                ),
+            ]
+        for c in together(tests):
+            table.setdefault(c.label, {"criterion": c.label})[f"levels from {tracker}"] = f"{c.outcome}, {c.numbers()}"
+    return pd.DataFrame(list(table.values()))

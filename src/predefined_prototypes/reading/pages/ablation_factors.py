@@ -192,3 +192,23 @@ def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined
     )
     fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=len(handles), frameon=False)
     return fig
+
+
+SETTING_COLUMNS = {
+    "lam": "λ",
+    "num_mel_bins": "mel bins",
+    "epochs": "epochs",
+    "accuracy": "emotion accuracy %",
+    "lowest_train_accuracy": "lowest training accuracy %",
+    "verdict": "Claim 2",
+    "met": "criteria met",
+}
+
+
+def settings_view(settings: pd.DataFrame) -> pd.io.formats.style.Styler:
+    """Claim 2 at each factor-pull setting (``claims.evidence.claim2_by_setting``), in the book's
+    names and units (accuracies in %), without the index."""
+    table = settings[list(SETTING_COLUMNS)].rename(columns=SETTING_COLUMNS)
+    for name in ("emotion accuracy %", "lowest training accuracy %"):
+        table[name] = (100 * table[name]).round(1)
+    return table.style.hide(axis="index").format(precision=1)

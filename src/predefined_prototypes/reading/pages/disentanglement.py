@@ -10,11 +10,13 @@ from ...data import ravdess
 from ...method.registry import FACTOR_NAMES
 from ...run.schema import column
 from ...storage.results import holds_plan, load_results, planned_runs
-from ..claims.claim2 import CRITERIA, split_label
-from ..claims.evidence import claim2_evidence_paper_faithful, ravdess_claim2_evidence
+from ..claims import claim2_on_ravdess, disentanglement_cost, intensity_on_ravdess, pitch_labels
+from ..claims.claim2 import CRITERIA, TRACKERS, split_label
+from ..claims.evidence import RAVDESS_SWEEP, claim2_evidence_paper_faithful, ravdess_claim2_evidence
 from ..claims.verdict import Verdict
 from ..design import transferred_power
 from ..factor_tables import LABELS, block_against_input, fold_summary, intervention_table, probe_table, pull_fit_table
+from ..pitch_check import LEVELS, agreement_table, load_pitch_check
 from ..rules import FIT_FLOOR, PROBE_MARGIN, SHIFT_MARGIN, TRAINING_FLOOR
 from ..stats import describe_difference
 from .common import recorded_hours
@@ -234,19 +236,21 @@ def criteria_changes(before: Verdict, after: Verdict) -> str:
     return "; ".join(changed) or "none"
 
 
-def ravdess(
-    claim2: Verdict, intensity: dict[bool, Verdict], sweep: str, emodb: Verdict, claim1_sweep: str = "claim1-ravdess"
-) -> dict[str, str]:
-    """The RAVDESS section's words: how much of the sweep is stored, what its design was expected
-    to detect before it ran (``design.transferred_power`` from ``emodb``, Claim 2 on EmoDB: its
-    fold SDs, 12 folds of two voices), Claim 2 with the validity filter and without it, the
-    criteria whose outcome differs from EmoDB's (``criteria_changes``), the intensity block's verdicts with the filter and without it (``intensity``, keyed by the filter), and what this sweep and
-    ``claim1_sweep`` cost against the 6 hours they were planned to fit (``recorded_hours``)."""
+def ravdess(emodb: Verdict, claim1_sweep: str = "claim1-ravdess") -> tuple[Verdict, dict[str, str]]:
+    """Claim 2 on RAVDESS (``claims.claim2_on_ravdess``) and the section's words: how much of the
+    sweep is stored, what its design was expected to detect before it ran
+    (``design.transferred_power`` from ``emodb``, Claim 2 on EmoDB: its fold SDs, 12 folds of two
+    voices), Claim 2 with the validity filter and without it, the criteria whose outcome differs
+    from EmoDB's (``criteria_changes``), the intensity block's verdicts with the filter and without
+    it, and what this sweep and ``claim1_sweep`` cost against the 6 hours they were planned to fit
+    (``recorded_hours``)."""
+    claim2, sweep = claim2_on_ravdess(), RAVDESS_SWEEP
+    intensity = {filtered: intensity_on_ravdess(filtered) for filtered in (True, False)}
     expected = transferred_power(emodb, 12, 2).groupby("unit")["new design"].agg(["min", "max"])
     planned = planned_runs(sweep, "full")
     stored = len(load_results(sweep, "full")) if holds_plan(sweep, "full") else 0
     cost = {name: recorded_hours(name) for name in (sweep, claim1_sweep)}
-    return {
+    return claim2, {
         "ravdess_cost": " and ".join(f"{h:.1f} h for {runs} stored runs of {name}" for name, (h, runs) in cost.items())
         + f", {sum(h for h, _ in cost.values()):.1f} h together against the 6 hours planned",
         "ravdess_stored": f"{stored} of {planned}",
@@ -277,3 +281,61 @@ def ravdess_view(view: str) -> pd.DataFrame | None:
     if not evidence["complete"]:
         return None
     return {"probes": probe_table, "edits": intervention_table, "fit": pull_fit_table}[view](evidence["runs"])
+
+
+def cost_view() -> pd.io.formats.style.Styler:
+    """The emotion accuracy factor prototypes give up for their blocks at every Claim 2 setting
+    with a verdict (``claims.disentanglement_cost``), without the index."""
+    return disentanglement_cost().style.hide(axis="index")
+
+
+# The pitch check's groups per corpus: RAVDESS labels intensity, where the filter bites.
+PITCH_CHECK_GROUPS = {"emodb": ("EmoDB", ("sex",)), "ravdess": ("RAVDESS", ("sex", "intensity"))}
+
+
+def pitch_check_view() -> pd.io.formats.style.Styler:
+    """The two trackers' agreement (``pitch_check.agreement_table``) on EmoDB and RAVDESS, a row per
+    corpus and group, without the index."""
+    tables = [
+        agreement_table(load_pitch_check(name), by).assign(corpus=corpus)
+        for name, (corpus, by) in PITCH_CHECK_GROUPS.items()
+    ]
+    table = pd.concat(tables)
+    return table[["corpus", *table.columns[:-1]]].style.hide(axis="index")
+
+
+def pitch_check_reading() -> dict[str, str]:
+    """Per corpus, ``pitch_check_<name>``: how often the two trackers agree, in words; and
+    ``pitch_label_changes``: which pitch criteria change their outcome with CREPE's levels."""
+    labels = pitch_labels()
+    ours, crepe = (f"levels from {TRACKERS[t]}" for t in ("package", "crepe"))
+    changed = labels[labels[ours].str.split(",").str[0] != labels[crepe].str.split(",").str[0]]
+    changes = "; ".join(
+        f"{r['corpus']} {r['criterion']}: {r[ours]} with the package's levels, {r[crepe]} with CREPE's"
+        for _, r in changed.iterrows()
+    )
+    corpora = " or ".join(labels["corpus"].unique())
+    words = {
+        "pitch_label_changes": changes or f"no pitch criterion changes its outcome on {corpora}"
+        if len(labels)
+        else "pending"
+    }
+    for name in PITCH_CHECK_GROUPS:
+        check = load_pitch_check(name)
+        row = agreement_table(check).iloc[0]
+        octave = row["octave errors, ours above"] + row["octave errors, ours below"]
+        words[f"pitch_check_{name}"] = (
+            f"of {row['clips measured by both']} clips measured by both (of {len(check)}, CREPE {check['crepe_model'].iloc[0]}), "
+            f"{row['same level %']:g} % fall in the same of {LEVELS} levels and {row['within one level %']:g} % within one; "
+            f"the median distance is {row['median distance, semitones']:g} semitones; {octave} clips are over half an "
+            f"octave apart ({row['octave errors, ours above']} with the package's tracker above); the filter's pitch "
+            f"decision differs on {row['filter decision differs']}"
+        )
+    return words
+
+
+def pitch_label_view() -> pd.io.formats.style.Styler | None:
+    """The pitch criteria under each tracker's levels (``claims.pitch_labels``), without the
+    index; None before any corpus's profile is complete."""
+    table = pitch_labels()
+    return table.style.hide(axis="index") if len(table) else None

@@ -83,6 +83,25 @@ def intro(verdicts: dict[str, Verdict]) -> dict[str, str]:
     return values
 
 
+def cost_cells(cost: pd.DataFrame) -> dict[str, str]:
+    """Per corpus of Claim 2, ``<corpus>_price``: factor prototypes − CE in emotion accuracy at each
+    setting of ``cost`` (``claims.disentanglement_cost``), with the intervals that decide.
+
+    >>> cost = pd.DataFrame({"corpus": ["EmoDB"], "setting": ["λ = 1"], "− CE, points": ["-3.5 (-9.0 to +2.0) points"],
+    ...                      "interval": ["97.5 % interval, Bonferroni over 2, 10 folds"]})
+    >>> cost_cells(cost)["emodb_price"]
+    'λ = 1: -3.5 (-9.0 to +2.0) points (97.5 % interval, Bonferroni over 2, 10 folds)'
+    >>> cost_cells(cost)["ravdess_price"]
+    'pending'
+    """
+    cells = {"emodb_price": "pending", "ravdess_price": "pending"}
+    for corpus, rows in cost.groupby("corpus", sort=False):
+        cells[f"{corpus.lower()}_price"] = "; ".join(
+            f"{r['setting']}: {r['− CE, points']} ({r['interval']})" for _, r in rows.iterrows()
+        )
+    return cells
+
+
 def deciding(verdict: Verdict) -> Comparison | None:
     """The comparison that decides a verdict's outcome: the first criterion contradicted for a
     contradicted claim, met for a (partly) reproduced one, not met for one not reproduced; else

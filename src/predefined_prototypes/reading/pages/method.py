@@ -3,6 +3,8 @@ loads torch, to build them)."""
 
 from __future__ import annotations
 
+import warnings
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -25,7 +27,9 @@ def prototype_gallery(classes: int = 10, dims: tuple[int, ...] = (16, 6)):
                 ax.set_axis_off()
                 ax.set_title(f"{name}, k={dim}\n(needs k ≥ C-1)", fontsize=9)
                 continue
-            m = torch.nn.functional.normalize(build(classes, dim, seed=0), dim=1)
+            with warnings.catch_warnings():  # fewer dimensions than classes is the point of the row
+                warnings.simplefilter("ignore", UserWarning)
+                m = torch.nn.functional.normalize(build(classes, dim, seed=0), dim=1)
             image = ax.imshow((m @ m.T).numpy(), vmin=-1, vmax=1, cmap="RdBu_r")
             ax.set_title(f"{name}, k={dim}", fontsize=9)
             ax.set_xticks([]), ax.set_yticks([])

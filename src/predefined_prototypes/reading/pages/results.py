@@ -28,6 +28,9 @@ from ..tables import (
 )
 from .common import rule_words
 
+# The fold-by-fold panels' titles, per main comparison.
+TITLES = {"fsdd": "FSDD, 10 digits, leave-one-speaker-out", "emodb": "EmoDB, 4 emotions, leave-one-speaker-out"}
+
 
 def claim1_parts_table() -> pd.DataFrame:
     """Claim 1 in its two parts on every corpus: each part's outcome with its deciding comparison's
