@@ -301,7 +301,7 @@ def pitch_check_view() -> pd.io.formats.style.Styler:
         for name, (corpus, by) in PITCH_CHECK_GROUPS.items()
     ]
     table = pd.concat(tables)
-    return table[["corpus", *table.columns[:-1]]].style.hide(axis="index")
+    return table[["corpus", *table.columns[:-1]]].style.hide(axis="index").format(precision=2)
 
 
 def pitch_check_reading() -> dict[str, str]:
