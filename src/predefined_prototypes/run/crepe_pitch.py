@@ -23,10 +23,10 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from ..data import DATASETS, dataset_root
+from ..data import DATASETS
 from ..data.audio import SAMPLE_RATE, read_audio
 from .cache import cache_key, cached
-from .factors import MIN_VOICED_FRAMES, PITCH_SEARCH_HZ, VOICING_FLOOR_DB, file_factors
+from .factors import MIN_VOICED_FRAMES, PITCH_SEARCH_HZ, VOICING_FLOOR_DB, every_clip, file_factors
 
 VOICED_PERIODICITY = 0.5
 HOP_SECONDS = 0.020
@@ -86,12 +86,7 @@ def pitch_check(name: str, root: str | Path | None = None, model: str = "tiny", 
     module = DATASETS[name]
     if not getattr(module, "SPEECH_WITH_PITCH", False) or not hasattr(module, "sex_of"):
         raise ValueError(f"{name} has no measured pitch or no speaker sex; the pitch check needs both")
-    root = dataset_root(name, root)
-    fold = module.folds(root, **options)[0]
-    clips, classes = [], None
-    for split in ("train", "test"):  # one fold's two splits hold every clip once
-        part, classes = module.clips(root, fold, split, **options)
-        clips += part
+    clips, classes = every_clip(name, root, **options)
     clip_samples = int(module.CLIP_SECONDS * SAMPLE_RATE)
     paths = [c.path for c in clips]
     ours, _ = file_factors(paths, clip_samples, desc=f"{name} factors")

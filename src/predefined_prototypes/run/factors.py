@@ -247,6 +247,18 @@ def filter_reasons(values: Tensor) -> list[str]:
     return reasons
 
 
+def every_clip(name: str, root: str | Path | None = None, **options) -> tuple[list, list[str]]:
+    """Every clip of dataset ``name`` (with ``options``) once, and its class names."""
+    module = DATASETS[name]
+    root = dataset_root(name, root)
+    fold = module.folds(root, **options)[0]
+    clips, classes = [], None
+    for split in ("train", "test"):  # one fold's two splits hold every clip once
+        part, classes = module.clips(root, fold, split, **options)
+        clips += part
+    return clips, classes
+
+
 def filter_report(name: str, root: str | Path | None = None, **options) -> pd.DataFrame:
     """What the authors' validity filter (``is_valid``) removes from every clip of dataset
     ``name``, by speaker sex (the module's ``sex_of``), class and each factor the corpus labels
@@ -256,12 +268,7 @@ def filter_report(name: str, root: str | Path | None = None, **options) -> pd.Da
     module = DATASETS[name]
     if not getattr(module, "SPEECH_WITH_PITCH", False) or not hasattr(module, "sex_of"):
         raise ValueError(f"{name} has no measured factors or no speaker sex; the filter report needs both")
-    root = dataset_root(name, root)
-    fold = module.folds(root, **options)[0]
-    clips, classes = [], None
-    for split in ("train", "test"):  # one fold's two splits hold every clip once
-        part, classes = module.clips(root, fold, split, **options)
-        clips += part
+    clips, classes = every_clip(name, root, **options)
     values, _ = file_factors([c.path for c in clips], int(module.CLIP_SECONDS * SAMPLE_RATE), desc=f"{name} factors")
     labelled = getattr(module, "LABELLED_FACTORS", {})
     table = pd.DataFrame(
