@@ -17,6 +17,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from conftest import REPO
 from test_cli_errors import TINY, assert_one_line_error, cli
@@ -236,6 +237,9 @@ def test_prototypes_scaled_in_the_weights_are_refused(two_seeds, tmp_path):
     key = next(k for k in state if k.endswith("prototypes.matrix"))
     state[key] = state[key] * 10
     save_file(state, copy / "model.safetensors", metadata=header)
+    with pytest.raises(WrongModel, match="SHA-256 is not the one its run recorded"):
+        load_run(copy)
+    forget_model_digest(copy)  # a run trained before the digest was recorded: the buffer check still holds
     with pytest.raises(WrongModel, match="is not the one the configuration builds"):
         load_run(copy)
     (copy / "model.safetensors").write_bytes(b"not safetensors")
@@ -394,3 +398,43 @@ def test_dotted_overrides_reach_mapping_fields_and_keep_the_typed_checks():
         RunConfig.from_args(["epochs.x=4"])
     with pytest.raises(ConfigError, match="given twice"):
         RunConfig.from_args(["dataset_options.classes=4", "dataset_options.classes=7"])
+
+
+def forget_model_digest(folder):
+    record = json.loads((folder / "metrics.json").read_text())
+    record.pop("model_sha256")
+    (folder / "metrics.json").write_text(json.dumps(record))
+
+
+@pytest.mark.slow
+def test_a_model_with_one_changed_weight_or_a_consistent_forgery_is_refused(two_seeds, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from predefined_prototypes.storage.run_folder import WrongModel, load_run
+
+    seed0, seed1 = two_seeds
+    with safe_open(seed0 / "model.safetensors", "pt") as f:
+        header = f.metadata()
+    own, other = load_file(seed0 / "model.safetensors"), load_file(seed1 / "model.safetensors")
+    copy = tmp_path / seed0.name
+    shutil.copytree(seed0, copy)
+    key = next(k for k in own if k.startswith("model.") and own[k].is_floating_point() and own[k].dim() > 1)
+    changed = {**own, key: own[key].clone()}
+    changed[key].view(-1)[0] += 1.0  # one weight
+    save_file(changed, copy / "model.safetensors", metadata=header)
+    with pytest.raises(WrongModel, match="SHA-256 is not the one its run recorded"):
+        load_run(copy)
+    forget_model_digest(copy)  # without the digest, NaN weights are still refused
+    changed[key] = torch.full_like(own[key], float("nan"))
+    save_file(changed, copy / "model.safetensors", metadata=header)
+    with pytest.raises(WrongModel, match="NaN or infinite"):
+        load_run(copy)
+    # Another seed's learned weights under this run's header and prototype buffer: the classifier
+    # is not the one this run evaluated.
+    forged = {k: (own[k] if k.startswith("objective.") else v) for k, v in other.items()}
+    save_file(forged, copy / "model.safetensors", metadata=header)
+    with pytest.raises(WrongModel, match="classifier is not the one the run evaluated"):
+        load_run(copy)
+    assert load_run(seed0).config.seed == 0
+    assert len(json.loads((seed0 / "metrics.json").read_text())["model_sha256"]) == 64

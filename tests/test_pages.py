@@ -60,3 +60,34 @@ def test_a_page_that_reads_tables_does_not_load_torch(page):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO / "book")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(page.stem in TORCH_PAGES), (page.stem, TORCH_PAGES.get(page.stem))
+
+
+def test_every_figure_the_book_shows_passes_the_legibility_check():
+    # figures.show refuses a figure whose smallest text reads under 9 pt in the book's column; a
+    # plain plt.show() anywhere on the reading side would skip that check.
+    reading = sorted((REPO / "src" / "predefined_prototypes" / "reading").rglob("*.py"))
+    plain = [p.name for p in [*PAGES, *reading] if "plt.show()" in p.read_text() and p.name != "figures.py"]
+    assert not plain, f"call figures.show() instead of plt.show() in {plain}"
+    assert sum("figures.show()" in "\n".join(code_lines(page)) for page in PAGES) >= 8
+
+
+def test_the_legibility_check_refuses_small_text_and_passes_the_book_sizes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from predefined_prototypes.reading import figures
+
+    fig, ax = plt.subplots(figsize=(figures.WIDTH, 3))
+    ax.set_xlabel("at the book's sizes")
+    figures.show(fig)  # passes: 9.5-pt ticks read as 9.9 pt
+    fig, ax = plt.subplots(figsize=(figures.WIDTH, 3))
+    ax.set_title("a small title", fontsize=8)
+    with pytest.raises(ValueError, match="'a small title' at 8.3 pt"):
+        figures.show(fig)
+    fig, ax = plt.subplots(figsize=(2 * figures.WIDTH, 3))  # scaled to half in the column
+    ax.set_xlabel("twice as wide")
+    with pytest.raises(ValueError, match="enlarge its font or narrow the figure"):
+        figures.show(fig)
+    plt.close("all")

@@ -6,7 +6,6 @@ its edits. (The tables of probes and edits read only the results tables: ``facto
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -21,7 +20,7 @@ from ..run.metrics import contrast_contributions, factor_contributions
 from ..run.schema import EDITS
 from ..storage.results import load_stored_run
 from .factor_tables import LABELS
-from .figures import edit_explanations
+from .figures import edit_explanations, show
 
 
 def contrast_terms(record: dict, emb: dict, z: np.ndarray | None = None, pair=None) -> tuple[np.ndarray, np.ndarray]:
@@ -148,7 +147,7 @@ def show_example(example: dict) -> None:
         f"over {example['runner_up']}"
     )
     edit_explanations(example["versions"], [*labels, "residual", "bias"], title)
-    plt.show()
+    show()
 
 
 def play_example(example: dict) -> None:

@@ -4,11 +4,68 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.text import Text
 from scipy import stats as scipy_stats
 
 from .rules import FIT_FLOOR
 from .stats import fold_differences as differences
 from .stats import fold_means, paired_by_fold
+
+# The book shows a figure in its text column, 688 CSS px wide in a 1280-px window (a wider figure is
+# scaled down to it), drawn at the inline backend's 100 dpi; its smallest text must still read as
+# 9 pt there (a CSS point is 96/72 px).
+COLUMN_PX = 688
+DPI = 100
+SMALLEST_PT = 9.0
+# Every figure here is at most WIDTH inches wide (shown unscaled in the column) with text of at
+# least 9.5 pt, which reads as 9.9 pt: the book's type sizes, set for every figure drawn after
+# this module is imported (the book's pages and the notebooks import it).
+WIDTH = 6.6
+plt.rcParams.update(
+    {
+        "font.size": 10,
+        "axes.titlesize": 10,
+        "axes.labelsize": 10,
+        "xtick.labelsize": 9.5,
+        "ytick.labelsize": 9.5,
+        "legend.fontsize": 9.5,
+        "legend.title_fontsize": 9.5,
+        "figure.titlesize": 10.5,
+    }
+)
+
+
+def shown_sizes(fig) -> list[tuple[float, str]]:
+    """Every visible text of ``fig``, with the size in points it has once shown in the book's
+    column (the figure cropped to its drawn extent, as the inline backend saves it).
+
+    >>> fig = plt.figure(figsize=(13.76, 2))  # twice the column's width
+    >>> _ = fig.text(0.0, 0.5, "left", fontsize=10), fig.text(1.0, 0.5, "right", fontsize=10, ha="right")
+    >>> [(round(size, 1), text) for size, text in shown_sizes(fig)]
+    [(5.1, 'left'), (5.1, 'right')]
+    """
+    fig.canvas.draw()  # the layout engine places (and constrained layout may widen) what is measured
+    renderer = fig.canvas.get_renderer()
+    drawn = fig.get_tightbbox(renderer).width + 2 * plt.rcParams["savefig.pad_inches"]  # inches, as saved
+    scale = min(1.0, COLUMN_PX / (drawn * DPI)) * DPI / 96
+    texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+    figure_box = fig.bbox
+    shown = [t for t in texts if t.get_window_extent(renderer).overlaps(figure_box)]
+    return [(float(t.get_fontsize() * scale), t.get_text()) for t in shown]
+
+
+def show(fig=None) -> None:
+    """``plt.show()`` for the book's figures, which refuses one whose smallest text would read
+    under 9 pt in the book's column (``shown_sizes``), naming the text and the fix."""
+    fig = fig or plt.gcf()
+    small = sorted((size, text) for size, text in shown_sizes(fig) if size < SMALLEST_PT - 1e-9)
+    if small:
+        size, text = small[0]
+        raise ValueError(
+            f"{len(small)} text(s) of this figure would read under {SMALLEST_PT:g} pt in the book's column, the "
+            f"smallest {text!r} at {size:.1f} pt: enlarge its font or narrow the figure"
+        )
+    plt.show()
 
 
 def training_curves(history: list[dict], ax=None):
@@ -65,7 +122,7 @@ def accuracy_against_shots(
     without runs are left out)."""
 
     labels = {m: label for m, label in labels.items() if m in set(df["method"])}
-    axes = axes if axes is not None else plt.subplots(1, 2, figsize=(10, 3.8))[1]
+    axes = axes if axes is not None else plt.subplots(2, 1, figsize=(WIDTH, 7), constrained_layout=True)[1]
     shots = sorted(columns)
     for i, (method, label) in enumerate(labels.items()):
         rows = df[df["method"] == method]
@@ -101,16 +158,16 @@ def cosine_heatmap(matrix, classes: list[str], ax=None, title: str = ""):
     ax = ax or plt.subplots(figsize=(4, 3.5))[1]
     image = ax.imshow(np.asarray(matrix), vmin=-1, vmax=1, cmap="RdBu_r")
     ticks = range(len(classes))
-    ax.set_xticks(ticks, classes, rotation=90, fontsize=7)
-    ax.set_yticks(ticks, classes, fontsize=7)
-    ax.set_title(title, fontsize=9)
+    ax.set_xticks(ticks, classes, rotation=90)
+    ax.set_yticks(ticks, classes)
+    ax.set_title(title)
     return image
 
 
-def _panels(count: int, columns: int = 4):
+def _panels(count: int, columns: int = 3):
     """A figure of ``count`` panels in rows of ``columns``, the unused ones switched off."""
     rows = -(-count // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(12.5, 3.3 * rows), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(WIDTH, 2.6 * rows), constrained_layout=True, squeeze=False)
     for ax in axes.flat[count:]:
         ax.set_axis_off()
     return fig, axes.flat
@@ -125,9 +182,7 @@ def cosine_grid(cosines, titles: dict[str, str]):
         matrix = cosines[cosines["method"] == method].pivot(index="row", columns="column", values="cosine")
         classes = list(dict.fromkeys(cosines.loc[cosines["method"] == method, "row"]))
         image = cosine_heatmap(matrix.loc[classes, classes], classes, ax, titles[method])
-    fig.colorbar(
-        image, ax=axes[len(methods) - 1], location="left", shrink=0.8, label="cosine between centred class means"
-    )
+    fig.colorbar(image, ax=list(axes), location="bottom", shrink=0.6, label="cosine between centred class means")
     return fig
 
 
@@ -138,9 +193,9 @@ def scatter_grid(points, titles: dict[str, str], label: str = "digit"):
     for ax, method in zip(axes, methods):
         p = points[points["method"] == method]
         dots = ax.scatter(p["x"], p["y"], c=p["label"], cmap="tab10", s=6, vmin=-0.5, vmax=9.5)
-        ax.set_title(titles[method], fontsize=10)
+        ax.set_title(titles[method])
         ax.set_xticks([]), ax.set_yticks([])
-    fig.colorbar(dots, ax=axes[len(methods) - 1], location="left", shrink=0.8, ticks=range(10), label=label)
+    fig.colorbar(dots, ax=list(axes), location="bottom", shrink=0.6, ticks=range(10), label=label)
     return fig
 
 
@@ -153,27 +208,27 @@ def annotated_heatmap(ax, values: np.ndarray, rows: list[str], columns: list[str
         for j in range(values.shape[1]):
             label = text[i][j] if text is not None else f"{values[i, j]:+.2f}"
             dark = abs(values[i, j]) > 0.6 * limit
-            ax.text(j, i, label, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+            ax.text(j, i, label, ha="center", va="center", fontsize=9.5, color="white" if dark else "black")
     return image
 
 
-def shift_matrices(matrices: dict, ax_width: float = 3.3):
-    """Side-by-side edit x factor heatmaps (one per entry of ``matrices``: title -> DataFrame of
-    mean level shifts), on one colour scale; the ideal is the measured panel's pattern."""
+def shift_matrices(matrices: dict, ax_height: float = 2.4):
+    """Stacked edit x factor heatmaps (one per entry of ``matrices``: title -> DataFrame of mean
+    level shifts), on one colour scale; the ideal is the measured panel's pattern."""
     limit = max(float(np.nanmax(np.abs(m.to_numpy()))) for m in matrices.values()) or 1.0
     fig, axes = plt.subplots(
-        1, len(matrices), figsize=(ax_width * len(matrices) + 1, 3.2), constrained_layout=True, sharey=True
+        len(matrices), 1, figsize=(WIDTH, ax_height * len(matrices) + 0.6), constrained_layout=True, sharex=True
     )
     for ax, (title, matrix) in zip(np.atleast_1d(axes), matrices.items()):
         image = annotated_heatmap(ax, matrix.to_numpy(), list(matrix.index), list(matrix.columns), limit)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title)
     fig.colorbar(image, ax=axes, label="mean level shift")
     return fig
 
 
 def contrast_heatmap(mean: np.ndarray, std: np.ndarray, rows: list[str], classes: list[str]):
     """Mean (± std over folds) contribution of each block to the margin of the predicted emotion."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.8), constrained_layout=True)
     limit = float(np.nanmax(np.abs(mean))) or 1.0
     text = [
         ["—" if np.isnan(m) else f"{m:+.2f}" + ("" if np.isnan(s) else f"\n±{s:.2f}") for m, s in zip(mr, sr)]
@@ -188,7 +243,7 @@ def contrast_heatmap(mean: np.ndarray, std: np.ndarray, rows: list[str], classes
 def edit_explanations(versions: dict, labels: list[str], title: str = ""):
     """Grouped bars: each block's (and the bias's) contribution to one clip's margin, for the original
     clip and each edit (``versions``: name -> (terms [F + 2], measured factors))."""
-    fig, ax = plt.subplots(figsize=(8, 3.4), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(WIDTH, 3.8), constrained_layout=True)
     names = list(versions)
     width = 0.8 / len(names)
     positions = np.arange(len(labels))
@@ -204,8 +259,8 @@ def edit_explanations(versions: dict, labels: list[str], title: str = ""):
     ax.axhline(0, color="0.3", linewidth=0.8)
     ax.set_xticks(positions, labels)
     ax.set_ylabel("contribution to the margin (logit)")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    ax.set_title(title, fontsize=9)
+    fig.legend(loc="outside lower center", ncols=min(len(names), 4))
+    ax.set_title(title)
     return fig
 
 
@@ -232,7 +287,7 @@ def pull_strength(table, ax=None):
     right.axhline(FIT_FLOOR, color="tab:orange", lw=0.8, ls=":")
     right.set_ylim(0, 1.02)
     right.set_ylabel("nearest-prototype accuracy\non the training clips", color="tab:orange")
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    ax.legend(loc="upper left", frameon=False)
     return ax
 
 
@@ -253,13 +308,13 @@ def forest(rows, ax=None, unit: str = "accuracy points"):
     (thin, just below) and ticks at ±margin. Grouped by ``group`` with a header per group.
     ``rows``: dicts with group, label, mean, low, high, equivalence_low, equivalence_high,
     margin (or None) and bearing, in ``unit``."""
-    ax = ax or plt.subplots(figsize=(6.5, 0.32 * len(rows) + 1.2))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 0.36 * len(rows) + 1.2))[1]
     y, ticks, labels, previous = 0, [], [], None
     for row in rows:
         if row["group"] != previous:
             y -= 0.6
             ax.text(0.0, y, row["group"], transform=ax.get_yaxis_transform(), ha="right", va="center",
-                    fontsize=8, fontweight="bold")  # fmt: skip
+                    fontweight="bold")  # fmt: skip
             previous = row["group"]
             y -= 1
         colour = BEARING_COLOURS[row["bearing"]]
@@ -272,7 +327,7 @@ def forest(rows, ax=None, unit: str = "accuracy points"):
         labels.append(row["label"])
         y -= 1
     ax.axvline(0, color="0.5", lw=1)
-    ax.set_yticks(ticks, labels, fontsize=8)
+    ax.set_yticks(ticks, labels)
     ax.set_ylim(y + 0.3, 0.2)
     ax.set_xlabel(unit)
     return ax
@@ -284,7 +339,7 @@ def fold_differences(df, reference: str, labels: dict[str, str], ax=None, metric
     over folds (``stats.paired_by_fold``), in points; methods in ``labels``' order."""
 
     methods = [m for m in labels if m != reference and m in set(df["method"])]
-    ax = ax or plt.subplots(figsize=(7.5, 0.45 * len(methods) + 1))[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 0.45 * len(methods) + 1))[1]
     for y, method in enumerate(methods):
         per_fold = 100 * differences(df, metric, method, reference)
         ax.plot(per_fold, [y] * len(per_fold), "o", color="0.6", ms=4)
@@ -295,7 +350,7 @@ def fold_differences(df, reference: str, labels: dict[str, str], ax=None, metric
         ax.plot([100 * d["low"], 100 * d["high"]], [y, y], color=colour, lw=2.5)
         ax.plot([100 * d["mean"]], [y], "D", color=colour, ms=6)
     ax.axvline(0, color="0.4", lw=1)
-    ax.set_yticks(range(len(methods)), [labels[m] for m in methods], fontsize=8)
+    ax.set_yticks(range(len(methods)), [labels[m] for m in methods])
     ax.set_ylim(len(methods) - 0.5, -0.5)
     ax.set_xlabel(f"{metric} minus {labels[reference]}, points")
     return ax
@@ -304,23 +359,23 @@ def fold_differences(df, reference: str, labels: dict[str, str], ax=None, metric
 def fold_difference_panels(results: dict, reference: str, labels: dict[str, str], titles: dict[str, str]):
     """``fold_differences`` for each corpus of ``results`` (name -> runs), one panel per corpus
     titled by ``titles``."""
-    fig, axes = plt.subplots(len(results), 1, figsize=(7.5, 3.25 * len(results)), constrained_layout=True)
+    fig, axes = plt.subplots(len(results), 1, figsize=(WIDTH, 3.25 * len(results)), constrained_layout=True)
     for ax, (name, df) in zip(np.atleast_1d(axes), results.items()):
-        fold_differences(df, reference, labels, ax).set_title(titles[name], fontsize=10)
+        fold_differences(df, reference, labels, ax).set_title(titles[name])
     return fig
 
 
 def curve_grid(curves: dict, labels: dict[str, str]):
     """Training (left) and test (right) accuracy per epoch, one row per dataset of ``curves``
     (name -> ``tables.learning_curves``), folds averaged with a band of ± one std."""
-    fig, axes = plt.subplots(len(curves), 2, figsize=(8, 3 * len(curves)), constrained_layout=True, sharey="col")
+    fig, axes = plt.subplots(len(curves), 2, figsize=(WIDTH, 3 * len(curves)), constrained_layout=True, sharey="col")
     for row, (name, c) in zip(np.atleast_2d(axes), curves.items()):
         shown = {m: label for m, label in labels.items() if m in set(c["method"])}
         mean_curves(c, "train_accuracy", shown, ax=row[0], scale=100)
         mean_curves(c, "test_accuracy", shown, ax=row[1], scale=100)
         row[0].set_ylabel(f"{name}\ntraining accuracy %")
         row[1].set_ylabel("test accuracy %")
-    fig.legend(*np.atleast_2d(axes)[0][1].get_legend_handles_labels(), loc="outside lower center", ncols=4, fontsize=7)
+    fig.legend(*np.atleast_2d(axes)[0][1].get_legend_handles_labels(), loc="outside lower center", ncols=2)
     return fig
 
 
@@ -333,16 +388,16 @@ def _fold_mean(rows, by: str, column: str):
 
 def embedding_size(size, ax=None):
     """Test accuracy against embedding size k for prototypes and CE (fold mean ± std)."""
-    ax = ax or plt.subplots(figsize=(6, 3.5), constrained_layout=True)[1]
+    ax = ax or plt.subplots(figsize=(WIDTH, 3.6), constrained_layout=True)[1]
     for loss, label in [("prototypes", "predefined prototypes"), ("ce", "cross-entropy")]:
         mean, std = _fold_mean(size[size["loss"] == loss], "embed_dim", "accuracy")
         ax.errorbar(mean.index, 100 * mean, yerr=100 * std, marker="o", capsize=3, label=label)
     ax.set_xscale("log", base=2)
     ax.axvline(10, color="0.7", linestyle=":")
-    ax.text(10.3, ax.get_ylim()[0] + 1, "k = C", color="0.5", fontsize=8)
+    ax.text(10.3, ax.get_ylim()[0] + 1, "k = C", color="0.5")
     ax.set_xlabel("embedding size k (log scale)")
     ax.set_ylabel("test accuracy % (fold mean ± std)")
-    ax.legend(fontsize=8)
+    ax.legend()
     return ax
 
 
@@ -350,16 +405,17 @@ def factor_levels(runs, levels: list[int]):
     """Emotion accuracy (left) and the balanced probes (right) against levels per factor, for
     the factor-prototype runs of ``runs`` (``factor_tables.probe_means``) with all three factors,
     beside CE and plain prototypes; fold mean ± std."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    fig, (left, right) = plt.subplots(2, 1, figsize=(WIDTH, 7.4), constrained_layout=True, sharex=True)
     factor = runs[(runs["loss"] == "factor_prototypes") & (runs["factors"] == "pitch_median,pitch_std,loudness")]
     mean, std = _fold_mean(factor, "factor_levels", "accuracy")
     left.errorbar(mean.index, 100 * mean, 100 * std, fmt="-o", capsize=3, label="factor prototypes")
     for method, style in [("ce", "--"), ("prototypes", ":")]:
         reference = runs[runs["method"] == method].groupby("fold")["accuracy"].mean().mean()
-        left.axhline(100 * reference, linestyle=style, color="0.4", label=f"{method} (embed_dim 34)")
+        name = {"ce": "cross-entropy", "prototypes": "predefined prototypes"}[method]
+        left.axhline(100 * reference, linestyle=style, color="0.4", label=f"{name} (embedding size 34)")
     left.set_xlabel("levels per factor")
     left.set_ylabel("emotion accuracy %")
-    left.legend(fontsize=8)
+    left.legend()
     for column, label, style in [
         ("own_block_probe", "own block", "-s"),
         ("emotion_probe", "emotion label alone", "--^"),
@@ -371,7 +427,7 @@ def factor_levels(runs, levels: list[int]):
     )
     right.set_xlabel("levels per factor")
     right.set_ylabel("balanced probe accuracy %")
-    right.legend(fontsize=8)
+    right.legend()
     return fig
 
 
@@ -380,7 +436,11 @@ def forest_panels(rows: list[dict]):
     units = list(dict.fromkeys(r["unit"] for r in rows))
     heights = [sum(r["unit"] == u for r in rows) + 1 for u in units]
     fig, axes = plt.subplots(
-        len(units), 1, figsize=(7, 0.3 * len(rows) + 1.6 * len(units)), constrained_layout=True, height_ratios=heights
+        len(units),
+        1,
+        figsize=(WIDTH, 0.36 * len(rows) + 1.6 * len(units)),
+        constrained_layout=True,
+        height_ratios=heights,
     )
     for ax, unit in zip(np.atleast_1d(axes), units):
         forest([r for r in rows if r["unit"] == unit], ax, unit)

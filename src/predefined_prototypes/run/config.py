@@ -10,6 +10,7 @@ Validation needs neither torch nor the data, so a typo fails in well under a sec
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -338,7 +339,12 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """Every field, lists for tuples: what metrics.json records and a notebook parameter carries."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+        # Field by field, not dataclasses.asdict: its recursive deep copy was most of a plan's expansion.
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {
+            k: list(v) if isinstance(v, tuple) else copy.deepcopy(v) if isinstance(v, dict) else v
+            for k, v in values.items()
+        }
 
     def identity(self) -> dict:
         """The fields that determine a run's numbers, which its id hashes: those the run reads

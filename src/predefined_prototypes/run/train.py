@@ -294,7 +294,7 @@ def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
 def run(config: RunConfig, progress: bool = True) -> dict:
     """Check that ``config`` can run here (``preflight.check``), train it and, if ``config.out``
     is set, write model.safetensors (the trained weights, ``load_run`` reads them),
-    embeddings.npz, then metrics.json."""
+    embeddings.npz, then metrics.json (which records the model file's SHA-256)."""
     from safetensors.torch import save
 
     check(config)
@@ -304,6 +304,7 @@ def run(config: RunConfig, progress: bool = True) -> dict:
         out = Path(config.out)
         out.mkdir(parents=True, exist_ok=True)
         state = save({k: v.detach().cpu().contiguous() for k, v in weights.items()}, metadata=model_metadata(result))
+        result["model_sha256"] = hashlib.sha256(state).hexdigest()  # ties the summary to these weights (load_run)
         atomic_write(out / MODEL_FILE, lambda f: f.write(state))
         atomic_write(out / "embeddings.npz", lambda f: np.savez_compressed(f, **embeddings))
         text = json.dumps(result, indent=1, sort_keys=True).encode()

@@ -18,6 +18,7 @@ run, whatever its entry asks for).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -133,8 +134,18 @@ def read_sweep_file(path: str | Path) -> dict:
 
 
 def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") -> list[Run]:
-    """Expand a sweep file's profile into runs, validating every configuration first."""
+    """Expand a sweep file's profile into runs, validating every configuration first.
+
+    The expansion is kept per file content: the reading side asks for the same plans dozens of
+    times per page, and an edited file is a new key, so a stale plan is never returned.
+    """
     path = Path(path)
+    content = path.read_bytes() if path.is_file() else None
+    return list(_expand_sweep(path, content, profile, str(Path(runs_dir).resolve())))
+
+
+@functools.lru_cache(maxsize=128)
+def _expand_sweep(path: Path, content: bytes | None, profile: str, runs_dir: str) -> tuple[Run, ...]:
     if not SWEEP_NAME.fullmatch(profile):
         raise ConfigError(
             f"profile {profile!r}: a profile's name becomes a table's name under results/<sweep>/; use letters, "
@@ -187,8 +198,8 @@ def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") ->
             rid = config.run_id()
             if rid not in seen:
                 seen.add(rid)
-                out = Path(runs_dir).resolve() / sweep / rid
+                out = Path(runs_dir) / sweep / rid
                 runs.append(
                     Run(sweep, profile, rid, {k: v for k, v in config.to_dict().items() if k != "out"}, str(out))
                 )
-    return runs
+    return tuple(runs)

@@ -5,14 +5,17 @@ the trainer (it rebuilds the model the trainer built).
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from ..run.config import RunConfig
 from ..run.models import Model
 from ..run.train import MODEL_FILE, build_model, model_metadata
+from .manifest import file_digest
 from .store import read_summary
 
 
@@ -67,6 +70,17 @@ def load_run(path: str | Path) -> TrainedRun:
             )
     if _looks_like_id(path.name) and path.name != expected["run_id"]:
         raise WrongModel(f"{model_file}: the weights of run {expected['run_id']} in the folder of run {path.name}")
+    recorded = record.get("model_sha256")  # runs trained before it was recorded have none
+    if recorded is not None and file_digest(model_file) != recorded:
+        raise WrongModel(
+            f"{model_file}: its SHA-256 is not the one its run recorded in metrics.json (changed after training); "
+            f"{retrain}"
+        )
+    broken = [name for name, tensor in state.items() if tensor.is_floating_point() and not tensor.isfinite().all()]
+    if broken:
+        raise WrongModel(
+            f"{model_file}: {broken[0]} holds NaN or infinite values ({len(broken)} such tensor(s)); {retrain}"
+        )
     model, objective = build_model(config, len(record["data"]["classes"]), record["data"]["num_frames"])
     built = {name: buffer.clone() for name, buffer in objective.named_buffers()}  # loading copies in place
     try:
@@ -84,7 +98,22 @@ def load_run(path: str | Path) -> TrainedRun:
                 f"{model_file}: its objective.{name} is not the one the configuration builds "
                 f"(scale={config.scale}, prototypes={config.prototypes}); {retrain}"
             )
+    evaluated = _evaluated_classifier(path)
+    if evaluated is not None and not np.array_equal(model.classifier.weight.detach().float().numpy(), evaluated):
+        raise WrongModel(
+            f"{model_file}: its classifier is not the one the run evaluated (embeddings.npz's classifier_weight): "
+            f"another run's weights or edited ones; {retrain}"
+        )
     return TrainedRun(config, model.eval(), objective.eval(), record)
+
+
+def _evaluated_classifier(folder: Path) -> np.ndarray | None:
+    """The classifier weight the run's evaluation stored beside its summary, where it did."""
+    try:
+        with np.load(folder / "embeddings.npz") as npz:
+            return npz["classifier_weight"] if "classifier_weight" in npz.files else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return None
 
 
 def _looks_like_id(name: str) -> bool:

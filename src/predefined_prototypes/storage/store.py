@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import fcntl
+import functools
 import hashlib
 import io
 import json
@@ -56,8 +57,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
     malformed or cut line) raises ResultsError naming the file and the line, rather than being
     dropped or failing inside pandas."""
     path = Path(path)
+    return _parse_table(path, path.read_bytes()).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_table(path: Path, content: bytes) -> pd.DataFrame:
+    """``read_table``'s work, kept per content: a page reads the same tables many times, and an
+    edited table is a new key. Callers get a copy, so the kept frame is never changed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = content.decode("utf-8")
     except UnicodeDecodeError as err:
         raise ResultsError(
             f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); rebuild it with the sweep's --aggregate-only"

@@ -94,7 +94,7 @@ def claim2_evidence() -> dict:
     which settings are still running) and ``setup`` (how those runs were trained)."""
 
     pull, status = complete_settings("factor-pull", PULL_SETTING)
-    strongest = claim2_strongest(claim2_by_setting(pull))["strongest"] if len(pull) else None
+    strongest = claim2_strongest(setting_training(pull))["strongest"] if len(pull) else None
     if strongest:  # where the factor pull acts most, among settings that trained
         chosen = (pull["method"] == "factor_prototypes") & at_setting(pull, strongest)
         pending = status[~status["complete"] & (status["loss"] == "factor_prototypes")]
@@ -147,21 +147,16 @@ def claim2_evidence_paper_faithful(evidence: dict) -> str:
     )
 
 
-def claim2_by_setting(df: pd.DataFrame) -> pd.DataFrame:
-    """Claim 2 at every setting of the factor-pull sweep in ``df`` (complete settings only:
-    ``results.complete_settings``): for each (lambda, mel bins, epochs) of the factor-prototype
-    runs, ``claim2_verdict`` (whose criteria read the factor runs alone), with the lowest training
-    accuracy of the setting's runs (``trained``: all at ``rules.TRAINING_FLOOR`` or above), each block's
-    mean fit on the training clips, and each factor x criterion difference (``<factor>:
-    <criterion>`` columns) for the trade-off figure."""
-
-    columns = ["lam", "num_mel_bins", "epochs", "accuracy", "lowest_train_accuracy", "trained", "verdict", "met"]
+def setting_training(df: pd.DataFrame) -> pd.DataFrame:
+    """For each (lambda, mel bins, epochs) of the factor-prototype runs in ``df``: the emotion
+    accuracy (folds averaged), the lowest training accuracy of the setting's runs (``trained``: all
+    at ``rules.TRAINING_FLOOR`` or above) and each block's mean fit on the training clips. What
+    ``claim2_strongest`` chooses by, without judging any setting."""
+    columns = ["lam", "num_mel_bins", "epochs", "accuracy", "lowest_train_accuracy", "trained"]
     if df.empty:
         return pd.DataFrame(columns=columns)
     rows = []
     for (lam, mels, epochs), runs in df[df["method"] == "factor_prototypes"].groupby(["lam", "num_mel_bins", "epochs"]):
-        verdict = claim2_verdict(runs, True)
-        outcomes = {c.label: c for c in verdict.comparisons}
         row = {
             "lam": lam,
             "num_mel_bins": mels,
@@ -169,20 +164,44 @@ def claim2_by_setting(df: pd.DataFrame) -> pd.DataFrame:
             "accuracy": runs.groupby("fold")["accuracy"].mean().mean(),
             "lowest_train_accuracy": runs["train_accuracy"].min(),
             "trained": bool(runs["train_accuracy"].min() >= TRAINING_FLOOR),
-            "verdict": verdict.outcome,
-            "met": criteria_met(verdict),
         }
         for factor in FACTOR_NAMES:
             fit = column("fit_level_match", factor=factor)
             row[f"{LABELS[factor]} block fit"] = runs[fit].mean() if fit in runs else float("nan")
-        for label, c in outcomes.items():
-            row[label] = c.estimate
         rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else columns)
 
 
+def claim2_by_setting(df: pd.DataFrame) -> pd.DataFrame:
+    """Claim 2 at every setting of the factor-pull sweep in ``df`` (complete settings only:
+    ``results.complete_settings``): ``setting_training``'s row of each setting, with
+    ``claim2_verdict`` on the setting's factor-prototype runs (whose criteria read the factor runs
+    alone) and each factor x criterion difference (``<factor>: <criterion>`` columns) for the
+    trade-off figure."""
+    settings = setting_training(df)
+    if settings.empty:
+        return settings.assign(verdict=[], met=[])
+    factor_runs = df[df["method"] == "factor_prototypes"]
+    judged = []
+    for lam, mels, epochs in settings[["lam", "num_mel_bins", "epochs"]].itertuples(index=False):
+        runs = factor_runs[
+            (factor_runs["lam"] == lam) & (factor_runs["num_mel_bins"] == mels) & (factor_runs["epochs"] == epochs)
+        ]
+        verdict = claim2_verdict(runs, True)
+        judged.append(
+            {"verdict": verdict.outcome, "met": criteria_met(verdict)}
+            | {c.label: c.estimate for c in verdict.comparisons}
+        )
+    judged = pd.DataFrame(judged, index=settings.index)
+    head = ["lam", "num_mel_bins", "epochs", "accuracy", "lowest_train_accuracy", "trained"]
+    fits = [c for c in settings.columns if c not in head]
+    return pd.concat(
+        [settings[head], judged[["verdict", "met"]], settings[fits], judged.drop(columns=["verdict", "met"])], axis=1
+    )
+
+
 def claim2_strongest(settings: pd.DataFrame) -> dict:
-    """From ``claim2_by_setting``: the strongest setting whose runs all trained (the largest
+    """From ``setting_training`` (or ``claim2_by_setting``): the strongest setting whose runs all trained (the largest
     lambda, at the most mel bins, then the most epochs), which the verdict rests on, and the
     paper-faithful one (40 mel bins, lambda 1), kept beside it. None where no setting qualifies or
     is present."""

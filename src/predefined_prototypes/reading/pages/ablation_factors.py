@@ -8,6 +8,7 @@ import pandas as pd
 
 from ..claims.evidence import claim2_strongest
 from ..factor_tables import PULL_SETTING, at_setting, method_label, schedule_training, setting_name
+from ..figures import WIDTH
 from ..rules import TRAINING_FLOOR
 from ..stats import compare_together, describe_difference
 from .common import rule_words
@@ -145,7 +146,9 @@ def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined
     its accuracy, one marker per factor (circle 40 mel bins, square 128; hollow where a run of the
     setting ended below ``rules.TRAINING_FLOOR``) joined by a grey line, its name written once at the right."""
 
-    fig, axes = plt.subplots(1, len(criteria), figsize=(5.2 * len(criteria), 4.5), layout="constrained", sharey=True)
+    fig, axes = plt.subplots(
+        len(criteria), 1, figsize=(WIDTH, 4 * len(criteria) + 1), layout="constrained", sharey=True
+    )
     axes = np.atleast_1d(axes)
     markers = {40: "o", 128: "s"}
     for ax, criterion in zip(axes, criteria):
@@ -159,10 +162,10 @@ def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined
         ax.axvline(0, color="0.5", lw=1)
         against = "emotion label" if criterion == "carried" else "best other block"
         ax.set_xlabel(f"{criterion}: own block minus {against}, points")
-        ax.set_title(criterion, fontsize=10)
+        ax.set_title(criterion)
     axes[0].set_ylabel("emotion accuracy % (fold mean)")
     if not len(settings):
-        fig.suptitle("no setting complete yet", fontsize=9)
+        fig.suptitle("no setting complete yet")
         return fig
     low, high = axes[-1].get_ylim()
     labels = spread_labels(100 * settings["accuracy"].to_numpy(), gap=0.06 * (high - low))
@@ -173,7 +176,6 @@ def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined
             xycoords=("axes fraction", "data"),
             xytext=(1.04, y),
             textcoords=("axes fraction", "data"),
-            fontsize=7,
             va="center",
             arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.6},
         )
@@ -190,7 +192,7 @@ def claim2_tradeoff(settings, factors: list[str], criteria=("carried", "confined
             label=f"a run below {100 * TRAINING_FLOOR:g} % training acc.",
         )
     )
-    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=len(handles), frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, frameon=False)
     return fig
 
 
