@@ -14,7 +14,7 @@ from conftest import REPO
 from predefined_prototypes.run.config import RunConfig
 from predefined_prototypes.run.schema import SCHEMA_VERSION, metric_columns
 from predefined_prototypes.storage.check import check_store
-from predefined_prototypes.storage.manifest import record_files, stored_files
+from predefined_prototypes.storage.manifest import file_digest, record_files, stored_files
 from predefined_prototypes.storage.migrate import migrate
 from predefined_prototypes.storage.plan import Run
 from predefined_prototypes.storage.store import ResultsError, StoreRefused, read_table, store, table_row
@@ -52,8 +52,38 @@ def test_a_knob_the_loss_does_not_read_stays_out_of_its_id():
     assert RunConfig(**probed, factor_levels=4).run_id() != RunConfig(**probed).run_id()
 
 
-def test_committed_results_pass_the_store_check():
+def test_committed_results_pass_the_store_check_and_publish_their_root_digest():
+    import yaml
+
+    from predefined_prototypes.storage.manifest import recorded_root, root_digest
+
     assert check_store(RESULTS) == []
+    root = root_digest(RESULTS)
+    assert recorded_root(RESULTS) == root, "run python -m predefined_prototypes store seal"
+    cited = {i["value"] for i in yaml.safe_load((RESULTS.parent / "CITATION.cff").read_text())["identifiers"]}
+    assert f"sha256:{root}" in cited, "CITATION.cff names another store: run python -m predefined_prototypes store seal"
+
+
+def test_a_rewritten_store_no_longer_gives_its_root_digest(tmp_path):
+    from predefined_prototypes.storage.check import seal
+
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS / "main-fsdd", results / "main-fsdd")
+    (tmp_path / "CITATION.cff").write_text('identifiers:\n  - value: "sha256:' + "0" * 64 + '"\n')
+    seal(results)
+    assert (
+        check_store(results) == []
+        and (results / "root.sha256").read_text().split()[-1] in (tmp_path / "CITATION.cff").read_text()
+    )
+    # A consistent rewrite of one file (its digest rewritten in the manifest too) passes every file's
+    # check, but not the root's.
+    summary = sorted((results / "main-fsdd" / "runs").iterdir())[0] / "metrics.json"
+    manifest = results / "main-fsdd" / "manifest.json"
+    before = file_digest(summary)
+    summary.write_text(json.dumps(json.loads(summary.read_text()), indent=2))  # same content, other bytes
+    manifest.write_text(manifest.read_text().replace(before, file_digest(summary)))
+    found = check_store(results)
+    assert len(found) == 1 and "root.sha256: names" in found[0] and "store seal" in found[0], found
 
 
 @pytest.mark.slow

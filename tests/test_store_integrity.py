@@ -291,3 +291,24 @@ def test_the_reading_side_refuses_an_edited_table(tmp_path):
     rows.to_csv(table, index=False)
     with pytest.raises(ResultsError, match=r"full\.csv: its SHA-256 is not the one the store recorded"):
         load_results("claim1-ravdess", "full", tmp_path)
+
+
+def test_store_check_recomputes_each_runs_accuracy_from_its_stored_predictions(tmp_path):
+    """A summary edited and its digest rewritten in the manifest (a consistent rewrite of that
+    file) still disagrees with the run's stored test predictions, and store check says so."""
+    from predefined_prototypes.storage.check import check_sweep
+    from predefined_prototypes.storage.manifest import file_digest
+
+    sweep = tmp_path / "main-fsdd"
+    shutil.copytree(STORED, sweep)
+    assert check_sweep(sweep) == []
+    run = sorted((sweep / "runs").iterdir())[0]
+    record = json.loads((run / "metrics.json").read_text())
+    record["metrics"]["accuracy"] = min(1.0, record["metrics"]["accuracy"] + 0.05)
+    (run / "metrics.json").write_text(json.dumps(record, indent=1, sort_keys=True))
+    manifest = json.loads((sweep / "manifest.json").read_text())
+    name = f"runs/{run.name}/metrics.json"
+    manifest["files"][name] = file_digest(run / "metrics.json")
+    (sweep / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    problems = check_sweep(sweep)
+    assert any("but its stored predictions give" in p and run.name in p for p in problems), problems

@@ -5,12 +5,16 @@ store once every other check passes (``python -m predefined_prototypes store che
 from __future__ import annotations
 
 import io
+import re
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from ..run.files import atomic_write
 from ..run.schema import SCHEMA_VERSION, undeclared
-from .manifest import read_manifest, record_files, stored_files, verify_files
+from .manifest import ROOT, read_manifest, record_files, recorded_root, root_digest, stored_files, verify_files
 from .store import (
     ResultsError,
     StoredRun,
@@ -40,6 +44,15 @@ def check_store(results_dir: str | Path) -> list[str]:
     for sweep in sub_folders(results_dir):
         if not sweep.is_symlink():
             problems += check_sweep(sweep)
+    # Where a root digest was written (the repository's store always has one: tests/test_store.py),
+    # the manifests must still give it; a store copied in part has none to compare.
+    recorded = recorded_root(results_dir)
+    if recorded is not None and recorded != (root := root_digest(results_dir)):
+        problems.append(
+            f"{results_dir / ROOT}: names {recorded[:12]}…, but the manifests give {root[:12]}…: run python -m "
+            "predefined_prototypes store seal once every other problem is solved (the root digest is what "
+            "CITATION.cff and the reproduce page publish)"
+        )
     return problems
 
 
@@ -76,6 +89,8 @@ def check_sweep(sweep: Path) -> list[str]:
             )
         if not (folder / "embeddings.npz").is_file():
             problems.append(f"{folder}: no embeddings.npz")
+        elif disagreement := predictions_disagree(folder, record):
+            problems.append(disagreement)
     in_tables = set()
     for path in sorted(sweep.glob("*.csv")):
         try:
@@ -91,6 +106,53 @@ def check_sweep(sweep: Path) -> list[str]:
             problems += rows_disagree(path)
     problems += [f"{sweep / 'runs' / rid}: no table of {sweep.name} holds it" for rid in sorted(summaries - in_tables)]
     return problems
+
+
+def predictions_disagree(folder: Path, record: dict) -> str | None:
+    """A line naming the run where the accuracy or macro-F1 its summary records is not what its
+    stored test predictions give (the logits in embeddings.npz, kept as float16): an edited
+    summary, or another run's predictions. Where a clip's two highest float16 logits tie, its
+    prediction is ambiguous: accuracy may then differ by the tied clips' share, and macro-F1 is
+    not compared. None where they agree (or the run stored no logits)."""
+    try:
+        with np.load(folder / "embeddings.npz") as npz:
+            if not {"logits", "labels", "classes"} <= set(npz.files):
+                return None
+            logits, labels, classes = npz["logits"].astype(np.float32), npz["labels"], len(npz["classes"])
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return None  # unreadable: verify_files names the file
+    predicted = logits.argmax(axis=1)
+    top_two = np.sort(logits, axis=1)[:, -2:]
+    tied = int((top_two[:, 0] == top_two[:, 1]).sum()) if logits.shape[1] > 1 else 0
+    accuracy = float((predicted == labels).mean())
+    recorded = record["metrics"]
+    if abs(accuracy - recorded["accuracy"]) > tied / len(labels) + 1e-9:
+        return (
+            f"{folder / 'metrics.json'}: accuracy {recorded['accuracy']:.4f}, but its stored predictions give "
+            f"{accuracy:.4f}: restore the run from git or remove its folder and run the sweep again"
+        )
+    if not tied and abs(macro_f1(predicted, labels, classes) - recorded["macro_f1"]) > 1e-9:
+        return (
+            f"{folder / 'metrics.json'}: macro-F1 {recorded['macro_f1']:.4f}, but its stored predictions give "
+            f"{macro_f1(predicted, labels, classes):.4f}: restore the run from git or remove its folder and run "
+            "the sweep again"
+        )
+    return None
+
+
+def macro_f1(predicted: np.ndarray, labels: np.ndarray, classes: int) -> float:
+    """F1 averaged over ``classes`` classes, each counted equally, a class never labelled nor
+    predicted scoring 0 (the training's ``metrics.macro_f1``, without scikit-learn).
+
+    >>> macro_f1(np.array([0, 1, 1]), np.array([0, 1, 0]), 3)
+    0.4444444444444444
+    """
+    scores = []
+    for c in range(classes):
+        hits = int(((predicted == c) & (labels == c)).sum())
+        wrong = int(((predicted == c) != (labels == c)).sum())
+        scores.append(hits / (hits + wrong / 2) if hits + wrong else 0.0)
+    return float(np.mean(scores))
 
 
 def rebuilt_rows(path: Path, ids: list[str]) -> pd.DataFrame:
@@ -144,14 +206,31 @@ def seal(results_dir: str | Path) -> list[str]:
     """Record in each sweep's manifest the files the store holds but has not recorded (a store
     written before manifests existed), after checking everything else: refused with ResultsError
     while ``check_store`` finds any other problem, so nothing wrong is ever sealed."""
-    others = [p for p in check_store(results_dir) if "no entry in manifest.json" not in p]
+    results_dir = Path(results_dir)
+    others = [
+        p
+        for p in check_store(results_dir)
+        if "no entry in manifest.json" not in p and not p.startswith(str(results_dir / ROOT))
+    ]
     if others:
         raise ResultsError(f"{len(others)} problem(s) besides unrecorded files, first: {others[0]}; nothing sealed")
     done = []
-    for sweep in sub_folders(Path(results_dir)):
+    for sweep in sub_folders(results_dir):
         recorded = read_manifest(sweep)
         new = [p for p in stored_files(sweep) if p.relative_to(sweep).as_posix() not in recorded]
         if new:
             record_files(sweep, new)
             done.append(f"{sweep}: {len(new)} file(s) recorded in manifest.json")
+    root = root_digest(results_dir)
+    atomic_write(results_dir / ROOT, lambda f: f.write(f"sha256 {root}\n".encode()))
+    done.append(f"{results_dir / ROOT}: sha256 {root}")
+    citation = results_dir.parent / "CITATION.cff"
+    if citation.is_file() and CITED_ROOT.search(citation.read_text()):
+        text = CITED_ROOT.sub(rf"\g<1>{root}", citation.read_text())
+        atomic_write(citation, lambda f: f.write(text.encode()))
+        done.append(f"{citation}: the results' root digest updated")
     return done
+
+
+# CITATION.cff's line carrying the results' root digest (``seal`` keeps it current).
+CITED_ROOT = re.compile(r"(value: \"?sha256:)[0-9a-f]{64}")

@@ -30,6 +30,7 @@ from pathlib import Path
 from ..run.files import atomic_write
 
 MANIFEST = "manifest.json"
+ROOT = "root.sha256"  # results/root.sha256: the digest over every sweep's manifest (``root_digest``)
 
 
 def file_digest(path: str | Path) -> str:
@@ -129,3 +130,32 @@ def verify_files(sweep_dir: str | Path) -> list[str]:
         for name in sorted(present.keys() - recorded.keys())
     ]
     return problems
+
+
+def root_digest(results_dir: str | Path) -> str:
+    """One SHA-256 over every sweep's manifest (by sweep name, its manifest's digest): it changes
+    when any stored file does. ``store seal`` writes it to ``results/root.sha256`` and
+    CITATION.cff; with git's history it tells a published store from a rewritten one, which no
+    digest kept inside the store can.
+
+    >>> import tempfile
+    >>> results = Path(tempfile.mkdtemp())
+    >>> (results / "a").mkdir()
+    >>> record_files(results / "a", [])
+    >>> before = root_digest(results)
+    >>> record_files(results / "a", [Path(tempfile.mkstemp(dir=results / "a")[1])])
+    >>> root_digest(results) != before
+    True
+    """
+    lines = [
+        f"{folder.name} {file_digest(folder / MANIFEST)}\n"
+        for folder in sorted(Path(results_dir).iterdir())
+        if folder.is_dir() and not folder.is_symlink() and (folder / MANIFEST).is_file()
+    ]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def recorded_root(results_dir: str | Path) -> str | None:
+    """The root digest ``store seal`` last wrote, or None where it never did."""
+    path = Path(results_dir) / ROOT
+    return path.read_text().split()[-1] if path.is_file() and path.read_text().split() else None

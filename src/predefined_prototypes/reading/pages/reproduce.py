@@ -8,8 +8,9 @@ import pandas as pd
 
 from ...method.registry import is_set
 from ...run.config import RunConfig
+from ...storage.manifest import recorded_root
 from ...storage.plan import SWEEP_ORDER, load_sweep
-from ...storage.results import CONFIGS, ResultsError, load_profile, load_results, load_stored_run
+from ...storage.results import CONFIGS, RESULTS, ResultsError, load_profile, load_results, load_stored_run
 from ..rules import PATH_MARGIN, PATH_SPEEDUP
 from ..stats import describe_difference, paired_by_fold
 from ..tables import load_benchmark
@@ -57,6 +58,7 @@ def first_run() -> dict[str, str]:
         "first_run_time": f"{record['wall_time_s']:.0f} s of training and evaluation (run {rid} of main-fsdd, one "
         f"thread, two runs at a time, on the 2-core machine; another processor's float kernels change the "
         "last digits)",
+        "store_root": f"sha256:{recorded_root(RESULTS)}",
     }
 
 
