@@ -99,6 +99,20 @@ def test_results_table_matches_the_csv(built):
     assert {method for _, method in shown} >= {METHOD_NAMES["ce"], METHOD_NAMES["prototypes"]}
 
 
+def test_tables_speak_in_display_names_without_row_numbers(built):
+    """No header is a code name (a word joined by an underscore, such as p_adjusted) and no table
+    opens with row numbers 0, 1, 2: tables pass through ``tables.shown`` or name their columns."""
+    for name in chapters():
+        for number, table in enumerate(page(Path(name).name).find_all("table"), 1):
+            headers = [th.get_text(" ", strip=True) for th in table.find_all("th")]
+            code = [h for h in headers if re.search(r"[a-z]_[a-z]", h)]
+            assert not code, f"{name}, table {number}: code names as headers {code[:4]}"
+            first = [
+                r.find(["th", "td"]).get_text(strip=True) for r in table.find_all("tr")[1:4] if r.find(["th", "td"])
+            ]
+            assert first != ["0", "1", "2"], f"{name}, table {number}: row numbers as its first column"
+
+
 def test_every_figure_is_present(built):
     expected_figures = {
         "method": 1,

@@ -127,3 +127,12 @@ def test_dataset_options_are_declared_by_their_module_and_enter_ids_by_name():
 def test_checking_a_configuration_loads_no_torch():
     probe = "import sys; from predefined_prototypes.run.config import RunConfig; RunConfig(dataset='emodb'); print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_every_dataset_and_prototype_construction_has_its_display_name():
+    from predefined_prototypes.data import DATASETS
+    from predefined_prototypes.method.registry import PROTOTYPE_KINDS
+    from predefined_prototypes.reading.tables import DATASET_NAMES, PROTOTYPE_NAMES
+
+    assert set(DATASET_NAMES) == set(DATASETS)
+    assert set(PROTOTYPE_NAMES) == set(PROTOTYPE_KINDS)

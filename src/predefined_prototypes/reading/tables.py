@@ -18,6 +18,76 @@ from .rules import TRAINING_FLOOR
 from .stats import compare_together, format_mean_std, mean_std, paired_by_fold
 
 METHOD_NAMES = {key: method.label for key, method in METHODS.items()}
+# The datasets' and prototype constructions' names as the book writes them (tests/test_registries.py
+# checks that every registered one has its name here).
+DATASET_NAMES = {
+    "fsdd": "FSDD",
+    "emodb": "EmoDB",
+    "ravdess": "RAVDESS",
+    "speech_commands": "Speech Commands v2",
+    "speech_commands_test": "Speech Commands v0.02 test set",
+    "esc50": "ESC-50",
+    "iemocap": "IEMOCAP",
+}
+PROTOTYPE_NAMES = {
+    "orthogonal": "orthogonal",
+    "gaussian": "Gaussian",
+    "simplex_etf": "simplex ETF",
+    "hyperspherical": "hyperspherical",
+    "zero": "zero (the control)",
+}
+# Display names, with units, of the code names tables carry: ``shown`` applies them.
+COLUMN_LABELS = {
+    "lam": "λ",
+    "p_adjusted": "adjusted p",
+    "nearest_prototype_accuracy": "nearest-prototype accuracy on training clips",
+    "cosine_to_own_prototype": "cosine to own prototype",
+    "prototypes_min_train_accuracy": "prototypes' lowest training accuracy",
+    "control_min_train_accuracy": "control's lowest training accuracy",
+    "max_cosine": "largest cosine",
+    "mean_abs_cosine": "mean |cosine|",
+    "min_distance": "smallest distance",
+    "goal_s": "goal, s",
+    "load_average_at_start": "load average at start",
+    "load_average": "load average",
+    "measured_at": "measured at",
+    "wall_s": "wall time, s",
+    "metrics_match_eager": "metrics match eager",
+    "channels_first": "channels-first",
+    "channels_last": "channels-last",
+    "channels_last_weights": "channels-last weights",
+    "compile_cold": "compiled, cold cache",
+    "compile_cached": "compiled, warm cache",
+    "compile_cold_channels_last_weights": "compiled, cold cache, channels-last weights",
+    "compile_cached_channels_last_weights": "compiled, warm cache, channels-last weights",
+    "batch_size": "batch size",
+    "num_mel_bins": "mel bins",
+    "embed_dim": "embedding size",
+}
+
+
+def shown(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as the book shows it: every code name among its headers and row labels in words
+    (``COLUMN_LABELS``, the datasets' and prototype constructions' names; any other underscore a
+    space), and no row numbers: a table with a plain 0, 1, 2... index takes its first
+    column as its row labels.
+
+    >>> shown(pd.DataFrame({"prototypes": ["simplex_etf"], "max_cosine": [0.1], "lam": [1]}))
+                 largest cosine  λ
+    prototypes
+    simplex ETF             0.1  1
+    """
+    names = {**PROTOTYPE_NAMES, **DATASET_NAMES, **COLUMN_LABELS}
+
+    def label(name):
+        return names.get(name, name.replace("_", " ")) if isinstance(name, str) else name
+
+    if isinstance(table.index, pd.RangeIndex) and len(table.columns) > 1:
+        table = table.set_index(table.columns[0])
+    table = table.rename(columns=label, index=label)
+    table.columns.names = [label(n) for n in table.columns.names]
+    table.index.names = [label(n) for n in table.index.names]
+    return table
 
 
 def display_name(key: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..stats import against_reference, describe_difference, paired_by_fold
-from ..tables import beyond_noise, describe_protocol, under_fitted, with_geometry
+from ..tables import beyond_noise, describe_protocol, shown, under_fitted, with_geometry
 from .common import rule_words
 
 # Geometry shown beside each setting of the prototype ablation.
@@ -56,8 +56,8 @@ def prototype_ablation(df: pd.DataFrame) -> dict:
         values[f"size_{k}"] = size_table["prototypes − CE"].get(k, "not run yet")
     return {
         "values": values,
-        "kind": with_geometry(kind_table, kind, "prototypes", ABLATION_GEOMETRY),
-        "scale": with_geometry(scale_table, scale, "scale", ABLATION_GEOMETRY),
+        "kind": shown(with_geometry(kind_table, kind, "prototypes", ABLATION_GEOMETRY)),
+        "scale": shown(with_geometry(scale_table, scale, "scale", ABLATION_GEOMETRY)),
         "size": size_table,
         "size_runs": size,
     }

@@ -13,7 +13,7 @@ from ...storage.plan import SWEEP_ORDER, load_sweep
 from ...storage.results import CONFIGS, RESULTS, ResultsError, load_profile, load_results, load_stored_run
 from ..rules import PATH_MARGIN, PATH_SPEEDUP
 from ..stats import describe_difference, paired_by_fold
-from ..tables import load_benchmark
+from ..tables import load_benchmark, shown
 from .common import projected_hours
 
 
@@ -74,7 +74,9 @@ def benchmarks() -> tuple[dict[str, str], pd.DataFrame]:
     pitch = load_benchmark("pitch_edit").set_index("edit")["seconds_per_clip"]
     pitch_meta = load_benchmark("pitch_edit").iloc[0]
     values = {
-        "bench_total_h": f"{sweeps.loc[sweeps['sweep'] == 'total', 'projected_h'].iloc[0]:.1f} hours",
+        "bench_total_h": f"{sweeps.loc[sweeps['sweep'] == 'total', 'projected_h'].iloc[0]:.1f} hours for the "
+        f"{(sweeps['sweep'] != 'total').sum()} sweep files sampled here, of the {len(SWEEP_ORDER)} the book reads "
+        "(the layout table in Training at the machine's pace prices them all)",
         "bench_machine": f"{meta['cpus']} cores ({meta['cpu']}), {meta['workers']} workers x "
         f"{meta['threads_per_run']} thread(s), each sweep measured when and at the commit the table gives",
         "bench_workers": f"{two['runs_per_hour']:.0f} runs/hour with {two['workers']} workers of "
@@ -124,7 +126,9 @@ def speedup_reading(table: pd.DataFrame, adopt_at: float = 1.3) -> str:
 def speedups_table() -> pd.DataFrame:
     """``benchmarks/speedups.csv``: each mode's whole-run wall time, speed-up and metrics."""
     table = load_benchmark("speedups")
-    return table[["mode", "wall_s", "speedup", "metrics_match_eager", "accuracy", "load_average"]].set_index("mode")
+    return shown(
+        table[["mode", "wall_s", "speedup", "metrics_match_eager", "accuracy", "load_average"]].set_index("mode")
+    )
 
 
 PARTS = {
@@ -168,7 +172,7 @@ def throughput_table() -> pd.DataFrame:
     """One row per backbone, corpus, threads and precision (``benchmarks/throughput.csv``): clips
     per second, GFLOP/s against the peak, and where a step's milliseconds go."""
     table = load_benchmark("throughput")
-    shown = table.assign(precision=table["bf16"].map({True: "bf16", False: "fp32"}))
+    view = table.assign(precision=table["bf16"].map({True: "bf16", False: "fp32"}))
     columns = {
         "train_clips_per_s": "train clips/s",
         "eval_clips_per_s": "eval clips/s",
@@ -179,8 +183,8 @@ def throughput_table() -> pd.DataFrame:
         "step_ms_step": "step ms",
         **{k: f"{v} ms" for k, v in PARTS.items()},
     }
-    out = shown.set_index(["backbone", "corpus", "threads", "precision"])[list(columns)].rename(columns=columns)
-    return out.round({name: 2 if name == "of peak" else 0 for name in out.columns})
+    out = view.set_index(["backbone", "corpus", "threads", "precision"])[list(columns)].rename(columns=columns)
+    return shown(out.round({name: 2 if name == "of peak" else 0 for name in out.columns}))
 
 
 AS_RUN, CHANNELS_LAST, GROUPED = "CNN, as sweeps run it", "CNN, channels-last weights", "grouped CNN"
@@ -241,7 +245,7 @@ def batched_table() -> pd.DataFrame:
     )
     clips = table[table["model"] == AS_RUN].set_index(["corpus", "batch_size"])["train_clips_per_s_per_copy"]
     wide.insert(0, "as run: clips/s", clips.round(0))
-    return wide.drop(columns=AS_RUN).round(2)
+    return shown(wide.drop(columns=AS_RUN).round(2))
 
 
 # The computation paths benchmarks/sweep_layouts.py times: its CSV's column prefix and the page's name.

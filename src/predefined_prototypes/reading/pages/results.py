@@ -23,6 +23,7 @@ from ..tables import (
     display_name,
     pull_strength,
     selection_noise,
+    shown,
     summary_table,
     tuned_table,
 )
@@ -284,7 +285,7 @@ def pull_table(table: pd.DataFrame) -> pd.DataFrame:
         if len(table)
         else "prototypes − control, points"
     )
-    shown = table.assign(
+    view = table.assign(
         **{
             difference: [
                 f"{100 * r.difference:+.1f} ({100 * r.low:+.1f} to {100 * r.high:+.1f})" for r in table.itertuples()
@@ -305,7 +306,7 @@ def pull_table(table: pd.DataFrame) -> pd.DataFrame:
         "prototypes_min_train_accuracy",
         "control_min_train_accuracy",
     ]
-    return shown[columns].round(3).set_index("lam")
+    return shown(view[columns].round(3).set_index("lam"))
 
 
 def tuned_corpus(sweep: str, corpus: str, prefix: str) -> dict[str, str]:
