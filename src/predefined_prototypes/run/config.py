@@ -372,13 +372,21 @@ class RunConfig:
         """The features the backbone reads (``features.FRONT_ENDS``): "fbank" unless it names another."""
         return FRONT_END_OF.get(self.backbone, "fbank")
 
+    def digest(self) -> str:
+        """The SHA-256 of ``identity()``: what a model file's header records (``config_sha256``).
+
+        >>> RunConfig(loss="ce").digest().startswith(RunConfig(loss="ce").run_id())
+        True
+        """
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()
+
     def run_id(self) -> str:
-        """The run's id: a hash of ``identity()``, the same on every machine.
+        """The run's id: ``digest()``'s first 12 hex digits, the same on every machine.
 
         >>> RunConfig(loss="ce", scale=10).run_id() == RunConfig(loss="ce").run_id()
         True
         """
-        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:12]
+        return self.digest()[:12]
 
 
 def _dotted(items: dict[str, str], flat: dict) -> dict:

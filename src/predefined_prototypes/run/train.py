@@ -327,10 +327,6 @@ def model_metadata(record: dict) -> dict[str, str]:
     config = RunConfig.from_dict(record["config"])
     return {
         "run_id": config.run_id(),
-        "config_sha256": config_digest(config),
+        "config_sha256": config.digest(),
         "git_commit": str(record.get("git_commit", "unknown")),
     }
-
-
-def config_digest(config: RunConfig) -> str:
-    return hashlib.sha256(json.dumps(config.identity(), sort_keys=True).encode()).hexdigest()
