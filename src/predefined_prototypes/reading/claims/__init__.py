@@ -312,9 +312,27 @@ CLAIMS = (
 
 # What is known of when a verdict's rules were fixed where its sweep has no record (stored before
 # records began): said beside the verdict, never upgraded to "confirmatory".
+# The standing of verdicts whose sweeps predate rules records, from git's history.
 HISTORY = {
-    key: ("exploratory", "Claim 2's margins were set after EmoDB's numbers had been read (reading/rules.py)")
-    for key in ("emodb_claim2", "emodb_claim2_faithful")
+    **{
+        key: ("exploratory", "Claim 2's margins were set after EmoDB's numbers had been read (reading/rules.py)")
+        for key in ("emodb_claim2", "emodb_claim2_faithful")
+    },
+    **{
+        key: (
+            "confirmatory",
+            "margins and criteria fixed in commit 8c5aa3e (2026-12-06 06:11 UTC), before the sweep's first "
+            "full-profile run was stored (commit 27777d9, 09:28 UTC), as git's history shows (the sweep predates "
+            "rules records); the family's correction later changed from Holm to Bonferroni, which can only make a "
+            "decision stricter",
+        )
+        for key in ("ravdess_claim2", "ravdess_claim2_faithful")
+    },
+    "ravdess_intensity": (
+        "exploratory",
+        "the labelled factor's criteria (carried and confined) were set after this sweep's numbers had been read "
+        "(commit 655e604)",
+    ),
 }
 
 
