@@ -312,3 +312,20 @@ def test_store_check_recomputes_each_runs_accuracy_from_its_stored_predictions(t
     (sweep / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
     problems = check_sweep(sweep)
     assert any("but its stored predictions give" in p and run.name in p for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    "field, value", [("history", None), ("data", "fold"), ("config", []), ("metrics", None), ("data", {"fold": "x"})]
+)
+def test_a_summary_of_the_wrong_shape_is_named_not_a_traceback(tmp_path, field, value):
+    from predefined_prototypes.storage.check import check_sweep
+
+    sweep = tmp_path / "main-fsdd"
+    shutil.copytree(STORED, sweep)
+    summary = sorted((sweep / "runs").iterdir())[0] / "metrics.json"
+    record = json.loads(summary.read_text())
+    record[field] = value
+    summary.write_text(json.dumps(record))
+    problems = check_sweep(sweep)  # every finding, no traceback
+    assert any(str(summary) in p for p in problems)
+    assert field == "data" and isinstance(value, dict) or any(f"{field} (" in p for p in problems), problems

@@ -173,7 +173,10 @@ def rows_disagree(path: str | Path, limit: int = 3) -> list[str]:
     written, so a digit cut or changed is found). The first ``limit`` cells are named."""
     path = Path(path)
     table = pd.read_csv(io.StringIO(read_table_text(path)), dtype=str, keep_default_na=False)
-    rebuilt = rebuilt_rows(path, list(table["run_id"]))
+    try:
+        rebuilt = rebuilt_rows(path, list(table["run_id"]))
+    except (KeyError, TypeError, ValueError) as err:  # a summary that parses but lacks what a row needs
+        return [f"{path}: its rows cannot be rebuilt from the stored summaries ({type(err).__name__}: {err})"]
     fix = "rebuild it with the sweep's --aggregate-only (it is rebuilt from the stored summaries)"
     problems = []
     if extra := sorted(set(table.columns) - set(rebuilt.columns)):

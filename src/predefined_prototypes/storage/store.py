@@ -110,11 +110,20 @@ def read_summary(folder: str | Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ResultsError(f"{path} cannot be read ({err}); remove its folder and run the sweep again") from None
     missing = [k for k in REQUIRED_FIELDS if k not in record] if isinstance(record, dict) else ["all"]
+    if not missing:  # each field of the kind the store reads it as, before anything reads it
+        wrong = [k for k, kind in SUMMARY_KINDS.items() if not isinstance(record[k], kind)]
+        if wrong:
+            kinds = ", ".join(f"{k} ({type(record[k]).__name__}, not {SUMMARY_KINDS[k].__name__})" for k in wrong)
+            raise ResultsError(f"{path}: {kinds}; restore it from git or remove its folder and run the sweep again")
     missing += [f"metrics.{k}" for k in REQUIRED_METRICS if k not in record.get("metrics", {})] if not missing else []
     missing += ["data.fold"] if not missing and "fold" not in (record.get("data") or {}) else []
     if missing:
         raise ResultsError(f"{path} lacks {', '.join(missing)}; remove its folder and run the sweep again")
     return record
+
+
+# The kind each structured field of a stored summary must have (``read_summary``).
+SUMMARY_KINDS = {"config": dict, "data": dict, "history": list, "metrics": dict}
 
 
 def summary_config(record: dict, path: str | Path):
