@@ -249,6 +249,13 @@ def test_a_key_given_twice_is_an_error_naming_it(tmp_path):
         read_sweep_file(path)
 
 
+def test_a_sweep_file_that_is_not_utf8_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "latin.yaml"
+    path.write_bytes("description: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin\.yaml is not UTF-8 text .* save it as UTF-8"):
+        read_sweep_file(path)
+
+
 # 13. Rewritten files keep their permissions; new ones follow the umask.
 def test_rewrites_keep_permissions_and_new_folders_follow_the_umask(tmp_path):
     path = write_sweep(tmp_path / "m.yaml", {"loss": ["ce", "focal"]})

@@ -121,7 +121,11 @@ def read_sweep_file(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"no sweep file at {path}")
     try:
-        spec = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text ({err.reason} at byte {err.start}); save it as UTF-8") from None
+    try:
+        spec = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
