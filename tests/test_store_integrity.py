@@ -336,3 +336,19 @@ def test_a_summary_of_the_wrong_shape_is_named_not_a_traceback(tmp_path, field, 
     problems = check_sweep(sweep)  # every finding, no traceback
     assert any(str(summary) in p for p in problems)
     assert field == "data" and isinstance(value, dict) or any(f"{field} (" in p for p in problems), problems
+
+
+def test_prune_takes_the_sweeps_own_file_not_another_of_the_same_name(tmp_path):
+    from predefined_prototypes.storage.sweep import run_sweep
+
+    for folder in ("configs", "elsewhere"):
+        (tmp_path / folder).mkdir()
+    own = write_sweep(tmp_path / "configs" / "p.yaml", {"loss": ["ce", "focal"]})
+    other = write_sweep(tmp_path / "elsewhere" / "p.yaml", {"loss": ["ce"]})  # the same name, another plan
+    results = tmp_path / "results"
+    for run in load_sweep(own, "quick"):
+        finished(run, results)
+    write_table(load_sweep(own, "quick"), results)
+    with pytest.raises(ConfigError, match=r"--prune .* takes that file .*configs/p\.yaml\), not .*elsewhere/p\.yaml"):
+        run_sweep(other, "quick", results_dir=results, aggregate_only=True, prune_results=True)
+    assert len(pd.read_csv(results / "p" / "quick.csv")) == 2  # nothing removed

@@ -276,6 +276,14 @@ def run_sweep(
         raise ConfigError(f"{path} ({profile}) plans no runs")
     sweep = runs[0].sweep
     notebook = str(Path(notebook).resolve())
+    # --prune removes stored runs that a sweep file no longer plans: only that sweep's own file may
+    # say which, not any file that shares its name.
+    own = Path(results_dir).resolve().parent / "configs" / f"{sweep}.yaml"
+    if prune_results and own.is_file() and own.resolve() != Path(path).resolve():
+        raise ConfigError(
+            f"--prune removes stored runs of {Path(results_dir) / sweep} that its sweep file no longer plans, so it "
+            f"takes that file ({own}), not {path}: another file of the same name plans other runs"
+        )
     if dry_run:  # the plan, then the checks a real run would make first
         print_plan(runs, results_dir)
         if prune_results:
