@@ -138,7 +138,7 @@ def paired_by_fold(
         "sd": float(diff.std(ddof=1)) if n >= 2 else math.nan,  # of the fold differences: the design's noise
     }
     if n >= 2:
-        differences = (a[diff.index] - b[diff.index]).to_numpy(dtype=float)
+        differences = diff.to_numpy(dtype=float)
         low, high, p = paired_t(differences, confidence)
         result.update(low=low, high=high, p_t=p)
         if equivalence_confidence is not None:
