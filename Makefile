@@ -28,10 +28,10 @@ lint: $(INSTALLED)
 unit: $(INSTALLED)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# Lint, the stored results' own check, the book with warnings as errors, nbval over the notebooks, then pytest over src (doctests)
-# and tests, including the checks of the built book (a headless Chromium screenshot if chromium is there).
+# Lint, the book with warnings as errors, nbval over the notebooks, then pytest over src (doctests)
+# and tests, including the stored results' own check and the checks of the built book (a headless
+# Chromium screenshot if chromium is there).
 test: lint
-	$(BIN)/python -m predefined_prototypes store check
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	$(BIN)/python -m pytest --nbval-lax notebooks
 	PP_REQUIRE_BOOK=1 $(BIN)/python -m pytest

@@ -93,7 +93,9 @@ class GroupedStep(Step):
         seconds, classes, _ = CORPORA[corpus]
         config = self.config
         torch.manual_seed(seed)
-        self.model = GroupedCNN(copies, config.num_mel_bins, config.embed_dim, classes, config.channels)
+        self.model = GroupedCNN(
+            copies, config.num_mel_bins, config.embed_dim, classes, config.backbone_options.channels
+        )
         self.objectives = [build_model(config, classes, self.frames)[1] for _ in range(copies)]
         parameters = [*self.model.parameters(), *(p for o in self.objectives for p in o.parameters())]
         self.optimizer = torch.optim.Adam(parameters, lr=1e-3)
@@ -121,7 +123,10 @@ def copies_match(copies: int, corpus: str) -> float:
     with torch.no_grad():
         _, z = step.model(x)
         return max(
-            (step.model.copy(k, config.num_mel_bins, config.channels).eval()(x[:, k]) - z[:, k]).abs().max().item()
+            (step.model.copy(k, config.num_mel_bins, config.backbone_options.channels).eval()(x[:, k]) - z[:, k])
+            .abs()
+            .max()
+            .item()
             for k in range(copies)
         )
 

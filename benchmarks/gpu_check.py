@@ -24,7 +24,9 @@ def main() -> None:
     print(f"device: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
     results = {}
     for name, overrides in CASES.items():
-        config = RunConfig(dataset="fsdd", fold="theo", loss="prototypes", epochs=4, device="cuda", **overrides)
+        config = RunConfig.from_dict(
+            dict(dataset="fsdd", fold="theo", loss="prototypes", epochs=4, device="cuda", **overrides)
+        )
         start = time.perf_counter()
         result = train(config, progress=False)
         epoch_s = [round(h["train_seconds"], 2) for h in result["history"]]
@@ -35,7 +37,10 @@ def main() -> None:
             f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
         )
         torch.cuda.reset_peak_memory_stats()
-    again = train(RunConfig(dataset="fsdd", fold="theo", loss="prototypes", epochs=4, device="cuda"), progress=False)
+    again = train(
+        RunConfig.from_dict(dict(dataset="fsdd", fold="theo", loss="prototypes", epochs=4, device="cuda")),
+        progress=False,
+    )
     same = again["metrics"] == results["cnn"]["metrics"]
     print(
         f"cnn rerun identical metrics: {same} (accuracy {again['metrics']['accuracy']:.4f} vs "

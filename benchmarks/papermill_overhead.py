@@ -71,7 +71,7 @@ def main() -> None:
             )
     table = pd.DataFrame(rows)
     overhead = statistics.median(table["papermill_s"] - table["command_line_s"])
-    table = table.assign(overhead_median_s=round(overhead, 2), epochs=config.epochs, commit=git_commit()[:10])
+    table = table.assign(overhead_median_s=round(overhead, 2), epochs=config.recipe.epochs, commit=git_commit()[:10])
     table.to_csv(args.out, index=False)
     print(f"papermill overhead per run: median {overhead:.2f} s over {args.repeats} repeats; wrote {args.out}")
 

@@ -97,7 +97,7 @@ def step_flops(settings: dict, classes: int, frames: int) -> int:
     """The backbone's forward and backward FLOPs for one batch of the run's shape."""
     config = RunConfig.from_dict({**settings, "out": None})
     model, _ = build_model(config, classes, frames)
-    x = torch.randn(config.batch_size, frames, config.num_mel_bins)
+    x = torch.randn(config.recipe.batch_size, frames, config.num_mel_bins)
 
     def step():
         logits, z = model(x)

@@ -67,7 +67,7 @@ class Step:
     def __init__(self, backbone: str, corpus: str, bf16: bool = False, seed: int = 0, batch_size: int = BATCH):
         self.corpus, self.bf16, self.batch_size = corpus, bf16, batch_size
         seconds, classes, clips = CORPORA[corpus]
-        self.config = RunConfig(backbone=backbone, loss="prototypes", lam=10.0, seed=seed)
+        self.config = RunConfig.from_dict(dict(backbone=backbone, loss="prototypes", lam=10.0, seed=seed))
         settings = FeatureSettings(self.config.num_mel_bins)
         self.frames = settings.frames(round(seconds * 16000))
         torch.manual_seed(seed)

@@ -29,19 +29,21 @@ def bare_loop(config: RunConfig, epochs: int) -> list[float]:
     train_split = splits["train"]
     classes, frames = len(info["classes"]), info["num_frames"]
     model = Model(
-        build_backbone(config.backbone, config.num_mel_bins, frames, config.embed_dim, config.channels),
+        build_backbone(config.backbone, config.num_mel_bins, frames, config.embed_dim, config.backbone_options),
         config.embed_dim,
         classes,
     )
-    prototypes = FixedPrototypes(orthogonal_prototypes(classes, config.embed_dim, config.scale, config.seed))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    prototypes = FixedPrototypes(
+        orthogonal_prototypes(classes, config.embed_dim, config.loss_options.scale, config.seed)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.recipe.lr)
     order = torch.randperm(len(train_split), generator=torch.Generator().manual_seed(0))
     batches = [
         (
-            train_split.batch(order[i : i + config.batch_size], frames),
-            train_split.labels[order[i : i + config.batch_size]],
+            train_split.batch(order[i : i + config.recipe.batch_size], frames),
+            train_split.labels[order[i : i + config.recipe.batch_size]],
         )
-        for i in range(0, len(order), config.batch_size)
+        for i in range(0, len(order), config.recipe.batch_size)
     ]
     seconds = []
     for _ in range(epochs):
@@ -49,7 +51,7 @@ def bare_loop(config: RunConfig, epochs: int) -> list[float]:
         start = time.perf_counter()
         for x, y in batches:
             logits, z = model(x)
-            loss = F.cross_entropy(logits, y) + config.lam * F.mse_loss(z, prototypes(y))
+            loss = F.cross_entropy(logits, y) + config.loss_options.lam * F.mse_loss(z, prototypes(y))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -59,7 +61,7 @@ def bare_loop(config: RunConfig, epochs: int) -> list[float]:
 
 def main() -> None:
     config = RunConfig.from_args(["dataset=fsdd", "fold=theo", "loss=prototypes", "epochs=4", *sys.argv[1:]])
-    bare = bare_loop(config, config.epochs)
+    bare = bare_loop(config, config.recipe.epochs)
     started = time.perf_counter()
     result = train(config, progress=False)
     total = time.perf_counter() - started
@@ -68,13 +70,13 @@ def main() -> None:
     bare_s, trainer_s = sum(bare[1:]) / (len(bare) - 1), sum(trainer[1:]) / (len(trainer) - 1)
     print(
         f"threads {torch.get_num_threads()}, {result['data']['train_size']} training clips, "
-        f"batch {config.batch_size}, backbone {config.backbone} (channels {config.channels}, "
+        f"batch {config.recipe.batch_size}, backbone {config.backbone} (channels {config.backbone_options.channels}, "
         f"{config.num_mel_bins} mel bins)"
     )
     print(
         f"bare loop: {bare_s:.2f} s/epoch | trainer: {trainer_s:.2f} s/epoch "
         f"(ratio {trainer_s / bare_s:.3f}) | trainer incl. per-epoch test eval and final metrics: "
-        f"{total / config.epochs:.2f} s/epoch"
+        f"{total / config.recipe.epochs:.2f} s/epoch"
     )
     print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 

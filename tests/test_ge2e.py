@@ -17,6 +17,7 @@ import torch
 from conftest import shared_dataset
 
 from predefined_prototypes.data.audio import read_audio
+from predefined_prototypes.run.backbones import GE2EOptions
 from predefined_prototypes.run.config import ConfigError, RunConfig
 from predefined_prototypes.run.features import FeatureSettings, ge2e_mel
 from predefined_prototypes.run.models import GE2E, Model, build_backbone
@@ -64,13 +65,13 @@ def test_quiet_clips_are_raised_to_the_encoders_level_and_loud_ones_kept():
 
 
 def test_fine_tuning_trains_the_encoder_slower_and_the_probe_not_at_all():
-    fine = Model(build_backbone("ge2e", 40, 160, 256, options={"encoder_lr": 1e-4}), 256, 8)
+    fine = Model(build_backbone("ge2e", 40, 160, 256, GE2EOptions(encoder_lr=1e-4)), 256, 8)
     groups = parameter_groups(fine, torch.nn.Module(), 1e-3)
     # the pretrained LSTM and projection (z is the projection: no new layer at k = 256), then the classifier
     assert [g["lr"] for g in groups] == [1e-4, 1e-3]
     assert sum(p.numel() for g in groups for p in g["params"]) == sum(p.numel() for p in fine.parameters())
     assert [g["lr"] for g in build_backbone("ge2e", 40, 160, 32).parameter_groups(1e-3)] == [1e-3, 1e-3]
-    probe = build_backbone("ge2e", 40, 160, 256, options={"freeze": True})
+    probe = build_backbone("ge2e", 40, 160, 256, GE2EOptions(freeze=True))
     assert probe.parameter_groups(1e-3) == []
     x = torch.rand(3, 160, 40)
     assert torch.allclose(probe(x).norm(dim=1), torch.ones(3))  # the package's unit-norm embedding
@@ -81,13 +82,13 @@ def test_the_configuration_refuses_what_the_encoder_cannot_read():
     with pytest.raises(ConfigError, match="40 mel bands"):
         RunConfig(backbone="ge2e", num_mel_bins=128)
     with pytest.raises(ConfigError, match="mixup"):
-        RunConfig(backbone="ge2e", mixup=0.5, loss="ce")
+        RunConfig.from_dict(dict(backbone="ge2e", mixup=0.5, loss="ce"))
     with pytest.raises(ConfigError, match="linear probe"):
-        RunConfig(backbone="ge2e", loss="prototypes", backbone_options={"freeze": True})
-    with pytest.raises(ConfigError, match="encoder_lr must be a number > 0"):
-        RunConfig(backbone="ge2e", backbone_options={"encoder_lr": -1})
-    with pytest.raises(ConfigError, match="not an option of backbone=ge2e"):
-        RunConfig(backbone="ge2e", backbone_options={"layers": 2})
+        RunConfig.from_dict(dict(backbone="ge2e", loss="prototypes", backbone_options={"freeze": True}))
+    with pytest.raises(ConfigError, match="encoder_lr must be > 0"):
+        RunConfig.from_dict(dict(backbone="ge2e", backbone_options={"encoder_lr": -1}))
+    with pytest.raises(ConfigError, match="backbone=ge2e: unknown option"):
+        RunConfig.from_dict(dict(backbone="ge2e", backbone_options={"layers": 2}))
     assert RunConfig(backbone="ge2e", embed_dim=256).front_end == "ge2e"
 
 

@@ -131,7 +131,9 @@ def train_once(name: str, data_root: Path, steps_only: bool = False) -> tuple[di
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = training.train(RunConfig(**CONFIGS[name], data_dir=str(data_root)), progress=False, on_step=on_step)
+        result = training.train(
+            RunConfig.from_dict(dict(**CONFIGS[name], data_dir=str(data_root))), progress=False, on_step=on_step
+        )
     except _Enough:
         return None, steps
     finally:
@@ -144,7 +146,7 @@ def train_once(name: str, data_root: Path, steps_only: bool = False) -> tuple[di
 def artefacts(name: str, data_root: Path) -> dict:
     """What a golden configuration fixes before any float kernel runs: compared exactly everywhere
     (the prototype matrix to PROTOTYPE_ATOL)."""
-    config = RunConfig(**CONFIGS[name], data_dir=str(data_root))
+    config = RunConfig.from_dict(dict(**CONFIGS[name], data_dir=str(data_root)))
     torch.manual_seed(config.seed)
     splits, info = prepare_splits(config)
     _, objective = training.build_model(config, len(info["classes"]), info["num_frames"])

@@ -169,15 +169,21 @@ def test_bce_replaces_the_cross_entropy_term_under_soft_targets():
     import torch.nn.functional as F
 
     from predefined_prototypes.method.losses import CrossEntropyObjective, PrototypeObjective
+    from predefined_prototypes.method.options import CrossEntropyOptions, PrototypeOptions
     from predefined_prototypes.run.config import ConfigError, RunConfig
 
     logits, z = torch.randn(6, 4), torch.randn(6, 8)
     soft = torch.softmax(torch.randn(6, 4), dim=1)  # mixed labels
-    loss, terms = CrossEntropyObjective.from_config(RunConfig(bce=True), 4)(logits, z, soft, soft.argmax(1), None)
+    loss, terms = CrossEntropyObjective.build(CrossEntropyOptions(bce=True), 4, 8)(
+        logits, z, soft, soft.argmax(1), None
+    )
     assert set(terms) == {"bce"} and torch.allclose(loss, F.binary_cross_entropy_with_logits(logits, soft))
-    objective = PrototypeObjective.from_config(RunConfig(embed_dim=8, bce=True), 4)
+    objective = PrototypeObjective.build(PrototypeOptions(bce=True), 4, 8)
     loss, terms = objective(logits, z, soft, soft.argmax(1), None)
     assert set(terms) == {"bce", "distance"} and torch.allclose(loss, terms["bce"] + terms["distance"])
-    with pytest.raises(ConfigError, match="bce replaces the cross-entropy term, which loss=focal does not have"):
-        RunConfig(loss="focal", bce=True)
-    assert RunConfig(bce=False).identity() == RunConfig().identity()
+    with pytest.raises(
+        ConfigError,
+        match="bce is an option of loss=ce, prototypes, learned_prototypes or factor_prototypes, not of loss=focal",
+    ):
+        RunConfig.from_dict(dict(loss="focal", bce=True))
+    assert RunConfig.from_dict(dict(bce=False)).identity() == RunConfig().identity()

@@ -202,9 +202,11 @@ def two_seeds(tmp_path_factory, fsdd_small):
     out = tmp_path_factory.mktemp("runs")
     folders = []
     for seed in (0, 1):
-        config = RunConfig(**TINY, loss="prototypes", seed=seed, fail_at_chance=False, data_dir=str(fsdd_small))
+        config = RunConfig.from_dict(
+            dict(**TINY, loss="prototypes", seed=seed, fail_at_chance=False, data_dir=str(fsdd_small))
+        )
         folder = out / config.run_id()
-        run(RunConfig(**{**config.to_dict(), "out": str(folder)}), progress=False)
+        run(RunConfig.from_dict(dict(**{**config.to_dict(), "out": str(folder)})), progress=False)
         folders.append(folder)
     return folders
 
@@ -300,13 +302,13 @@ def test_sizes_that_would_exhaust_the_machine_are_refused_at_once(arg, needle):
 
 def test_a_float_epoch_count_from_yaml_is_bounded_too():
     with pytest.raises(ConfigError, match="epochs must be at most 10000"):
-        RunConfig(epochs=1e20)
+        RunConfig.from_dict(dict(epochs=1e20))
 
 
 def test_integral_options_are_one_value_with_one_id():
     four = RunConfig(dataset="emodb", dataset_options={"classes": 4})
     assert RunConfig(dataset="emodb", dataset_options={"classes": 4.0}).run_id() == four.run_id()
-    assert RunConfig(epochs=4.0).run_id() == RunConfig(epochs=4).run_id()
+    assert RunConfig.from_dict(dict(epochs=4.0)).run_id() == RunConfig.from_dict(dict(epochs=4)).run_id()
 
 
 def test_a_key_given_twice_on_the_command_line_is_refused():

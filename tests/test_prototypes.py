@@ -223,10 +223,10 @@ def test_zero_prototypes_turn_the_prototype_loss_into_a_norm_penalty():
 def test_every_registered_prototype_kind_builds_and_the_config_takes_exactly_those():
     from predefined_prototypes.method.prototypes import prototype_builder
     from predefined_prototypes.method.registry import PROTOTYPE_KINDS
-    from predefined_prototypes.run.config import PROTOTYPES, ConfigError, RunConfig
+    from predefined_prototypes.run.config import ConfigError, RunConfig
 
-    assert PROTOTYPES == tuple(PROTOTYPE_KINDS)
     for name in PROTOTYPE_KINDS:
+        assert RunConfig.from_dict(dict(prototypes=name)).loss_options.prototypes == name
         assert prototype_builder(name)(5, 8, 1.0, 0).shape == (5, 8)
     with pytest.raises(ConfigError, match="prototypes='spiral' is not valid"):
-        RunConfig(prototypes="spiral")
+        RunConfig.from_dict(dict(prototypes="spiral"))

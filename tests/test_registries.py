@@ -5,24 +5,31 @@ import dataclasses
 import subprocess
 import sys
 
-import pytest
-
 from predefined_prototypes.data import DATASETS, DatasetModule
+from predefined_prototypes.method import registry as methods
 from predefined_prototypes.method.prototypes import prototype_builder
 from predefined_prototypes.method.registry import LOSSES, PROTOTYPE_KINDS, resolve
 from predefined_prototypes.reading.tables import METHOD_NAMES
 from predefined_prototypes.run import config, models
+from predefined_prototypes.run.backbones import CNNOptions
+from predefined_prototypes.run.config import RunConfig
 
 
-def test_config_choices_are_the_registries_and_every_entry_resolves():
-    assert config.PROTOTYPES == tuple(PROTOTYPE_KINDS)
+def test_every_registered_loss_and_backbone_makes_a_configuration_and_every_entry_resolves():
+    for loss in LOSSES:
+        made = RunConfig(loss=loss, dataset="emodb", embed_dim=32)
+        assert isinstance(made.loss_options, LOSSES[loss].options) and RunConfig.from_dict(made.to_dict()) == made
+    for backbone, entry in config.BACKBONES.items():
+        mel = {"num_mel_bins": 40}
+        made = RunConfig(backbone=backbone, loss="ce", **mel)
+        assert isinstance(made.backbone_options, entry.options) and RunConfig.from_dict(made.to_dict()) == made
+        assert callable(resolve(entry.builder, models.__package__))
     assert all(callable(prototype_builder(name)) for name in PROTOTYPE_KINDS)
-    assert all(callable(resolve(spec, models.__package__)) for spec in config.BACKBONES.values())
     import torch
 
     # every backbone builds and maps features to the embedding size (GE2E with random weights, and
     # AST tiny: their shipped or hub weights are tested where they load)
-    assert models.build_backbone("cnn", 40, 101, 16, channels=4)(torch.randn(2, 101, 40)).shape == (2, 16)
+    assert models.build_backbone("cnn", 40, 101, 16, CNNOptions(channels=4))(torch.randn(2, 101, 40)).shape == (2, 16)
     assert models.GE2E(16, weights=None)(torch.randn(2, 101, 40)).shape == (2, 16)
 
 
@@ -61,56 +68,23 @@ class ToyObjective:  # replaced by a real Objective subclass inside the test (to
     pass
 
 
-@pytest.mark.slow
-def test_a_new_loss_is_one_class_and_one_entry_each(fsdd_small, monkeypatch):
-    """Register a loss the package does not know: it is configured, trained, tabulated, labelled
-    and plotted with no other list edited."""
-    import matplotlib
+def test_option_names_are_unique_across_the_parts_of_a_run():
+    """Sweep files, command lines and tables name options flat, so no two parts may share one
+    (two losses may: ``lam`` is every prototype loss's pull)."""
+    from predefined_prototypes.run.backbones import OWN_NAMES
+    from predefined_prototypes.run.recipe import Recipe
 
-    matplotlib.use("Agg")
-    import pandas as pd
-    import torch.nn.functional as F
-
-    from predefined_prototypes.method import registry as methods
-    from predefined_prototypes.method.losses import Objective
-    from predefined_prototypes.reading.figures import mean_curves
-    from predefined_prototypes.reading.tables import summary_table
-    from predefined_prototypes.run.config import RunConfig
-    from predefined_prototypes.run.train import train
-
-    class Halved(Objective):
-        def forward(self, logits, z, target, labels, factors):
-            ce = F.cross_entropy(logits, target)
-            return ce / 2, {"ce": ce}
-
-    monkeypatch.setattr(sys.modules[__name__], "ToyObjective", Halved)
-    monkeypatch.setitem(methods.LOSSES, "halved", methods.Loss(f"{__name__}:ToyObjective", "halved CE"))
-    monkeypatch.setitem(methods.METHODS, "halved", methods.Method("halved CE", {"loss": "halved"}, "#123456"))
-    config = RunConfig(
-        loss="halved",
-        dataset="fsdd",
-        fold="official",
-        data_dir=str(fsdd_small),
-        epochs=1,
-        batch_size=32,
-        embed_dim=16,
-        channels=4,
-        num_mel_bins=32,
-        fail_at_chance=False,
-    )
-    assert (
-        config.run_id() != RunConfig(loss="ce", **{k: v for k, v in config.to_dict().items() if k != "loss"}).run_id()
-    )
-    result = train(config, progress=False)
-    assert result["history"][0]["train_loss"] == pytest.approx(result["history"][0]["train_ce"] / 2)
-    row = {"method": methods.method_of(config.to_dict()), "fold": "official", "seed": 0, **result["metrics"]}
-    table = summary_table(pd.DataFrame([row]))
-    assert list(table["method"]) == ["halved CE"]
-    curves = pd.DataFrame(
-        [{"run_id": "r", "method": row["method"], "fold": "official", "seed": 0, "epoch": 1, "train_accuracy": 0.5}]
-    )
-    ax = mean_curves(curves, "train_accuracy", {k: m.label for k, m in methods.METHODS.items()})
-    assert "halved CE" in [line.get_label() for line in ax.get_lines()]
+    parts = {
+        "run": {f.name for f in dataclasses.fields(RunConfig)} - set(config.PARTS),
+        "recipe": {f.name for f in dataclasses.fields(Recipe)},
+        "losses": set(methods.loss_options()),
+        "backbones": set(OWN_NAMES) | {"backbone_options"},
+        "datasets": {option for module in DATASETS.values() for option in module.OPTIONS},
+    }
+    for a, names in parts.items():
+        for b, others in parts.items():
+            assert a == b or not names & others, f"{a} and {b} share {names & others}"
+    assert len(dataclasses.fields(RunConfig)) <= 25
 
 
 def test_dataset_options_are_declared_by_their_module_and_enter_ids_by_name():

@@ -13,6 +13,7 @@ import torch
 
 from predefined_prototypes.method.prototypes import FixedPrototypes, LearnedPrototypes, prototype_builder
 from predefined_prototypes.run.augment import Mixer, spec_augment
+from predefined_prototypes.run.backbones import BEATsOptions
 from predefined_prototypes.run.config import LOSSES, ConfigError, RunConfig
 from predefined_prototypes.run.evaluate import embed
 from predefined_prototypes.run.features import FeatureSettings, Normalizer
@@ -37,7 +38,7 @@ def tiny(**overrides):
         seed=0,
         fail_at_chance=False,
     )
-    return RunConfig(**{**base, **overrides})
+    return RunConfig.from_dict(dict(**{**base, **overrides}))
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -61,7 +62,7 @@ def test_config_rejects_unknown_values_listing_valid_ones():
     with pytest.raises(ConfigError, match="factor_prototypes needs"):
         RunConfig(dataset="fsdd", loss="factor_prototypes")
     with pytest.raises(ConfigError, match="mixup"):
-        RunConfig(mixup=1.5)
+        RunConfig.from_dict(dict(mixup=1.5))
 
 
 def test_config_round_trips_through_command_line_text():
@@ -76,8 +77,8 @@ def test_config_round_trips_through_command_line_text():
             "factors=pitch_median,loudness",
         ]
     )
-    assert config.fold == "03" and config.dataset_options == {"classes": 4} and config.specaugment is True
-    assert config.scale == 10.0 and config.data_dir is None
+    assert config.fold == "03" and config.dataset_options == {"classes": 4} and config.recipe.specaugment is True
+    assert config.loss_options.scale == 10.0 and config.data_dir is None
     assert RunConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
@@ -182,7 +183,9 @@ def stand_in_beats(folder, bins=32):
 
 def test_beats_wraps_the_readers_clone_and_checkpoint(tmp_path):
     original, checkpoint = stand_in_beats(tmp_path / "beats")
-    wrapped = build_backbone("beats", 32, 50, 16, pretrained=str(checkpoint), options={"code": str(tmp_path / "beats")})
+    wrapped = build_backbone(
+        "beats", 32, 50, 16, BEATsOptions(pretrained=str(checkpoint), code=str(tmp_path / "beats"))
+    )
     for (name, a), b in zip(original.state_dict().items(), wrapped.model.state_dict().values()):
         assert torch.equal(a, b), name
     x = torch.randn(2, 50, 32)
@@ -195,11 +198,15 @@ def test_beats_without_code_or_checkpoint_says_what_to_fetch(tmp_path):
     from predefined_prototypes.run.preflight import check
 
     with pytest.raises(ConfigError, match=r"no BEATs.py in None\): clone https://github.com/microsoft/unilm"):
-        check(RunConfig(backbone="beats", pretrained="x.pt"))
+        check(RunConfig.from_dict(dict(backbone="beats", pretrained="x.pt")))
     (tmp_path / "beats").mkdir()
     (tmp_path / "beats" / "BEATs.py").write_text("")
     with pytest.raises(ConfigError, match=r"needs a BEATs checkpoint \(no file at 'missing.pt'\)"):
-        check(RunConfig(backbone="beats", pretrained="missing.pt", backbone_options={"code": str(tmp_path / "beats")}))
+        check(
+            RunConfig.from_dict(
+                dict(backbone="beats", pretrained="missing.pt", backbone_options={"code": str(tmp_path / "beats")})
+            )
+        )
 
 
 def test_spec_augment_masks_some_bins_and_frames():
@@ -278,7 +285,7 @@ def test_eval_every_logs_fewer_test_points_and_changes_nothing_else(fsdd_small):
     assert sparse["metrics"] == every["metrics"]
     for a, b in zip(every["history"], sparse["history"]):
         assert a["train_loss"] == b["train_loss"] and a["train_accuracy_running"] == b["train_accuracy_running"]
-    assert RunConfig(eval_every=2).identity() == RunConfig().identity()  # same run, same id
+    assert RunConfig.from_dict(dict(eval_every=2)).identity() == RunConfig().identity()  # same run, same id
 
 
 @pytest.mark.slow
@@ -340,7 +347,7 @@ def _emodb_factor_config(root, **overrides) -> RunConfig:
         clip_seconds=1.0,
         fail_at_chance=False,
     )
-    return RunConfig(**{**values, **overrides})
+    return RunConfig.from_dict(dict(**{**values, **overrides}))
 
 
 @pytest.mark.slow
@@ -438,7 +445,7 @@ def test_a_run_that_ends_at_chance_is_not_a_result(fsdd_small, tmp_path):
     ):
         run(config, progress=False)
     assert not (tmp_path / "run" / "metrics.json").exists()
-    kept = run(RunConfig(**{**config.to_dict(), "fail_at_chance": False}), progress=False)
+    kept = run(RunConfig.from_dict(dict(**{**config.to_dict(), "fail_at_chance": False})), progress=False)
     assert kept["metrics"]["train_accuracy"] <= 0.1 and (tmp_path / "run" / "metrics.json").is_file()
 
 
@@ -559,11 +566,14 @@ def test_step_schedule_and_betas_reach_the_optimizer(fsdd_small):
     )
     lrs = [h["lr"] for h in result["history"]]
     assert lrs[1] == pytest.approx(lrs[0] * 0.5) and lrs[2] == pytest.approx(lrs[0] * 0.25)
-    assert RunConfig.from_args(["betas=0.95,0.999"]).betas == (0.95, 0.999)
+    assert RunConfig.from_args(["betas=0.95,0.999"]).recipe.betas == (0.95, 0.999)
     with pytest.raises(ConfigError, match="betas must be two numbers"):
-        RunConfig(betas=(0.9,))
+        RunConfig.from_dict(dict(betas=(0.9,)))
     # Defaults keep the ids of every stored run.
-    assert RunConfig(betas=(0.9, 0.999), schedule="cosine", lr_decay=0.85).identity() == RunConfig().identity()
+    assert (
+        RunConfig.from_dict(dict(betas=(0.9, 0.999), schedule="cosine", lr_decay=0.85)).identity()
+        == RunConfig().identity()
+    )
 
 
 @pytest.mark.slow
@@ -572,7 +582,7 @@ def test_bf16_autocast_trains_and_leaves_float32_runs_as_they_were(fsdd_small):
     mixed = train(tiny(data_dir=str(fsdd_small), epochs=1, bf16=True), progress=False)
     assert np.isfinite(mixed["history"][0]["train_loss"]) and mixed["embeddings"]["z"].dtype == np.float32
     assert mixed["history"][0]["train_loss"] != plain["history"][0]["train_loss"]  # autocast did run
-    assert RunConfig(bf16=False).identity() == RunConfig().identity()
+    assert RunConfig.from_dict(dict(bf16=False)).identity() == RunConfig().identity()
 
 
 @pytest.mark.slow
@@ -586,8 +596,8 @@ def test_channels_last_weights_compute_the_same_first_step_and_keep_stored_ids(f
         )
     # The same arithmetic in another memory layout: the first step's loss agrees to float noise.
     assert losses[True] == pytest.approx(losses[False], rel=1e-5)
-    assert RunConfig(channels_last=False).identity() == RunConfig().identity()
-    assert RunConfig(channels_last=True).run_id() != RunConfig().run_id()
+    assert RunConfig.from_dict(dict(channels_last=False)).identity() == RunConfig().identity()
+    assert RunConfig.from_dict(dict(channels_last=True)).run_id() != RunConfig().run_id()
 
 
 @pytest.mark.slow
@@ -610,11 +620,12 @@ def test_label_smoothing_is_the_cross_entropy_terms_and_only_where_there_is_one(
     from predefined_prototypes.method.losses import CrossEntropyObjective, PrototypeObjective
 
     logits, y = torch.randn(8, 4), torch.randint(0, 4, (8,))
-    loss, _ = CrossEntropyObjective.from_config(tiny(loss="ce", label_smoothing=0.1), 4)(logits, None, y, y, None)
+    ce = tiny(loss="ce", label_smoothing=0.1)
+    loss, _ = CrossEntropyObjective.build(ce.loss_options, 4, 16, smoothing=0.1)(logits, None, y, y, None)
     target = torch.full((8, 4), 0.1 / 4).scatter(1, y[:, None], 0.9 + 0.1 / 4)
     assert torch.allclose(loss, -(target * F.log_softmax(logits, 1)).sum(1).mean())
     # the prototype loss smooths its cross-entropy term alike, so a recipe with it applies to both
-    pull = PrototypeObjective.from_config(tiny(loss="prototypes", label_smoothing=0.1), 4)
+    pull = PrototypeObjective.build(tiny(loss="prototypes").loss_options, 4, tiny().embed_dim, smoothing=0.1)
     _, terms = pull(logits, torch.randn(8, tiny().embed_dim), y, y, None)
     assert torch.allclose(terms["ce"], loss)
     with pytest.raises(ConfigError, match="label_smoothing applies to loss=ce or prototypes or learned_prototypes"):

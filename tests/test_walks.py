@@ -2,28 +2,55 @@
 comes from that entry, not its name), "add a dataset" (one module and one entry) and "add a page
 with a figure" (prose, a few calls, its glue beside it), each with nothing else edited."""
 
-import dataclasses
+from dataclasses import dataclass
 
 import pytest
 import torch
+import torch.nn.functional as F
 from test_cli_errors import TINY
 
 from predefined_prototypes.method import registry as methods
-from predefined_prototypes.method.losses import PrototypeObjective
+from predefined_prototypes.method.losses import Objective
+from predefined_prototypes.method.prototypes import FixedPrototypes, prototype_builder
 from predefined_prototypes.method.registry import LOSSES, Loss, Method, method_of
 from predefined_prototypes.run.config import ConfigError, RunConfig
 
 
-class L1PrototypeObjective(PrototypeObjective):
-    """A toy loss with prototypes: the prototype loss with the pull measured as L1 distance."""
+@dataclass(frozen=True)
+class L1Options:
+    """The toy loss's own options, checked here."""
+
+    prototypes: str = "orthogonal"
+    scale: float = 1.0
+    l1_weight: float = 0.1  # its own option: the L1 pull's weight
+
+    def __post_init__(self):
+        if self.l1_weight < 0:
+            raise ValueError(f"l1_weight must be >= 0, got {self.l1_weight}")
+
+
+class L1PrototypeObjective(Objective):
+    """A toy loss with prototypes: cross-entropy plus ``l1_weight`` times the L1 distance to them."""
+
+    def __init__(self, prototypes, weight):
+        super().__init__()
+        self.fixed, self.weight = prototypes, weight
+
+    @classmethod
+    def build(cls, options, num_classes, embed_dim, seed=0, factor_levels=()):
+        matrix = prototype_builder(options.prototypes)(num_classes, embed_dim, options.scale, seed)
+        return cls(FixedPrototypes(matrix), options.l1_weight)
+
+    @property
+    def prototypes(self):
+        return self.fixed
 
     def forward(self, logits, z, target, labels, factors):
-        loss, terms = super().forward(logits, z, target, labels, factors)
-        pull = (z - self.prototypes(target)).abs().sum(dim=1).mean()
-        return terms["ce"] + self.prototype_loss.lam * pull, {"ce": terms["ce"], "distance": pull}
+        terms = {"ce": F.cross_entropy(logits, target), "distance": (z - self.fixed(target)).abs().sum(1).mean()}
+        return terms["ce"] + self.weight * terms["distance"], terms
 
 
-TOY = Loss("test_walks:L1PrototypeObjective", "L1 prototypes", methods.PROTOTYPE_OPTIONS, class_prototypes=True)
+TOY = Loss("test_walks:L1PrototypeObjective", "L1 prototypes", L1Options, class_prototypes=True)
 
 
 @pytest.fixture
@@ -32,10 +59,19 @@ def toy_registered(monkeypatch):
     monkeypatch.setitem(methods.METHODS, "l1_prototypes", Method("L1 prototypes", {"loss": "l1_prototypes"}, "#17becf"))
 
 
-def test_a_loss_reading_a_field_that_does_not_exist_is_refused(monkeypatch):
-    monkeypatch.setitem(LOSSES, "typo", dataclasses.replace(TOY, reads=("lamda",)))
-    with pytest.raises(ConfigError, match="loss typo declares it reads lamda"):
-        RunConfig(loss="typo")
+def test_a_new_loss_brings_its_own_option_and_check_and_moves_no_other_run(toy_registered, monkeypatch):
+    ce = RunConfig.from_dict({"loss": "ce", "epochs": 3})
+    toy = RunConfig.from_dict({"loss": "l1_prototypes", "l1_weight": 0.5})
+    assert toy.loss_options == L1Options(l1_weight=0.5) and toy.identity()["l1_weight"] == 0.5
+    with pytest.raises(ConfigError, match="loss=l1_prototypes: l1_weight must be >= 0, got -1.0"):
+        RunConfig.from_args(["loss=l1_prototypes", "l1_weight=-1"])
+    with pytest.raises(ConfigError, match=r"l1_weight \(an option of loss=l1_prototypes\): l1_weight must be >= 0"):
+        RunConfig.from_dict({"loss": "ce", "l1_weight": -1})
+    assert RunConfig.from_dict({"loss": "ce", "epochs": 3, "l1_weight": 0.5}).run_id() == ce.run_id()
+    with pytest.raises(ConfigError, match="label_smoothing applies to loss=ce"):
+        RunConfig.from_dict({"loss": "l1_prototypes", "label_smoothing": 0.1})
+    monkeypatch.delitem(LOSSES, "l1_prototypes")
+    assert RunConfig.from_dict({"loss": "ce", "epochs": 3}).run_id() == ce.run_id()  # registering it moved no id
 
 
 @pytest.mark.slow
@@ -48,10 +84,9 @@ def test_a_toy_loss_with_prototypes_is_configured_trained_measured_and_plotted(t
     from predefined_prototypes.reading.figures import fold_differences
     from predefined_prototypes.run.train import train
 
-    config = RunConfig(**TINY, loss="l1_prototypes", lam=0.1, data_dir=str(fsdd_small), fail_at_chance=False)
-    assert config.identity()["lam"] == 0.1  # its options enter its id
-    with pytest.raises(ConfigError, match="label_smoothing applies to loss=ce"):
-        RunConfig(loss="l1_prototypes", label_smoothing=0.1)
+    config = RunConfig.from_dict(
+        dict(**TINY, loss="l1_prototypes", l1_weight=0.2, data_dir=str(fsdd_small), fail_at_chance=False)
+    )
     record = train(config, progress=False)
     assert "cosine_to_prototype" in record["metrics"]["geometry"]  # its geometry, from its entry
     assert torch.isfinite(torch.tensor(record["history"][0]["train_distance"]))
@@ -127,8 +162,8 @@ def test_a_toy_dataset_is_registered_listed_configured_and_trained(monkeypatch, 
     assert len(get_dataset("tones", root, fold="ann", split="test")) == 16
     with pytest.raises(ConfigError, match="dataset='tune' is not valid"):
         RunConfig(dataset="tune")
-    config = RunConfig(dataset="tones", fold="ann", data_dir=str(root), epochs=2, channels=4, embed_dim=8,
-                       num_mel_bins=32, batch_size=8, fail_at_chance=False)  # fmt: skip
+    config = RunConfig.from_dict(dict(dataset="tones", fold="ann", data_dir=str(root), epochs=2, channels=4, embed_dim=8,
+                       num_mel_bins=32, batch_size=8, fail_at_chance=False))  # fmt: skip
     record = train(config, progress=False)
     assert record["data"]["test_size"] == 16 and record["metrics"]["accuracy"] >= 0.5
 

@@ -138,7 +138,7 @@ class PrototypeLoss(nn.Module):
 
     def terms(self, logits: Tensor, z: Tensor, target: Tensor, factors: Tensor | None = None) -> dict[str, Tensor]:
         """The two unweighted terms, for logging: {'ce' (or 'bce'): ..., 'distance': ...}."""
-        if isinstance(self.prototypes, FactorPrototypes):
+        if self.prototypes.by_factors:
             if factors is None:
                 raise ValueError("FactorPrototypes need the factor levels: pass factors=[B, F]")
             goal = self.prototypes(factors)
@@ -169,10 +169,12 @@ class Objective(nn.Module):
     ``(total, terms)`` out, ``terms`` being the unweighted parts logged in the history. ``target``
     is the labels or their probabilities (mixup), ``labels`` always the hard labels, ``factors``
     the factor levels [B, F] (factor prototypes only). A new loss is one subclass with
-    ``from_config``, plus one entry in ``registry.LOSSES`` (its name, display name and options)."""
+    ``build``, its options dataclass, and one entry in ``registry.LOSSES``."""
 
     @classmethod
-    def from_config(cls, config, num_classes: int) -> Objective:
+    def build(cls, options, num_classes: int, embed_dim: int, seed: int = 0, factor_levels=()) -> Objective:
+        """The objective from its loss's ``options`` and the run's shape: ``num_classes``, the
+        embedding's ``embed_dim``, the run's ``seed`` and, for factor blocks, each factor's levels."""
         return cls()
 
     @property
@@ -194,8 +196,8 @@ class CrossEntropyObjective(Objective):
         self.bce, self.smoothing = bce, smoothing
 
     @classmethod
-    def from_config(cls, config, num_classes):
-        return cls(config.bce, config.label_smoothing)
+    def build(cls, options, num_classes, embed_dim, seed=0, factor_levels=(), smoothing=0.0):
+        return cls(options.bce, smoothing)
 
     def forward(self, logits, z, target, labels, factors):
         name = "bce" if self.bce else "ce"
@@ -209,8 +211,8 @@ class FocalObjective(Objective):
         self.focal = FocalLoss(gamma)
 
     @classmethod
-    def from_config(cls, config, num_classes):
-        return cls(config.focal_gamma)
+    def build(cls, options, num_classes, embed_dim, seed=0, factor_levels=()):
+        return cls(options.focal_gamma)
 
     def forward(self, logits, z, target, labels, factors):
         terms = {"focal": self.focal(logits, target)}
@@ -225,8 +227,8 @@ class OPLObjective(Objective):
         self.opl, self.weight = OrthogonalProjectionLoss(gamma), weight
 
     @classmethod
-    def from_config(cls, config, num_classes):
-        return cls(config.opl_gamma, config.opl_weight)
+    def build(cls, options, num_classes, embed_dim, seed=0, factor_levels=()):
+        return cls(options.opl_gamma, options.opl_weight)
 
     def forward(self, logits, z, target, labels, factors):
         opl = self.opl(z, labels)
@@ -237,8 +239,8 @@ class OPLObjective(Objective):
 class PrototypeObjective(Objective):
     """``PrototypeLoss`` with the prototypes a subclass builds from the configuration.
 
-    >>> from predefined_prototypes.run.config import RunConfig
-    >>> objective = PrototypeObjective.from_config(RunConfig(embed_dim=16), num_classes=4)
+    >>> from predefined_prototypes.method.options import PrototypeOptions
+    >>> objective = PrototypeObjective.build(PrototypeOptions(lam=10), num_classes=4, embed_dim=16)
     >>> loss, terms = objective(torch.randn(8, 4), torch.randn(8, 16), torch.randint(0, 4, (8,)), None, None)
     >>> tuple(objective.prototypes.matrix.shape), sorted(terms)
     ((4, 16), ['ce', 'distance'])
@@ -249,11 +251,11 @@ class PrototypeObjective(Objective):
         self.prototype_loss = PrototypeLoss(prototypes, lam, bce, smoothing)
 
     @classmethod
-    def from_config(cls, config, num_classes):
+    def build(cls, options, num_classes, embed_dim, seed=0, factor_levels=(), smoothing=0.0):
         from .prototypes import FixedPrototypes, prototype_builder
 
-        matrix = prototype_builder(config.prototypes)(num_classes, config.embed_dim, config.scale, config.seed)
-        return cls(FixedPrototypes(matrix), config.lam, config.bce, config.label_smoothing)
+        matrix = prototype_builder(options.prototypes)(num_classes, embed_dim, options.scale, seed)
+        return cls(FixedPrototypes(matrix), options.lam, options.bce, smoothing)
 
     @property
     def prototypes(self):
@@ -268,25 +270,17 @@ class LearnedPrototypeObjective(PrototypeObjective):
     """The prototype loss with prototypes trained with the model (initialised by ``prototypes``)."""
 
     @classmethod
-    def from_config(cls, config, num_classes):
+    def build(cls, options, num_classes, embed_dim, seed=0, factor_levels=(), smoothing=0.0):
         from .prototypes import LearnedPrototypes
 
-        return cls(
-            LearnedPrototypes(num_classes, config.embed_dim, config.scale, config.seed, init=config.prototypes),
-            config.lam,
-            config.bce,
-            config.label_smoothing,
-        )
+        prototypes = LearnedPrototypes(num_classes, embed_dim, options.scale, seed, init=options.prototypes)
+        return cls(prototypes, options.lam, options.bce, smoothing)
 
 
 class FactorPrototypeObjective(PrototypeObjective):
-    """The prototype loss towards P(alpha), one block of levels per factor (as many as the
-    configuration's ``factor_level_counts``) and a free residual."""
+    """The prototype loss towards P(alpha), one block per factor with as many level codes as
+    ``factor_levels`` gives it, and a free residual."""
 
     @classmethod
-    def from_config(cls, config, num_classes):
-        return cls(
-            FactorPrototypes(config.factor_level_counts(), config.embed_dim, config.scale),
-            config.lam,
-            config.bce,
-        )
+    def build(cls, options, num_classes, embed_dim, seed=0, factor_levels=()):
+        return cls(FactorPrototypes(list(factor_levels), embed_dim, options.scale), options.lam, options.bce)

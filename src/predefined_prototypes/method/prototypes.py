@@ -235,9 +235,11 @@ def label_probabilities(labels: Tensor, num_classes: int) -> Tensor:
 
 
 class _PrototypeLookup(nn.Module):
-    """Shared forward for a module whose attribute ``matrix`` is [C, dim]."""
+    """Shared forward for a module whose attribute ``matrix`` is [C, dim]. ``by_factors``: the
+    prototypes are looked up by the factor levels rather than by the class labels."""
 
     matrix: Tensor
+    by_factors = False
 
     @property
     def num_classes(self) -> int:
@@ -288,7 +290,7 @@ class LearnedPrototypes(_PrototypeLookup):
 
 
 class FactorPrototypes(_PrototypeLookup):
-    """Disentangled prototypes ``P(y, alpha) = (P'(alpha), 0)``.
+    """Disentangled prototypes ``P(y, alpha) = (P'(alpha), 0)``, looked up by the factor levels.
 
     Factor f with ``levels[f]`` levels owns a block of that many dimensions at the start of z,
     in order; the block holds the one-hot code of the factor's level times ``scale``. Every
@@ -306,6 +308,8 @@ class FactorPrototypes(_PrototypeLookup):
     >>> protos(torch.tensor([[2, 0]]))
     tensor([[0., 0., 2., 2., 0., 0., 0., 0.]])
     """
+
+    by_factors = True
 
     def __init__(self, levels: Sequence[int], dim: int, scale: float = 1.0):
         super().__init__()

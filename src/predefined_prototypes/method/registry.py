@@ -1,9 +1,10 @@
 """The losses a run can train with and the methods the book compares, declared once, without torch.
 
 Each loss names the class that trains with it (``"module:Class"``: ``".losses"`` is this
-package's, any other importable module works too), its display name, and the ``RunConfig`` fields it reads beyond those every
-run reads. That last list is what a run id covers: a field a loss does not read never enters its
-id, so cross-entropy at ``scale=1`` and at ``scale=10`` is one run, trained once.
+package's, any other importable module works too), its display name, and its options class
+(``options.py``: a small dataclass that checks its own values). A run holds one instance of its
+loss's options, and only those enter its id: cross-entropy has no ``scale``, so it is one run
+whatever ``scale`` a sweep file gives the prototypes beside it.
 
 A method is a set of runs the book compares (a loss; the prototype loss at a given construction
 and norm; cross-entropy with one regulariser): its key, the configuration values that select its
@@ -11,19 +12,29 @@ runs, its label and colour, in display order. ``method_of`` is the one grouping 
 methods: the results loader names every run's method with it, and tables, statistics, verdicts
 and figures take methods from there.
 
-Adding a loss is one ``Objective`` subclass (``losses.py``, or a module of your own), one entry
-in ``LOSSES`` and, for the book to compare it, one in ``METHODS``.
+Adding a loss is one ``Objective`` subclass (``losses.py``, or a module of your own), its options
+class, one entry in ``LOSSES`` and, for the book to compare it, one in ``METHODS``.
 
->>> LOSSES["ce"].display, LOSSES["prototypes"].reads
-('cross-entropy', ('prototypes', 'scale', 'lam', 'bce', 'label_smoothing'))
+>>> LOSSES["ce"].display, LOSSES["prototypes"].option_names()
+('cross-entropy', ('prototypes', 'scale', 'lam', 'bce'))
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 
-# Read by every loss that measures the factors (the factor prototypes, or probe_factors=true).
+from .options import (
+    CrossEntropyOptions,
+    FactorPrototypeOptions,
+    FocalOptions,
+    NoOptions,
+    OPLOptions,
+    PrototypeOptions,
+)
+
+# Read by every run that measures the factors (the factor prototypes, or probe_factors=true).
 FACTOR_OPTIONS = ("factors", "factor_levels", "factor_filter")
 # The acoustic factors a factor run is pulled towards and probed for (``run/factors.py`` measures
 # them on any speech), and the levels each is cut into unless a run says otherwise. A dataset may
@@ -36,18 +47,20 @@ FACTOR_LEVELS = 6
 class Loss:
     objective: str  # "module:Class"; a module starting with "." is one of this package's
     display: str
-    reads: tuple[str, ...] = ()  # RunConfig fields the loss reads that not every loss reads
+    options: type = NoOptions  # its options dataclass (``options.py``)
     # What the loss can do, which the configuration, the evaluation and the derived tables ask of
     # its entry (never of its name):
     class_prototypes: bool = False  # one prototype per class: the geometry is measured against them
     factor_blocks: bool = False  # z's blocks pulled to factor-level codes: the factors are measured
-    cross_entropy: bool = True  # has a cross-entropy term, which bce=true replaces
     label_smoothing: bool = False  # its cross-entropy accepts label_smoothing
     soft_labels: bool = True  # trains on label probabilities, as mixup gives
 
     def objective_class(self) -> type:
         """The ``Objective`` subclass (imports torch)."""
         return resolve(self.objective, __package__)
+
+    def option_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self.options))
 
 
 def resolve(spec: str, package: str | None):
@@ -67,41 +80,40 @@ PROTOTYPE_KINDS = {
     "zero": ".prototypes:zero_prototypes",
 }
 
-
-PROTOTYPE_OPTIONS = ("prototypes", "scale", "lam", "bce", "label_smoothing")
-
 LOSSES: dict[str, Loss] = {
-    "ce": Loss(".losses:CrossEntropyObjective", "cross-entropy", ("bce", "label_smoothing"), label_smoothing=True),
-    "focal": Loss(".losses:FocalObjective", "focal loss", ("focal_gamma",), cross_entropy=False),
-    "opl": Loss(
-        ".losses:OPLObjective", "CE + OPL", ("opl_gamma", "opl_weight"), cross_entropy=False, soft_labels=False
-    ),
+    "ce": Loss(".losses:CrossEntropyObjective", "cross-entropy", CrossEntropyOptions, label_smoothing=True),
+    "focal": Loss(".losses:FocalObjective", "focal loss", FocalOptions),
+    "opl": Loss(".losses:OPLObjective", "CE + OPL", OPLOptions, soft_labels=False),
     "prototypes": Loss(
         ".losses:PrototypeObjective",
         "predefined prototypes",
-        PROTOTYPE_OPTIONS,
+        PrototypeOptions,
         class_prototypes=True,
         label_smoothing=True,
     ),
     "learned_prototypes": Loss(
         ".losses:LearnedPrototypeObjective",
         "learned prototypes",
-        PROTOTYPE_OPTIONS,
+        PrototypeOptions,
         class_prototypes=True,
         label_smoothing=True,
     ),
     "factor_prototypes": Loss(
         ".losses:FactorPrototypeObjective",
         "factor prototypes",
-        ("scale", "lam", "bce", *FACTOR_OPTIONS),
+        FactorPrototypeOptions,
         factor_blocks=True,
     ),
 }
 
 
-def loss_options() -> set[str]:
-    """Every field some loss reads and another does not (the fields a loss's declaration decides)."""
-    return {name for loss in LOSSES.values() for name in loss.reads} | set(FACTOR_OPTIONS)
+def loss_options() -> dict[str, dict]:
+    """Every registered loss's options at their default, by option name: ``{name: {loss: default}}``."""
+    options: dict[str, dict] = {}
+    for key, loss in LOSSES.items():
+        for name, value in dataclasses.asdict(loss.options()).items():
+            options.setdefault(name, {})[key] = value
+    return options
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from IPython.display import HTML, Audio, display
 
 from ..data import dataset_root, emodb
 from ..data.audio import SAMPLE_RATE, read_audio
-from ..method.prototypes import FactorPrototypes
 from ..run.config import RunConfig
 from ..run.interventions import apply_edit
 from ..run.metrics import contrast_contributions, factor_contributions
@@ -29,8 +28,8 @@ def contrast_terms(record: dict, emb: dict, z: np.ndarray | None = None, pair=No
     ([N, F + 2], ``metrics.contrast_contributions``), with the block layout rebuilt from the
     run's configuration; and the logits those terms come from. ``z`` defaults to the stored
     test embeddings (pass an edit's, ``emb["edit_<name>_z"]``, to explain the edited clips)."""
-    config = RunConfig.from_dict(record["config"])
-    layout = FactorPrototypes(config.factor_level_counts(), dim=config.embed_dim)
+    config = RunConfig.from_summary(record)
+    layout = config.factor_layout()
     z = torch.from_numpy((emb["z"] if z is None else z).astype(np.float32))
     weight = torch.from_numpy(emb["classifier_weight"])
     bias = torch.from_numpy(emb["classifier_bias"])

@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..method.prototypes import FactorPrototypes
 from ..method.registry import FACTOR_NAMES, LOSSES
 from .config import RunConfig
 from .factors import QuantileDiscretizer
@@ -90,9 +89,9 @@ def evaluate(
         }
     # Fit on the training clips (fixed crop from the start, as evaluated): whether the pull reached
     # the prototypes at all, which every reading of a prototype's effect depends on.
-    if isinstance(prototypes, FactorPrototypes):
+    if LOSSES[config.loss].factor_blocks:
         metrics["fit"] = factor_fit(
-            train_z, train_split.factor_levels, prototypes.blocks, list(config.factors), config.scale
+            train_z, train_split.factor_levels, prototypes.blocks, list(config.factors), config.loss_options.scale
         )
         metrics["fit"]["residual_distance"] = train_z[:, prototypes.residual].double().pow(2).mean().item()
     elif matrix is not None:
@@ -135,7 +134,7 @@ def evaluate_factors(
     (_, train_z, train_split), (test_logits, test_z, test_split) = train, test
     names, classes = list(config.factors), len(info["classes"])
     sources = {"whole": (train_z, test_z)}
-    blocks = prototypes.blocks if isinstance(prototypes, FactorPrototypes) else None
+    blocks = prototypes.blocks if LOSSES[config.loss].factor_blocks else None
     if blocks is not None:
         sources.update({f"block_{n}": (train_z[:, b], test_z[:, b]) for n, b in zip(names, blocks)})
         sources["residual"] = (train_z[:, prototypes.residual], test_z[:, prototypes.residual])

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..method.registry import resolve
-from .config import BACKBONES
+from .backbones import BACKBONES
 
 
 class CNN(nn.Module):
@@ -282,46 +282,41 @@ class GE2E(nn.Module):
         return [{"params": params, "lr": rate} for params, rate in groups if params]
 
 
-# Each backbone's builder(num_mel_bins, num_frames, embed_dim, channels, pretrained, options), named
-# in ``config.BACKBONES``: a new backbone is one module returning [B, k], one builder and one entry.
-def build_cnn(mel, frames, k, channels, pretrained, options) -> nn.Module:
-    return CNN(mel, k, channels)
+# Each backbone's builder(num_mel_bins, num_frames, embed_dim, options), named in
+# ``backbones.BACKBONES`` with its options class: a new backbone is one module returning [B, k],
+# one builder, one options dataclass and one entry.
+def build_cnn(mel, frames, k, options) -> nn.Module:
+    return CNN(mel, k, options.channels)
 
 
-def build_ecapa(mel, frames, k, channels, pretrained, options) -> nn.Module:
-    return ECAPA(mel, k, channels=channels * 16)
+def build_ecapa(mel, frames, k, options) -> nn.Module:
+    return ECAPA(mel, k, channels=options.channels * 16)
 
 
-def build_ast(mel, frames, k, channels, pretrained, options) -> nn.Module:
-    return AST(mel, frames, k, pretrained, options)
+def build_ast(mel, frames, k, options) -> nn.Module:
+    return AST(mel, frames, k, options.pretrained, options.config)
 
 
-def build_beats(mel, frames, k, channels, pretrained, options) -> nn.Module:
-    return BEATs(options.get("code"), pretrained, k)
+def build_beats(mel, frames, k, options) -> nn.Module:
+    return BEATs(options.code, options.pretrained, k)
 
 
-def build_ge2e(mel, frames, k, channels, pretrained, options) -> nn.Module:
-    return GE2E(k, options.get("freeze", False), options.get("encoder_lr"))
+def build_ge2e(mel, frames, k, options) -> nn.Module:
+    return GE2E(k, options.freeze, options.encoder_lr)
 
 
-def build_backbone(
-    name: str,
-    num_mel_bins: int,
-    num_frames: int,
-    embed_dim: int,
-    channels: int = 16,
-    pretrained: str | None = None,
-    options: dict | None = None,
-) -> nn.Module:
-    """The backbone called ``name`` (a key of ``config.BACKBONES``).
+def build_backbone(name: str, num_mel_bins: int, num_frames: int, embed_dim: int, options=None) -> nn.Module:
+    """The backbone called ``name`` (a key of ``backbones.BACKBONES``), with its ``options``
+    (its options dataclass; None: its defaults).
 
-    >>> build_backbone("cnn", 40, 101, 32, channels=4)(torch.randn(2, 101, 40)).shape
+    >>> from predefined_prototypes.run.backbones import CNNOptions
+    >>> build_backbone("cnn", 40, 101, 32, CNNOptions(channels=4))(torch.randn(2, 101, 40)).shape
     torch.Size([2, 32])
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(BACKBONES)}")
-    build = resolve(BACKBONES[name], __package__)
-    return build(num_mel_bins, num_frames, embed_dim, channels, pretrained, options or {})
+    entry = BACKBONES[name]
+    return resolve(entry.builder, __package__)(num_mel_bins, num_frames, embed_dim, options or entry.options())
 
 
 class Model(nn.Module):

@@ -73,7 +73,7 @@ def check(config: RunConfig) -> None:
     the machine lacks (device, backbone code and weights) is checked before the data."""
     device_available(config.device)
     if config.backbone == "beats":
-        beats_available(config.backbone_options.get("code"), config.pretrained)
+        beats_available(config.backbone_options.code, config.backbone_options.pretrained)
     valid = _folds(config.dataset, config.data_dir, json.dumps(config.dataset_options, sort_keys=True))
     if config.fold is not None and config.fold not in valid:
         raise ConfigError(f"fold={config.fold!r} is not a fold of {config.dataset} here; valid: {', '.join(valid)}")

@@ -73,8 +73,14 @@ def check_growth(first: dict[str, float], now: dict[str, float], epoch: int, ste
     raise TrainingDiverged(
         f"loss grew from {first['loss']:.4g} to {now['loss']:.4g} by epoch {epoch}, step {step} "
         f"({worst}: {first[worst]:.4g} -> {now[worst]:.4g}); "
-        f"try a lower lr (now {config.lr}) or scale (now {config.scale})"
+        f"{lower_rates(config)}"
     )
+
+
+def lower_rates(config: RunConfig) -> str:
+    """The advice for a diverging run: a lower learning rate, or prototypes of a smaller norm."""
+    scale = getattr(config.loss_options, "scale", None)
+    return f"try a lower lr (now {config.recipe.lr})" + (f" or scale (now {scale})" if scale is not None else "")
 
 
 def check_learned(train_accuracy: float, labels: Tensor, config: RunConfig) -> None:
@@ -85,7 +91,7 @@ def check_learned(train_accuracy: float, labels: Tensor, config: RunConfig) -> N
         raise NotLearned(
             f"training accuracy ended at {train_accuracy:.3f}, no better than always predicting the most "
             f"frequent class ({majority:.3f}): the model did not learn. Try more epochs (now "
-            f"{config.epochs}) or another lr (now {config.lr}); fail_at_chance=false keeps such a run"
+            f"{config.recipe.epochs}) or another lr (now {config.recipe.lr}); fail_at_chance=false keeps such a run"
         )
 
 
@@ -130,16 +136,16 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
 def build_model(config: RunConfig, num_classes: int, num_frames: int) -> tuple[Model, torch.nn.Module]:
     """The run's model (backbone, embedding, linear classifier) and its training objective."""
     backbone = build_backbone(
-        config.backbone,
-        config.num_mel_bins,
-        num_frames,
-        config.embed_dim,
-        config.channels,
-        config.pretrained,
-        config.backbone_options,
+        config.backbone, config.num_mel_bins, num_frames, config.embed_dim, config.backbone_options
     )
     model = Model(backbone, config.embed_dim, num_classes)
-    return model, LOSSES[config.loss].objective_class().from_config(config, num_classes)
+    loss = LOSSES[config.loss]
+    # Label smoothing is the recipe's, handed to the losses whose cross-entropy takes it.
+    smoothing = {"smoothing": config.recipe.label_smoothing} if loss.label_smoothing else {}
+    objective = loss.objective_class().build(
+        config.loss_options, num_classes, config.embed_dim, config.seed, config.factor_level_counts(), **smoothing
+    )
+    return model, objective
 
 
 def parameter_groups(model: Model, objective: torch.nn.Module, lr: float) -> list[dict]:
@@ -164,31 +170,31 @@ def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
     num_classes, num_frames = len(info["classes"]), info["num_frames"]
     model, objective = build_model(config, num_classes, num_frames)
     model, objective = model.to(device), objective.to(device)
-    if config.channels_last:
+    if config.recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
+    optimizer_class = torch.optim.AdamW if config.recipe.optimizer == "adamw" else torch.optim.Adam
     optimizer = optimizer_class(
-        parameter_groups(model, objective, config.lr),
-        lr=config.lr,
-        betas=config.betas,
-        weight_decay=config.weight_decay,
+        parameter_groups(model, objective, config.recipe.lr),
+        lr=config.recipe.lr,
+        betas=config.recipe.betas,
+        weight_decay=config.recipe.weight_decay,
     )
-    steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup_steps = config.warmup * steps_per_epoch
-    if config.schedule == "step":
+    steps_per_epoch = math.ceil(len(train_split) / config.recipe.batch_size)
+    total_steps = steps_per_epoch * config.recipe.epochs
+    warmup_steps = config.recipe.warmup * steps_per_epoch
+    if config.recipe.schedule == "step":
         multiplier = partial(
-            warmup_step_decay, warmup_steps=warmup_steps, steps_per_epoch=steps_per_epoch, decay=config.lr_decay
+            warmup_step_decay, warmup_steps=warmup_steps, steps_per_epoch=steps_per_epoch, decay=config.recipe.lr_decay
         )
     else:
         multiplier = partial(warmup_cosine, warmup_steps=warmup_steps, total_steps=total_steps)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
     generator = torch.Generator().manual_seed(config.seed)
     mixer = None
-    if config.mixup > 0:
+    if config.recipe.mixup > 0:
         mixer = Mixer(
             train_split,
-            config.mixup,
+            config.recipe.mixup,
             num_frames,
             FeatureSettings(config.num_mel_bins),
             Normalizer(**info["normalizer"]),
@@ -198,23 +204,26 @@ def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
 
     history, step, first_terms = [], 0, None
     epochs = tqdm(
-        range(config.epochs), desc=f"{config.loss} {config.dataset}/{info['fold']}", disable=not progress, leave=False
+        range(config.recipe.epochs),
+        desc=f"{config.loss} {config.dataset}/{info['fold']}",
+        disable=not progress,
+        leave=False,
     )
     for epoch in epochs:
         model.train()
         epoch_start, totals, correct, seen = time.perf_counter(), {}, 0, 0
         order = torch.randperm(len(train_split), generator=generator)
-        for start in range(0, len(order), config.batch_size):
-            index = order[start : start + config.batch_size]
+        for start in range(0, len(order), config.recipe.batch_size):
+            index = order[start : start + config.recipe.batch_size]
             labels = train_split.labels[index]
             x = train_split.batch(index, num_frames, generator if config.crop == "random" else None)
             target = labels
             if mixer is not None:
                 x, target = mixer(index, labels, x)
-            if config.specaugment:
+            if config.recipe.specaugment:
                 x = spec_augment(x, generator)
             factors = train_split.factor_levels[index].to(device) if train_split.factor_levels is not None else None
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.recipe.bf16):
                 logits, z = model(x.to(device, non_blocking=True))
             logits, z = logits.float(), z.float()  # the losses and their checks in float32
             loss, terms = objective(logits, z, target.to(device), labels.to(device), factors)
@@ -223,7 +232,7 @@ def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
                     f"(non-finite term(s): {', '.join(bad) or 'none; their weighted sum overflowed'}); "
-                    f"try a lower lr (now {config.lr}) or scale (now {config.scale})"
+                    f"{lower_rates(config)}"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -248,7 +257,7 @@ def train(config: RunConfig, progress: bool = True, on_step=None) -> dict:
             "train_seconds": train_seconds,
         }
         # Logged only (no decision reads it), so only every eval_every epochs and at the end.
-        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
+        if (epoch + 1) % config.recipe.eval_every == 0 or epoch + 1 == config.recipe.epochs:
             record["test_accuracy"] = accuracy(embed(model, test_split, num_frames, device)[0], test_split.labels)
         history.append(record)
         epochs.set_postfix(loss=f"{record['train_loss']:.3f}", test=f"{record.get('test_accuracy', float('nan')):.3f}")
@@ -324,7 +333,7 @@ def model_metadata(record: dict) -> dict[str, str]:
     >>> meta["run_id"] == RunConfig(loss="ce").run_id(), meta["git_commit"]
     (True, 'abc')
     """
-    config = RunConfig.from_dict(record["config"])
+    config = RunConfig.from_summary(record)
     return {
         "run_id": config.run_id(),
         "config_sha256": config.digest(),

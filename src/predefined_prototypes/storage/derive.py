@@ -171,7 +171,7 @@ def input_probes(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFr
     by_data, rows = {}, []
     for run_id in runs["run_id"]:
         record, _ = load_stored_run(sweep, run_id, results_dir)
-        config = RunConfig.from_dict(record["config"])
+        config = RunConfig.from_summary(record)
         if not config.measures_factors:
             continue
         data = json.dumps({name: getattr(config, name) for name in INPUT_PROBE_FIELDS}, sort_keys=True)
@@ -186,20 +186,19 @@ def held_out_block_fit(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.
     on the stored test embeddings): how often each block's nearest level code is the clip's
     measured level, as ``held_out_<factor>_level_match``. The training clips' fit, stored by the
     run, says the pull acts; this one says whether it holds for a voice the run never heard."""
-    from ..method.prototypes import FactorPrototypes
     from ..run.config import RunConfig
     from ..run.metrics import factor_fit
 
     rows = []
     for run_id in runs["run_id"]:
         record, emb = load_stored_run(sweep, run_id, results_dir)
-        config = RunConfig.from_dict(record["config"])
+        config = RunConfig.from_summary(record)
         if not LOSSES[config.loss].factor_blocks:
             continue
         names = [str(n) for n in emb["factor_names"]]
-        layout = FactorPrototypes(config.factor_level_counts(), config.embed_dim, config.scale)
+        layout = config.factor_layout()
         z, levels = torch.from_numpy(emb["z"].astype(np.float32)), torch.from_numpy(emb["factor_levels"])
-        fit = factor_fit(z, levels, layout.blocks, names, config.scale)
+        fit = factor_fit(z, levels, layout.blocks, names, config.loss_options.scale)
         rows.append({"run_id": run_id} | {f"held_out_{n}_level_match": fit[n]["level_match"] for n in names})
     return pd.DataFrame(rows)
 
@@ -216,7 +215,6 @@ def crepe_probes(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFr
     not their files: each is matched to its clip in ``reports/pitch-check-<dataset>.csv`` by the
     package tracker's median, spread and loudness (ResultsError if a clip has no single match). Clips CREPE
     cannot measure are left out of both readings, so the two differ by the labels alone."""
-    from ..method.prototypes import FactorPrototypes
     from ..run.config import RunConfig
     from ..run.factors import QuantileDiscretizer
     from ..run.metrics import factor_probes, one_hot_labels
@@ -224,7 +222,7 @@ def crepe_probes(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFr
     rows, checks = [], {}
     for run_id in runs["run_id"]:
         record, emb = load_stored_run(sweep, run_id, results_dir)
-        config = RunConfig.from_dict(record["config"])
+        config = RunConfig.from_summary(record)
         if not LOSSES[config.loss].factor_blocks:
             continue
         if config.dataset not in checks:
@@ -244,7 +242,7 @@ def crepe_probes(sweep: str, runs: pd.DataFrame, results_dir: Path) -> pd.DataFr
             raise ResultsError(
                 f"{sweep}/{run_id}: {len(missing)} training clips match no single clip of the pitch check"
             )
-        layout = FactorPrototypes(config.factor_level_counts(), config.embed_dim, config.scale)
+        layout = config.factor_layout()
         z = {
             "train": torch.from_numpy(emb["train_z"].astype(np.float32)),
             "test": torch.from_numpy(emb["z"].astype(np.float32)),

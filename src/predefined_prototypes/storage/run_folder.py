@@ -53,7 +53,7 @@ def load_run(path: str | Path) -> TrainedRun:
             "not under results/; train the run again to get them"
         )
     record = read_summary(path)
-    config = RunConfig.from_dict(record["config"])
+    config = RunConfig.from_summary(record)
     retrain = "train the run again (its sweep, or python -m predefined_prototypes train ...)"
     try:
         with safe_open(model_file, "pt") as f:
@@ -96,7 +96,7 @@ def load_run(path: str | Path) -> TrainedRun:
         if not torch.equal(buffer, built[name]):
             raise WrongModel(
                 f"{model_file}: its objective.{name} is not the one the configuration builds "
-                f"(scale={config.scale}, prototypes={config.prototypes}); {retrain}"
+                f"({config.loss_options}); {retrain}"
             )
     evaluated = _evaluated_classifier(path)
     if evaluated is not None and not np.array_equal(model.classifier.weight.detach().float().numpy(), evaluated):

@@ -131,7 +131,7 @@ def summary_config(record: dict, path: str | Path):
     from ..run.config import ConfigError, RunConfig
 
     try:
-        return RunConfig.from_dict(record["config"])
+        return RunConfig.from_summary(record)
     except (ConfigError, TypeError) as err:
         raise ResultsError(f"{path}: its configuration is not valid here ({err})") from None
 
