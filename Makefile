@@ -26,7 +26,7 @@ lint: $(INSTALLED)
 
 # The inner loop: doctests and the tests not marked slow (no training, no book), in seconds.
 unit: $(INSTALLED)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 # Lint, the book with warnings as errors, nbval over the notebooks, then pytest over src (doctests)
 # and tests, including the stored results' own check and the checks of the built book (a headless
@@ -34,7 +34,7 @@ unit: $(INSTALLED)
 test: lint
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	$(BIN)/python -m pytest --nbval-lax notebooks
-	PP_REQUIRE_BOOK=1 $(BIN)/python -m pytest
+	PP_REQUIRE_BOOK=1 $(BIN)/python -m pytest -n 2
 
 book: $(INSTALLED)
 	$(BIN)/jupyter-book build .

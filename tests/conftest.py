@@ -94,7 +94,12 @@ def tiny_emodb(tmp_path):
 
 
 @pytest.fixture
-def tiny_ravdess(tmp_path):
+def tiny_ravdess(tmp_path, monkeypatch):
+    """Four actors of RAVDESS's layout: no committed fold manifest fixes this copy's folds (the
+    real corpus's manifests would refuse it, ``data.check_folds``)."""
+    from predefined_prototypes import data
+
+    monkeypatch.setattr(data, "FOLD_MANIFESTS", tmp_path / "no-manifests")
     return synthetic_ravdess(tmp_path / "ravdess")
 
 

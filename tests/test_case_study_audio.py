@@ -9,6 +9,7 @@ from predefined_prototypes.run.interventions import apply_edit
 from predefined_prototypes.run.schema import EDITS
 
 
+@pytest.mark.slow
 def test_each_edit_plays_at_its_stated_level_against_the_original():
     path = sorted((shared_dataset("emodb") / "wav").glob("*.wav"))[0]
     wave = read_audio(path)[:48000]

@@ -13,6 +13,7 @@ from predefined_prototypes.data.audio import AudioFileError, read_audio
 # --- the real corpora -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fsdd_counts_speakers_and_folds(fsdd_root):
     assert folds("fsdd", fsdd_root) == ["george", "jackson", "lucas", "nicolas", "theo", "yweweler", "official"]
     train = get_dataset("fsdd", fsdd_root, fold="theo", split="train")
@@ -26,6 +27,7 @@ def test_fsdd_counts_speakers_and_folds(fsdd_root):
     assert official.clip_samples == 16000 and all(f.suffix == ".wav" for f in official.files)
 
 
+@pytest.mark.slow
 def test_emodb_counts_classes_and_speakers(emodb_root):
     ids = folds("emodb", emodb_root)
     assert ids == ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]

@@ -30,6 +30,7 @@ def results(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_derived_curves_hold_every_epoch_of_every_run_and_go_stale_with_their_table(results):
     assert "main-emodb/full.csv: its derived tables are missing" in "\n".join(check_all(results))
     with pytest.raises(ResultsError, match="store derive"):
@@ -62,6 +63,7 @@ def test_probe_chance_is_one_over_the_levels_the_test_speaker_has(tmp_path):
     assert chance["factors_probe_chance_a"] == pytest.approx(1 / 3) and chance["factors_probe_chance_b"] == 1.0
 
 
+@pytest.mark.slow
 def test_derive_all_redoes_only_what_is_missing_or_stale_unless_asked_for_every_table(results):
     assert [p.name for p in derive_all(results)] == ["full-curves.csv"]
     assert derive_all(results) == []  # fresh: nothing recomputed
@@ -96,6 +98,7 @@ def test_held_out_block_fit_is_one_where_each_block_sits_on_its_code_and_near_ch
     assert table.loc["noise"].between(1 / 6 - 0.06, 1 / 6 + 0.06).all()
 
 
+@pytest.mark.slow
 def test_deriving_again_keeps_rows_when_the_new_runs_give_a_table_of_no_columns(results, monkeypatch):
     # A per-run derivation with nothing to say about some runs (a block fit of runs without
     # blocks) returns no columns for them; deriving after such runs joined must keep the rows.

@@ -46,6 +46,7 @@ def _leftovers(folder):
     return sorted(p.name for p in folder.iterdir())
 
 
+@pytest.mark.slow
 def test_right_checksum_extracts_a_loadable_dataset(fsdd_archive, tmp_path):
     url, digest = fsdd_archive
     target = tmp_path / "data" / "fsdd"

@@ -48,6 +48,7 @@ def count_fbank(monkeypatch):
     return calls
 
 
+@pytest.mark.slow
 def test_features_are_fbank_of_whole_clips(tiny_fsdd):
     dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
     feats = extract_features(dataset.files, FeatureSettings(num_mel_bins=40))
@@ -59,6 +60,7 @@ def test_features_are_fbank_of_whole_clips(tiny_fsdd):
         assert torch.equal(feats[i], expected)
 
 
+@pytest.mark.slow
 def test_cache_hit_never_recomputes_and_changes_invalidate(tiny_fsdd, count_fbank):
     dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
     first = extract_features(dataset.files)
@@ -74,6 +76,7 @@ def test_cache_hit_never_recomputes_and_changes_invalidate(tiny_fsdd, count_fban
     assert len(count_fbank) == 18 and not torch.equal(changed[0], first[0])
 
 
+@pytest.mark.slow
 def test_corrupt_cache_entry_is_rebuilt(tiny_fsdd, count_fbank, tmp_path):
     dataset = get_dataset("fsdd", tiny_fsdd, fold="ann", split="test")
     good = extract_features(dataset.files)
@@ -128,6 +131,7 @@ def test_every_option_that_changes_features_or_factors_changes_the_cache_key(tin
             assert changed == {"fbank": False, "factors": True}, name
 
 
+@pytest.mark.slow
 def test_unwritable_cache_runs_without_it_and_warns_once(tiny_fsdd, tmp_path, monkeypatch, count_fbank):
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
@@ -140,6 +144,7 @@ def test_unwritable_cache_runs_without_it_and_warns_once(tiny_fsdd, tmp_path, mo
     assert torch.equal(first.frames, second.frames) and len(count_fbank) == 12
 
 
+@pytest.mark.slow
 def test_normalizer_uses_training_statistics_only(tiny_fsdd):
     train = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="train").files)
     test = extract_features(get_dataset("fsdd", tiny_fsdd, fold="ann", split="test").files)
@@ -162,6 +167,7 @@ def test_pitch_of_a_tone_within_two_percent(freq):
     assert measured["pitch_std"] < 0.05 * freq
 
 
+@pytest.mark.slow
 def test_six_db_gain_reads_six_lu_louder():
     quiet = measure_factors(_tone(220, gain=0.1), 16000)["loudness"]
     loud = measure_factors(_tone(220, gain=0.1 * 10 ** (6 / 20)), 16000)["loudness"]
@@ -181,6 +187,7 @@ def test_high_voice_is_measured_and_then_filtered_out():
     assert not is_valid(measured)
 
 
+@pytest.mark.slow
 def test_pitch_statistics_cover_voiced_frames_only():
     # A tone, then silence, then white noise: only the tone's frames are voiced, so the spread
     # is that of the steady tone, not of whatever the detector reads in silence and noise.
@@ -198,6 +205,7 @@ def test_noise_alone_has_no_pitch():
     assert math.isnan(measured["pitch_median"]) and not is_valid(measured)
 
 
+@pytest.mark.slow
 def test_factors_describe_the_crop_the_model_sees(tmp_path):
     # 3 s at 150 Hz then 3 s at 250 Hz: measured on the first 3 s (the evaluation crop), 150 Hz.
     first = write_tone(tmp_path / "a.wav", seconds=3.0, freq=150.0)
@@ -218,6 +226,7 @@ def test_validity_filter():
     assert not is_valid({"pitch_median": math.nan, "pitch_std": 1.0, "loudness": -20.0})
 
 
+@pytest.mark.slow
 def test_dataset_factors_cached_and_filtered(tiny_fsdd):
     test = get_dataset("fsdd", tiny_fsdd, fold="bob", split="test")
     values, valid = file_factors(test.files, clip_samples=8000)

@@ -37,6 +37,7 @@ def package():
     return resemblyzer.VoiceEncoder("cpu", verbose=False), resemblyzer.audio
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corpus, pattern", [("ravdess", "Actor_02/*.flac"), ("emodb", "wav/*.wav")])
 def test_front_end_and_embedding_match_the_package(package, corpus, pattern):
     encoder, audio = package

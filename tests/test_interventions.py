@@ -61,6 +61,7 @@ def test_edited_inputs_are_cached_per_file(tmp_path, monkeypatch):
     assert up.tolist() == pytest.approx([(9 / 8) ** 2] * 2, rel=0.03)
 
 
+@pytest.mark.slow
 def test_copied_level_codes_give_perfect_probes_and_a_diagonal_intervention_matrix():
     generator = torch.Generator().manual_seed(0)
     freqs = 100 + 150 * torch.rand(24, generator=generator)

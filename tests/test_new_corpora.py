@@ -123,6 +123,7 @@ def test_a_new_corpus_quick_profile_runs_from_the_shared_data(sweep, tmp_path):
     assert runs["test_size"].gt(0).all() and runs["train_size"].gt(runs["test_size"]).all()
 
 
+@pytest.mark.slow
 def test_the_filter_report_names_what_it_removes_by_sex_and_class(tmp_path, monkeypatch):
     from predefined_prototypes.run.factors import filter_report
 
@@ -156,3 +157,49 @@ def test_the_committed_filter_report_accounts_for_every_clip(name):
     assert table["clips"].sum() == {"emodb": 535, "ravdess": 1440}[name]  # every clip of the corpus
     if name == "ravdess":  # by its labelled intensity too: 60 neutral (normal only), 84 of each other level
         assert table.groupby("intensity")["clips"].sum().to_dict() == {"normal": 768, "strong": 672}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("k", [12, 24])
+def test_a_copy_without_an_actor_is_refused_before_any_run_reads_it(tmp_path, k):
+    """On a RAVDESS copy without Actor_05 the computed folds put other actors in other folds (and
+    with 24 folds, fold 24 holds nobody): every entry point refuses it in one line, naming the
+    actor, so no run stores other test speakers under a committed id."""
+    from predefined_prototypes.data import check_folds
+
+    root = shared_dataset("ravdess")
+    copy = tmp_path / "ravdess"
+    for actor in sorted(root.glob("Actor_*")):
+        if actor.name != "Actor_05":
+            (copy / actor.name).parent.mkdir(parents=True, exist_ok=True)
+            (copy / actor.name).symlink_to(actor)
+    for entry in (
+        lambda: folds("ravdess", copy, folds=k),
+        lambda: get_dataset("ravdess", copy, fold="1", split="test", folds=k),
+        lambda: check_folds("ravdess", copy, folds=k),
+    ):
+        with pytest.raises(ValueError, match=r"speakers missing: 05\b.*use the complete corpus") as err:
+            entry()
+        assert "\n" not in str(err.value)
+    check_folds("ravdess", root, folds=k)  # the complete corpus passes
+
+
+def test_a_long_list_of_speakers_is_cut_to_its_first_and_a_count():
+    from predefined_prototypes.data import _named
+
+    assert _named([f"s{i}" for i in range(12)]) == "s0, s1, s2, s3, s4 and 7 more"
+
+
+@pytest.mark.slow
+def test_a_run_on_a_partial_copy_stops_before_training_in_one_line(tmp_path):
+    from predefined_prototypes.run.config import ConfigError
+    from predefined_prototypes.run.preflight import check
+
+    copy = tmp_path / "ravdess"
+    for actor in sorted(shared_dataset("ravdess").glob("Actor_*"))[1:]:  # without Actor_01's clips
+        (copy / actor.name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / actor.name).symlink_to(actor)
+    (copy / "Actor_01").mkdir()  # the layout's marker, empty
+    config = RunConfig(dataset="ravdess", dataset_options={"folds": 12}, fold="1", data_dir=str(copy))
+    with pytest.raises(ConfigError, match="speakers missing: 01"):
+        check(config)

@@ -13,6 +13,7 @@ import io
 import json
 import os
 import shutil
+import time
 import zipfile
 
 import numpy as np
@@ -58,6 +59,7 @@ def edit_summary(folder, change):
     (folder / "metrics.json").write_text(json.dumps(record, indent=1, sort_keys=True))
 
 
+@pytest.mark.slow
 def test_an_edited_accuracy_in_a_summary_is_found(store):
     folder = first_run(store)
     edit_summary(folder, lambda r: r["metrics"].update(accuracy=0.999))
@@ -66,12 +68,14 @@ def test_an_edited_accuracy_in_a_summary_is_found(store):
     assert "cell(s) disagree with the stored summaries" in found and "accuracy" in found
 
 
+@pytest.mark.slow
 def test_an_edited_history_in_a_summary_is_found(store):
     folder = first_run(store)
     edit_summary(folder, lambda r: r["history"][0].update(train_loss=0.1))
     assert f"{folder / 'metrics.json'}: its SHA-256 is not the one recorded" in problems(store)
 
 
+@pytest.mark.slow
 def test_an_edited_table_cell_is_found_and_named(store):
     table = store / PLAIN / "full.csv"
     rows = list(csv.reader(io.StringIO(table.read_text())))
@@ -96,6 +100,7 @@ def test_an_added_or_removed_column_is_found(store, change):
     ) in found
 
 
+@pytest.mark.slow
 def test_a_float_cut_by_three_bytes_is_found(store):
     table = store / PLAIN / "full.csv"
     rows = list(csv.reader(io.StringIO(table.read_text())))
@@ -108,6 +113,7 @@ def test_a_float_cut_by_three_bytes_is_found(store):
     assert f"{table}: its SHA-256" in found and "disagree with the stored summaries" in found
 
 
+@pytest.mark.slow
 def test_a_run_folder_linked_outside_results_is_refused(store, tmp_path_factory):
     folder = first_run(store)
     outside = tmp_path_factory.mktemp("outside") / folder.name
@@ -116,18 +122,21 @@ def test_a_run_folder_linked_outside_results_is_refused(store, tmp_path_factory)
     assert f"{folder}: a symbolic link" in problems(store)
 
 
+@pytest.mark.slow
 def test_a_truncated_embeddings_file_is_found(store):
     path = first_run(store) / "embeddings.npz"
     path.write_bytes(path.read_bytes()[:-100])
     assert f"{path}: its SHA-256 is not the one recorded" in problems(store)
 
 
+@pytest.mark.slow
 def test_a_file_the_store_never_wrote_is_found(store):
     stray = first_run(store) / "notes.txt"
     stray.write_text("x")
     assert f"{stray}: not written by the store" in problems(store)
 
 
+@pytest.mark.slow
 def test_derive_refuses_an_edited_table_rather_than_laundering_it(store):
     table = store / DERIVED_SWEEP / "full.csv"
     frame = read_table(table)
@@ -141,6 +150,7 @@ def test_derive_refuses_an_edited_table_rather_than_laundering_it(store):
     assert "disagree with the stored summaries" in problems(store)  # still an error, not "fixed"
 
 
+@pytest.mark.slow
 def test_re_deriving_is_byte_identical(store):
     folder = store / DERIVED_SWEEP / "derived"
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
@@ -165,6 +175,7 @@ def test_derived_rows_recomputed_from_scratch_match_the_committed_ones():
     assert np.allclose(now.to_numpy(float), committed[now.columns].to_numpy(float), rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_an_interrupted_migrate_leaves_the_store_as_it_was(store, monkeypatch):
     from predefined_prototypes.storage import migrate as migrate_module
 
@@ -260,6 +271,7 @@ def sweep_file(tmp_path, grid=None, base=None, profiles=None):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["../main-fsdd/full", "./full", "../../../escape", "", "a/b"])
 def test_a_profile_name_that_is_no_plain_name_is_refused(tmp_path, profile):
     with pytest.raises(ConfigError, match="a profile's name becomes a table's name"):
@@ -276,6 +288,7 @@ def test_an_empty_fold_is_refused(tmp_path):
         load_sweep(sweep_file(tmp_path, base={"fold": None}), "quick")
 
 
+@pytest.mark.slow
 def test_a_huge_grid_is_refused_before_it_is_expanded(tmp_path):
     grid = {"seed": list(range(1000)), "lr": [0.001 * (i + 1) for i in range(1000)], "epochs": list(range(1, 1001))}
     result, seconds = cli("sweep", sweep_file(tmp_path, grid=grid), "--dry-run")
@@ -323,12 +336,14 @@ def test_a_machine_path_never_enters_a_run_id():
 # --- one-line errors, not tracebacks ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_summary_without_its_fold_is_named(store):
     folder = first_run(store)
     edit_summary(folder, lambda r: r["data"].pop("fold"))
     assert f"{folder / 'metrics.json'} lacks data.fold" in problems(store)
 
 
+@pytest.mark.slow
 def test_a_table_without_run_id_or_not_utf8_is_named(store):
     table = store / PLAIN / "full.csv"
     text = table.read_text()
@@ -338,6 +353,7 @@ def test_a_table_without_run_id_or_not_utf8_is_named(store):
     assert "is not UTF-8 text" in problems(store)
 
 
+@pytest.mark.slow
 def test_a_damaged_embeddings_file_in_derive_names_the_file(store):
     from predefined_prototypes.storage.results import load_stored_run
 
@@ -348,6 +364,7 @@ def test_a_damaged_embeddings_file_in_derive_names_the_file(store):
     assert zipfile  # the error a bare np.load raises here is zipfile.BadZipFile, with no file named
 
 
+@pytest.mark.slow
 def test_a_trailing_blank_line_leaves_a_table_readable(store):
     table = store / PLAIN / "full.csv"
     table.write_text(table.read_text() + "\n\n")
@@ -355,6 +372,7 @@ def test_a_trailing_blank_line_leaves_a_table_readable(store):
     assert f"{table}: its SHA-256" in problems(store)  # but it is not as stored
 
 
+@pytest.mark.slow
 def test_aggregate_only_rebuilds_a_table_that_no_longer_parses(store):
     table = store / PLAIN / "full.csv"
     lines = table.read_text().splitlines()
@@ -377,6 +395,7 @@ def test_aggregate_only_rebuilds_a_table_that_no_longer_parses(store):
     assert read_table(table).equals(read_table(REPO / "results" / PLAIN / "full.csv")[read_table(table).columns])
 
 
+@pytest.mark.slow
 def test_migrate_on_a_read_only_filesystem_is_one_line(store, monkeypatch, capsys):
     from predefined_prototypes import __main__
     from predefined_prototypes.storage import migrate as migrate_module
@@ -440,3 +459,51 @@ def test_a_model_with_one_changed_weight_or_a_consistent_forgery_is_refused(two_
         load_run(copy)
     assert load_run(seed0).config.seed == 0
     assert len(json.loads((seed0 / "metrics.json").read_text())["model_sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_novel_classes_that_leave_nothing_to_compare_are_refused_before_training(fsdd_small):
+    from predefined_prototypes.run.splits import split_clips
+
+    for bad in ("0", "0,0"):
+        with pytest.raises(ConfigError, match="hold out at least 2 distinct classes"):
+            RunConfig.from_dict({"loss": "ce", "novel_classes": bad})
+    every = RunConfig.from_dict(
+        {
+            "loss": "ce",
+            "dataset": "fsdd",
+            "data_dir": str(fsdd_small),
+            "fold": "official",
+            "novel_classes": "0,1,2,3,4,5,6,7,8,9",
+        }
+    )
+    with pytest.raises(ValueError, match="holds out 10 of fsdd's 10 classes: leave at least 2 to train on"):
+        split_clips(every)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    from predefined_prototypes.storage.plan import read_sweep_file
+
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("base:\n  extra:\n" + "\n".join(f"    {line}" for line in levels) + "\ngrid: []\n")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError, match=r"expands to [\d,]+ values, more than the 100,000"):
+        read_sweep_file(path)
+    assert time.perf_counter() - started < 5
+
+
+@pytest.mark.slow
+def test_aggregate_only_refuses_an_edited_summary_and_writes_nothing(store):
+    from predefined_prototypes.storage.store import write_table
+
+    table = store / PLAIN / "full.csv"
+    before, manifest = table.read_bytes(), (store / PLAIN / "manifest.json").read_bytes()
+    edit_summary(first_run(store), lambda r: r["metrics"].update(accuracy=0.999))
+    runs = load_sweep(REPO / "configs" / f"{PLAIN}.yaml", "full", store / "x")
+    with pytest.raises(
+        ResultsError, match=r"metrics.json is not the summary the store recorded .* nothing was written"
+    ):
+        write_table(runs, store)
+    assert table.read_bytes() == before and (store / PLAIN / "manifest.json").read_bytes() == manifest

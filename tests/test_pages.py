@@ -52,6 +52,7 @@ TORCH_PAGES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.stem)
 def test_a_page_that_reads_tables_does_not_load_torch(page):
     cells = [c.source for c in page_notebook(page).cells if c.cell_type == "code"]

@@ -17,6 +17,7 @@ def voice(f0: float, seconds: float = 1.0) -> torch.Tensor:
     return sum(0.3 / k * torch.sin(2 * math.pi * k * f0 * t) for k in range(1, 6))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("f0", [110.0, 220.0, 330.0])
 def test_crepe_reads_the_pitch_of_a_voice_and_nothing_in_silence(f0):
     pytest.importorskip("torchcrepe", reason="the [pretrained] extra is not installed")

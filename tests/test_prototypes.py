@@ -220,6 +220,7 @@ def test_zero_prototypes_turn_the_prototype_loss_into_a_norm_penalty():
     assert torch.allclose(loss, expected, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_every_registered_prototype_kind_builds_and_the_config_takes_exactly_those():
     from predefined_prototypes.method.prototypes import prototype_builder
     from predefined_prototypes.method.registry import PROTOTYPE_KINDS

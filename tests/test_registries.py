@@ -5,6 +5,8 @@ import dataclasses
 import subprocess
 import sys
 
+import pytest
+
 from predefined_prototypes.data import DATASETS, DatasetModule
 from predefined_prototypes.method import registry as methods
 from predefined_prototypes.method.prototypes import prototype_builder
@@ -15,6 +17,7 @@ from predefined_prototypes.run.backbones import CNNOptions
 from predefined_prototypes.run.config import RunConfig
 
 
+@pytest.mark.slow
 def test_every_registered_loss_and_backbone_makes_a_configuration_and_every_entry_resolves():
     for loss in LOSSES:
         made = RunConfig(loss=loss, dataset="emodb", embed_dim=32)

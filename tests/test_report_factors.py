@@ -172,6 +172,7 @@ def test_claim2_by_setting_reads_each_pull_strength_and_picks_the_strongest_trai
     claim2_tradeoff(settings, ["pitch median", "pitch spread", "loudness"])
 
 
+@pytest.mark.slow
 def test_the_cost_of_the_strongest_pull_is_read_against_the_faithful_and_the_same_length_settings():
     from predefined_prototypes.reading.claims.evidence import claim2_by_setting
     from predefined_prototypes.reading.pages.ablation_factors import pull_cost

@@ -28,6 +28,7 @@ def stored_configs(limit_per_sweep=20):
             yield json.loads((folder / "metrics.json").read_text())["config"]
 
 
+@pytest.mark.slow
 def test_a_field_added_with_a_default_changes_no_stored_id():
     extended = dataclasses.make_dataclass(
         "Extended", [("new_knob", float, dataclasses.field(default=0.0))], bases=(RunConfig,)
@@ -57,6 +58,7 @@ def test_a_knob_the_loss_does_not_read_stays_out_of_its_id():
     assert RunConfig.from_dict(dict(**probed, factor_levels=4)).run_id() != RunConfig.from_dict(dict(**probed)).run_id()
 
 
+@pytest.mark.slow
 def test_committed_results_pass_the_store_check_and_publish_their_root_digest():
     import yaml
 
@@ -69,6 +71,7 @@ def test_committed_results_pass_the_store_check_and_publish_their_root_digest():
     assert f"sha256:{root}" in cited, "CITATION.cff names another store: run python -m predefined_prototypes store seal"
 
 
+@pytest.mark.slow
 def test_a_rewritten_store_no_longer_gives_its_root_digest(tmp_path):
     from predefined_prototypes.storage.check import seal
 
@@ -172,6 +175,7 @@ def test_a_table_row_holds_the_declared_metrics_in_declared_order():
     assert {"accuracy", "macro_f1", "train_accuracy", "geometry_silhouette"} <= set(metrics)
 
 
+@pytest.mark.slow
 def test_migrate_moves_old_ids_keeps_every_value_and_changes_nothing_on_disagreement(tmp_path):
     results = tmp_path / "results"
     shutil.copytree(RESULTS / "novel-classes", results / "novel-classes")
@@ -259,3 +263,22 @@ def test_an_interrupted_migration_stops_every_store_operation_and_loses_no_run(t
     with store_lock(results, exclusive=True):
         with pytest.raises(SweepLocked, match="store migrate is rewriting it"):
             derive_all(results)
+
+
+def test_seal_refuses_a_sweep_whose_manifest_git_remembers(tmp_path):
+    """A deleted manifest.json looks like a store from before manifests; git's history tells them
+    apart, and seal refuses rather than record whatever the files now hold."""
+    from predefined_prototypes.storage.check import lost_manifests, seal
+
+    results = tmp_path / "results"
+    (results / "demo").mkdir(parents=True)
+    (results / "demo" / "manifest.json").write_text("{}\n")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "store"], cwd=tmp_path, check=True)
+    assert lost_manifests(results) == []
+    (results / "demo" / "manifest.json").unlink()
+    assert lost_manifests(results) == [str(results / "demo" / "manifest.json")]
+    with pytest.raises(ResultsError, match="once had a manifest.json .* nothing sealed"):
+        seal(results)

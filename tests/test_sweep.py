@@ -76,6 +76,7 @@ def test_run_id_is_a_hash_of_the_config(tmp_path):
     assert len(first) == 2  # the repeated ce run is one run
 
 
+@pytest.mark.slow
 def test_bad_sweeps_fail_before_any_work(tmp_path):
     path = write_sweep(tmp_path / "s.yaml", TINY, {"loss": ["ce"]})
     with pytest.raises(ConfigError, match=r"no profile 'full'; valid profiles: \['quick'\]"):
@@ -239,6 +240,7 @@ def test_a_grid_entry_overrides_base_and_a_profile_base_overrides_both(tmp_path)
     assert [r.settings["epochs"] for r in load_sweep(path, "quick")] == [1, 1]
 
 
+@pytest.mark.slow
 def test_tables_merge_by_run_id_and_only_prune_removes(tmp_path):
     profiles = {"quick": {"base": {"channels": 2}}, "full": {"grid": {"seed": [0, 1]}}}
     path = write_sweep(tmp_path / "merge.yaml", TINY, {"loss": ["ce", "focal"]}, profiles)
@@ -455,3 +457,28 @@ def test_make_sweeps_lists_every_sweep_file():
     code = re.search(r"-c '([^']+)'", line).group(1)
     printed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert printed == list(SWEEP_ORDER) and len(printed) == len(list((REPO / "configs").glob("*.yaml")))
+
+
+@pytest.mark.slow
+def test_a_stored_run_counts_as_finished_only_for_the_data_it_was_trained_on(tmp_path, fsdd_small, monkeypatch):
+    """A run records each split's listing digest; a sweep whose data lists other clips for that
+    fold (here a copy with one file shortened) refuses before any work, naming the split."""
+    from predefined_prototypes.run.config import RunConfig
+    from predefined_prototypes.run.splits import data_identity
+    from predefined_prototypes.storage import sweep as sweep_module
+
+    copy = tmp_path / "fsdd"
+    shutil.copytree(fsdd_small, copy)
+    path = write_sweep(tmp_path / "identity.yaml", {**TINY, "data_dir": str(copy)}, {"loss": ["ce"]})
+    [run] = load_sweep(path, "quick", tmp_path / "runs")
+    recorded = data_identity(RunConfig.from_dict(run.settings))
+    assert set(recorded) == {"train", "test"}
+    folder = stored_dir(tmp_path / "results", run.sweep, run.run_id)
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text("{}")
+    monkeypatch.setattr(sweep_module, "read_summary", lambda _: {"data": {"listing_sha256": recorded}})
+    sweep_module.check_data_identity([run], tmp_path / "results")  # the same data: finished
+    wav = copy / "recordings" / "0_theo_10.wav"  # takes 5 and above are FSDD's official training split
+    wav.write_bytes(wav.read_bytes()[:-2])
+    with pytest.raises(ConfigError, match=r"trained on other data .*: its train listing differs"):
+        sweep_module.check_data_identity([run], tmp_path / "results")

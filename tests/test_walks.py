@@ -168,6 +168,7 @@ def test_a_toy_dataset_is_registered_listed_configured_and_trained(monkeypatch, 
     assert record["data"]["test_size"] == 16 and record["metrics"]["accuracy"] >= 0.5
 
 
+@pytest.mark.slow
 def test_a_new_page_with_a_figure_is_thin_linted_and_runs(tmp_path):
     """A page as CONTRIBUTING's walk writes one: prose, glue from its own module's function, and a
     figure drawn by ``reading.figures``; it passes the checks every book page passes and its code

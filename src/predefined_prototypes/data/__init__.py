@@ -9,6 +9,8 @@ checking need no torch (reading audio does: ``audio.py``).
 
 from __future__ import annotations
 
+import csv
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -108,11 +110,84 @@ def dataset_root(name: str, root: str | Path | None = None) -> Path:
     return root
 
 
+# The committed fold manifests, ``<dataset>-<folds>.csv`` (``data folds <dataset> --manifest``
+# wrote them): where one exists, a copy of the dataset whose speakers or folds differ from it is
+# refused, so that a run stored under an id always held out the same speakers.
+FOLD_MANIFESTS = Path(__file__).resolve().parents[3] / "configs" / "folds"
+NAMED = 5  # speakers a message names before it counts the rest
+
+
 def folds(name: str, root: str | Path | None = None, **options) -> list:
     """The fold ids of a dataset's protocol (FSDD speakers and 'official', EmoDB speaker ids,
     ESC-50 and IEMOCAP 1-5, Speech Commands [None], its test archive's speaker groups 1-10)."""
     check_options(name, options)
-    return _module(name).folds(dataset_root(name, root), **options)
+    root = dataset_root(name, root)
+    check_folds(name, root, **options)
+    return _module(name).folds(root, **options)
+
+
+def committed_manifest(name: str, **options) -> Path | None:
+    """The committed fold manifest of a dataset whose folds are groups of speakers, for these
+    options, if there is one."""
+    module = _module(name)
+    if not getattr(module, "GROUPED", False):
+        return None
+    options = {**{k: v[0] for k, v in module.OPTIONS.items()}, **check_options(name, options)}
+    path = FOLD_MANIFESTS / f"{name}-{options['folds']}.csv"
+    return path if path.is_file() else None
+
+
+def check_folds(name: str, root: str | Path, **options) -> None:
+    """ValueError, in one line, when the speakers found at ``root`` or their folds differ from the
+    committed manifest (``committed_manifest``): it names the first missing, extra or moved
+    speakers and counts the rest. Nothing to check without a manifest."""
+    path = committed_manifest(name, **options)
+    if path is not None:
+        _check_folds(name, str(root), path, options.get("folds", _module(name).OPTIONS["folds"][0]))
+
+
+@functools.lru_cache(maxsize=32)
+def _check_folds(name: str, root: str, path: Path, k: int) -> None:
+    with open(path, newline="") as f:
+        committed = {row["speaker"]: row["fold"] for row in csv.DictReader(f)}
+    found = {speaker: str(fold) for speaker, fold in _module(name).fold_of_speaker(Path(root), folds=k).items()}
+    differences = [
+        ("missing", sorted(set(committed) - set(found))),
+        ("not in it", sorted(set(found) - set(committed))),
+        ("in another fold", sorted(s for s in set(found) & set(committed) if found[s] != committed[s])),
+    ]
+    said = [f"{what}: {_named(speakers)}" for what, speakers in differences if speakers]
+    if said:
+        raise ValueError(
+            f"{name} at {root} is not the copy its folds were fixed on ({path.name} under configs/folds): "
+            f"speakers {'; '.join(said)}. Runs on it would hold out other speakers under the same ids: "
+            "use the complete corpus"
+        )
+
+
+def listing_digest(clips: list[Clip], root: str | Path) -> str:
+    """The SHA-256 of a split's clip listing, in order: each clip's path under ``root``, size in
+    bytes, label and speaker. A run records one per split (its data identity), so that a run
+    trained on another copy of the data, a subset or a changed file, is never taken for it.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     _ = (Path(root) / "a.wav").write_bytes(b"RIFF")
+    ...     one = listing_digest([Clip(Path(root) / "a.wav", 0, "s1")], root)
+    ...     _ = (Path(root) / "a.wav").write_bytes(b"RIFF....")
+    ...     one == listing_digest([Clip(Path(root) / "a.wav", 0, "s1")], root)
+    False
+    """
+    import hashlib
+    import json
+
+    rows = [[Path(c.path).relative_to(root).as_posix(), Path(c.path).stat().st_size, c.label, c.speaker] for c in clips]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def _named(speakers: list[str]) -> str:
+    more = len(speakers) - NAMED
+    return ", ".join(speakers[:NAMED]) + (f" and {more} more" if more > 0 else "")
 
 
 def fold_manifest(name: str, root: str | Path | None = None, **options) -> list[dict]:
@@ -154,6 +229,7 @@ def get_dataset(
     module = _module(name)
     check_options(name, options)
     root = dataset_root(name, root)
+    check_folds(name, root, **options)
     valid_folds = module.folds(root, **options)
     if fold not in valid_folds:
         raise ValueError(f"unknown fold {fold!r} for {name}; valid: {valid_folds}")
@@ -174,11 +250,14 @@ def get_dataset(
 __all__ = [
     "DATASETS",
     "DatasetModule",
+    "check_folds",
     "check_options",
+    "committed_manifest",
     "dataset_root",
     "default_root",
     "fold_manifest",
     "folds",
     "get_dataset",
     "labelled_factors",
+    "listing_digest",
 ]

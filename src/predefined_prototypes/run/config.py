@@ -186,6 +186,11 @@ class RunConfig:
             raise ConfigError(
                 f"label_smoothing applies to loss={' or '.join(smoothing)} (its cross-entropy term), without bce"
             )
+        if len(self.novel_classes) == 1 or len(set(self.novel_classes)) < len(self.novel_classes):
+            raise ConfigError(
+                f"novel_classes={','.join(self.novel_classes)!r}: hold out at least 2 distinct classes "
+                "(the few-shot and collapse measures compare novel classes with each other)"
+            )
         if self.validation != "none" and self.novel_classes:
             raise ConfigError("validation holds out a speaker and novel_classes holds out classes: use one")
         if self.crop == "start" and recipe.mixup > 0:

@@ -41,7 +41,7 @@ def _folds(dataset: str, data_dir: str | None, options: str = "{}") -> tuple[str
 
     try:
         return tuple(str(f) for f in folds(dataset, dataset_root(dataset, data_dir), **json.loads(options)))
-    except FileNotFoundError as err:
+    except (FileNotFoundError, ValueError) as err:  # absent, or not the copy its folds were fixed on
         raise ConfigError(str(err)) from None
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data import DATASETS, dataset_root, folds, get_dataset, labelled_factors
+from ..data import DATASETS, dataset_root, folds, get_dataset, labelled_factors, listing_digest
 from ..data.audio import AudioDataset
 from ..method.registry import FACTOR_NAMES as ALL_FACTORS
 from .config import RunConfig
@@ -84,6 +84,11 @@ def hold_out_classes(dataset: AudioDataset, novel: tuple[str, ...]) -> tuple[Aud
     unknown = sorted(set(novel) - set(dataset.classes))
     if unknown:
         raise ValueError(f"novel_classes {unknown} are not classes of {dataset.name}; valid: {dataset.classes}")
+    if len(dataset.classes) - len(set(novel)) < 2:
+        raise ValueError(
+            f"novel_classes holds out {len(set(novel))} of {dataset.name}'s {len(dataset.classes)} classes: "
+            "leave at least 2 to train on"
+        )
 
     def keep(names: list[str]) -> AudioDataset:
         index = {dataset.classes.index(name): i for i, name in enumerate(names)}
@@ -144,11 +149,12 @@ def hold_out_group(
     return keep(False), keep(True)
 
 
-def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
-    """The fold's splits by name: "train" and "test"; with ``validation=next_speaker``,
-    "validation" holds one training speaker out of "train"; with ``novel_classes``, those hold
-    the base classes only, and "novel_support" (training speakers) and "novel_query" (test
-    speakers) the held-out classes, which training never sees (nor the feature normalisation)."""
+def split_clips(config: RunConfig) -> tuple[dict[str, AudioDataset], object, Path]:
+    """The fold's splits by name, as listed clips (no audio read yet), its fold id and the
+    dataset's root: "train" and "test"; with ``validation=next_speaker``, "validation" holds one
+    training speaker out of "train"; with ``novel_classes``, those hold the base classes only,
+    and "novel_support" (training speakers) and "novel_query" (test speakers) the held-out
+    classes, which training never sees (nor the feature normalisation)."""
     root = dataset_root(config.dataset, config.data_dir)
     fold = resolve_fold(config, root)
     splits = {
@@ -174,6 +180,19 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
     if config.novel_classes:
         (splits["train"], splits["novel_support"]) = hold_out_classes(splits["train"], config.novel_classes)
         (splits["test"], splits["novel_query"]) = hold_out_classes(splits["test"], config.novel_classes)
+    return splits, fold, root
+
+
+def data_identity(config: RunConfig) -> dict[str, str]:
+    """The digest of each split's clip listing (``data.listing_digest``): what a run records as
+    the data it read, and what a sweep compares before it counts a stored run as finished."""
+    splits, _, root = split_clips(config)
+    return {name: listing_digest(ds.clips, root) for name, ds in splits.items()}
+
+
+def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
+    """The fold's splits (``split_clips``) with their features, and what the run records of them."""
+    splits, fold, root = split_clips(config)
     # Features (and factors) of both splits at once: every fold of a protocol covers the same
     # files, so one cache entry serves all folds.
     files = sorted({path for ds in splits.values() for path in ds.files})
@@ -189,6 +208,7 @@ def prepare_splits(config: RunConfig) -> tuple[dict[str, Split], dict]:
         "normalizer": vars(normalize),
         "num_frames": num_frames,
         "skipped_files": splits["train"].skipped + splits["test"].skipped,
+        "listing_sha256": {name: listing_digest(ds.clips, root) for name, ds in splits.items()},
     }
     ready = {name: Split.build(ds, [normalize(f) for f in per_split[name]], num_frames) for name, ds in splits.items()}
     if config.measures_factors:

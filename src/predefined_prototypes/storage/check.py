@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -14,7 +15,16 @@ import pandas as pd
 
 from ..run.files import atomic_write
 from ..run.schema import SCHEMA_VERSION, undeclared
-from .manifest import ROOT, read_manifest, record_files, recorded_root, root_digest, stored_files, verify_files
+from .manifest import (
+    MANIFEST,
+    ROOT,
+    read_manifest,
+    record_files,
+    recorded_root,
+    root_digest,
+    stored_files,
+    verify_files,
+)
 from .store import (
     ResultsError,
     StoredRun,
@@ -217,6 +227,12 @@ def seal(results_dir: str | Path) -> list[str]:
     ]
     if others:
         raise ResultsError(f"{len(others)} problem(s) besides unrecorded files, first: {others[0]}; nothing sealed")
+    if lost := lost_manifests(results_dir):
+        raise ResultsError(
+            f"{lost[0]} once had a manifest.json (git's history holds it) and has none now"
+            + (f", as have {len(lost) - 1} more" if len(lost) > 1 else "")
+            + ": sealing would record whatever its files now hold; restore it (git checkout -- <it>), nothing sealed"
+        )
     done = []
     for sweep in sub_folders(results_dir):
         recorded = read_manifest(sweep)
@@ -233,6 +249,25 @@ def seal(results_dir: str | Path) -> list[str]:
         atomic_write(citation, lambda f: f.write(text.encode()))
         done.append(f"{citation}: the results' root digest updated")
     return done
+
+
+def lost_manifests(results_dir: Path) -> list[str]:
+    """The sweeps' manifest.json files that git's history holds but the store does not: a sweep
+    that lost its manifest cannot be told from one that predates manifests, except by history."""
+    missing = [sweep / MANIFEST for sweep in sub_folders(results_dir) if not (sweep / MANIFEST).is_file()]
+    if not missing:
+        return []
+    try:
+        listed = subprocess.run(
+            ["git", "log", "--all", "--format=", "--name-only", "--", *map(str, missing)],
+            cwd=results_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        return []  # no git, or not a repository: nothing in history to compare with
+    return sorted(str(p) for p in missing if any(str(p).endswith(name) for name in listed))
 
 
 # CITATION.cff's line carrying the results' root digest (``seal`` keeps it current).

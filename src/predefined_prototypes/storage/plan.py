@@ -106,6 +106,28 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+# The most values a sweep file may expand to, aliases written out: the largest here holds a few
+# hundred; an alias nested in aliases (a "billion laughs") would otherwise exhaust memory later.
+MAX_VALUES = 100_000
+
+
+def expanded_size(value, seen: dict | None = None) -> int:
+    """How many values ``value`` holds with every alias written out, counted once per shared
+    object (so in time linear in the file, however far the aliases multiply).
+
+    >>> leaf = [1, 2, 3]
+    >>> expanded_size({"a": leaf, "b": leaf})
+    11
+    """
+    seen = {} if seen is None else seen
+    if not isinstance(value, dict | list):
+        return 1
+    if id(value) not in seen:
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        seen[id(value)] = 1 + sum(expanded_size(item, seen) for item in items)
+    return seen[id(value)]
+
+
 # A sweep's name (its file's stem) names folders under results/ and runs/: plain names only.
 SWEEP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
@@ -130,6 +152,11 @@ def read_sweep_file(path: str | Path) -> dict:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path} is not valid YAML{where}: {getattr(err, 'problem', None) or err}") from None
+    if (size := expanded_size(spec)) > MAX_VALUES:
+        raise ConfigError(
+            f"{path} expands to {size:,} values, more than the {MAX_VALUES:,} a sweep file may hold (YAML aliases "
+            "repeat what they name, and nested ones multiply): write out what the aliases stand for"
+        )
     spec = _mapping(spec, str(path))
     unknown = set(spec) - SWEEP_KEYS
     if unknown:

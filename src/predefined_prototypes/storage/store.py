@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..run.files import atomic_write, umask
 from ..run.schema import REQUIRED_FIELDS, REQUIRED_METRICS, SCHEMA_VERSION, metric_columns, undeclared
-from .manifest import file_digest, forget_files, record_files
+from .manifest import file_digest, forget_files, read_manifest, record_files
 from .plan import Run
 
 
@@ -299,17 +299,19 @@ def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> 
     path = table_path(results_dir, sweep, profile)
     refuse_links(results_dir, sweep)
     path.parent.mkdir(parents=True, exist_ok=True)
+    recorded = _recorded(path.parent)
     rows = {}
     if keep and path.is_file() and path.stat().st_size > 0:
         # Rows of earlier plans, rebuilt from their summaries too (never carried over from the
         # table's text, which may have been edited), even when the table no longer parses.
         for rid in table_ids(path, sweep, profile):
             if (stored_dir(results_dir, sweep, rid) / "metrics.json").is_file():
-                rows[rid] = table_row(StoredRun(sweep, profile, rid), read_summary(stored_dir(results_dir, sweep, rid)))
+                record = _verified_summary(stored_dir(results_dir, sweep, rid), recorded)
+                rows[rid] = table_row(StoredRun(sweep, profile, rid), record)
     for run in runs:
         metrics = stored_dir(results_dir, sweep, run.run_id) / "metrics.json"
         if metrics.is_file():
-            rows[run.run_id] = table_row(run, read_summary(metrics.parent))
+            rows[run.run_id] = table_row(run, _verified_summary(metrics.parent, recorded))
     planned = {r.run_id for r in runs}
     # Planned runs first, in plan order, then kept rows of earlier plans.
     order = [r.run_id for r in runs if r.run_id in rows] + [k for k in rows if k not in planned]
@@ -322,6 +324,27 @@ def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> 
         path.unlink(missing_ok=True)  # pruned to nothing
         forget_files(path.parent, [path.name])
     return table
+
+
+def _recorded(sweep_dir: Path) -> dict[str, str]:
+    try:
+        return read_manifest(sweep_dir)
+    except ValueError as err:
+        raise ResultsError(str(err)) from None
+
+
+def _verified_summary(folder: Path, recorded: dict[str, str]) -> dict:
+    """A stored summary for a table row, refused (ResultsError, before anything is written) when
+    its SHA-256 is not the one the sweep's manifest recorded: an edited value never reaches a
+    table, nor gets a new digest there."""
+    path = folder / "metrics.json"
+    digest = recorded.get(f"{folder.parent.name}/{folder.name}/metrics.json")
+    if digest is not None and file_digest(path) != digest:
+        raise ResultsError(
+            f"{path} is not the summary the store recorded (its SHA-256 differs from manifest.json); restore it "
+            f"(git checkout -- {path}) and run again; nothing was written"
+        )
+    return read_summary(folder)
 
 
 def refuse_links(results_dir: str | Path, sweep: str) -> None:

@@ -150,6 +150,38 @@ def print_data(runs: list[Run]) -> None:
         )
 
 
+def check_data_identity(finished: list[Run], results_dir: str | Path) -> None:
+    """ConfigError, before any work, when a stored run recorded the data it read (each split's
+    listing digest, ``splits.data_identity``) and the data here differs: the sweep would count it
+    finished for data it was not trained on. Runs stored before runs recorded it are taken as
+    they are; each fold's data is listed once."""
+    from ..run.splits import data_identity
+
+    here: dict[str, dict] = {}
+    for run in finished:
+        stored = stored_dir(results_dir, run.sweep, run.run_id)
+        if not (stored / "metrics.json").is_file():
+            continue  # stored by another sweep, or only local: checked where it is stored
+        recorded = read_summary(stored)["data"].get("listing_sha256")
+        if not recorded:
+            continue
+        config = RunConfig.from_dict(run.settings)
+        key = json.dumps({k: v for k, v in config.to_dict().items() if k in DATA_KEYS}, sort_keys=True)
+        if key not in here:
+            here[key] = data_identity(config)
+        differs = sorted(split for split, digest in recorded.items() if here[key].get(split) != digest)
+        if differs:
+            raise ConfigError(
+                f"run {run.run_id} ({run.profile}) was trained on other data than "
+                f"{config.data_dir or 'PP_DATA_DIR'} holds: its {', '.join(differs)} listing differs "
+                "(clips, sizes or labels). Run the sweep on the data its runs were trained on"
+            )
+
+
+# The options that decide which clips a run's splits hold (``splits.split_clips``).
+DATA_KEYS = ("dataset", "data_dir", "fold", "dataset_options", "validation", "novel_classes", "on_error")
+
+
 def prune_plan(runs: list[Run], results_dir: str | Path) -> list[str]:
     """The run ids ``prune`` would take out of this profile's table: its rows that the profile's
     plan no longer holds. (Their stored folders go too unless another profile's table of the
@@ -305,6 +337,7 @@ def run_sweep(
         pending = [r for r in runs if finished_where(r, results_dir) is None]
         if pending and not aggregate_only:
             _preflight(pending, notebook, runs_dir, results_dir)
+            check_data_identity([r for r in runs if r not in pending], results_dir)
         if rules is not None and profile == "full":
             from ..run.provenance import git_commit
 
