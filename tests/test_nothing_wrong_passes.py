@@ -507,3 +507,13 @@ def test_aggregate_only_refuses_an_edited_summary_and_writes_nothing(store):
     ):
         write_table(runs, store)
     assert table.read_bytes() == before and (store / PLAIN / "manifest.json").read_bytes() == manifest
+
+
+def test_a_long_error_is_one_line_that_names_the_first_file_and_counts_the_rest(capsys):
+    from predefined_prototypes.__main__ import MAX_ERROR, error
+
+    files = [f"results/sweep/runs/{i:012d}/metrics.json: its SHA-256 differs" for i in range(300)]
+    error(f"{len(files)} problem(s):\n" + "\n".join(files))
+    said = capsys.readouterr().err
+    assert said.count("\n") == 1 and files[0] in said and len(said) < MAX_ERROR + 60
+    assert said.rstrip().endswith("more characters)")

@@ -25,7 +25,7 @@ FIRST_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n", re.MULTILINE)
 
 
 def results_dir(srcdir: str) -> Path:
-    return Path(os.environ.get("PP_RESULTS_DIR") or Path(srcdir) / "results")  # as report.RESULTS
+    return Path(os.environ.get("PP_RESULTS_DIR") or Path(srcdir) / "results")  # as storage.results.RESULTS
 
 
 def inputs_digest(srcdir: str) -> str:

@@ -7,6 +7,26 @@ import signal
 import sys
 from pathlib import Path
 
+MAX_ERROR = 600  # characters of an error shown; the rest is counted
+
+
+def one_line(message) -> str:
+    """An error as one line, cut after ``MAX_ERROR`` characters with the count of the rest: a
+    message listing thousands of files stays readable and still names the first.
+
+    >>> one_line("a\\n  b")
+    'a b'
+    >>> one_line("x" * 700)[-30:]
+    'xxxxxx ... (100 more characters)'
+    """
+    text = " ".join(str(message).split())
+    more = len(text) - MAX_ERROR
+    return text[:MAX_ERROR] + (f" ... ({more} more characters)" if more > 0 else "")
+
+
+def error(message) -> None:
+    print(f"error: {one_line(message)}", file=sys.stderr)
+
 
 def _data(args: argparse.Namespace) -> int:
     from .data import folds
@@ -16,7 +36,7 @@ def _data(args: argparse.Namespace) -> int:
         try:
             download(args.name, args.to, url=args.url, sha256=args.sha256, allow_unverified=args.allow_unverified)
         except (DownloadError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
+            error(err)
             return 2
     else:
         try:
@@ -51,7 +71,7 @@ def _data(args: argparse.Namespace) -> int:
             else:
                 print("\n".join(str(f) for f in folds(args.name, args.root, **options)))
         except (FileNotFoundError, ValueError, ModuleNotFoundError) as err:
-            print(f"error: {err}", file=sys.stderr)
+            error(err)
             return 2
     return 0
 
@@ -62,17 +82,17 @@ def _train(args: argparse.Namespace) -> int:
     try:
         config = RunConfig.from_args(args.settings)  # validated before torch is even imported
     except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+        error(err)
         return 2
     from .run.train import TrainingFailed, run
 
     try:
         result = run(config)
     except ConfigError as err:  # preflight: the machine, the data or a folder is not as configured
-        print(f"error: {err}", file=sys.stderr)
+        error(err)
         return 2
     except (TrainingFailed, ValueError, OSError, NotImplementedError) as err:  # OSError: files, weights
-        print(f"error: {err}", file=sys.stderr)
+        error(err)
         return 1
     metrics = result["metrics"]
     print(
@@ -92,7 +112,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from .storage.sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:
-        print(f"error: --workers must be >= 1, got {args.workers}", file=sys.stderr)
+        error(f"--workers must be >= 1, got {args.workers}")
         return 2
     try:
         return run_sweep(
@@ -109,15 +129,14 @@ def _sweep(args: argparse.Namespace) -> int:
             rules=rules_for(Path(args.file).stem),
         )
     except (ConfigError, SweepLocked, AudioFileError, FileNotFoundError, ResultsError) as err:  # before any run
-        print(f"error: {err}", file=sys.stderr)
+        error(err)
         return 2
     except OSError as err:  # a full disk or a folder gone: every write was atomic, so nothing is half-written
         where = f" {err.filename}" if err.filename else ""
-        print(
-            f"error: cannot write{where} ({err.strerror or err}); every run stored before it has its table row, "
+        error(
+            f"cannot write{where} ({err.strerror or err}); every run stored before it has its table row, "
             "and a run being stored was taken back out: free space or pass other --results/--runs folders, "
-            "then run the sweep again",
-            file=sys.stderr,
+            "then run the sweep again"
         )
         return 2
 
@@ -128,7 +147,7 @@ def _store(args: argparse.Namespace) -> int:
     from .storage.store import ResultsError, SweepLocked
 
     if not Path(args.results).is_dir():
-        print(f"error: no results folder at {args.results}; pass --results", file=sys.stderr)
+        error(f"no results folder at {args.results}; pass --results")
         return 2
     if args.action in ("migrate", "derive", "seal"):
         try:
@@ -141,14 +160,13 @@ def _store(args: argparse.Namespace) -> int:
 
                 print("\n".join(f"derived {path}" for path in derive_all(args.results)))
         except (ResultsError, SweepLocked) as err:
-            print(f"error: {err}", file=sys.stderr)
+            error(err)
             return 1
         except OSError as err:
             where = f" {err.filename}" if err.filename else ""
-            print(
-                f"error: cannot write{where} ({err.strerror or err}); the store is as it was before "
-                "(a migration swaps a checked copy in): make the results folder writable, then run again",
-                file=sys.stderr,
+            error(
+                f"cannot write{where} ({err.strerror or err}); the store is as it was before "
+                "(a migration swaps a checked copy in): make the results folder writable, then run again"
             )
             return 2
     from .storage.derive import check_all  # the stored content, and the tables derived from it
@@ -170,7 +188,7 @@ def _verdicts(args: argparse.Namespace) -> int:
     try:
         verdicts = book_verdicts()
     except ResultsError as err:
-        print(f"error: {err}", file=sys.stderr)
+        error(err)
         return 2
     if args.json:
         print(json.dumps({key: v.as_json() for key, v in verdicts.items()}, indent=1, default=float))
