@@ -50,7 +50,7 @@ data: $(INSTALLED)
 PROFILE ?= quick
 WORKERS ?= 2
 sweeps: $(INSTALLED)
-	for sweep in $$($(BIN)/python -c 'from predefined_prototypes.storage.plan import SWEEP_ORDER; print(*SWEEP_ORDER)'); do \
+	for sweep in $$($(BIN)/python -c 'from predefined_prototypes.storage.plans import SWEEP_ORDER; print(*SWEEP_ORDER)'); do \
 	  $(BIN)/python -m predefined_prototypes sweep configs/$$sweep.yaml --profile $(PROFILE) --workers $(WORKERS) || exit 1; \
 	done
 

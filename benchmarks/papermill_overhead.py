@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from predefined_prototypes.experiments.sweep import execute_run
 from predefined_prototypes.run.config import RunConfig
 from predefined_prototypes.run.provenance import git_commit
-from predefined_prototypes.storage.plan import Run
-from predefined_prototypes.storage.sweep import execute_run
+from predefined_prototypes.storage.plans import Run
 
 REPO = Path(__file__).resolve().parents[1]
 

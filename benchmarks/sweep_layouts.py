@@ -38,9 +38,10 @@ import pandas as pd
 import torch
 from throughput import flops, peak_gflops, stamped
 
+from predefined_prototypes.experiments.plan import load_sweep
 from predefined_prototypes.run.config import RunConfig
 from predefined_prototypes.run.train import build_model
-from predefined_prototypes.storage.plan import SWEEP_ORDER, load_sweep
+from predefined_prototypes.storage.plans import SWEEP_ORDER
 
 REPO = Path(__file__).resolve().parents[1]
 WORKLOAD = ("dataset", "clip_seconds", "batch_size", "num_mel_bins", "backbone")  # what sets an epoch's cost

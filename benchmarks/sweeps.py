@@ -32,10 +32,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from predefined_prototypes.experiments.plan import load_sweep
+from predefined_prototypes.experiments.sweep import _execute, _preflight
 from predefined_prototypes.run.provenance import cpu_name, git_commit
-from predefined_prototypes.storage.plan import SWEEP_ORDER, load_sweep
+from predefined_prototypes.storage.plans import SWEEP_ORDER
 from predefined_prototypes.storage.store import finished_where, store, sweep_lock, write_table
-from predefined_prototypes.storage.sweep import _execute, _preflight
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,9 +14,10 @@ import yaml
 from bs4 import BeautifulSoup
 from conftest import REPO
 
+from predefined_prototypes.reading.runs import load_results
 from predefined_prototypes.reading.tables import METHOD_NAMES, summary_table
 from predefined_prototypes.storage.manifest import record_files
-from predefined_prototypes.storage.results import complete_cells, load_results
+from predefined_prototypes.storage.results import complete_cells
 
 HTML = REPO / "_build" / "html"
 # Every test here reads a book built by `make test` (or builds one): not for `make unit`.
@@ -280,7 +281,7 @@ kernelspec:
 
 ```{code-cell} ipython3
 import uuid
-from predefined_prototypes.storage.results import load_results
+from predefined_prototypes.reading.runs import load_results
 print(f"ROWS={len(load_results('main-fsdd'))} RUN={uuid.uuid4().hex}")
 ```
 """

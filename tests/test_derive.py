@@ -8,19 +8,13 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from predefined_prototypes.experiments.derivations import DERIVATIONS, held_out_block_fit, input_probes, probe_chance
+from predefined_prototypes.experiments.sweep import prune
 from predefined_prototypes.reading.tables import learning_curves
-from predefined_prototypes.storage.derive import (
-    check_all,
-    derive,
-    derive_all,
-    held_out_block_fit,
-    input_probes,
-    probe_chance,
-)
+from predefined_prototypes.storage.derive import check_all, derive, derive_all
 from predefined_prototypes.storage.manifest import forget_files
 from predefined_prototypes.storage.results import derived, load_results
 from predefined_prototypes.storage.store import ResultsError, StoredRun
-from predefined_prototypes.storage.sweep import prune
 
 
 @pytest.fixture
@@ -35,7 +29,7 @@ def test_derived_curves_hold_every_epoch_of_every_run_and_go_stale_with_their_ta
     assert "main-emodb/full.csv: its derived tables are missing" in "\n".join(check_all(results))
     with pytest.raises(ResultsError, match="store derive"):
         derived("main-emodb", "curves", "full", results)
-    derive("main-emodb", "full", results)
+    derive("main-emodb", "full", results, DERIVATIONS)
     assert not check_all(results)
     runs = load_results("main-emodb", "full", results)
     curves = learning_curves(runs, derived("main-emodb", "curves", "full", results))
@@ -49,7 +43,7 @@ def test_derived_curves_hold_every_epoch_of_every_run_and_go_stale_with_their_ta
     with pytest.raises(ResultsError, match="another version of main-emodb/full.csv: run python -m"):
         derived("main-emodb", "curves", "full", results)
     assert any("stale" in line for line in check_all(results))
-    derive("main-emodb", "full", results)
+    derive("main-emodb", "full", results, DERIVATIONS)
     assert derived("main-emodb", "curves", "full", results)["run_id"].nunique() == 5
 
 
@@ -65,9 +59,9 @@ def test_probe_chance_is_one_over_the_levels_the_test_speaker_has(tmp_path):
 
 @pytest.mark.slow
 def test_derive_all_redoes_only_what_is_missing_or_stale_unless_asked_for_every_table(results):
-    assert [p.name for p in derive_all(results)] == ["full-curves.csv"]
-    assert derive_all(results) == []  # fresh: nothing recomputed
-    assert derive_all(results, every=True) == []  # every input as before: every table as written
+    assert [p.name for p in derive_all(results, DERIVATIONS)] == ["full-curves.csv"]
+    assert derive_all(results, DERIVATIONS) == []  # fresh: nothing recomputed
+    assert derive_all(results, DERIVATIONS, every=True) == []  # every input as before: every table as written
 
 
 @pytest.mark.slow
@@ -99,23 +93,20 @@ def test_held_out_block_fit_is_one_where_each_block_sits_on_its_code_and_near_ch
 
 
 @pytest.mark.slow
-def test_deriving_again_keeps_rows_when_the_new_runs_give_a_table_of_no_columns(results, monkeypatch):
+def test_deriving_again_keeps_rows_when_the_new_runs_give_a_table_of_no_columns(results):
     # A per-run derivation with nothing to say about some runs (a block fit of runs without
     # blocks) returns no columns for them; deriving after such runs joined must keep the rows.
-    from predefined_prototypes.storage import derive as derive_module
-
     def only_ce(sweep, runs, results_dir):
         ce = runs[runs["loss"] == "ce"]
         return pd.DataFrame({"run_id": ce["run_id"], "x": 1}) if len(ce) else pd.DataFrame()
 
-    monkeypatch.setitem(derive_module.DERIVED, "main-emodb", {"curves": only_ce})
-    derive("main-emodb", "full", results)
+    derive("main-emodb", "full", results, {"curves": only_ce})
     record = results / "main-emodb" / "derived" / "full.json"
     kept = json.loads(record.read_text())
     runs = load_results("main-emodb", "full", results)
     not_ce = runs.loc[runs["loss"] != "ce", "run_id"].iloc[0]
     del kept["inputs"][not_ce]  # as if this run had been stored after the last derive
     record.write_text(json.dumps(kept))
-    derive("main-emodb", "full", results)
+    derive("main-emodb", "full", results, {"curves": only_ce})
     table = pd.read_csv(results / "main-emodb" / "derived" / "full-curves.csv", dtype=str)
     assert set(table["run_id"]) == set(runs.loc[runs["loss"] == "ce", "run_id"])

@@ -112,8 +112,8 @@ def test_ravdess_names_its_fields_and_refuses_a_stray_file(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("sweep", ["claim1-speech-commands-pilot", "claim1-ravdess-pilot"])
 def test_a_new_corpus_quick_profile_runs_from_the_shared_data(sweep, tmp_path):
-    from predefined_prototypes.storage.results import load_results
-    from predefined_prototypes.storage.sweep import run_sweep
+    from predefined_prototypes.experiments.sweep import run_sweep
+    from predefined_prototypes.reading.runs import load_results
 
     shared_dataset("speech_commands_test_v0.02" if "speech" in sweep else "ravdess")
     path = REPO / "configs" / f"{sweep}.yaml"

@@ -23,11 +23,12 @@ import yaml
 from conftest import REPO
 from test_cli_errors import TINY, assert_one_line_error, cli
 
+from predefined_prototypes.experiments.derivations import DERIVATIONS, geometry
+from predefined_prototypes.experiments.plan import load_sweep
 from predefined_prototypes.run.config import ConfigError, RunConfig
 from predefined_prototypes.storage.check import check_store
-from predefined_prototypes.storage.derive import derive, derive_all, geometry
+from predefined_prototypes.storage.derive import derive, derive_all
 from predefined_prototypes.storage.migrate import migrate
-from predefined_prototypes.storage.plan import load_sweep
 from predefined_prototypes.storage.results import derived, load_results
 from predefined_prototypes.storage.store import ResultsError, read_table
 
@@ -144,9 +145,9 @@ def test_derive_refuses_an_edited_table_rather_than_laundering_it(store):
     frame.to_csv(table, index=False)
     assert "disagree with the stored summaries" in problems(store)
     with pytest.raises(ResultsError, match="nothing derived"):
-        derive(DERIVED_SWEEP, "full", store)
+        derive(DERIVED_SWEEP, "full", store, DERIVATIONS)
     with pytest.raises(ResultsError, match="nothing derived"):
-        derive_all(store, every=True)
+        derive_all(store, DERIVATIONS, every=True)
     assert "disagree with the stored summaries" in problems(store)  # still an error, not "fixed"
 
 
@@ -154,12 +155,12 @@ def test_derive_refuses_an_edited_table_rather_than_laundering_it(store):
 def test_re_deriving_is_byte_identical(store):
     folder = store / DERIVED_SWEEP / "derived"
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
-    assert derive_all(store, every=True) == []
+    assert derive_all(store, DERIVATIONS, every=True) == []
     os.remove(folder / "full-curves.csv")  # lost: rebuilt from the same inputs, byte for byte
     (store / DERIVED_SWEEP / "derived" / "full.json").write_text(
         json.dumps({**json.loads((folder / "full.json").read_text()), "inputs": {}}, indent=1)
     )
-    assert [p.name for p in derive_all(store, every=True)] == ["full-curves.csv"]
+    assert [p.name for p in derive_all(store, DERIVATIONS, every=True)] == ["full-curves.csv"]
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "full.json"} == {
         k: v for k, v in before.items() if k != "full.json"
     }
@@ -224,7 +225,7 @@ def two_seeds(tmp_path_factory, fsdd_small):
 
 @pytest.mark.slow
 def test_another_seeds_weights_in_a_folder_are_refused(two_seeds, tmp_path):
-    from predefined_prototypes.storage.run_folder import WrongModel, load_run
+    from predefined_prototypes.experiments.run_folder import WrongModel, load_run
 
     seed0, seed1 = two_seeds
     copy = tmp_path / seed0.name
@@ -240,7 +241,7 @@ def test_prototypes_scaled_in_the_weights_are_refused(two_seeds, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from predefined_prototypes.storage.run_folder import WrongModel, load_run
+    from predefined_prototypes.experiments.run_folder import WrongModel, load_run
 
     copy = tmp_path / two_seeds[0].name
     shutil.copytree(two_seeds[0], copy)
@@ -432,7 +433,7 @@ def test_a_model_with_one_changed_weight_or_a_consistent_forgery_is_refused(two_
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from predefined_prototypes.storage.run_folder import WrongModel, load_run
+    from predefined_prototypes.experiments.run_folder import WrongModel, load_run
 
     seed0, seed1 = two_seeds
     with safe_open(seed0 / "model.safetensors", "pt") as f:
@@ -482,7 +483,7 @@ def test_novel_classes_that_leave_nothing_to_compare_are_refused_before_training
 
 
 def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
-    from predefined_prototypes.storage.plan import read_sweep_file
+    from predefined_prototypes.experiments.plan import read_sweep_file
 
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]

@@ -6,8 +6,8 @@ import pytest
 import yaml
 from conftest import REPO, write_esc50_tree, write_iemocap_tree, write_speech_commands_tree
 
-from predefined_prototypes.storage.plan import load_sweep
-from predefined_prototypes.storage.sweep import run_sweep
+from predefined_prototypes.experiments.plan import load_sweep
+from predefined_prototypes.experiments.sweep import run_sweep
 
 PAPER = sorted((REPO / "configs" / "paper").glob("*.yaml"))
 

@@ -4,11 +4,12 @@ prototype construction or backbone added to one cannot be missing from the other
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from predefined_prototypes.data import DATASETS, DatasetModule
-from predefined_prototypes.method import registry as methods
+from predefined_prototypes.method import registry
 from predefined_prototypes.method.prototypes import prototype_builder
 from predefined_prototypes.method.registry import LOSSES, PROTOTYPE_KINDS, resolve
 from predefined_prototypes.reading.tables import METHOD_NAMES
@@ -80,7 +81,7 @@ def test_option_names_are_unique_across_the_parts_of_a_run():
     parts = {
         "run": {f.name for f in dataclasses.fields(RunConfig)} - set(config.PARTS),
         "recipe": {f.name for f in dataclasses.fields(Recipe)},
-        "losses": set(methods.loss_options()),
+        "losses": set(registry.loss_options()),
         "backbones": set(OWN_NAMES) | {"backbone_options"},
         "datasets": {option for module in DATASETS.values() for option in module.OPTIONS},
     }
@@ -113,3 +114,22 @@ def test_every_dataset_and_prototype_construction_has_its_display_name():
 
     assert set(DATASET_NAMES) == set(DATASETS)
     assert set(PROTOTYPE_NAMES) == set(PROTOTYPE_KINDS)
+
+
+def test_the_store_and_the_reading_side_load_neither_torch_nor_the_runner():
+    """Importing every module of the store and the reading side's loaders and verdicts leaves torch,
+    papermill and Dask unloaded: the store reads files, and the runner sits above both."""
+    from predefined_prototypes import storage
+
+    modules = [f"predefined_prototypes.storage.{p.stem}" for p in Path(storage.__file__).parent.glob("*.py")]
+    modules += ["predefined_prototypes.reading.runs", "predefined_prototypes.reading.claims"]
+    probe = "\n".join(
+        [
+            *(f"import {m}" for m in modules),
+            "import sys",
+            "print(sorted({'torch', 'papermill', 'dask'} & set(sys.modules)))",
+        ]
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )

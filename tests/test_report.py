@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 from conftest import REPO
 
+from predefined_prototypes.reading.runs import load_results
 from predefined_prototypes.reading.tables import ResultsError
 from predefined_prototypes.storage.manifest import record_files
-from predefined_prototypes.storage.results import REQUIRED_COLUMNS, load_results
+from predefined_prototypes.storage.results import REQUIRED_COLUMNS
 
 
 @pytest.fixture
@@ -20,13 +21,20 @@ def results(tmp_path):
 
 
 def test_full_profile_is_preferred_and_quick_is_the_fallback(results, tmp_path):
-    unplanned = {"results_dir": results, "configs_dir": tmp_path}  # no sweep file: every row counts
-    assert set(load_results("main-fsdd", **unplanned)["profile"]) == {"full"}
-    quick = pd.read_csv(results / "main-fsdd" / "full.csv").head(3).assign(profile="quick")
+    from predefined_prototypes.storage.plans import Run, record_plan
+
+    elsewhere = {"results_dir": results, "configs_dir": tmp_path}  # a sweep file kept elsewhere: its record counts
+    assert set(load_results("main-fsdd", **elsewhere)["profile"]) == {"full"}
+    full = pd.read_csv(results / "main-fsdd" / "full.csv", dtype={"run_id": str})
+    quick = full.head(3).assign(profile="quick")
     quick.to_csv(results / "main-fsdd" / "quick.csv", index=False)
-    assert len(load_results("main-fsdd", "quick", **unplanned)) == 3
+    planned = {
+        p: [Run("main-fsdd", p, rid, {}, "") for rid in t["run_id"]] for p, t in (("quick", quick), ("full", full))
+    }
+    record_plan(results / "main-fsdd", b"a sweep file", planned)
+    assert len(load_results("main-fsdd", "quick", **elsewhere)) == 3
     (results / "main-fsdd" / "full.csv").unlink()
-    assert set(load_results("main-fsdd", **unplanned)["profile"]) == {"quick"}
+    assert set(load_results("main-fsdd", **elsewhere)["profile"]) == {"quick"}
 
 
 @pytest.mark.slow
@@ -206,9 +214,9 @@ def stored_history(results, run_id, method, fold, tested_every, accuracies):
 
 
 def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(tmp_path):
+    from predefined_prototypes.experiments import derivations
     from predefined_prototypes.reading import stats
     from predefined_prototypes.reading import tables as report
-    from predefined_prototypes.storage import derive
 
     runs = pd.DataFrame(
         [
@@ -216,7 +224,7 @@ def test_learning_curves_compare_test_accuracy_only_on_epochs_every_run_tested(t
             stored_history(tmp_path, "b", "prototypes", "1", 2, [0.6, 0.97, 0.98, 0.99]),
         ]
     )
-    curves = report.learning_curves(runs, derive.curves("s", runs, tmp_path))
+    curves = report.learning_curves(runs, derivations.curves("s", runs, tmp_path))
     assert len(curves) == 8
     assert sorted(curves.dropna(subset=["test_accuracy"])["epoch"].unique()) == [2, 4]
     reached = stats.epochs_to_reach(curves, 0.95).set_index("method")["epochs"]
@@ -285,8 +293,9 @@ def test_training_speed_verdict_follows_constructed_epoch_counts():
 def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp_path):
     import yaml
 
-    from predefined_prototypes.storage.plan import load_sweep
-    from predefined_prototypes.storage.results import load_profile
+    from predefined_prototypes.experiments.plan import load_sweep
+    from predefined_prototypes.experiments.sweep import record_sweep_plan
+    from predefined_prototypes.reading.runs import load_profile
 
     configs, results = tmp_path / "configs", tmp_path / "results"
     configs.mkdir()
@@ -301,6 +310,8 @@ def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp
     def table(profile, runs):
         write_stored_table(results / "s" / f"{profile}.csv", runs, profile, "fsdd", "theo", 0.5)
 
+    record_sweep_plan(configs / "s.yaml", results)  # as the sweep does when it stores
+
     table("quick", load_sweep(configs / "s.yaml", "quick"))
     full = load_sweep(configs / "s.yaml", "full")
     table("full", full[:1])
@@ -311,15 +322,19 @@ def test_a_partly_run_full_profile_gives_way_to_the_quick_one_until_complete(tmp
 
 @pytest.mark.slow
 def test_paper_and_gpu_sweeps_show_results_once_a_reader_stores_them(tmp_path):
+    from predefined_prototypes.experiments.plan import load_sweep
+    from predefined_prototypes.experiments.sweep import record_sweep_plan
     from predefined_prototypes.reading.tables import folder_sweeps_table
-    from predefined_prototypes.storage.plan import load_sweep
 
     assert set(folder_sweeps_table(results_dir=tmp_path)["results"]) == {"no results stored"}
-    assert folder_sweeps_table("gpu", results_dir=tmp_path).loc["ecapa-fsdd", "full profile runs"] == 60
-    runs = load_sweep(REPO / "configs" / "paper" / "paper-esc50-ecapa.yaml", "full")[:2]
+    assert set(folder_sweeps_table("gpu", results_dir=tmp_path)["results"]) == {"no results stored"}
+    sweep_file = REPO / "configs" / "paper" / "paper-esc50-ecapa.yaml"
+    runs = load_sweep(sweep_file, "full")
     (tmp_path / "paper-esc50-ecapa").mkdir()
-    write_stored_table(tmp_path / "paper-esc50-ecapa" / "full.csv", runs, "full", "esc50", "1", 0.9)
+    write_stored_table(tmp_path / "paper-esc50-ecapa" / "full.csv", runs[:2], "full", "esc50", "1", 0.9)
+    record_sweep_plan(sweep_file, tmp_path)
     table = folder_sweeps_table(results_dir=tmp_path)
+    assert table.loc["paper-esc50-ecapa", "stored"] == f"2 of {len(runs)}"
     assert table.loc["paper-esc50-ecapa", "cross-entropy"] == "90.0"
     assert table.loc["paper-esc50-ecapa", "runs per hour (one worker)"] == round(3600 / 0.9, 1)
     assert table.loc["paper-esc50-ecapa", "device"] == "cuda"
@@ -457,8 +472,9 @@ def store_copies(plan, results):
 def test_load_profile_falls_back_to_quick_when_the_full_table_holds_only_an_earlier_plan(tmp_path):
     import yaml
 
-    from predefined_prototypes.storage.plan import load_sweep
-    from predefined_prototypes.storage.results import load_profile, load_results
+    from predefined_prototypes.experiments.plan import load_sweep
+    from predefined_prototypes.experiments.sweep import record_sweep_plan
+    from predefined_prototypes.reading.runs import load_profile, load_results
     from predefined_prototypes.storage.store import write_table
 
     configs, results = tmp_path / "configs", tmp_path / "results"
@@ -474,10 +490,14 @@ def test_load_profile_falls_back_to_quick_when_the_full_table_holds_only_an_earl
         plan = load_sweep(configs / "one.yaml", profile)
         store_copies(plan, results)
         write_table(plan, results)
+    record_sweep_plan(configs / "one.yaml", results)
     table, complete = load_profile("one", results, configs)
     assert complete and len(table) == 2
     spec["base"]["epochs"] = 40  # a new full plan: the stored full runs are an earlier one's
     (configs / "one.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ResultsError, match=r"one.yaml changed after .*plan.json recorded its plan: record the new"):
+        load_profile("one", results, configs)  # never read against the plan of an older file
+    record_sweep_plan(configs / "one.yaml", results)  # as the sweep does when it runs the new plan
     table, complete = load_profile("one", results, configs)
     assert not complete and table["profile"].eq("quick").all()
     assert load_results("one", None, results, configs)["profile"].eq("quick").all()
@@ -486,7 +506,8 @@ def test_load_profile_falls_back_to_quick_when_the_full_table_holds_only_an_earl
 def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_path):
     import yaml
 
-    from predefined_prototypes.storage.plan import load_sweep
+    from predefined_prototypes.experiments.plan import load_sweep
+    from predefined_prototypes.experiments.sweep import record_sweep_plan
     from predefined_prototypes.storage.results import complete_settings
     from predefined_prototypes.storage.store import write_table
 
@@ -502,6 +523,7 @@ def test_complete_settings_keeps_each_finished_setting_and_counts_the_rest(tmp_p
     plan = load_sweep(configs / "two.yaml", "full")
     store_copies(plan[:3], results)  # both CE runs, one of the two prototype runs
     write_table(plan, results)
+    record_sweep_plan(configs / "two.yaml", results)
     table, status = complete_settings("two", ("loss", "lam"), results, configs)
     assert set(table["loss"]) == {"ce"} and len(table) == 2
     assert status[["loss", "stored", "planned", "complete"]].values.tolist() == [

@@ -16,9 +16,9 @@ from predefined_prototypes.reading.factor_tables import (
     probe_table,
     shift_matrix,
 )
+from predefined_prototypes.reading.methods import with_methods
 from predefined_prototypes.reading.pages.disentanglement import input_reading
 from predefined_prototypes.run.schema import EDITS
-from predefined_prototypes.storage.results import with_methods
 
 
 def constructed(own: float, emotion: float, other: float, diagonal: float, off: float, folds: int = 10) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from predefined_prototypes.run.schema import SCHEMA_VERSION, metric_columns
 from predefined_prototypes.storage.check import check_store
 from predefined_prototypes.storage.manifest import file_digest, record_files, stored_files
 from predefined_prototypes.storage.migrate import migrate
-from predefined_prototypes.storage.plan import Run
+from predefined_prototypes.storage.plans import Run
 from predefined_prototypes.storage.store import ResultsError, StoreRefused, read_table, store, table_row
 
 RESULTS = REPO / "results"
@@ -229,9 +229,10 @@ def test_an_interrupted_migration_stops_every_store_operation_and_loses_no_run(t
     """Killed between the two renames of its swap, a migrate leaves a sweep only in results/.migrate:
     check reports it, a sweep refuses to start, a folder written meanwhile stops the next migrate
     (which removes nothing), and once it is moved aside every run is back."""
+    from predefined_prototypes.experiments.derivations import DERIVATIONS
+    from predefined_prototypes.experiments.sweep import run_sweep
     from predefined_prototypes.storage.derive import check_all, derive_all
     from predefined_prototypes.storage.store import MIGRATION, SweepLocked, store_lock
-    from predefined_prototypes.storage.sweep import run_sweep
 
     results = tmp_path / "results"
     shutil.copytree(RESULTS / "bf16-check", results / "bf16-check", ignore=shutil.ignore_patterns(".*"))
@@ -243,7 +244,7 @@ def test_an_interrupted_migration_stops_every_store_operation_and_loses_no_run(t
     assert "interrupted store migrate left bf16-check, bf16-check.old" in check_all(results)[0]
     for operation in (
         lambda: run_sweep(REPO / "configs" / "bf16-check.yaml", "full", results_dir=results, aggregate_only=True),
-        lambda: derive_all(results),
+        lambda: derive_all(results, DERIVATIONS),
     ):
         with pytest.raises(ResultsError, match="run python -m predefined_prototypes store migrate to finish it"):
             operation()
@@ -262,7 +263,7 @@ def test_an_interrupted_migration_stops_every_store_operation_and_loses_no_run(t
             migrate(results)
     with store_lock(results, exclusive=True):
         with pytest.raises(SweepLocked, match="store migrate is rewriting it"):
-            derive_all(results)
+            derive_all(results, DERIVATIONS)
 
 
 def test_seal_refuses_a_sweep_whose_manifest_git_remembers(tmp_path):

@@ -22,9 +22,9 @@ from test_cli_errors import TINY, assert_one_line_error, cli
 
 from predefined_prototypes.data.audio import AudioFileError, Clip, check_clips
 from predefined_prototypes.data.download import DownloadError, download
+from predefined_prototypes.experiments.plan import load_sweep, read_sweep_file
 from predefined_prototypes.run.cache import cached
 from predefined_prototypes.run.config import ConfigError, RunConfig
-from predefined_prototypes.storage.plan import load_sweep, read_sweep_file
 from predefined_prototypes.storage.results import load_results
 from predefined_prototypes.storage.store import ResultsError, stored_dir, write_table
 
@@ -199,7 +199,7 @@ def test_a_non_audio_file_in_a_dataset_folder_is_named_by_a_sweep(fsdd_small, tm
 
 def test_a_full_disk_is_one_line_and_changes_nothing(tmp_path, monkeypatch, capsys):
     from predefined_prototypes import __main__
-    from predefined_prototypes.storage import sweep
+    from predefined_prototypes.experiments import sweep
 
     path = write_sweep(tmp_path / "d.yaml", {"loss": ["ce"]})
 
@@ -268,7 +268,7 @@ def test_rewrites_keep_permissions_and_new_folders_follow_the_umask(tmp_path):
     finished(runs[1], results)
     write_table(runs, results)
     assert stat.S_IMODE(table.stat().st_mode) == 0o644 and len(pd.read_csv(table)) == 2
-    from predefined_prototypes.storage.plan import Run
+    from predefined_prototypes.storage.plans import Run
     from predefined_prototypes.storage.store import store
 
     old = os.umask(0o022)
@@ -339,7 +339,7 @@ def test_a_summary_of_the_wrong_shape_is_named_not_a_traceback(tmp_path, field, 
 
 
 def test_prune_takes_the_sweeps_own_file_not_another_of_the_same_name(tmp_path):
-    from predefined_prototypes.storage.sweep import run_sweep
+    from predefined_prototypes.experiments.sweep import run_sweep
 
     for folder in ("configs", "elsewhere"):
         (tmp_path / folder).mkdir()

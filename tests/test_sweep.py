@@ -14,10 +14,11 @@ import pytest
 import yaml
 from conftest import REPO, fsdd_subset
 
+from predefined_prototypes.experiments.plan import load_sweep
+from predefined_prototypes.experiments.sweep import prune, run_sweep
 from predefined_prototypes.run.config import ConfigError
-from predefined_prototypes.storage.plan import SWEEP_ORDER, load_sweep
+from predefined_prototypes.storage.plans import SWEEP_ORDER
 from predefined_prototypes.storage.store import store, stored_dir, sweep_lock, write_table
-from predefined_prototypes.storage.sweep import prune, run_sweep
 
 NOTEBOOK = str(REPO / "notebooks" / "train.ipynb")
 TINY = {
@@ -420,7 +421,7 @@ def test_a_dry_run_counts_each_folds_clips_and_names_an_unreadable_file(tmp_path
 
 
 def test_runs_execute_in_the_sweep_files_order_not_by_length(tmp_path, monkeypatch):
-    import predefined_prototypes.storage.sweep as sweep_module
+    import predefined_prototypes.experiments.sweep as sweep_module
 
     grid = [{"loss": ["focal"]}, {"loss": ["ce"], "epochs": [3]}]  # the longer runs second
     runs = load_sweep(write_sweep(tmp_path / "order.yaml", TINY, grid, {"quick": {}}), "quick")
@@ -463,9 +464,9 @@ def test_make_sweeps_lists_every_sweep_file():
 def test_a_stored_run_counts_as_finished_only_for_the_data_it_was_trained_on(tmp_path, fsdd_small, monkeypatch):
     """A run records each split's listing digest; a sweep whose data lists other clips for that
     fold (here a copy with one file shortened) refuses before any work, naming the split."""
+    from predefined_prototypes.experiments import sweep as sweep_module
     from predefined_prototypes.run.config import RunConfig
     from predefined_prototypes.run.splits import data_identity
-    from predefined_prototypes.storage import sweep as sweep_module
 
     copy = tmp_path / "fsdd"
     shutil.copytree(fsdd_small, copy)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from predefined_prototypes.experiments.run_folder import load_run
 from predefined_prototypes.method.prototypes import FixedPrototypes, LearnedPrototypes, prototype_builder
 from predefined_prototypes.run.augment import Mixer, spec_augment
 from predefined_prototypes.run.backbones import BEATsOptions
@@ -22,7 +23,6 @@ from predefined_prototypes.run.models import AST, CNN, ECAPA, Model, build_backb
 from predefined_prototypes.run.schema import undeclared
 from predefined_prototypes.run.splits import prepare_splits
 from predefined_prototypes.run.train import NotLearned, TrainingDiverged, run, train
-from predefined_prototypes.storage.run_folder import load_run
 
 
 def tiny(**overrides):

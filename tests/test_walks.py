@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from test_cli_errors import TINY
 
-from predefined_prototypes.method import registry as methods
 from predefined_prototypes.method.losses import Objective
 from predefined_prototypes.method.prototypes import FixedPrototypes, prototype_builder
-from predefined_prototypes.method.registry import LOSSES, Loss, Method, method_of
+from predefined_prototypes.method.registry import LOSSES, Loss
+from predefined_prototypes.reading import methods
+from predefined_prototypes.reading.methods import Method, method_of
 from predefined_prototypes.run.config import ConfigError, RunConfig
 
 

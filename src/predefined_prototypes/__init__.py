@@ -19,7 +19,7 @@ _EXPORTS = {
     "orthogonal_prototypes": "method.prototypes",
     "simplex_etf_prototypes": "method.prototypes",
     "RunConfig": "run.config",
-    "load_run": "storage.run_folder",
+    "load_run": "experiments.run_folder",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -106,10 +106,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from .data.audio import AudioFileError
+    from .experiments.sweep import run_sweep
     from .reading.claims import rules_for
     from .run.config import ConfigError
     from .storage.store import ResultsError, SweepLocked
-    from .storage.sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:
         error(f"--workers must be >= 1, got {args.workers}")
@@ -156,9 +156,10 @@ def _store(args: argparse.Namespace) -> int:
             else:
                 if args.action == "migrate":
                     print("\n".join(migrate(args.results)) or "every stored summary is at the current schema")
+                from .experiments.derivations import DERIVATIONS  # torch: the computations derived
                 from .storage.derive import derive_all  # the tables derived from what a migration moved
 
-                print("\n".join(f"derived {path}" for path in derive_all(args.results)))
+                print("\n".join(f"derived {path}" for path in derive_all(args.results, DERIVATIONS)))
         except (ResultsError, SweepLocked) as err:
             error(err)
             return 1

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..storage.plan import load_sweep
-from ..storage.results import CONFIGS, RESULTS, holds_plan, load_results
+from ..storage.results import CONFIGS, RESULTS, holds_plan, planned
 from .power import design_power, minimum_detectable_difference
 from .rules import ACCURACY_MARGIN as MARGIN
 from .rules import ALPHA, TRAINING_FLOOR
+from .runs import load_results
 from .stats import fold_differences
 
 TESTS = 3  # Claim 1's rule reads three comparisons together (Bonferroni)
@@ -66,7 +66,7 @@ def design_values(
     detectable difference of the full design, whether ±2-point equivalence is within reach, and
     how much of the full profile is stored."""
     power = pilot_power(pilot, value, baseline, results_dir, configs_dir)
-    planned = load_sweep(Path(configs_dir) / f"{full}.yaml", "full")
+    planned_runs = len(planned(full, "full", configs_dir, results_dir))
     stored = (
         len(load_results(full, "full", results_dir, configs_dir))
         if holds_plan(full, "full", results_dir, configs_dir)
@@ -85,7 +85,7 @@ def design_values(
         "folds": str(power["folds"]),
         "mdd": f"{100 * power['mdd']:.1f} points",
         "reach": reach,
-        "stored": f"{stored} of {len(planned)}",
+        "stored": f"{stored} of {planned_runs}",
         "pilot_train": f"{100 * power['lowest_train_accuracy']:.1f} %",
     }
 

@@ -1,5 +1,5 @@
 """Tables of the factor ablation and the disentanglement case study, from the results table:
-what each probe reads, what each edit of the audio moves, and which run is which method (``registry.method_of``).
+what each probe reads, what each edit of the audio moves, and which run is which method (``methods.method_of``).
 
 Every summary averages seeds within a fold first, then reports mean ± std over folds (test
 speakers), the independent units. Column names follow ``store.table_row``'s flattening of a run's
@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..method.registry import FACTOR_NAMES, method_of
+from ..method.registry import FACTOR_NAMES
 from ..run.schema import EDITS, PLACEHOLDERS, column
 from ..storage.results import RESULTS, derived
 from ..storage.store import read_table
+from .methods import method_of
 from .stats import against_reference, compare_together, format_mean_std
 
 LABELS = {"pitch_median": "pitch median", "pitch_std": "pitch spread", "loudness": "loudness", "intensity": "intensity"}

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..method.registry import METHODS, method_of
 from ..run.schema import FEW_SHOT_K, column
-from ..storage.plan import load_sweep
-from ..storage.results import CONFIGS, REPO, RESULTS, derived, holds_plan, load_results
+from ..storage.results import CONFIGS, REPO, RESULTS, derived, holds_plan, planned_runs
 from ..storage.store import ResultsError
+from .methods import METHODS, TUNED_FAMILIES
 from .rules import TRAINING_FLOOR
+from .runs import load_results
 from .stats import compare_together, format_mean_std, mean_std, paired_by_fold
 
 METHOD_NAMES = {key: method.label for key, method in METHODS.items()}
@@ -91,13 +91,8 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def display_name(key: str) -> str:
-    """A method's label (``registry.METHODS``), or its key for a method not declared there."""
+    """A method's label (``methods.METHODS``), or its key for a method not declared there."""
     return METHODS[key].label if key in METHODS else key
-
-
-def method(row) -> str:
-    """The method a run belongs to (``registry.method_of``)."""
-    return method_of(row)
 
 
 def load_benchmark(name: str, benchmarks_dir: str | Path = REPO / "benchmarks") -> pd.DataFrame:
@@ -123,15 +118,15 @@ def folder_sweeps_table(
     folder: str = "paper", configs_dir: str | Path = CONFIGS, results_dir: str | Path = RESULTS
 ) -> pd.DataFrame:
     """One row per sweep file in ``configs/<folder>`` (``paper``: the authors' set-ups; ``gpu``:
-    sweeps whose full profile needs a GPU): its full profile's size and, where a reader has stored
-    results, accuracy per method (mean ± std over runs), runs per hour and the device; "no results
-    stored" otherwise."""
+    sweeps whose full profile needs a GPU): where a reader has stored results, how many of the
+    full profile's runs (its recorded plan), accuracy per method (mean ± std over runs), runs per
+    hour and the device; "no results stored" otherwise (``sweep <file> --dry-run`` lists its plan)."""
     rows = []
     for path in sorted((Path(configs_dir) / folder).glob("*.yaml")):
-        row = {"sweep": path.stem, "full profile runs": len(load_sweep(path, "full"))}
+        row = {"sweep": path.stem}
         if holds_plan(path.stem, "full", results_dir, path.parent):
             df = load_results(path.stem, "full", results_dir, path.parent)
-            row["stored"] = len(df)
+            row["stored"] = f"{len(df)} of {planned_runs(path.stem, 'full', path.parent, results_dir)}"
             for name, runs in df.groupby("method"):
                 row[display_name(name)] = format_mean_std(runs["accuracy"].mean(), runs["accuracy"].std())
             row["runs per hour (one worker)"] = round(3600 / df["wall_time_s"].mean(), 1)
@@ -143,7 +138,7 @@ def folder_sweeps_table(
 
 
 def run_geometry(sweep: str, df: pd.DataFrame, results_dir: str | Path = RESULTS) -> pd.DataFrame:
-    """``df`` with each run's embedding geometry (``derive.geometry``): ``collapse_<name>``
+    """``df`` with each run's embedding geometry (``derivations.geometry``): ``collapse_<name>``
     columns and ``head_accuracy``."""
     return df.merge(derived(sweep, "geometry", df["profile"].iloc[0], results_dir), on="run_id", how="left")
 
@@ -161,7 +156,7 @@ def learning_curves(df: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_table(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:
-    """One row per method (in ``registry.METHODS`` order): accuracy, macro-F1, ECE and training
+    """One row per method (in ``methods.METHODS`` order): accuracy, macro-F1, ECE and training
     accuracy as mean ± std over runs, and the number of runs. Pass ``complete_cells(df)`` so
     every row averages the same (fold, seed) cells."""
     metrics = ["accuracy", "macro_f1", "ece", "train_accuracy"]
@@ -201,7 +196,7 @@ def cells_description(df: pd.DataFrame) -> str:
 def metric_table(
     df: pd.DataFrame, columns: dict[str, str], by: str = "method", scale: float = 1.0, digits: int = 2
 ) -> pd.DataFrame:
-    """Mean ± std of each column (renamed by ``columns``) per group, groups in ``registry.METHODS``
+    """Mean ± std of each column (renamed by ``columns``) per group, groups in ``methods.METHODS``
     order and named by it; '—' where a metric does not apply to a group.
 
     >>> df = pd.DataFrame({"method": ["ce", "ce", "prototypes"], "x": [1.0, 2.0, float("nan")]})
@@ -306,19 +301,6 @@ def pull_strength(df: pd.DataFrame, margin: float | None = None) -> pd.DataFrame
             }
         )
     return pd.DataFrame(rows)
-
-
-# The tuned-baselines sweep: each family's knob, chosen per test speaker on the validation speaker.
-TUNED_FAMILIES = {
-    "ce_weight_decay": ("CE + weight decay (AdamW)", "weight_decay"),
-    "ce_label_smoothing": ("CE + label smoothing", "label_smoothing"),
-    "ce_specaugment": ("CE + SpecAugment", "specaugment"),
-    "focal": ("focal loss", "focal_gamma"),
-    "opl": ("CE + OPL", "opl_weight"),
-    "learned_prototypes": ("learned prototypes", "lam"),
-    "zero_prototypes": ("zero-prototype control", "lam"),
-    "prototypes": ("predefined prototypes, s = 1", "lam"),
-}
 
 
 def tuned_choice(df: pd.DataFrame) -> pd.DataFrame:
@@ -447,7 +429,7 @@ def describe_protocol(df: pd.DataFrame, sweep: str, configs_dir: str | Path = CO
     """What a results table holds, against what its sweep profile plans, e.g. 'full profile:
     6 fold(s) x 2 seed(s), 15 epochs; 52 of the profile's 90 runs'."""
     profile = df["profile"].iloc[0]
-    planned = len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
+    planned = planned_runs(sweep, profile, configs_dir)
     epochs = ", ".join(str(e) for e in sorted(df["epochs"].unique()))
     return (
         f"{profile} profile: {df['fold'].nunique()} fold(s) x {df['seed'].nunique()} seed(s), "

@@ -1,10 +1,12 @@
 """The one reader of stored results: a sweep profile's table (``load_results``), whether a
-profile is complete (``load_profile``: every run its current plan holds is stored), which
-settings of a sweep that finishes setting by setting are complete (``complete_settings``), a
-stored run's record and embeddings, and the tables derived from them.
+profile is complete (``load_profile``: every run its plan holds is stored), which settings of a
+sweep that finishes setting by setting are complete (``complete_settings``), what a profile plans
+(``planned``: the sweep's own record, ``plans.py``; a sweep file is never expanded here), a stored
+run's record and embeddings, and the tables derived from them.
 
-Everything here reads ``results/`` (written by ``sweep``) and never trains; a missing or broken
-file raises ``ResultsError`` naming the fix, so a page never renders blanks.
+Everything here reads ``results/`` (written by the sweep) and never trains; a missing or broken
+file raises ``ResultsError`` naming the fix, so a page never renders blanks. The book's grouping
+of runs into methods is the reading side's (``reading/methods.py``).
 """
 
 from __future__ import annotations
@@ -18,10 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..method.registry import method_of
-from ..run.config import RunConfig
 from .manifest import file_digest, read_manifest
-from .plan import load_sweep
+from .plans import Planned, read_plan
 from .rules_record import read_record
 from .store import ResultsError, read_table
 
@@ -52,9 +52,9 @@ def load_results(
     sweep: str, profile: str | None = None, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
 ) -> pd.DataFrame:
     """A sweep profile's table, ``results/<sweep>/<profile>.csv``: one row per stored run of the
-    profile's current plan (rows kept from an earlier version of the sweep file are left out; the
-    sweep's ``--prune`` removes them), with a ``method`` column. Without ``profile``, the full
-    profile's table where one is stored, else the quick one's.
+    profile's recorded plan (rows kept from an earlier version of the sweep file are left out; the
+    sweep's ``--prune`` removes them). Without ``profile``, the full profile's table where one is
+    stored, else the quick one's.
 
     A missing, empty or malformed table raises ResultsError naming the file, so a page never
     renders blanks.
@@ -70,11 +70,9 @@ def load_results(
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise ResultsError(f"{path} lacks column(s) {', '.join(missing)}: rebuild it with {rerun} --aggregate-only")
-    sweep_file = Path(configs_dir) / f"{sweep}.yaml"
-    if sweep_file.is_file():
-        table = table[table["run_id"].isin({r.run_id for r in load_sweep(sweep_file, profile)})]
+    table = table[table["run_id"].isin(planned_ids(sweep, profile, configs_dir, results_dir))]
     if table.empty:
-        raise ResultsError(f"{path} has no rows of the current plan of {sweep_file.name}: run {rerun}")
+        raise ResultsError(f"{path} has no rows of the plan of configs/{sweep}.yaml: run {rerun}")
     missing = [rid for rid in table["run_id"] if not (folder / "runs" / rid / "metrics.json").is_file()]
     if missing:
         raise ResultsError(
@@ -83,8 +81,7 @@ def load_results(
         )
 
     verify_table(path)  # after the structural checks, which name a malformed table more precisely
-    table = table.copy()  # one block per dtype: the factor sweep's tables have hundreds of columns
-    return with_methods(table).reset_index(drop=True)
+    return table.copy().reset_index(drop=True)  # one block per dtype: the factor tables are wide
 
 
 def verify_table(path: Path) -> None:
@@ -100,11 +97,6 @@ def verify_table(path: Path) -> None:
         )
 
 
-def with_methods(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with each run's ``method`` (``registry.method_of``, the one grouping of runs)."""
-    return table.assign(method=table.apply(method_of, axis=1))
-
-
 def load_profile(
     sweep: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS
 ) -> tuple[pd.DataFrame, bool]:
@@ -113,19 +105,18 @@ def load_profile(
     whether it is a finding."""
     if holds_plan(sweep, "full", results_dir, configs_dir):
         full = load_results(sweep, "full", results_dir, configs_dir)
-        if len(full) == planned_runs(sweep, "full", configs_dir):
+        if len(full) == planned_runs(sweep, "full", configs_dir, results_dir):
             return full, True
     return load_results(sweep, "quick", results_dir, configs_dir), False
 
 
 def holds_plan(sweep: str, profile: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS) -> bool:
-    """Whether ``results/<sweep>/<profile>.csv`` holds a run of the profile's current plan: a table
+    """Whether ``results/<sweep>/<profile>.csv`` holds a run of the profile's recorded plan: a table
     holding only an earlier plan's runs (say, at other epochs) is a profile not yet started."""
     path = Path(results_dir) / sweep / f"{profile}.csv"
-    sweep_file = Path(configs_dir) / f"{sweep}.yaml"
-    if not path.is_file() or not sweep_file.is_file():
-        return path.is_file()
-    return bool({r.run_id for r in load_sweep(sweep_file, profile)} & set(read_table(path)["run_id"]))
+    if not path.is_file():
+        return False
+    return bool(set(planned_ids(sweep, profile, configs_dir, results_dir)) & set(read_table(path)["run_id"]))
 
 
 def complete_settings(
@@ -135,14 +126,15 @@ def complete_settings(
     setting (a combination of ``keys``' values) whose planned runs are all stored, and one row per
     planned setting with how many of its runs are stored (``stored``, ``planned``, ``complete``).
     Each complete setting is full-profile evidence on its own, whatever the others' state."""
-    plan = load_sweep(Path(configs_dir) / f"{sweep}.yaml", "full")
-    planned = pd.DataFrame([{**{k: r.settings[k] for k in keys}, "run_id": r.run_id} for r in plan])
+    plan = planned(sweep, "full", configs_dir, results_dir)
+    planned_rows = pd.DataFrame([{**{k: r.settings[k] for k in keys}, "run_id": r.run_id} for r in plan])
     started = holds_plan(sweep, "full", results_dir, configs_dir)
     table = load_results(sweep, "full", results_dir, configs_dir) if started else pd.DataFrame(columns=["run_id"])
-    planned["stored"] = planned["run_id"].isin(set(table["run_id"]))
-    status = planned.groupby(list(keys), sort=False)["stored"].agg(stored="sum", planned="size").reset_index()
+    planned_rows["stored"] = planned_rows["run_id"].isin(set(table["run_id"]))
+    by_setting = planned_rows.groupby(list(keys), sort=False)["stored"]
+    status = by_setting.agg(stored="sum", planned="size").reset_index()
     status["complete"] = status["stored"] == status["planned"]
-    done = planned[planned.groupby(list(keys), sort=False)["stored"].transform("all")]
+    done = planned_rows[by_setting.transform("all")]
     return table[table["run_id"].isin(set(done["run_id"]))].reset_index(drop=True), status
 
 
@@ -183,14 +175,34 @@ def derived(sweep: str, kind: str, profile: str, results_dir: str | Path = RESUL
     return pd.read_csv(folder / f"{profile}-{kind}.csv")
 
 
-def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS) -> int:
-    """How many runs the sweep file's profile plans."""
-    return len(load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile))
+def planned(
+    sweep: str, profile: str = "full", configs_dir: str | Path = CONFIGS, results_dir: str | Path = RESULTS
+) -> list[Planned]:
+    """The runs a sweep's profile plans (id and settings), as the sweep recorded them when it
+    stored (``plans.read_plan``); ResultsError naming the command that records it when there is no
+    record, or the sweep file changed since."""
+    folder = Path(results_dir) / sweep
+    sweep_file = Path(configs_dir) / f"{sweep}.yaml"
+    record = f"python -m predefined_prototypes sweep {sweep_file} --aggregate-only"
+    try:
+        runs = read_plan(folder, profile, sweep_file)
+    except ValueError as err:
+        raise ResultsError(str(err)) from None
+    if runs is None:
+        raise ResultsError(f"{folder} has no record of its sweep's plan (plan.json): record it with {record}")
+    return runs
 
 
-def planned_ids(sweep: str, profile: str = "full", configs_dir: str | Path = CONFIGS) -> list[str]:
-    """The run ids the sweep file's profile plans."""
-    return [r.run_id for r in load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile)]
+def planned_runs(sweep: str, profile: str, configs_dir: str | Path = CONFIGS, results_dir: str | Path = RESULTS) -> int:
+    """How many runs the sweep's profile plans."""
+    return len(planned(sweep, profile, configs_dir, results_dir))
+
+
+def planned_ids(
+    sweep: str, profile: str = "full", configs_dir: str | Path = CONFIGS, results_dir: str | Path = RESULTS
+) -> list[str]:
+    """The run ids the sweep's profile plans."""
+    return [r.run_id for r in planned(sweep, profile, configs_dir, results_dir)]
 
 
 def rules_record(sweep: str, results_dir: str | Path = RESULTS) -> dict | None:
@@ -199,14 +211,6 @@ def rules_record(sweep: str, results_dir: str | Path = RESULTS) -> dict | None:
         return read_record(Path(results_dir) / sweep)
     except ValueError as err:
         raise ResultsError(str(err)) from None
-
-
-def planned_methods(sweep: str, profile: str = "full", configs_dir: str | Path = CONFIGS) -> set[str]:
-    """The methods (``registry.method_of``) the sweep file's profile plans runs of."""
-    return {
-        method_of(RunConfig.from_dict(r.settings).to_dict())
-        for r in load_sweep(Path(configs_dir) / f"{sweep}.yaml", profile)
-    }
 
 
 def complete_cells(df: pd.DataFrame, by: str = "method") -> pd.DataFrame:

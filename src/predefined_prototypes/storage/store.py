@@ -33,7 +33,7 @@ import pandas as pd
 from ..run.files import atomic_write, umask
 from ..run.schema import REQUIRED_FIELDS, REQUIRED_METRICS, SCHEMA_VERSION, metric_columns, undeclared
 from .manifest import file_digest, forget_files, read_manifest, record_files
-from .plan import Run
+from .plans import Run
 
 
 class ResultsError(ValueError):

@@ -14,15 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ...storage.results import (
-    complete_settings,
-    derived,
-    holds_plan,
-    load_results,
-    planned_ids,
-    planned_runs,
-    rules_record,
-)
+from ...storage.results import derived, holds_plan, planned_ids, planned_runs, rules_record
 from ...storage.rules_record import compare
 from ..rules import (
     ACCURACY_MARGIN,
@@ -34,6 +26,7 @@ from ..rules import (
     SHIFT_MARGIN,
     TRAINING_FLOOR,
 )
+from ..runs import complete_settings, load_results
 from ..tables import pull_strength
 from .claim1 import (
     PLACEMENT_RULE,

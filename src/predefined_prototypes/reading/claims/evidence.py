@@ -10,17 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...method.registry import FACTOR_NAMES, is_set
+from ...method.registry import FACTOR_NAMES
 from ...run.schema import column
-from ...storage.results import (
-    complete_cells,
-    complete_settings,
-    derived,
-    holds_plan,
-    load_profile,
-    load_results,
-    planned_runs,
-)
+from ...storage.results import complete_cells, derived, holds_plan, planned_runs
 from ..factor_tables import (
     LABELS,
     PULL_SETTING,
@@ -29,14 +21,16 @@ from ..factor_tables import (
     with_factor_reads,
     with_probe_chance,
 )
+from ..methods import is_set
 from ..rules import CONVERGED, TRAINING_FLOOR
+from ..runs import complete_settings, load_profile, load_results
 from ..stats import epochs_to_reach
 from ..tables import learning_curves, tuned_choice
 from .claim2 import claim2_verdict, criteria_met
 
 
 def tuned_candidates(sweep: str) -> tuple[pd.DataFrame, bool]:
-    """Every run of a tuned-baselines sweep with its ``family`` (its method, ``registry.method_of``), and
+    """Every run of a tuned-baselines sweep with its ``family`` (its method, ``methods.method_of``), and
     whether its full profile is complete."""
     runs, complete = load_profile(sweep)
     return runs.assign(family=runs["method"]), complete

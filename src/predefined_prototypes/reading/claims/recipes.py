@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ...method.registry import is_set
+from ..methods import is_set
 from ..rules import ACCURACY_MARGIN, ALPHA, TRAINING_FLOOR
 from .claim1 import PLACEMENT_RULE, PULL_RULE
 

@@ -6,9 +6,9 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from ...storage.plan import load_sweep
-from ...storage.results import CONFIGS, holds_plan, load_results
+from ...storage.results import holds_plan, planned
 from ..rules import ACCURACY_MARGIN, ALPHA, TRAINING_FLOOR
+from ..runs import load_results
 
 
 def glue_all(values: dict) -> None:
@@ -36,7 +36,7 @@ def projected_hours(sweep: str, df: pd.DataFrame, workers: int = 2) -> float:
     own time per epoch (``df``; the quick profile's shorter runs where the full one is not stored)."""
 
     per_epoch = (df["wall_time_s"] / df["epochs"]).mean()
-    return sum(r.settings["epochs"] for r in load_sweep(CONFIGS / f"{sweep}.yaml", "full")) * per_epoch / workers / 3600
+    return sum(r.settings["epochs"] for r in planned(sweep, "full")) * per_epoch / workers / 3600
 
 
 def recorded_hours(sweep: str, workers: int = 2) -> tuple[float, int]:
@@ -54,7 +54,7 @@ def rerun(*sweeps: str):
 
     lines, datasets = [], set()
     for sweep in sweeps:
-        runs = load_sweep(CONFIGS / f"{sweep}.yaml", "full")
+        runs = planned(sweep, "full")
         reads = sorted({r.settings["dataset"] for r in runs})
         datasets |= set(reads)
         lines.append(

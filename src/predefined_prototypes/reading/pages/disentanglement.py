@@ -9,7 +9,7 @@ import pandas as pd
 from ...data import ravdess
 from ...method.registry import FACTOR_NAMES
 from ...run.schema import column
-from ...storage.results import holds_plan, load_results, planned_runs
+from ...storage.results import holds_plan, planned_runs
 from ..claims import claim2_on_ravdess, disentanglement_cost, intensity_on_ravdess, pitch_labels
 from ..claims.claim2 import CRITERIA, TRACKERS, split_label
 from ..claims.evidence import RAVDESS_SWEEP, claim2_evidence_paper_faithful, ravdess_claim2_evidence
@@ -18,6 +18,7 @@ from ..design import transferred_power
 from ..factor_tables import LABELS, block_against_input, fold_summary, intervention_table, probe_table, pull_fit_table
 from ..pitch_check import LEVELS, agreement_table, load_pitch_check
 from ..rules import FIT_FLOOR, PROBE_MARGIN, SHIFT_MARGIN, TRAINING_FLOOR
+from ..runs import load_results
 from ..stats import describe_difference
 from .common import recorded_hours
 

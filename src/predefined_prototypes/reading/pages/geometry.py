@@ -6,7 +6,7 @@ import pandas as pd
 
 from ..stats import describe_difference, paired_by_fold
 
-# Embedding geometry (derive.geometry), by column, as the geometry and ablation pages label it.
+# Embedding geometry (derivations.geometry), by column, as the geometry and ablation pages label it.
 COLLAPSE = {
     "collapse_nc1": "NC1",
     "collapse_equinorm_cv": "equinorm CV",

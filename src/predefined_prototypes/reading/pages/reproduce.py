@@ -6,12 +6,13 @@ import math
 
 import pandas as pd
 
-from ...method.registry import is_set
 from ...run.config import RunConfig
 from ...storage.manifest import recorded_root
-from ...storage.plan import SWEEP_ORDER, load_sweep
-from ...storage.results import CONFIGS, RESULTS, ResultsError, load_profile, load_results, load_stored_run
+from ...storage.plans import SWEEP_ORDER
+from ...storage.results import RESULTS, ResultsError, load_stored_run, planned
+from ..methods import is_set
 from ..rules import PATH_MARGIN, PATH_SPEEDUP
+from ..runs import load_profile, load_results
 from ..stats import describe_difference, paired_by_fold
 from ..tables import load_benchmark, shown
 from .common import projected_hours
@@ -323,10 +324,7 @@ def layout_hours() -> tuple[dict[str, str], pd.DataFrame]:
     speed-ups, fractions of peak)."""
     stored = {s: load_results(s) for s in SWEEP_ORDER}
     clips = {s: runs.drop_duplicates("run_id").set_index("run_id")["train_size"] for s, runs in stored.items()}
-    plans = {
-        s: [r.settings | {"train_size": clips[s].get(r.run_id)} for r in load_sweep(CONFIGS / f"{s}.yaml", "full")]
-        for s in SWEEP_ORDER
-    }
+    plans = {s: [r.settings | {"train_size": clips[s].get(r.run_id)} for r in planned(s, "full")] for s in SWEEP_ORDER}
     # The memory layouts are the CNN's: a sweep of another backbone (the pretrained GE2E pilot) has no
     # path to price here, and its stored runs' own hours are in the table above.
     plans = {s: runs for s, runs in plans.items() if all(r["backbone"] == "cnn" for r in runs)}

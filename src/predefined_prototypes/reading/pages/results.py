@@ -6,14 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...storage.results import RESULTS, planned_methods, with_methods
+from ...storage.results import RESULTS
 from ...storage.store import read_table
 from ..claims import CLAIM1_SWEEPS, claim1_verdicts, recipe_runs, tuned_claim1
 from ..claims.claim1 import placement_reading
 from ..claims.evidence import tuned_candidates, tuned_runs
 from ..claims.recipes import choose_recipes, selection_table, within_recipe
 from ..design import design_values
+from ..methods import with_methods
 from ..rules import CONVERGED, EPOCH_MARGIN, TRAINING_FLOOR
+from ..runs import planned_methods
 from ..stats import compare_together, describe_difference, epochs_to_reach, level_words, paired_by_fold, seed_spread
 from ..tables import (
     METHOD_NAMES,

@@ -24,10 +24,10 @@ from tqdm import tqdm
 
 from ..run.config import ConfigError, RunConfig
 from ..run.files import atomic_write
-from .manifest import forget_files
-from .plan import Run, load_sweep
-from .rules_record import fix_rules
-from .store import (
+from ..storage.manifest import forget_files
+from ..storage.plans import Run, record_plan
+from ..storage.rules_record import fix_rules
+from ..storage.store import (
     ResultsError,
     finished_where,
     read_summary,
@@ -42,6 +42,7 @@ from .store import (
     unstore,
     write_table,
 )
+from .plan import load_sweep, profile_names
 
 
 def execute_run(run: Run, notebook: str, threads: int = 0) -> dict:
@@ -273,6 +274,13 @@ def _execute(pending: list[Run], notebook: str, workers: int | None, scheduler: 
     return outcomes
 
 
+def record_sweep_plan(path: str | Path, results_dir: str | Path, runs_dir: str | Path = "runs") -> bool:
+    """Record what every profile of a sweep file plans under ``results/<sweep>/plan.json``, for the
+    reading side, which never expands a sweep file (``storage.plans``); returns whether it wrote."""
+    plans = {name: load_sweep(path, name, runs_dir) for name in profile_names(path)}
+    return record_plan(Path(results_dir) / Path(path).stem, Path(path).read_bytes(), plans)
+
+
 def table_or_unstore(runs: list[Run], stored: list[Run], results_dir: str | Path) -> None:
     """Write the profile's table with the just-stored runs, or, if it cannot be written (a full
     disk), take those runs back out before raising: no stored run is ever left without its row."""
@@ -338,6 +346,8 @@ def run_sweep(
         if pending and not aggregate_only:
             _preflight(pending, notebook, runs_dir, results_dir)
             check_data_identity([r for r in runs if r not in pending], results_dir)
+        if record_sweep_plan(path, results_dir, runs_dir):
+            print(f"plan recorded (results/{sweep}/plan.json)")
         if rules is not None and profile == "full":
             from ..run.provenance import git_commit
 
@@ -364,9 +374,10 @@ def run_sweep(
         planned = {r.run_id for r in runs}
         held = int(table["run_id"].isin(planned).sum()) if len(table) else 0
         if held:  # the tables the book reads, from the runs now stored
-            from .derive import derive  # torch: only once runs are stored
+            from ..storage.derive import derive
+            from .derivations import DERIVATIONS  # torch: only once runs are stored
 
-            for path in derive(sweep, profile, results_dir):
+            for path in derive(sweep, profile, results_dir, DERIVATIONS):
                 print(f"derived {path}")
     print(f"{held} of {len(runs)} planned runs stored; table {table_path(results_dir, sweep, profile)}")
     failed = [o for o in outcomes if o["status"] == "failed"]

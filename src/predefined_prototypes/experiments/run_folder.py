@@ -1,6 +1,6 @@
 """A finished run's folder read back: its configuration, its trained model (verified to be this
 run's) and its summary. Sits above the store (it reads the summary as the store checks it) and
-the trainer (it rebuilds the model the trainer built).
+the trainer (it rebuilds the model the trainer built), with the runner, since it loads torch.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import torch
 from ..run.config import RunConfig
 from ..run.models import Model
 from ..run.train import MODEL_FILE, build_model, model_metadata
-from .manifest import file_digest
-from .store import read_summary
+from ..storage.manifest import file_digest
+from ..storage.store import read_summary
 
 
 class WrongModel(ValueError):

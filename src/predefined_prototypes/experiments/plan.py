@@ -1,6 +1,6 @@
 """The plan of a sweep file: its base, grid and profiles expanded into runs, checked before any
-work. Pure data (no torch, no training): every layer that needs to know what a sweep plans (the
-runner, the store's readers, the book) reads it from here.
+work. Pure data (no torch, no training). The runner expands a sweep file here and records what it
+plans in the store (``storage.plans``), where the book's reading side reads it.
 
 A sweep file::
 
@@ -22,51 +22,18 @@ import functools
 import itertools
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from ..run.config import ConfigError, RunConfig
+from ..storage.plans import Run
 
 SWEEP_KEYS = {"description", "base", "grid", "profiles"}
-# The sweep files of configs/, in the order ``make sweeps`` runs them: a run planned by two of them
-# (the same run id) is trained by the first and reused by the later one.
-SWEEP_ORDER = (
-    "main-fsdd",
-    "main-emodb",
-    "ablation-prototypes",
-    "ablation-factors",
-    "novel-classes",
-    "pull-strength",
-    "tuned-baselines",
-    "factor-pull",
-    "claim1-speech-commands-pilot",
-    "claim1-speech-commands",
-    "claim1-ravdess-pilot",
-    "claim1-ravdess",
-    "claim2-ravdess",
-    "claim2-ravdess-intensity",
-    "bf16-check",
-    "channels-last-check",
-    "bf16-channels-last-check",
-    "claim1-recipes-ravdess",
-    "claim1-recipes-speech-commands",
-    "claim1-pretrained-pilot",
-)
 PROFILE_KEYS = {"base", "grid"}
 # More runs than any sweep of this project plans by a factor of 20: a larger grid is a typo (and
 # would be expanded in memory before anything else is checked).
 MAX_RUNS = 10_000
-
-
-@dataclass(frozen=True)
-class Run:
-    sweep: str
-    profile: str
-    run_id: str
-    settings: dict  # RunConfig fields, without ``out``
-    out: str
 
 
 def _grid_combinations(grid: dict, where: str) -> list[dict]:
@@ -162,6 +129,11 @@ def read_sweep_file(path: str | Path) -> dict:
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; valid: {sorted(SWEEP_KEYS)}")
     return spec
+
+
+def profile_names(path: str | Path) -> list[str]:
+    """The names of a sweep file's profiles (quick, full, ...)."""
+    return list(_mapping(read_sweep_file(path).get("profiles"), f"{path}: profiles"))
 
 
 def load_sweep(path: str | Path, profile: str, runs_dir: str | Path = "runs") -> list[Run]:
