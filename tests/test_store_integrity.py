@@ -28,7 +28,8 @@ from predefined_prototypes.run.config import ConfigError, RunConfig
 from predefined_prototypes.storage.results import load_results
 from predefined_prototypes.storage.store import ResultsError, stored_dir, write_table
 
-STORED = REPO / "results" / "main-fsdd"
+RESULTS = REPO / "results"
+STORED = RESULTS / "main-fsdd"
 
 
 def finished(run, results):
@@ -352,3 +353,56 @@ def test_prune_takes_the_sweeps_own_file_not_another_of_the_same_name(tmp_path):
     with pytest.raises(ConfigError, match=r"--prune .* takes that file .*configs/p\.yaml\), not .*elsewhere/p\.yaml"):
         run_sweep(other, "quick", results_dir=results, aggregate_only=True, prune_results=True)
     assert len(pd.read_csv(results / "p" / "quick.csv")) == 2  # nothing removed
+
+
+def test_store_check_names_a_run_whose_recorded_data_differs_from_the_data_here(tiny_emodb, tmp_path):
+    from predefined_prototypes.run.config import RunConfig
+    from predefined_prototypes.run.splits import data_identity
+    from predefined_prototypes.storage.check import data_differs
+
+    config = RunConfig(dataset="emodb", data_dir=str(tiny_emodb))
+    record = {"data": {"listing_sha256": data_identity(config)}}
+    assert data_differs(tmp_path, record, config, {}) is None  # the same clips: nothing to say
+    sorted(tiny_emodb.rglob("*.wav"))[-1].unlink()  # a subset of the data it was trained on
+    line = data_differs(tmp_path, record, config, {})
+    assert "trained on other data" in line and "listing differs" in line
+    gone = RunConfig(dataset="emodb", data_dir=str(tmp_path / "absent"))
+    assert data_differs(tmp_path, record, gone, {}) is None  # no data here: nothing to compare
+    assert data_differs(tmp_path, {"data": {}}, config, {}) is None  # stored before runs recorded it
+
+
+def test_a_write_that_fails_leaves_the_manifest_as_it_was(tmp_path, monkeypatch):
+    """A full disk while a table is written after its manifest entry: the entry is put back, so
+    store check never blames an edit on a write that did not happen."""
+    from predefined_prototypes.run import files
+    from predefined_prototypes.storage import manifest
+
+    sweep = tmp_path / "s"
+    sweep.mkdir()
+    manifest.write_recorded(sweep, sweep / "full.csv", b"run_id\nabc\n")
+    before = (sweep / "manifest.json").read_bytes()
+
+    def full_disk(path, write):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(
+        manifest,
+        "atomic_write",
+        lambda path, write: full_disk(path, write) if path.suffix == ".csv" else files.atomic_write(path, write),
+    )
+    for name in ("full.csv", "quick.csv"):  # a file rewritten, and one never written before
+        with pytest.raises(OSError, match="No space left"):
+            manifest.write_recorded(sweep, sweep / name, b"run_id\nabd\n")
+        assert (sweep / "manifest.json").read_bytes() == before and manifest.verify_files(sweep) == []
+
+
+@pytest.mark.slow
+def test_rebuilding_a_correct_table_changes_no_byte(tmp_path):
+    """--aggregate-only rebuilds a profile's table from its stored summaries in the one column order
+    (``store.column_order``): a committed table comes back byte for byte, and so does its plan."""
+    from predefined_prototypes.experiments.sweep import run_sweep
+
+    shutil.copytree(RESULTS / "bf16-check", tmp_path / "bf16-check", ignore=shutil.ignore_patterns(".*"))
+    run_sweep(REPO / "configs" / "bf16-check.yaml", "full", results_dir=tmp_path, aggregate_only=True)
+    for name in ("full.csv", "plan.json", "manifest.json"):
+        assert (tmp_path / "bf16-check" / name).read_bytes() == (RESULTS / "bf16-check" / name).read_bytes(), name

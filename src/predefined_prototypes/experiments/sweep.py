@@ -156,7 +156,7 @@ def check_data_identity(finished: list[Run], results_dir: str | Path) -> None:
     listing digest, ``splits.data_identity``) and the data here differs: the sweep would count it
     finished for data it was not trained on. Runs stored before runs recorded it are taken as
     they are; each fold's data is listed once."""
-    from ..run.splits import data_identity
+    from ..run.splits import DATA_KEYS, data_identity
 
     here: dict[str, dict] = {}
     for run in finished:
@@ -177,10 +177,6 @@ def check_data_identity(finished: list[Run], results_dir: str | Path) -> None:
                 f"{config.data_dir or 'PP_DATA_DIR'} holds: its {', '.join(differs)} listing differs "
                 "(clips, sizes or labels). Run the sweep on the data its runs were trained on"
             )
-
-
-# The options that decide which clips a run's splits hold (``splits.split_clips``).
-DATA_KEYS = ("dataset", "data_dir", "fold", "dataset_options", "validation", "novel_classes", "on_error")
 
 
 def prune_plan(runs: list[Run], results_dir: str | Path) -> list[str]:

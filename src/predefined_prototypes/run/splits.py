@@ -183,6 +183,10 @@ def split_clips(config: RunConfig) -> tuple[dict[str, AudioDataset], object, Pat
     return splits, fold, root
 
 
+# The options that decide which clips a run's splits hold (``split_clips``).
+DATA_KEYS = ("dataset", "data_dir", "fold", "dataset_options", "validation", "novel_classes", "on_error")
+
+
 def data_identity(config: RunConfig) -> dict[str, str]:
     """The digest of each split's clip listing (``data.listing_digest``): what a run records as
     the data it read, and what a sweep compares before it counts a stored run as finished."""

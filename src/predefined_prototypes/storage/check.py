@@ -5,6 +5,7 @@ store once every other check passes (``python -m predefined_prototypes store che
 from __future__ import annotations
 
 import io
+import json
 import re
 import subprocess
 import zipfile
@@ -74,7 +75,7 @@ def check_sweep(sweep: Path) -> list[str]:
     rebuild to from their summaries (every cell, as written); a table row without its summary, or
     a summary no table of the sweep holds."""
     problems = verify_files(sweep)
-    summaries = set()
+    summaries, listed = set(), {}
     for folder in sub_folders(sweep / "runs"):
         if folder.is_symlink():
             continue  # named by verify_files
@@ -101,6 +102,8 @@ def check_sweep(sweep: Path) -> list[str]:
             problems.append(f"{folder}: no embeddings.npz")
         elif disagreement := predictions_disagree(folder, record):
             problems.append(disagreement)
+        if other := data_differs(folder, record, config, listed):
+            problems.append(other)
     in_tables = set()
     for path in sorted(sweep.glob("*.csv")):
         try:
@@ -146,6 +149,38 @@ def predictions_disagree(folder: Path, record: dict) -> str | None:
             f"{folder / 'metrics.json'}: macro-F1 {recorded['macro_f1']:.4f}, but its stored predictions give "
             f"{macro_f1(predicted, labels, classes):.4f}: restore the run from git or remove its folder and run "
             "the sweep again"
+        )
+    return None
+
+
+def data_differs(folder: Path, record: dict, config, listed: dict) -> str | None:
+    """A line when a stored run recorded the data it read (each split's clip listing digest,
+    ``splits.data_identity``) and the data here lists otherwise; None where it agrees, where the
+    dataset is not here (nothing to compare), or for a run stored before runs recorded it.
+    ``listed`` keeps each fold's listing, so a sweep's data is listed once per fold."""
+    recorded = (record.get("data") or {}).get("listing_sha256")
+    if not recorded:
+        return None
+    from ..run.splits import DATA_KEYS, data_identity  # lists the data (and loads torch): only here
+
+    key = json.dumps({k: v for k, v in config.to_dict().items() if k in DATA_KEYS}, sort_keys=True, default=str)
+    if key not in listed:
+        try:
+            listed[key] = data_identity(config)
+        except FileNotFoundError:
+            listed[key] = None  # the dataset is not here
+        except ValueError as err:  # a copy whose speakers differ from the committed fold manifest
+            listed[key] = str(err)
+    here = listed[key]
+    if here is None:
+        return None
+    if isinstance(here, str):
+        return f"{folder}: the data here cannot be split as this run's was: {here}"
+    differs = sorted(split for split, digest in recorded.items() if here.get(split) != digest)
+    if differs:
+        return (
+            f"{folder}: trained on other data than {config.data_dir or 'PP_DATA_DIR'} holds (its "
+            f"{', '.join(differs)} listing differs: clips, sizes or labels); a sweep would not count it finished"
         )
     return None
 

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..run.files import atomic_write
 from .check import check_store, check_sweep
-from .manifest import read_manifest, record_files
+from .manifest import read_manifest, write_recorded
 from .results import load_results, table_digest
 from .store import ResultsError, store_lock, sweep_lock, unfinished_migration
 
@@ -112,24 +111,14 @@ def derive(sweep: str, profile: str, results_dir: str | Path, derivations: dict[
             table = both.iloc[rank]
         else:
             table = function(sweep, runs, results_dir)
-        text = table.to_csv(index=False).encode()
-        record_files(
-            folder.parent, [path], {path.relative_to(folder.parent).as_posix(): hashlib.sha256(text).hexdigest()}
-        )
-        atomic_write(path, lambda f, text=text: f.write(text))
+        write_recorded(folder.parent, path, table.to_csv(index=False).encode())
         written.append(path)
     record = {
         "table": f"{profile}.csv",
         "table_sha256": table_digest(sweep, profile, results_dir),
         "inputs": inputs,
     }
-    text = json.dumps(record, indent=1).encode()
-    record_files(
-        folder.parent,
-        [record_path],
-        {record_path.relative_to(folder.parent).as_posix(): hashlib.sha256(text).hexdigest()},
-    )
-    atomic_write(record_path, lambda f: f.write(text))
+    write_recorded(folder.parent, record_path, json.dumps(record, indent=1).encode())
     return written
 
 

@@ -74,6 +74,25 @@ def record_files(sweep_dir: str | Path, paths: Iterable[str | Path], digests: di
     _write(sweep_dir, files)
 
 
+def write_recorded(sweep_dir: str | Path, path: str | Path, data: bytes) -> None:
+    """Write one of a sweep's files (atomically) with its manifest entry: the entry first, so no
+    written file is ever unrecorded; and when the file cannot be written (a full disk), the entry
+    put back as it was before raising, so ``store check`` never blames an edit on a write that did
+    not happen."""
+    sweep_dir, path = Path(sweep_dir), Path(path)
+    name = _relative(sweep_dir, path)
+    before = read_manifest(sweep_dir).get(name)
+    record_files(sweep_dir, [path], {name: hashlib.sha256(data).hexdigest()})
+    try:
+        atomic_write(path, lambda f: f.write(data))
+    except OSError:
+        if before is None:
+            forget_files(sweep_dir, [name])
+        else:
+            record_files(sweep_dir, [path], {name: before})
+        raise
+
+
 def forget_files(sweep_dir: str | Path, names: Iterable[str]) -> None:
     """Take files (relative paths, or folders: everything under them) out of the manifest."""
     sweep_dir = Path(sweep_dir)

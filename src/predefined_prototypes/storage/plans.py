@@ -29,8 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from ..run.files import atomic_write
-from .manifest import record_files
+from .manifest import write_recorded
 
 RECORD = "plan.json"
 # The sweep files of configs/, in the order ``make sweeps`` runs them: a run planned by two of them
@@ -100,8 +99,7 @@ def record_plan(sweep_dir: str | Path, sweep_file: bytes, profiles: dict[str, li
     if path.is_file() and path.read_bytes() == text:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    record_files(path.parent, [path], {RECORD: hashlib.sha256(text).hexdigest()})
-    atomic_write(path, lambda f: f.write(text))
+    write_recorded(path.parent, path, text)
     return True
 
 

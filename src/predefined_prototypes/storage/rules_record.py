@@ -31,8 +31,7 @@ import json
 import time
 from pathlib import Path
 
-from ..run.files import atomic_write
-from .manifest import record_files
+from .manifest import write_recorded
 
 RECORD = "rules.json"
 
@@ -78,8 +77,7 @@ def fix_rules(
     sweep_dir.mkdir(parents=True, exist_ok=True)
     # Entered before the file appears, as every stored file is: a crash in between leaves an entry
     # whose file is missing (named by ``store check``), never an unrecorded record.
-    record_files(sweep_dir, [path], {RECORD: hashlib.sha256(text).hexdigest()})
-    atomic_write(path, lambda f: f.write(text))
+    write_recorded(sweep_dir, path, text)
     return record
 
 

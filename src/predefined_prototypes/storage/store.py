@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import fcntl
 import functools
-import hashlib
 import io
 import json
 import os
@@ -32,7 +31,7 @@ import pandas as pd
 
 from ..run.files import atomic_write, umask
 from ..run.schema import REQUIRED_FIELDS, REQUIRED_METRICS, SCHEMA_VERSION, metric_columns, undeclared
-from .manifest import file_digest, forget_files, read_manifest, record_files
+from .manifest import file_digest, forget_files, read_manifest, record_files, write_recorded
 from .plans import Run
 
 
@@ -291,6 +290,42 @@ def table_row(run: Run, record: dict) -> dict:
     return row
 
 
+# A row's provenance columns, last in every table.
+PROVENANCE = (
+    "train_size",
+    "test_size",
+    "epochs_run",
+    "wall_time_s",
+    "threads",
+    "git_commit",
+    "package_version",
+    "torch_version",
+)
+
+
+def column_order(columns) -> list[str]:
+    """A table's columns in the one order every table is written in: the run's sweep, profile and
+    id; its configuration fields by name; its metrics in the schema's order (``schema.METRICS``);
+    its provenance. The order depends on the columns alone, never on which version of the package
+    wrote the summaries, so rebuilding a table from the same summaries writes the same bytes.
+
+    >>> column_order(["wall_time_s", "ece", "seed", "run_id", "accuracy", "loss", "sweep"])
+    ['sweep', 'run_id', 'loss', 'seed', 'accuracy', 'ece', 'wall_time_s']
+    """
+    lead, metrics = ("sweep", "profile", "run_id"), {c: i for i, c in enumerate(metric_columns())}
+
+    def rank(name: str) -> tuple:
+        if name in lead:
+            return (0, lead.index(name), "")
+        if name in metrics:
+            return (2, metrics[name], "")
+        if name in PROVENANCE:
+            return (3, PROVENANCE.index(name), "")
+        return (1, 0, name)
+
+    return sorted(columns, key=rank)
+
+
 def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> pd.DataFrame:
     """Merge the stored runs of one profile into ``results/<sweep>/<profile>.csv`` by run id: rows
     of stored runs are (re)built from their metrics.json, and rows already in the table for runs
@@ -316,10 +351,10 @@ def write_table(runs: list[Run], results_dir: str | Path, keep: bool = True) -> 
     # Planned runs first, in plan order, then kept rows of earlier plans.
     order = [r.run_id for r in runs if r.run_id in rows] + [k for k in rows if k not in planned]
     table = pd.DataFrame([rows[k] for k in order])
+    table = table[column_order(table.columns)]
     if len(table):
         text = table.to_csv(index=False).encode()
-        record_files(path.parent, [path], {path.name: hashlib.sha256(text).hexdigest()})
-        atomic_write(path, lambda f: f.write(text))
+        write_recorded(path.parent, path, text)
     elif not keep:
         path.unlink(missing_ok=True)  # pruned to nothing
         forget_files(path.parent, [path.name])
