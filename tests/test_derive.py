@@ -10,10 +10,11 @@ from conftest import REPO
 
 from predefined_prototypes.experiments.derivations import DERIVATIONS, held_out_block_fit, input_probes, probe_chance
 from predefined_prototypes.experiments.sweep import prune
+from predefined_prototypes.reading.runs import load_results
 from predefined_prototypes.reading.tables import learning_curves
 from predefined_prototypes.storage.derive import check_all, derive, derive_all
 from predefined_prototypes.storage.manifest import forget_files
-from predefined_prototypes.storage.results import derived, load_results
+from predefined_prototypes.storage.results import derived
 from predefined_prototypes.storage.store import ResultsError, StoredRun
 
 

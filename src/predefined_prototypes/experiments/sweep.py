@@ -4,7 +4,8 @@
 Where things live (``<id>`` is a hash of the run's configuration, so the same run has the same id
 on every machine): the executed notebook and full outputs under ``runs/<sweep>/<id>/`` (local,
 git-ignored); the stored summary and the profile's table under ``results/<sweep>/`` (committed;
-see ``store.py`` for the rules that keep them safe). A run stored under ``results/`` is finished on
+see ``storage/store.py`` for the rules that keep them safe), with the plan of every profile
+(``storage/plans.py``), which the book's reading side reads instead of this file. A run stored under ``results/`` is finished on
 every machine, so a fresh clone resumes where the committed results stop; a run killed halfway
 left no ``metrics.json`` and is simply run again. Every run's configuration, and every folder and
 dataset it needs, is checked before the first run starts.
