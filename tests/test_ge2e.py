@@ -100,3 +100,26 @@ def test_missing_package_is_one_line_naming_it(monkeypatch):
     with pytest.raises(ImportError, match=r"resemblyzer wheel, which is not installed: pip install") as err:
         GE2E(256)
     assert "\n" not in str(err.value)
+
+
+def test_training_reads_partial_windows_and_evaluation_every_frame():
+    """With partial_frames a training step reads a random 160-frame window of each clip: a change at
+    frame 200 reaches exactly the clips whose window covers it; evaluation reads every frame."""
+    encoder = build_backbone("ge2e", 40, 400, 256, GE2EOptions(partial_frames=160))
+    x = torch.rand(8, 400, 40)
+    changed = x.clone()
+    changed[:, 200] += 1.0
+    torch.manual_seed(1)
+    starts = torch.randint(0, 400 - 160 + 1, (8, 1)).flatten()
+    covers = (starts <= 200) & (200 < starts + 160)
+    assert 0 < covers.sum() < 8  # the seed draws windows of both kinds
+    with torch.no_grad():
+        torch.manual_seed(1)
+        before = encoder.train()(x)
+        torch.manual_seed(1)
+        after = encoder(changed)
+        assert torch.equal((before != after).any(dim=1), covers)
+        encoder.eval()
+        assert (encoder(x) != encoder(changed)).any(dim=1).all()
+    with pytest.raises(ConfigError, match="partial_frames must be >= 0"):
+        RunConfig.from_dict(dict(backbone="ge2e", backbone_options={"partial_frames": -1}))

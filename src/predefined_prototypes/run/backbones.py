@@ -9,7 +9,7 @@ the builders (``models.py``) are resolved only when a model is built.
 >>> backbone_options("cnn", {"channels": 16})
 CNNOptions(channels=16)
 >>> backbone_options("ge2e", {"backbone_options": {"freeze": True}})
-GE2EOptions(freeze=True, encoder_lr=None)
+GE2EOptions(freeze=True, encoder_lr=None, partial_frames=0)
 >>> stored_options("ge2e", GE2EOptions(encoder_lr=1e-4))
 {'channels': 8, 'pretrained': None, 'backbone_options': {'encoder_lr': 0.0001}}
 """
@@ -61,10 +61,14 @@ class BEATsOptions:
 class GE2EOptions:
     freeze: bool = False  # the encoder is not trained and z is its own embedding (a linear probe)
     encoder_lr: float | None = None  # the pretrained weights' learning rate (default: the recipe's lr)
+    # Training reads a random window of this many frames of each crop, as the encoder was trained
+    # (GE2E's partial utterances: 160 frames, 1.6 s); evaluation reads the whole crop. 0: the whole crop.
+    partial_frames: int = 0
 
     def __post_init__(self):
         if self.encoder_lr is not None:
             at_least(self, 0, "encoder_lr", strictly=True)
+        at_least(self, 0, "partial_frames")
 
 
 @dataclass(frozen=True)

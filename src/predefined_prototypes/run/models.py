@@ -235,6 +235,17 @@ def ge2e_weights() -> dict[str, Tensor]:
     return {k: v for k, v in state.items() if k.startswith(("lstm.", "linear."))}
 
 
+def random_windows(x: Tensor, frames: int) -> Tensor:
+    """A window of ``frames`` consecutive frames of each sequence of ``x`` [B, T, F], each at its own
+    random start (torch's seeded generator).
+
+    >>> random_windows(torch.arange(10.0).reshape(1, 10, 1), 4).flatten().diff().tolist()
+    [1.0, 1.0, 1.0]
+    """
+    starts = torch.randint(0, x.shape[1] - frames + 1, (x.shape[0], 1), device=x.device)
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], starts + torch.arange(frames, device=x.device)]
+
+
 class GE2E(nn.Module):
     """The GE2E speaker encoder (Wan et al., ICASSP 2018) as resemblyzer ships it: a 3-layer LSTM of
     256 units over 40 mel power bands and a 256-d projection of the last layer's final state,
@@ -242,14 +253,24 @@ class GE2E(nn.Module):
     package applies (so z can take any sign and reach any prototype), projected to ``embed_dim``
     when that differs from 256. With ``freeze`` the encoder is fixed and z is the package's own
     embedding (ReLU, L2 norm): a linear probe of what the encoder already knows. ``encoder_lr``
-    is the pretrained weights' learning rate (``parameter_groups``).
+    is the pretrained weights' learning rate (``parameter_groups``). With ``partial_frames`` a
+    training step reads a random window of that many frames of each clip (the encoder's own
+    training partials; the LSTM's cost is linear in frames); evaluation reads every frame.
 
     >>> GE2E(embed_dim=256, weights=None)(torch.rand(2, 160, 40)).shape
     torch.Size([2, 256])
     """
 
-    def __init__(self, embed_dim: int = 256, freeze: bool = False, encoder_lr: float | None = None, weights="shipped"):
+    def __init__(
+        self,
+        embed_dim: int = 256,
+        freeze: bool = False,
+        encoder_lr: float | None = None,
+        weights="shipped",
+        partial_frames: int = 0,
+    ):
         super().__init__()
+        self.partial_frames = partial_frames
         self.lstm = nn.LSTM(40, 256, 3, batch_first=True)
         self.linear = nn.Linear(256, 256)
         if weights is not None:
@@ -268,6 +289,8 @@ class GE2E(nn.Module):
         return self.linear(hidden[-1])
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.training and 0 < self.partial_frames < x.shape[1]:
+            x = random_windows(x, self.partial_frames)
         if self.freeze:
             with torch.no_grad():
                 return self.project(self.embed(x))
@@ -302,7 +325,7 @@ def build_beats(mel, frames, k, options) -> nn.Module:
 
 
 def build_ge2e(mel, frames, k, options) -> nn.Module:
-    return GE2E(k, options.freeze, options.encoder_lr)
+    return GE2E(k, options.freeze, options.encoder_lr, partial_frames=options.partial_frames)
 
 
 def build_backbone(name: str, num_mel_bins: int, num_frames: int, embed_dim: int, options=None) -> nn.Module:

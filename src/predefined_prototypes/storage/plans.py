@@ -54,7 +54,8 @@ SWEEP_ORDER = (
     "bf16-channels-last-check",
     "claim1-recipes-ravdess",
     "claim1-recipes-speech-commands",
-    "claim1-pretrained-pilot",
+    "claim1-pretrained-ravdess-pilot",
+    "claim1-pretrained-emodb-pilot",
 )
 
 
