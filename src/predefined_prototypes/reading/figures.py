@@ -445,3 +445,65 @@ def forest_panels(rows: list[dict]):
     for ax, unit in zip(np.atleast_1d(axes), units):
         forest([r for r in rows if r["unit"] == unit], ax, unit)
     return fig
+
+
+REGIME_COLOURS = {"from scratch": "0.45", "pretrained GE2E": "tab:purple"}
+
+
+def regimes(rows: list[dict], margin: float):
+    """Claim 1's fold-paired differences per corpus (a panel each), from scratch and with the
+    pretrained encoder side by side: dot and the interval its verdict reads, ±``margin`` dashed.
+    ``rows``: ``claims.pretrained.regime_rows``'s dicts, in points."""
+    corpora = list(dict.fromkeys(r["corpus"] for r in rows))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    fig, axes = plt.subplots(1, len(corpora), figsize=(WIDTH, 0.5 * len(labels) + 1.6), sharey=True,
+                             constrained_layout=True, squeeze=False)  # fmt: skip
+    for ax, corpus in zip(axes[0], corpora):
+        for offset, (regime, colour) in zip((0.15, -0.15), REGIME_COLOURS.items()):
+            for r in rows:
+                if r["corpus"] == corpus and r["regime"] == regime:
+                    y = -labels.index(r["label"]) + offset
+                    ax.plot([r["low"], r["high"]], [y, y], color=colour, lw=2.5)
+                    ax.plot([r["mean"]], [y], "o", color=colour, label=regime)
+        ax.axvline(0, color="0.5", lw=1)
+        for edge in (-margin, margin):
+            ax.axvline(edge, color="0.6", lw=1, ls="--")
+        ax.set_title(corpus)
+        ax.set_xlabel("difference, accuracy points")
+    axes[0][0].set_yticks([-i for i in range(len(labels))], labels)
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines() if not h.get_label().startswith("_")}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=len(handles))
+    return fig
+
+
+def pilot_curves(curves: dict, floor: float, chosen: dict[str, int | None]):
+    """The pretrained pilots' running training accuracy per epoch (a panel per corpus): a line per
+    fine-tuning run, coloured by encoder rate, styled by loss (CE solid, control dash-dot,
+    prototypes dashed; a pull at the first plan's settings thin grey); the training floor dotted,
+    the chosen epochs (``chosen``: corpus -> epochs, or None) in red. ``curves``: corpus ->
+    ``claims.pretrained.pilot_curves``'s table."""
+    styles = {"ce": ("-", "CE"), "zero_prototypes": ("-.", "control"), "prototypes": ("--", "prototypes")}
+    fig, axes = plt.subplots(1, len(curves), figsize=(WIDTH, 3.4), sharey=True, constrained_layout=True,
+                             squeeze=False)  # fmt: skip
+    for ax, (corpus, table) in zip(axes[0], curves.items()):
+        tuned = table[table["arm"] != "probe"]
+        rates = sorted(tuned["rate"].unique())
+        colours = {rate: plt.cm.viridis(0.15 + 0.6 * i / max(len(rates) - 1, 1)) for i, rate in enumerate(rates)}
+        for (_, rate), run in tuned.sort_values("epoch").groupby(["run_id", "rate"]):
+            arm = run["arm"].iloc[0]
+            if arm in styles:
+                style, name = styles[arm]
+                ax.plot(run["epoch"], 100 * run["train_accuracy"], style, color=colours[rate], lw=1.3,
+                        label=f"{name}, encoder rate {rate:g}")  # fmt: skip
+            else:
+                ax.plot(run["epoch"], 100 * run["train_accuracy"], color="0.7", lw=0.8, label="first plan's pull")
+        ax.axhline(100 * floor, color="0.3", lw=1, ls=":")
+        if chosen.get(corpus):
+            ax.axvline(chosen[corpus], color="tab:red", lw=1)
+        ax.set_title(corpus)
+        ax.set_xlabel("epoch")
+        ax.set_ylim(40, 100.5)
+    axes[0][0].set_ylabel("running training accuracy, %")
+    handles = {h.get_label(): h for ax in axes[0] for h in ax.get_lines() if not h.get_label().startswith("_")}
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=2)
+    return fig

@@ -39,6 +39,8 @@ DERIVED: dict[str, tuple[str, ...]] = {
     "factor-pull": ("input_probes", "held_out_fit", "crepe_probes"),
     "claim2-ravdess": ("input_probes", "held_out_fit", "crepe_probes"),
     "claim2-ravdess-intensity": ("input_probes", "held_out_fit"),
+    "claim1-pretrained-ravdess-pilot": ("curves",),
+    "claim1-pretrained-emodb-pilot": ("curves",),
 }
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .manifest import file_digest, read_manifest
+from .plans import RECORD as PLAN_RECORD
 from .plans import Planned, read_plan
 from .rules_record import read_record
 from .store import ResultsError, read_table
@@ -108,6 +109,11 @@ def load_profile(
         if len(full) == planned_runs(sweep, "full", configs_dir, results_dir):
             return full, True
     return load_results(sweep, "quick", results_dir, configs_dir), False
+
+
+def has_started(sweep: str, results_dir: str | Path = RESULTS) -> bool:
+    """Whether the sweep has recorded its plan: a sweep file whose sweep never ran has none."""
+    return (Path(results_dir) / sweep / PLAN_RECORD).is_file()
 
 
 def holds_plan(sweep: str, profile: str, results_dir: str | Path = RESULTS, configs_dir: str | Path = CONFIGS) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ...storage.results import derived, holds_plan, planned_ids, planned_runs, rules_record
+from ...storage.results import derived, has_started, holds_plan, planned_ids, planned_runs, rules_record
 from ...storage.rules_record import compare
 from ..rules import (
     ACCURACY_MARGIN,
@@ -58,6 +58,7 @@ from .evidence import (
     ravdess_claim2_evidence,
     tuned_runs,
 )
+from .pretrained import ENCODER, PRETRAINED_SWEEPS
 from .recipes import RULES as RECIPE_RULES
 from .recipes import choose_recipes, with_recipes
 from .verdict import Verdict, pending
@@ -233,12 +234,18 @@ SPEED_THRESHOLDS = {"margin (epochs)": EPOCH_MARGIN, "alpha": ALPHA, "converged 
 
 # Claim 1 on each corpus reads one sweep where every loss had the same recipe: FSDD's and EmoDB's
 # main comparisons (one fixed recipe, every loss at the same epochs), and on Speech Commands and
-# RAVDESS the recipe design (each loss's recipe chosen from one menu on validation speakers).
+# RAVDESS the recipe design (each loss's recipe chosen from one menu on validation speakers); in the
+# pretrained regime, RAVDESS and EmoDB by the recipe design's rules.
 CLAIM1_SWEEPS = {
     "fsdd": ("FSDD", "main-fsdd"),
     "emodb": ("EmoDB", "main-emodb"),
     "speech_commands": ("Speech Commands v0.02", "claim1-recipes-speech-commands"),
     "ravdess": ("RAVDESS", "claim1-recipes-ravdess"),
+    # The paper's regime: a pretrained encoder fine-tuned with each loss (pretrained.py).
+    **{
+        f"{corpus.lower()}_pretrained": (f"{corpus} ({ENCODER})", sweep)
+        for corpus, (sweep, _) in PRETRAINED_SWEEPS.items()
+    },
 }
 
 
@@ -251,7 +258,11 @@ def claim1_parts(sweep: str, corpus: str) -> tuple[Verdict, Verdict]:
         runs, complete, stored, planned = recipe_runs(sweep)
         evidence = f"the {sweep} sweep: each loss's recipe chosen per test fold on validation speakers"
         if not complete:
-            reason = f"{stored} of the full profile's {planned} runs are stored; a verdict waits for all"
+            reason = (
+                f"{stored} of the full profile's {planned} runs are stored; a verdict waits for all"
+                if planned
+                else "the sweep has not started"
+            )
             return pending("Claim 1a", corpus, reason, evidence), pending("Claim 1b", corpus, reason, evidence)
         chosen = choose_recipes(runs)
         return judge_parts(chosen.assign(method=chosen["arm"]), corpus, evidence)
@@ -265,12 +276,14 @@ def claim1_parts(sweep: str, corpus: str) -> tuple[Verdict, Verdict]:
 
 def recipe_runs(sweep: str) -> tuple[pd.DataFrame, bool, int, int]:
     """A recipe sweep's stored full-profile runs with their ``arm`` and ``recipe``, whether every
-    planned run is stored, how many are, and how many are planned."""
+    planned run is stored, how many are, and how many are planned (0 before the sweep started)."""
+    if not has_started(sweep):
+        return with_recipes(pd.DataFrame(columns=["loss", "prototypes"])), False, 0, 0
     planned = planned_runs(sweep, "full")
     if not holds_plan(sweep, "full"):
         return with_recipes(pd.DataFrame(columns=["loss", "prototypes"])), False, 0, planned
-    runs = with_recipes(load_results(sweep, "full"))
-    return runs, len(runs) == planned, len(runs), planned
+    stored = load_results(sweep, "full")  # every planned run counts, a frozen encoder's probe too
+    return with_recipes(stored), len(stored) == planned, len(stored), planned
 
 
 def _part(key: str, index: int) -> Callable[[], Verdict]:
@@ -365,7 +378,9 @@ def with_standing(claim: Claim, verdict: Verdict) -> Verdict:
     ``notes["rules"]``, what its sweep's rules record shows: rules and plan unchanged since they
     were fixed before its runs, or what changed; or, without a record, what is known."""
     record = rules_record(claim.sweep)
-    if record is None:
+    if record is None and not has_started(claim.sweep):
+        standing, words = "unrecorded", "the sweep has not started: it records its rules and plan before its first run"
+    elif record is None:
         standing, words = HISTORY.get(
             claim.key, ("unrecorded", f"the {claim.sweep} sweep was stored before rules were recorded")
         )

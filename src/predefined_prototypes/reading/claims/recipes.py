@@ -19,6 +19,8 @@ Claim 1 is judged in two parts (``claim1.PULL_RULE``, ``claim1.PLACEMENT_RULE``)
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from ..methods import is_set
@@ -58,13 +60,28 @@ RULES = {
 }
 
 
+def is_frozen_probe(row) -> bool:
+    """Whether a run is a linear probe of a frozen pretrained encoder (``backbone_options.freeze``):
+    a reference beside the arms, not one of them.
+
+    >>> is_frozen_probe({"backbone_options": '{"freeze": true}'}), is_frozen_probe({"backbone_options": "{}"})
+    (True, False)
+    """
+    options = row.get("backbone_options")
+    options = json.loads(options or "{}") if isinstance(options, str) else options
+    return isinstance(options, dict) and bool(options.get("freeze", False))
+
+
 def arm_of(row) -> str | None:
-    """Which of the three losses a run trains (None: a run of no arm).
+    """Which of the three losses a run trains (None: a run of no arm, or a frozen encoder's probe).
 
     >>> [arm_of(r) for r in ({"loss": "ce"}, {"loss": "prototypes", "prototypes": "zero"},
-    ...                      {"loss": "prototypes", "prototypes": "orthogonal"}, {"loss": "focal"})]
-    ['ce', 'zero_prototypes', 'prototypes', None]
+    ...                      {"loss": "prototypes", "prototypes": "orthogonal"}, {"loss": "focal"},
+    ...                      {"loss": "ce", "backbone_options": '{"freeze": true}'})]
+    ['ce', 'zero_prototypes', 'prototypes', None, None]
     """
+    if is_frozen_probe(row):
+        return None
     if row["loss"] == "ce":
         return "ce"
     if row["loss"] == "prototypes":

@@ -6,7 +6,8 @@ import pandas as pd
 from IPython.display import Markdown
 from myst_nb import glue
 
-from ...storage.results import holds_plan, planned
+from ...storage.results import has_started, holds_plan, planned
+from ...storage.store import ResultsError
 from ..rules import ACCURACY_MARGIN, ALPHA, TRAINING_FLOOR
 from ..runs import load_results
 
@@ -54,13 +55,22 @@ def rerun(*sweeps: str):
 
     lines, datasets = [], set()
     for sweep in sweeps:
+        if not has_started(sweep):
+            lines.append(
+                f"- `python -m predefined_prototypes sweep configs/{sweep}.yaml --profile full --workers 2`: "
+                "not started here; it records its plan and rules, then runs."
+            )
+            continue
         runs = planned(sweep, "full")
         reads = sorted({r.settings["dataset"] for r in runs})
         datasets |= set(reads)
+        try:
+            hours = f"about {projected_hours(sweep, load_results(sweep)):.1f} h on 2 cores"
+        except ResultsError:  # nothing stored yet to time it by
+            hours = "its time is projected once a run is stored"
         lines.append(
             f"- `python -m predefined_prototypes sweep configs/{sweep}.yaml --profile full --workers 2`: "
-            f"{len(runs)} runs on {', '.join(f'`$PP_DATA_DIR/{d}`' for d in reads)}, about "
-            f"{projected_hours(sweep, load_results(sweep)):.1f} h on 2 cores."
+            f"{len(runs)} runs on {', '.join(f'`$PP_DATA_DIR/{d}`' for d in reads)}, {hours}."
         )
     lines.append("- `make book`: the pages whose tables changed run again, the others come from the cache.")
     fetch = "; ".join(

@@ -8,13 +8,25 @@ import pandas as pd
 
 from ...storage.results import RESULTS
 from ...storage.store import read_table
+from .. import figures
 from ..claims import CLAIM1_SWEEPS, claim1_verdicts, recipe_runs, tuned_claim1
 from ..claims.claim1 import placement_reading
 from ..claims.evidence import tuned_candidates, tuned_runs
+from ..claims.pretrained import (
+    ENCODER,
+    PRETRAINED_SWEEPS,
+    calibration_table,
+    pilot_choice,
+    pilot_curves,
+    probe_runs,
+    probe_table,
+    regime_rows,
+    replaced_setting,
+)
 from ..claims.recipes import choose_recipes, selection_table, within_recipe
 from ..design import design_values
 from ..methods import with_methods
-from ..rules import CONVERGED, EPOCH_MARGIN, TRAINING_FLOOR
+from ..rules import ACCURACY_MARGIN, CONVERGED, EPOCH_MARGIN, TRAINING_FLOOR
 from ..runs import planned_methods
 from ..stats import compare_together, describe_difference, epochs_to_reach, level_words, paired_by_fold, seed_spread
 from ..tables import (
@@ -52,11 +64,29 @@ def claim1_parts_table() -> pd.DataFrame:
 
 
 RECIPE_SWEEPS = {"Speech Commands v0.02": "claim1-recipes-speech-commands", "RAVDESS": "claim1-recipes-ravdess"}
+# The sweeps this page reads, in the order a reader reruns them ("Rerun this page").
+RERUN = (
+    "main-fsdd",
+    "main-emodb",
+    "pull-strength",
+    "tuned-baselines",
+    "claim1-speech-commands-pilot",
+    "claim1-speech-commands",
+    "claim1-ravdess-pilot",
+    "claim1-ravdess",
+    "claim1-recipes-speech-commands",
+    "claim1-recipes-ravdess",
+    *(pilot for _, pilot in PRETRAINED_SWEEPS.values()),
+    *(sweep for sweep, _ in PRETRAINED_SWEEPS.values()),
+)
+# Every sweep the recipe design's tables read: from scratch, then with the pretrained encoder.
+RECIPE_VIEWS = RECIPE_SWEEPS | {f"{corpus} ({ENCODER})": sweep for corpus, (sweep, _) in PRETRAINED_SWEEPS.items()}
 
 
 def claim1_values() -> dict[str, str]:
-    """Each Claim 1 part's reason in words (``<key>_reason``, e.g. ``fsdd_claim1a_reason``) and each
-    recipe sweep's status (``sc_recipes_stored``, ``sc_recipes_complete``, and ``ravdess_...``)."""
+    """Each Claim 1 part's reason in words (``<key>_reason``, e.g. ``fsdd_claim1a_reason``), each
+    recipe sweep's status (``sc_recipes_stored``, ``sc_recipes_complete``, and ``ravdess_...``) and
+    the pretrained regime's (``pretrained_values``)."""
     values = {
         f"{key}_reason": f"{v.outcome}: {v.rule}; {v.reason}" if v.rule else f"{v.outcome}: {v.reason}"
         for key, v in claim1_verdicts().items()
@@ -71,7 +101,7 @@ def claim1_values() -> dict[str, str]:
             if recipes
             else "no recipe has run every loss in every fold yet"
         )
-    return values
+    return values | pretrained_values()
 
 
 def recipe_view(view: str = "within") -> pd.DataFrame | None:
@@ -80,7 +110,7 @@ def recipe_view(view: str = "within") -> pd.DataFrame | None:
     runs are full-profile evidence), or, for each sweep whose full profile is complete, what the
     validation choice picked and cost (``"selection"``; None before any is)."""
     tables = []
-    for corpus, sweep in RECIPE_SWEEPS.items():
+    for corpus, sweep in RECIPE_VIEWS.items():
         runs, complete, _, _ = recipe_runs(sweep)
         if view == "within" and len(runs):
             tables.append(within_recipe(runs).assign(corpus=corpus))
@@ -372,3 +402,72 @@ def pilot_design(pilot: str, full: str, prefix: str) -> dict[str, str]:
     return {
         f"{prefix}_{key}": words for key, words in design_values(pilot, full, "prototypes", "ce_weight_decay").items()
     }
+
+
+def pretrained_values() -> dict[str, str]:
+    """The pretrained regime's words: per corpus (``ravdess``, ``emodb``), the pilot's choice of
+    encoder rate and epochs by its rule (``<corpus>_pretrained_choice``), the first plan's pulls it
+    replaced (``<corpus>_pretrained_replaced``) and how much of the full profile is stored
+    (``<corpus>_pretrained_stored``)."""
+    values = {}
+    for corpus, (sweep, pilot) in PRETRAINED_SWEEPS.items():
+        name = corpus.lower()
+        choice = pilot_choice(pilot)
+        if choice is None:
+            values[f"{name}_pretrained_choice"] = "the pilot is not stored yet"
+        else:
+            reached = "; ".join(
+                f"at {rate:g}, " + (f"every run from epoch {epochs}" if epochs else "not every run within the pilot")
+                for rate, epochs in choice["reached"].items()
+            )
+            values[f"{name}_pretrained_choice"] = f"{reached}: so the encoder learns at {choice['rate']:g} for " + (
+                f"{choice['epochs']} epochs" if choice["epochs"] else "the budget's epochs"
+            )
+        values[f"{name}_pretrained_replaced"] = replaced_setting(pilot) or "no pull at other settings"
+        _, _, stored, planned = recipe_runs(sweep)
+        values[f"{name}_pretrained_stored"] = f"{stored} of {planned}" if planned else "none yet (not started)"
+    return values
+
+
+def pretrained_sweeps() -> dict[str, pd.DataFrame]:
+    """Each corpus's complete pretrained sweep: its arms' runs (``recipe_runs``)."""
+    sweeps = {}
+    for corpus, (sweep, _) in PRETRAINED_SWEEPS.items():
+        runs, complete, _, _ = recipe_runs(sweep)
+        if complete:
+            sweeps[corpus] = runs
+    return sweeps
+
+
+def pretrained_view(view: str) -> pd.DataFrame | None:
+    """The pretrained regime's tables over the complete sweeps: ``"probe"`` (the frozen encoder's
+    linear probe beside each fine-tuned loss) or ``"calibration"`` (ECE before and after temperature
+    scaling); None before any sweep is complete."""
+    sweeps = pretrained_sweeps()
+    if not sweeps:
+        return None
+    if view == "probe":
+        table = probe_table(sweeps, {c: probe_runs(PRETRAINED_SWEEPS[c][0]) for c in sweeps})
+    else:
+        table = calibration_table(sweeps)
+    return table.style.hide(axis="index")
+
+
+def regime_figure():
+    """Claim 1's differences from scratch and with the pretrained encoder, per corpus (None while
+    no pretrained verdict is decided)."""
+    keys = {corpus: (corpus.lower(), f"{corpus.lower()}_pretrained") for corpus in PRETRAINED_SWEEPS}
+    rows = regime_rows(claim1_verdicts(), keys)
+    if not any(r["regime"] == ENCODER for r in rows):
+        return None
+    return figures.regimes(rows, 100 * ACCURACY_MARGIN)
+
+
+def pilot_figure():
+    """The pretrained pilots' training curves with each corpus's chosen epochs."""
+    curves = {corpus: pilot_curves(pilot) for corpus, (_, pilot) in PRETRAINED_SWEEPS.items()}
+    curves = {corpus: table for corpus, table in curves.items() if len(table)}
+    if not curves:
+        return None
+    chosen = {corpus: (pilot_choice(PRETRAINED_SWEEPS[corpus][1]) or {}).get("epochs") for corpus in curves}
+    return figures.pilot_curves(curves, TRAINING_FLOOR, chosen)
