@@ -53,7 +53,7 @@ def claim1_parts_table() -> pd.DataFrame:
     verdicts = claim1_verdicts()
     rows = []
     for key, (corpus, sweep) in CLAIM1_SWEEPS.items():
-        row = {"corpus": corpus, "evidence": f"configs/{sweep}.yaml"}
+        row = {"corpus": corpus, "sweep file (configs/)": f"{sweep}.yaml"}
         for part, label in (("a", "1a, the pull"), ("b", "1b, the placement")):
             v = verdicts[f"{key}_claim1{part}"]
             c = v.comparisons[0] if v.comparisons else None
