@@ -93,10 +93,10 @@ def pilot_curves(pilot: str) -> pd.DataFrame:
     return derived(pilot, "curves", "full").merge(runs[["run_id", "arm", "fold", "rate"]], on="run_id")[columns]
 
 
-def pilot_choice(pilot: str) -> dict | None:
+def pilot_choice(pilot: str, curves: pd.DataFrame | None = None) -> dict | None:
     """``rate_and_epochs`` on the pilot's fine-tuning runs at the full sweeps' settings (None before
-    the pilot is stored)."""
-    curves = pilot_curves(pilot)
+    the pilot is stored); ``curves``: its ``pilot_curves``, where already read."""
+    curves = pilot_curves(pilot) if curves is None else curves
     tuned = curves[curves["arm"].isin(ARMS)]
     return rate_and_epochs(tuned) if len(tuned) else None
 

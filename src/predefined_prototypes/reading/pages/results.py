@@ -469,5 +469,8 @@ def pilot_figure():
     curves = {corpus: table for corpus, table in curves.items() if len(table)}
     if not curves:
         return None
-    chosen = {corpus: (pilot_choice(PRETRAINED_SWEEPS[corpus][1]) or {}).get("epochs") for corpus in curves}
+    chosen = {
+        corpus: (pilot_choice(PRETRAINED_SWEEPS[corpus][1], table) or {}).get("epochs")
+        for corpus, table in curves.items()
+    }
     return figures.pilot_curves(curves, TRAINING_FLOOR, chosen)
